@@ -1,0 +1,258 @@
+//! The fixed window: at most `count` units in each clock-aligned window of `period`.
+//!
+//! # The math
+//!
+//! Time is cut into windows `[k × P, (k + 1) × P)` on the limiter's clock, which is
+//! anchored to the Unix epoch, so a one-minute window starts on the minute, as the
+//! windows of servers that count per clock window do. The state is the window index
+//! `k` and the units `used` in it. A request of cost `n` at `now` (window `w`) passes
+//! when `used + n ≤ count`; otherwise it could pass at the next window's start,
+//! `(w + 1) × P`.
+//!
+//! Windows are cheap and easy to match against a server, but up to `2 × count` units
+//! can pass within one period across a boundary (the end of one window and the start
+//! of the next). Use [`super::Gcra`] or [`super::SlidingLog`] where that matters.
+//!
+//! A **reservation** that does not fit the current window goes to the first window
+//! with room, and the state moves there: until that window starts, every check is
+//! denied, so reservations keep their order.
+
+use super::sync::{lock, Mutex};
+use super::{cost_error, nanos_to_duration, Algorithm, Nanos, Reservation, Snapshot, Verdict};
+use crate::error::CostTooLarge;
+use crate::quota::Quota;
+
+/// At most `count` units per clock-aligned window of `period`. See the
+/// [module docs](self).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FixedWindow;
+
+/// The bucket of a [`FixedWindow`] limiter: the window index and the units used in it.
+#[derive(Debug, Default)]
+pub struct FixedWindowState {
+    inner: Mutex<Window>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Window {
+    index: u64,
+    used: u64,
+}
+
+impl Window {
+    /// The window as seen at window `current`: a past window is empty.
+    fn at(self, current: u64) -> Window {
+        if self.index < current {
+            Window {
+                index: current,
+                used: 0,
+            }
+        } else {
+            self
+        }
+    }
+}
+
+struct Limits {
+    count: u64,
+    period: u64,
+}
+
+impl Limits {
+    fn of(quota: &Quota) -> Limits {
+        Limits {
+            count: quota.count(),
+            period: quota.period_nanos(),
+        }
+    }
+
+    fn start(&self, index: u64) -> Nanos {
+        index.saturating_mul(self.period)
+    }
+
+    fn snapshot(&self, window: Window, now: Nanos) -> Snapshot {
+        let current = now / self.period;
+        let remaining = if window.index > current {
+            0
+        } else {
+            self.count.saturating_sub(window.used)
+        };
+        Snapshot {
+            limit: self.count,
+            remaining,
+            reset: nanos_to_duration(self.start(window.index.max(current) + 1) - now),
+        }
+    }
+
+    /// The first window at or after `window` that has room for `cost`.
+    fn first_fit(&self, window: Window, cost: u64) -> Window {
+        if window.used + cost <= self.count {
+            window
+        } else {
+            Window {
+                index: window.index + 1,
+                used: 0,
+            }
+        }
+    }
+}
+
+impl FixedWindow {
+    fn decide(
+        &self,
+        state: &FixedWindowState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        take: bool,
+    ) -> Result<Verdict, CostTooLarge> {
+        let limits = Limits::of(quota);
+        if cost > limits.count {
+            return Err(cost_error(cost, limits.count));
+        }
+        let current = now / limits.period;
+        let mut guard = lock(&state.inner);
+        let window = guard.at(current);
+        if window.index == current && window.used + cost <= limits.count {
+            let after = Window {
+                index: current,
+                used: window.used + cost,
+            };
+            if take {
+                *guard = after;
+            }
+            return Ok(Verdict::Allowed(limits.snapshot(after, now)));
+        }
+        let fit = limits.first_fit(window, cost);
+        Ok(Verdict::Denied {
+            retry_at: limits.start(fit.index).max(now),
+            snapshot: limits.snapshot(window, now),
+        })
+    }
+}
+
+impl Algorithm for FixedWindow {
+    type State = FixedWindowState;
+
+    fn new_state(&self, _quota: &Quota) -> FixedWindowState {
+        FixedWindowState::default()
+    }
+
+    fn check(&self, state: &FixedWindowState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+        self.decide(state, quota, now, cost, true)
+    }
+
+    fn peek(&self, state: &FixedWindowState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+        self.decide(state, quota, now, cost, false)
+    }
+
+    fn reserve(
+        &self,
+        state: &FixedWindowState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        max_wait: Nanos,
+    ) -> Result<Reservation, CostTooLarge> {
+        let limits = Limits::of(quota);
+        if cost > limits.count {
+            return Err(cost_error(cost, limits.count));
+        }
+        let current = now / limits.period;
+        let mut guard = lock(&state.inner);
+        let window = guard.at(current);
+        let fit = limits.first_fit(window, cost);
+        let valid_at = limits.start(fit.index).max(now);
+        if valid_at - now > max_wait {
+            return Ok(Reservation::TooFar {
+                valid_at,
+                snapshot: limits.snapshot(window, now),
+            });
+        }
+        *guard = Window {
+            index: fit.index,
+            used: fit.used + cost,
+        };
+        Ok(Reservation::Reserved {
+            valid_at,
+            snapshot: limits.snapshot(*guard, now),
+        })
+    }
+
+    fn snapshot(&self, state: &FixedWindowState, quota: &Quota, now: Nanos) -> Snapshot {
+        let limits = Limits::of(quota);
+        let window = lock(&state.inner).at(now / limits.period);
+        limits.snapshot(window, now)
+    }
+
+    fn is_idle(&self, state: &FixedWindowState, quota: &Quota, now: Nanos) -> bool {
+        let window = *lock(&state.inner);
+        window.used == 0 || window.index < now / quota.period_nanos()
+    }
+
+    fn max_cost(&self, quota: &Quota) -> u64 {
+        quota.count()
+    }
+
+    fn last_busy(&self, state: &FixedWindowState) -> Nanos {
+        lock(&state.inner).index
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    proptest! {
+        /// Reference model: a count per window index.
+        #[test]
+        fn matches_per_window_counts(
+            count in 1u64..20,
+            period_ms in 1u64..2_000,
+            steps in proptest::collection::vec((0u64..300_000_000, 1u64..4), 1..300),
+        ) {
+            let q = Quota::new(count, std::time::Duration::from_millis(period_ms)).unwrap();
+            let p = q.period_nanos();
+            let s = FixedWindow.new_state(&q);
+            let mut used: HashMap<u64, u64> = HashMap::new();
+            let mut now = 0;
+            for (dt, cost) in steps {
+                now += dt;
+                let got = FixedWindow.check(&s, &q, now, cost);
+                if cost > count {
+                    prop_assert!(got.is_err());
+                    continue;
+                }
+                let w = used.entry(now / p).or_default();
+                if *w + cost <= count {
+                    *w += cost;
+                    prop_assert!(matches!(got, Ok(Verdict::Allowed(_))));
+                } else {
+                    prop_assert!(matches!(got, Ok(Verdict::Denied { retry_at, .. }) if retry_at == (now / p + 1) * p));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reservations_move_to_the_next_window_in_order() {
+        let q = Quota::new(2, std::time::Duration::from_secs(1)).unwrap();
+        let s = FixedWindow.new_state(&q);
+        let sec = 1_000_000_000;
+        let now = 10 * sec + 1;
+        let slots: Vec<_> = (0..5)
+            .map(|_| match FixedWindow.reserve(&s, &q, now, 1, u64::MAX).unwrap() {
+                Reservation::Reserved { valid_at, .. } => valid_at,
+                r => panic!("{r:?}"),
+            })
+            .collect();
+        assert_eq!(slots, vec![now, now, 11 * sec, 11 * sec, 12 * sec]);
+        // The windows are booked ahead: a check now must wait for the third window.
+        assert!(matches!(
+            FixedWindow.check(&s, &q, now, 1).unwrap(),
+            Verdict::Denied { retry_at, .. } if retry_at == 12 * sec
+        ));
+    }
+}

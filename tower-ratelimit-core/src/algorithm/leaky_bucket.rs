@@ -1,0 +1,142 @@
+//! The leaky bucket: strict spacing, no burst.
+//!
+//! # The math
+//!
+//! A leaky bucket as a **meter** lets a unit pass when the previous one left at least
+//! one emission interval `T` ago: it is GCRA with the burst fixed at 1, so its state
+//! is the same single timestamp `tat` (the instant the next unit may leave) and the
+//! test is `max(tat, now) + n × T − now ≤ T`. Costs above 1 are spread: a request of
+//! cost `n` may start when the bucket is empty and pushes the next one `n × T` later.
+//! (A cost is therefore never "above the burst" here; it only costs more time.)
+//!
+//! As a **queue**, the same bucket is used through [`Algorithm::reserve`] (the wait
+//! mode of the rate layer): each request takes the next free slot and leaves exactly
+//! `T` after the one before it; the depth of the queue is bounded by the caller's
+//! `max_wait` (or, in the layer, by its FIFO of waiters and the concurrency limit).
+
+use super::gcra::{GcraState, Params};
+use super::{Algorithm, Nanos, Reservation, Snapshot, Verdict};
+use crate::error::CostTooLarge;
+use crate::quota::Quota;
+
+/// The leaky bucket: GCRA with burst 1, so units leave exactly one emission interval
+/// apart. See the [module docs](self).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeakyBucket;
+
+fn spacing(quota: &Quota, cost: u64) -> Params {
+    let interval = quota.interval_nanos();
+    // A cost of n occupies n intervals; the bucket admits it only when empty.
+    let burst = cost.max(1);
+    Params {
+        interval,
+        burst,
+        capacity: interval.saturating_mul(burst),
+    }
+}
+
+impl Algorithm for LeakyBucket {
+    type State = GcraState;
+
+    fn new_state(&self, _quota: &Quota) -> GcraState {
+        GcraState::default()
+    }
+
+    fn check(&self, state: &GcraState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+        state.check(spacing(quota, cost), now, cost).map(limit_one)
+    }
+
+    fn peek(&self, state: &GcraState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+        state.peek(spacing(quota, cost), now, cost).map(limit_one)
+    }
+
+    fn reserve(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        max_wait: Nanos,
+    ) -> Result<Reservation, CostTooLarge> {
+        state.reserve(spacing(quota, cost), now, cost, max_wait)
+    }
+
+    fn snapshot(&self, state: &GcraState, quota: &Quota, now: Nanos) -> Snapshot {
+        let mut snapshot = state.snapshot(spacing(quota, 1), now);
+        snapshot.limit = 1;
+        snapshot.remaining = snapshot.remaining.min(1);
+        snapshot
+    }
+
+    fn is_idle(&self, state: &GcraState, _quota: &Quota, now: Nanos) -> bool {
+        state.is_idle(now)
+    }
+
+    fn max_cost(&self, _quota: &Quota) -> u64 {
+        u64::MAX
+    }
+
+    fn last_busy(&self, state: &GcraState) -> Nanos {
+        state.last_busy()
+    }
+}
+
+fn limit_one(verdict: Verdict) -> Verdict {
+    let fix = |mut s: Snapshot| {
+        s.limit = 1;
+        s.remaining = s.remaining.min(1);
+        s
+    };
+    match verdict {
+        Verdict::Allowed(s) => Verdict::Allowed(fix(s)),
+        Verdict::Denied { retry_at, snapshot } => Verdict::Denied {
+            retry_at,
+            snapshot: fix(snapshot),
+        },
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Reference model: remember when the last admitted unit left; admit when at
+        /// least its cost × T has passed since.
+        #[test]
+        fn admits_with_strict_spacing(
+            rate in 1u64..1_000,
+            steps in proptest::collection::vec((0u64..50_000_000, 1u64..4), 1..200),
+        ) {
+            let q = Quota::per_second(rate).unwrap();
+            let t = q.interval_nanos();
+            let s = LeakyBucket.new_state(&q);
+            let mut next_free = 0u64;
+            let mut now = 0u64;
+            for (dt, cost) in steps {
+                now += dt;
+                let got = LeakyBucket.check(&s, &q, now, cost).unwrap();
+                if now >= next_free {
+                    prop_assert!(matches!(got, Verdict::Allowed(_)));
+                    next_free = now + cost * t;
+                } else {
+                    prop_assert!(matches!(got, Verdict::Denied { retry_at, .. } if retry_at == next_free));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn queue_mode_spaces_reservations() {
+        let q = Quota::per_second(4).unwrap();
+        let s = LeakyBucket.new_state(&q);
+        let slots: Vec<_> = (0..3)
+            .map(|_| match LeakyBucket.reserve(&s, &q, 0, 1, u64::MAX).unwrap() {
+                Reservation::Reserved { valid_at, .. } => valid_at,
+                r => panic!("{r:?}"),
+            })
+            .collect();
+        assert_eq!(slots, vec![0, 250_000_000, 500_000_000]);
+    }
+}

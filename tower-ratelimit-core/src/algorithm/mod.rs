@@ -1,0 +1,173 @@
+//! The limiting algorithms, behind one trait.
+//!
+//! An [`Algorithm`] is a small strategy value (usually a unit struct) plus the state
+//! type of one bucket. The quota is passed to every call instead of being stored in
+//! the state, so that a quota can change at run time and a keyed limiter stores no
+//! more than the state itself per key (8 bytes for [`Gcra`]).
+//!
+//! ```
+//! use tower_ratelimit_core::algorithm::{Algorithm, Gcra, Verdict};
+//! use tower_ratelimit_core::Quota;
+//!
+//! let quota = Quota::per_second(2)?; // T = 500 ms, burst 2
+//! let state = Gcra.new_state(&quota);
+//! let now = 1_000_000_000; // nanoseconds on the limiter's clock
+//! assert!(matches!(Gcra.check(&state, &quota, now, 1), Ok(Verdict::Allowed(_))));
+//! assert!(matches!(Gcra.check(&state, &quota, now, 1), Ok(Verdict::Allowed(_))));
+//! // The bucket is empty: the next unit is valid 500 ms later.
+//! match Gcra.check(&state, &quota, now, 1) {
+//!     Ok(Verdict::Denied { retry_at, .. }) => assert_eq!(retry_at, now + 500_000_000),
+//!     other => panic!("expected a denial, got {other:?}"),
+//! }
+//! # Ok::<(), tower_ratelimit_core::QuotaError>(())
+//! ```
+//!
+//! | algorithm | state | burst | use it for |
+//! |---|---|---|---|
+//! | [`Gcra`] | one `AtomicU64`, lock-free | `quota.burst()` | the default: token bucket semantics |
+//! | [`LeakyBucket`] | one `AtomicU64`, lock-free | 1 (strict spacing) | smoothing to an exact spacing |
+//! | [`FixedWindow`] | window index and count | none, `count` per window | matching servers that count per clock window |
+//! | [`SlidingLog`] | a log of admitted units | none, `count` per any window | exactness at memory ∝ count |
+//! | [`SlidingCounter`] | two counts | none, `count` per window, estimated | O(1) memory, small error |
+
+mod fixed_window;
+mod gcra;
+mod leaky_bucket;
+mod sliding_counter;
+mod sliding_log;
+pub(crate) mod sync;
+
+pub use fixed_window::FixedWindow;
+pub use gcra::Gcra;
+pub use leaky_bucket::LeakyBucket;
+pub use sliding_counter::SlidingCounter;
+pub use sliding_log::SlidingLog;
+
+use crate::error::CostTooLarge;
+use crate::quota::Quota;
+use std::time::Duration;
+
+/// Nanoseconds on a limiter's clock (see [`crate::clock::Clock`]).
+pub type Nanos = u64;
+
+/// What a bucket looks like at an instant: what a server puts in its `RateLimit`
+/// headers and a client uses to pace itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Snapshot {
+    /// The number of units the bucket holds when full (the burst, or the count per
+    /// window for window algorithms).
+    pub limit: u64,
+    /// Units that could start right now.
+    pub remaining: u64,
+    /// Time until the bucket is full again (GCRA), or until the window resets.
+    pub reset: Duration,
+}
+
+/// The answer of [`Algorithm::check`] and [`Algorithm::peek`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The units were taken (or, for `peek`, could be).
+    Allowed(Snapshot),
+    /// Not now; `retry_at` is the earliest instant at which the same cost could pass
+    /// if nothing else takes units in between.
+    Denied {
+        /// The earliest instant the cost fits.
+        retry_at: Nanos,
+        /// The bucket now.
+        snapshot: Snapshot,
+    },
+}
+
+/// The answer of [`Algorithm::reserve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The units are taken for the instant `valid_at` (which may be now).
+    Reserved {
+        /// When the reserved units become valid: start no earlier than this.
+        valid_at: Nanos,
+        /// The bucket after the reservation.
+        snapshot: Snapshot,
+    },
+    /// The next slot is further away than the caller's `max_wait`; nothing was taken.
+    TooFar {
+        /// When the slot would have been valid.
+        valid_at: Nanos,
+        /// The bucket now.
+        snapshot: Snapshot,
+    },
+}
+
+/// A rate-limiting algorithm: the math of one bucket, given its state and a quota.
+///
+/// Implementations must be safe to call from many threads on one state at once, and
+/// must never panic: arithmetic saturates, and a cost above what the quota can ever
+/// admit is the typed error [`CostTooLarge`].
+pub trait Algorithm: Send + Sync + 'static {
+    /// The state of one bucket.
+    type State: Send + Sync + 'static;
+
+    /// A fresh bucket, as after a long idle time (full).
+    fn new_state(&self, quota: &Quota) -> Self::State;
+
+    /// Take `cost` units at `now` if they fit.
+    ///
+    /// # Errors
+    /// [`CostTooLarge`] when `cost` exceeds what the quota can ever admit at once.
+    fn check(
+        &self,
+        state: &Self::State,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge>;
+
+    /// Like [`Algorithm::check`], but takes nothing.
+    ///
+    /// # Errors
+    /// As for [`Algorithm::check`].
+    fn peek(
+        &self,
+        state: &Self::State,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge>;
+
+    /// Take the next `cost` units even if they are valid only later, unless that is
+    /// more than `max_wait` nanoseconds after `now`.
+    ///
+    /// # Errors
+    /// As for [`Algorithm::check`].
+    fn reserve(
+        &self,
+        state: &Self::State,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        max_wait: Nanos,
+    ) -> Result<Reservation, CostTooLarge>;
+
+    /// The bucket at `now`, taking nothing.
+    fn snapshot(&self, state: &Self::State, quota: &Quota, now: Nanos) -> Snapshot;
+
+    /// Whether the state at `now` equals a fresh one, so that a keyed limiter may drop
+    /// it without changing any future decision.
+    fn is_idle(&self, state: &Self::State, quota: &Quota, now: Nanos) -> bool;
+
+    /// The largest cost this algorithm can ever admit under `quota` at once.
+    fn max_cost(&self, quota: &Quota) -> u64 {
+        quota.burst()
+    }
+
+    /// An ordering key for eviction: the instant the bucket was last busy (larger is
+    /// more recent). Keyed limiters evict the smallest when full.
+    fn last_busy(&self, state: &Self::State) -> Nanos;
+}
+
+fn cost_error(cost: u64, max: u64) -> CostTooLarge {
+    CostTooLarge { cost, max }
+}
+
+fn nanos_to_duration(nanos: u64) -> Duration {
+    Duration::from_nanos(nanos)
+}

@@ -1,0 +1,318 @@
+//! The sliding window counter: `count` units per sliding `period`, estimated in O(1).
+//!
+//! # The math
+//!
+//! Time is cut into clock-aligned windows of length `P`, and the state keeps two
+//! counts: `prev` (units in the previous window) and `curr` (units in the current one).
+//! At offset `r` into the current window, the units of the sliding window `(now − P,
+//! now]` are estimated by assuming the previous window's units were spread evenly:
+//!
+//! ```text
+//! estimate = prev × (P − r) / P + curr
+//! ```
+//!
+//! A request of cost `n` passes when `estimate + n ≤ count` (computed exactly in
+//! integers: `prev × (P − r) + (curr + n) × P ≤ count × P`). When it does not, the
+//! earliest instant it fits is found by solving the same inequality for `r`, in this
+//! window or the next.
+//!
+//! # Error bound
+//!
+//! * In every clock-aligned window, at most `count` units pass (`curr ≤ count`).
+//! * In any window of length `P`, fewer than `2 × count` units pass: the true count is
+//!   at most `prev + curr`, and `prev × (P − r)/P + curr ≤ count` bounds it by
+//!   `count + prev × r / P`.
+//! * The estimate is exact when the previous window's traffic was uniform; Cloudflare
+//!   measured 0.003% of decisions wrong over 400 million real requests.
+//!
+//! A **reservation** that does not fit now is booked at the instant it fits, in the
+//! current or the next window (the state then moves to that window, and checks before
+//! it are denied, so reservations keep their order).
+
+use super::sync::{lock, Mutex};
+use super::{cost_error, nanos_to_duration, Algorithm, Nanos, Reservation, Snapshot, Verdict};
+use crate::error::CostTooLarge;
+use crate::quota::Quota;
+
+/// The sliding window counter: O(1) memory, approximate. See the [module docs](self)
+/// for its error bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlidingCounter;
+
+/// The bucket of a [`SlidingCounter`] limiter: the counts of two windows.
+#[derive(Debug, Default)]
+pub struct SlidingCounterState {
+    inner: Mutex<Counts>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    index: u64,
+    prev: u64,
+    curr: u64,
+}
+
+impl Counts {
+    /// The counts as seen from window `current` (never moves backwards: a state booked
+    /// ahead by a reservation stays ahead).
+    fn at(self, current: u64) -> Counts {
+        if current <= self.index {
+            self
+        } else if current == self.index + 1 {
+            Counts {
+                index: current,
+                prev: self.curr,
+                curr: 0,
+            }
+        } else {
+            Counts {
+                index: current,
+                prev: 0,
+                curr: 0,
+            }
+        }
+    }
+}
+
+struct Params {
+    count: u128,
+    period: u128,
+}
+
+impl Params {
+    fn of(quota: &Quota) -> Params {
+        Params {
+            count: quota.count() as u128,
+            period: quota.period_nanos() as u128,
+        }
+    }
+
+    /// Whether `cost` fits at offset `r` into the window of `c`.
+    fn fits(&self, c: Counts, r: u128, cost: u64) -> bool {
+        c.prev as u128 * (self.period - r) + (c.curr as u128 + cost as u128) * self.period
+            <= self.count * self.period
+    }
+
+    /// The smallest offset `r` into the window of `c` at which `cost` fits, if any.
+    fn first_offset(&self, c: Counts, cost: u64) -> Option<u128> {
+        let room = self.count.checked_sub(c.curr as u128 + cost as u128)?;
+        if c.prev == 0 {
+            return Some(0);
+        }
+        // prev × (P − r) ≤ room × P  ⇔  r ≥ P − room × P / prev (rounded up).
+        let allowed = room * self.period / c.prev as u128;
+        Some(self.period.saturating_sub(allowed))
+    }
+
+    /// The earliest instant at or after `from` (in window `c.index`) at which `cost` fits.
+    fn earliest(&self, c: Counts, from: u128, cost: u64) -> (u128, Counts) {
+        let start = c.index as u128 * self.period;
+        if let Some(r) = self.first_offset(c, cost) {
+            if r < self.period {
+                let mut at = (start + r).max(from);
+                // Rounding in `first_offset` may land a nanosecond early.
+                while at < start + self.period && !self.fits(c, at - start, cost) {
+                    at += 1;
+                }
+                if at < start + self.period {
+                    return (at, c);
+                }
+            }
+        }
+        let next = Counts {
+            index: c.index + 1,
+            prev: c.curr,
+            curr: 0,
+        };
+        let next_start = start + self.period;
+        let r = self.first_offset(next, cost).unwrap_or(0).min(self.period - 1);
+        (next_start + r, next)
+    }
+
+    fn snapshot(&self, c: Counts, now: u128) -> Snapshot {
+        let start = c.index as u128 * self.period;
+        let r = now.saturating_sub(start).min(self.period);
+        let estimate = (c.prev as u128 * (self.period - r)).div_ceil(self.period) + c.curr as u128;
+        let reset = (start + self.period).saturating_sub(now);
+        Snapshot {
+            limit: self.count as u64,
+            remaining: self.count.saturating_sub(estimate) as u64,
+            reset: nanos_to_duration(u64::try_from(reset).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+fn to_nanos(t: u128) -> Nanos {
+    u64::try_from(t).unwrap_or(u64::MAX)
+}
+
+impl SlidingCounter {
+    fn decide(
+        &self,
+        state: &SlidingCounterState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        max_wait: Option<Nanos>,
+        take: bool,
+    ) -> Result<Reservation, CostTooLarge> {
+        if cost > quota.count() {
+            return Err(cost_error(cost, quota.count()));
+        }
+        let p = Params::of(quota);
+        let now128 = now as u128;
+        let current = (now128 / p.period) as u64;
+        let mut guard = lock(&state.inner);
+        let counts = guard.at(current);
+        let start = counts.index as u128 * p.period;
+        let (at, window) = if start > now128 {
+            // Booked ahead: nothing fits before the booked window starts.
+            p.earliest(counts, start, cost)
+        } else {
+            p.earliest(counts, now128, cost)
+        };
+        let valid_at = to_nanos(at);
+        if valid_at.saturating_sub(now) > max_wait.unwrap_or(0) {
+            return Ok(Reservation::TooFar {
+                valid_at,
+                snapshot: p.snapshot(counts, now128),
+            });
+        }
+        let after = Counts {
+            curr: window.curr + cost,
+            ..window
+        };
+        if take {
+            *guard = after;
+        }
+        Ok(Reservation::Reserved {
+            valid_at,
+            snapshot: p.snapshot(after, now128),
+        })
+    }
+}
+
+fn as_verdict(r: Reservation) -> Verdict {
+    match r {
+        Reservation::Reserved { snapshot, .. } => Verdict::Allowed(snapshot),
+        Reservation::TooFar { valid_at, snapshot } => Verdict::Denied {
+            retry_at: valid_at,
+            snapshot,
+        },
+    }
+}
+
+impl Algorithm for SlidingCounter {
+    type State = SlidingCounterState;
+
+    fn new_state(&self, _quota: &Quota) -> SlidingCounterState {
+        SlidingCounterState::default()
+    }
+
+    fn check(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+        self.decide(state, quota, now, cost, None, true).map(as_verdict)
+    }
+
+    fn peek(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+        self.decide(state, quota, now, cost, None, false).map(as_verdict)
+    }
+
+    fn reserve(
+        &self,
+        state: &SlidingCounterState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        max_wait: Nanos,
+    ) -> Result<Reservation, CostTooLarge> {
+        self.decide(state, quota, now, cost, Some(max_wait), true)
+    }
+
+    fn snapshot(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos) -> Snapshot {
+        let p = Params::of(quota);
+        let counts = lock(&state.inner).at((now as u128 / p.period) as u64);
+        p.snapshot(counts, now as u128)
+    }
+
+    fn is_idle(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos) -> bool {
+        let counts = lock(&state.inner).at(now / quota.period_nanos());
+        counts.prev == 0 && counts.curr == 0
+    }
+
+    fn max_cost(&self, quota: &Quota) -> u64 {
+        quota.count()
+    }
+
+    fn last_busy(&self, state: &SlidingCounterState) -> Nanos {
+        lock(&state.inner).index
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    proptest! {
+        /// Reference model: the estimate recomputed in floating point from the true
+        /// per-window counts. Decisions agree except within rounding of the boundary,
+        /// and no aligned window ever holds more than `count`.
+        #[test]
+        fn matches_the_estimate(
+            count in 1u64..20,
+            period_ms in 1u64..1_000,
+            steps in proptest::collection::vec((0u64..100_000_000, 1u64..4), 1..300),
+        ) {
+            let q = Quota::new(count, std::time::Duration::from_millis(period_ms)).unwrap();
+            let p = q.period_nanos();
+            let s = SlidingCounter.new_state(&q);
+            let mut per_window: HashMap<u64, u64> = HashMap::new();
+            let mut now = 0;
+            for (dt, cost) in steps {
+                now += dt;
+                let w = now / p;
+                let prev = *per_window.get(&w.wrapping_sub(1)).unwrap_or(&0) as f64;
+                let curr = *per_window.get(&w).unwrap_or(&0) as f64;
+                let r = (now % p) as f64 / p as f64;
+                let estimate = prev * (1.0 - r) + curr;
+                let got = SlidingCounter.check(&s, &q, now, cost);
+                if cost > count {
+                    prop_assert!(got.is_err());
+                    continue;
+                }
+                let margin = estimate + cost as f64 - count as f64;
+                match got {
+                    Ok(Verdict::Allowed(_)) => {
+                        prop_assert!(margin <= 1e-6, "allowed with estimate {estimate}");
+                        *per_window.entry(w).or_default() += cost;
+                    }
+                    Ok(Verdict::Denied { retry_at, .. }) => {
+                        prop_assert!(margin > -1e-6, "denied with estimate {estimate}");
+                        prop_assert!(retry_at > now);
+                    }
+                    Err(e) => prop_assert!(false, "{e}"),
+                }
+                prop_assert!(per_window[&w] <= count || !per_window.contains_key(&w));
+            }
+        }
+
+        /// A denied request retried at its `retry_at` passes (when nothing else came).
+        #[test]
+        fn retry_at_is_sufficient(
+            count in 1u64..20,
+            fill in 1u64..40,
+            at_ms in 0u64..3_000,
+        ) {
+            let q = Quota::new(count, std::time::Duration::from_secs(1)).unwrap();
+            let s = SlidingCounter.new_state(&q);
+            let now = at_ms * 1_000_000;
+            for _ in 0..fill {
+                if let Ok(Verdict::Denied { retry_at, .. }) = SlidingCounter.check(&s, &q, now, 1) {
+                    prop_assert!(matches!(SlidingCounter.check(&s, &q, retry_at, 1), Ok(Verdict::Allowed(_))));
+                    break;
+                }
+            }
+        }
+    }
+}

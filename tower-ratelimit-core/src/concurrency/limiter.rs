@@ -1,0 +1,187 @@
+use crate::algorithm::sync::{lock, Mutex};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+
+/// A shared, resizable cap on requests in flight. Cheap to clone; clones share the cap.
+///
+/// Built on tokio's FIFO semaphore. Growing adds permits at once. Shrinking never
+/// revokes a permit in use: it removes idle permits, and the shortfall is paid back
+/// by permits as they are released, so new requests are held back until the count is
+/// under the new limit.
+#[derive(Clone)]
+pub struct ConcurrencyLimiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    semaphore: Arc<Semaphore>,
+    limit: AtomicUsize,
+    /// Permits to destroy as they come back, after a shrink found them in use.
+    debt: AtomicUsize,
+    in_flight: AtomicUsize,
+    resize: Mutex<()>,
+}
+
+/// The right to have one request in flight; released on drop.
+pub struct ConcurrencyPermit {
+    permit: Option<OwnedSemaphorePermit>,
+    limiter: Arc<Inner>,
+}
+
+pub(crate) type AcquireFuture =
+    Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+impl ConcurrencyLimiter {
+    /// At most `limit` in flight. A limit of 0 holds every request until it is raised;
+    /// limits above tokio's maximum (`usize::MAX >> 3`) are clamped to it.
+    pub fn new(limit: usize) -> Self {
+        let limit = limit.min(Semaphore::MAX_PERMITS);
+        ConcurrencyLimiter {
+            inner: Arc::new(Inner {
+                semaphore: Arc::new(Semaphore::new(limit)),
+                limit: AtomicUsize::new(limit),
+                debt: AtomicUsize::new(0),
+                in_flight: AtomicUsize::new(0),
+                resize: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The current limit.
+    pub fn limit(&self) -> usize {
+        self.inner.limit.load(Ordering::Acquire)
+    }
+
+    /// Requests in flight now (permits held). May briefly exceed a just-lowered limit:
+    /// shrinking never revokes a permit in use.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Changes the limit. Growing wakes waiters at once; shrinking holds new requests
+    /// back until the count is under the new limit.
+    pub fn set_limit(&self, limit: usize) {
+        let limit = limit.min(Semaphore::MAX_PERMITS);
+        let _guard = lock(&self.inner.resize);
+        let old = self.inner.limit.swap(limit, Ordering::AcqRel);
+        if limit > old {
+            let mut grow = limit - old;
+            // Cancel outstanding debt before adding permits.
+            let _ = self
+                .inner
+                .debt
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| {
+                    let paid = debt.min(grow);
+                    grow = limit - old - paid;
+                    Some(debt - paid)
+                });
+            self.inner.semaphore.add_permits(grow);
+        } else if limit < old {
+            let shrink = old - limit;
+            let removed = self.inner.semaphore.forget_permits(shrink);
+            self.inner.debt.fetch_add(shrink - removed, Ordering::AcqRel);
+        }
+    }
+
+    /// Takes a permit without waiting, if one is free and nobody is queued.
+    pub fn try_acquire(&self) -> Option<ConcurrencyPermit> {
+        let permit = self.inner.semaphore.clone().try_acquire_owned().ok()?;
+        Some(self.wrap(permit))
+    }
+
+    /// Waits for a permit, in FIFO order.
+    pub async fn acquire(&self) -> ConcurrencyPermit {
+        match self.inner.semaphore.clone().acquire_owned().await {
+            Ok(permit) => self.wrap(permit),
+            // The semaphore is never closed.
+            Err(_) => unreachable!("the concurrency semaphore is never closed"),
+        }
+    }
+
+    pub(crate) fn acquire_future(&self) -> AcquireFuture {
+        Box::pin(self.inner.semaphore.clone().acquire_owned())
+    }
+
+    pub(crate) fn wrap(&self, permit: OwnedSemaphorePermit) -> ConcurrencyPermit {
+        self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        ConcurrencyPermit {
+            permit: Some(permit),
+            limiter: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl Drop for ConcurrencyPermit {
+    fn drop(&mut self) {
+        self.limiter.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        let paid = self
+            .limiter
+            .debt
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| debt.checked_sub(1))
+            .is_ok();
+        if paid {
+            permit.forget();
+        }
+    }
+}
+
+impl fmt::Debug for ConcurrencyLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrencyLimiter")
+            .field("limit", &self.limit())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+impl fmt::Debug for ConcurrencyPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrencyPermit").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn shrink_never_revokes_and_holds_new_ones_back() {
+        let pool = ConcurrencyLimiter::new(3);
+        let held: Vec<_> = (0..3).map(|_| pool.try_acquire().unwrap()).collect();
+        pool.set_limit(1);
+        assert_eq!(pool.in_flight(), 3);
+        assert!(pool.try_acquire().is_none());
+        drop(held);
+        assert_eq!(pool.in_flight(), 0);
+        let one = pool.try_acquire().unwrap();
+        assert!(pool.try_acquire().is_none(), "limit 1 must hold");
+        drop(one);
+        pool.set_limit(4);
+        let four: Vec<_> = (0..4).map(|_| pool.try_acquire().unwrap()).collect();
+        assert!(pool.try_acquire().is_none());
+        assert_eq!(four.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn grow_pays_debt_first() {
+        let pool = ConcurrencyLimiter::new(2);
+        let a = pool.try_acquire().unwrap();
+        let b = pool.try_acquire().unwrap();
+        pool.set_limit(0); // debt of 2
+        pool.set_limit(1); // pays one debt, adds nothing
+        assert!(pool.try_acquire().is_none());
+        drop(a); // pays the last debt
+        assert!(pool.try_acquire().is_none());
+        drop(b); // returns a permit: limit 1
+        let c = pool.try_acquire().unwrap();
+        assert!(pool.try_acquire().is_none());
+        drop(c);
+    }
+}

@@ -1,0 +1,35 @@
+//! [`ConcurrencyLimitLayer`]: how many requests are in flight (the worker pool).
+//!
+//! ```
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//! use tower_ratelimit_core::concurrency::ConcurrencyLimiter;
+//! use tower_ratelimit_core::ConcurrencyLimitLayer;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_ratelimit_core::error::BoxError> {
+//! let pool = ConcurrencyLimiter::new(2);
+//! let mut svc = ServiceBuilder::new()
+//!     .layer(ConcurrencyLimitLayer::with_limiter(pool.clone()))
+//!     .service(service_fn(|n: u32| async move { Ok::<_, std::convert::Infallible>(n) }));
+//! let response = svc.ready().await?.call(7);
+//! assert_eq!(pool.in_flight(), 1); // held until the response future completes
+//! assert_eq!(response.await?, 7);
+//! assert_eq!(pool.in_flight(), 0);
+//! pool.set_limit(8); // grows (or shrinks) at run time
+//! assert_eq!(pool.limit(), 8);
+//! # Ok(()) }
+//! ```
+//!
+//! A permit is taken in `poll_ready`, moved into the response future by `call`, and
+//! released when that future completes or is dropped (cancellation and panics
+//! included). Waiters are served in FIFO order.
+
+mod future;
+mod layer;
+mod limiter;
+mod service;
+
+pub use future::ResponseFuture;
+pub use layer::ConcurrencyLimitLayer;
+pub use limiter::{ConcurrencyLimiter, ConcurrencyPermit};
+pub use service::ConcurrencyLimit;

@@ -1,0 +1,282 @@
+//! The shared limiter handle: one bucket, many services, FIFO waiting, pause and
+//! run-time changes.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_ratelimit_core::{Quota, RateLimiter};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let limiter = RateLimiter::new(Quota::per_second(10)?.with_burst(1)?);
+//! let start = tokio::time::Instant::now();
+//! limiter.acquire(1).await?; // at once
+//! limiter.acquire(1).await?; // 100 ms later
+//! assert_eq!(start.elapsed(), Duration::from_millis(100));
+//!
+//! // A server said "Retry-After: 2": nothing starts through any sharer for 2 s.
+//! limiter.pause_for(Duration::from_secs(2));
+//! limiter.acquire(1).await?;
+//! assert_eq!(start.elapsed(), Duration::from_millis(2100));
+//!
+//! // Quotas change at run time.
+//! limiter.set_quota(Quota::per_second(100)?);
+//! assert_eq!(limiter.quota().count(), 100);
+//! # Ok(()) }
+//! ```
+
+mod waiter;
+
+pub(crate) use waiter::Waiter;
+
+use crate::algorithm::{Algorithm, Gcra, Snapshot};
+use crate::clock::Clock;
+use crate::error::{BoxError, StoreError};
+use crate::quota::Quota;
+use crate::store::{Decision, MemoryStore, RateStore};
+use futures_util::task::AtomicWaker;
+use std::fmt;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// A rate limiter shared by every service (and clone) that holds a handle to it.
+///
+/// Cloning the handle is cheap and every clone is the same limiter: build one per
+/// API host (or per upstream) and give it to all the clients that talk to it.
+///
+/// * [`RateLimiter::acquire`] waits its turn (**wait mode**): waiters are served in
+///   order (FIFO) across all sharers; only the waiter at the head of the queue holds
+///   a timer, and no wake-up is lost however many wait.
+/// * [`RateLimiter::try_acquire`] answers at once (**reject mode**) with a
+///   [`Decision`] that carries the retry-after.
+/// * [`RateLimiter::pause_until`] holds every request of every sharer until an
+///   instant, including those already waiting; [`RateLimiter::set_quota`] changes the
+///   rate. Both wake the waiter they affect.
+pub struct RateLimiter<St = MemoryStore<Gcra>> {
+    shared: Arc<Shared<St>>,
+}
+
+pub(crate) struct Shared<St> {
+    pub(crate) store: St,
+    clock: Clock,
+    /// Clock nanoseconds until which nothing starts; 0 when not paused.
+    paused_until: AtomicU64,
+    /// One permit: whoever holds it is the head of the queue and may decide. The
+    /// semaphore's queue is FIFO and keeps a waker per waiter.
+    pub(crate) head: Arc<Semaphore>,
+    /// The head's waker, so that a change reaches a head asleep on its timer.
+    pub(crate) head_waker: AtomicWaker,
+    /// Bumped on every change; a sleeping head compares it to decide afresh.
+    pub(crate) generation: AtomicU64,
+}
+
+impl<St> Clone for RateLimiter<St> {
+    fn clone(&self) -> Self {
+        RateLimiter {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl RateLimiter<MemoryStore<Gcra>> {
+    /// A GCRA limiter in memory.
+    pub fn new(quota: Quota) -> Self {
+        RateLimiter::from_store(MemoryStore::new(quota))
+    }
+}
+
+impl<A: Algorithm> RateLimiter<MemoryStore<A>> {
+    /// An in-memory limiter of the given algorithm.
+    pub fn with_algorithm(algorithm: A, quota: Quota) -> Self {
+        RateLimiter::from_store(MemoryStore::with_algorithm(algorithm, quota))
+    }
+
+    /// An in-memory limiter holding several quotas at once, all or nothing (e.g. 10
+    /// per second and 1000 per hour). `None` for an empty list.
+    pub fn with_quotas(algorithm: A, quotas: impl IntoIterator<Item = Quota>) -> Option<Self> {
+        MemoryStore::with_quotas(algorithm, quotas).map(RateLimiter::from_store)
+    }
+
+    /// Decides at once without a future (reject mode, in memory). A pause denies.
+    ///
+    /// # Errors
+    /// [`StoreError::CostTooLarge`] when the cost can never pass.
+    pub fn try_acquire_now(&self, cost: u64) -> Result<Decision, StoreError> {
+        if let Some(wait) = self.pause_remaining() {
+            return self.paused_decision(self.store().peek_now(0)?, wait);
+        }
+        self.store().check_now(cost)
+    }
+}
+
+impl<St> RateLimiter<St> {
+    /// A limiter over any store (in memory, Redis, ...).
+    pub fn from_store(store: St) -> Self {
+        RateLimiter {
+            shared: Arc::new(Shared {
+                store,
+                clock: Clock::new(),
+                paused_until: AtomicU64::new(0),
+                head: Arc::new(Semaphore::new(1)),
+                head_waker: AtomicWaker::new(),
+                generation: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The store that keeps the bucket.
+    pub fn store(&self) -> &St {
+        &self.shared.store
+    }
+
+    pub(crate) fn shared(&self) -> &Shared<St> {
+        &self.shared
+    }
+
+    /// Whether two handles are the same limiter.
+    pub fn same_as(&self, other: &RateLimiter<St>) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Holds every request of every sharer until `until`, including requests already
+    /// waiting for a slot. A pause only ever extends: an earlier instant than the
+    /// current pause changes nothing (use [`RateLimiter::resume`] to lift it).
+    pub fn pause_until(&self, until: Instant) {
+        let at = self.shared.clock.to_nanos(until).max(1);
+        let previous = self.shared.paused_until.fetch_max(at, Ordering::AcqRel);
+        if at > previous {
+            self.shared.changed();
+        }
+    }
+
+    /// Holds every request for `duration` from now. See [`RateLimiter::pause_until`].
+    pub fn pause_for(&self, duration: Duration) {
+        let until = Instant::now()
+            .checked_add(duration)
+            .unwrap_or_else(crate::clock::far_future);
+        self.pause_until(until);
+    }
+
+    /// Lifts a pause at once and wakes the waiters.
+    pub fn resume(&self) {
+        self.shared.paused_until.store(0, Ordering::Release);
+        self.shared.changed();
+    }
+
+    /// The instant a current pause ends, if the limiter is paused.
+    pub fn paused_until(&self) -> Option<Instant> {
+        self.pause_remaining()
+            .map(|wait| Instant::now() + wait)
+    }
+
+    pub(crate) fn pause_remaining(&self) -> Option<Duration> {
+        self.shared.pause_remaining()
+    }
+
+    fn paused_decision(&self, decision: Decision, wait: Duration) -> Result<Decision, StoreError> {
+        let mut snapshot = decision.snapshot();
+        snapshot.remaining = 0;
+        snapshot.reset = snapshot.reset.max(wait);
+        Ok(Decision::Denied {
+            retry_after: wait,
+            snapshot,
+        })
+    }
+}
+
+impl<St> Shared<St> {
+    /// Time left in the current pause, if any. One relaxed load when not paused.
+    #[inline]
+    pub(crate) fn pause_remaining(&self) -> Option<Duration> {
+        let until = self.paused_until.load(Ordering::Acquire);
+        if until == 0 {
+            return None;
+        }
+        let now = self.clock.now();
+        if now >= until {
+            // Expired: clear it so later checks skip the clock read.
+            let _ = self.paused_until.compare_exchange(
+                until,
+                0,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+            return None;
+        }
+        Some(Duration::from_nanos(until - now))
+    }
+
+    pub(crate) fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.head_waker.wake();
+    }
+}
+
+impl<St: RateStore> RateLimiter<St> {
+    /// The quota in force.
+    pub fn quota(&self) -> Quota {
+        self.shared.store.quota(&())
+    }
+
+    /// Changes the quota at run time and wakes the waiter at the head of the queue to
+    /// decide again under it.
+    pub fn set_quota(&self, quota: Quota) {
+        self.shared.store.set_quota(quota);
+        self.shared.changed();
+    }
+
+    /// Waits for `cost` units, in FIFO order with every other waiter of this limiter,
+    /// and honouring pauses.
+    ///
+    /// # Errors
+    /// [`crate::error::CostTooLarge`] when the cost can never pass; a store error.
+    pub async fn acquire(&self, cost: u64) -> Result<Snapshot, BoxError> {
+        let max = self.shared.store.max_cost(&());
+        if cost > max {
+            return Err(Box::new(crate::error::CostTooLarge { cost, max }));
+        }
+        let mut waiter = Waiter::new();
+        poll_fn(|cx| waiter.poll_acquire(&self.shared, cx, cost)).await
+    }
+
+    /// Takes `cost` units now if they fit, without waiting. While paused, the answer
+    /// is a denial until the pause ends.
+    ///
+    /// # Errors
+    /// As for the store: [`StoreError::CostTooLarge`], [`StoreError::Unavailable`].
+    pub async fn try_acquire(&self, cost: u64) -> Result<Decision, StoreError> {
+        if let Some(wait) = self.pause_remaining() {
+            let now = self.shared.store.peek(&(), 0).await?;
+            return self.paused_decision(now, wait);
+        }
+        self.shared.store.check(&(), cost).await
+    }
+
+    /// The bucket now (limit, remaining, reset), taking nothing.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let snapshot = self.shared.store.peek(&(), 0).await?.snapshot();
+        Ok(match self.pause_remaining() {
+            Some(wait) => Snapshot {
+                remaining: 0,
+                reset: snapshot.reset.max(wait),
+                ..snapshot
+            },
+            None => snapshot,
+        })
+    }
+}
+
+impl<St: fmt::Debug> fmt::Debug for RateLimiter<St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("store", &self.shared.store)
+            .field("paused_for", &self.shared.pause_remaining())
+            .finish()
+    }
+}

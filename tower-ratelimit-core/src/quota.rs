@@ -1,0 +1,294 @@
+//! Quotas: how many units may start per period, and how many at once after idleness.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_ratelimit_core::Quota;
+//!
+//! // 100 requests per second: one every 10 ms, and up to 100 at once after a quiet second.
+//! let quota = Quota::per_second(100)?;
+//! assert_eq!(quota.emission_interval(), Duration::from_millis(10));
+//! assert_eq!(quota.burst(), 100);
+//!
+//! // The same rate with strict spacing: never two requests within 10 ms.
+//! let spaced = quota.with_burst(1)?;
+//! assert_eq!(spaced.burst(), 1);
+//!
+//! // Bad input is an error value, never a panic.
+//! assert!(Quota::per_second(0).is_err());
+//! assert!(Quota::new(5, Duration::ZERO).is_err());
+//! # Ok::<(), tower_ratelimit_core::QuotaError>(())
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+/// A rate limit: `count` units per `period`, with a `burst` of units that may start
+/// at once after the limiter has been idle.
+///
+/// * The **emission interval** `T = period / count` is the steady spacing between
+///   units: `Quota::per_second(100)` has `T = 10 ms`.
+/// * The **burst** `B` is the bucket's size: after at least `B × T` of idleness,
+///   `B` units may start at the same instant; afterwards one more becomes available
+///   every `T`. The constructors set `B = count` (so `per_second(100)` lets 100 start
+///   at once after a quiet second); [`Quota::with_burst`] changes it, and
+///   `with_burst(1)` gives strict spacing.
+/// * Over any window of length `D` a GCRA limiter admits at most `B + ⌊D / T⌋` units.
+///
+/// The window algorithms (fixed window, sliding log, sliding counter) read the quota
+/// as "at most `count` units per `period`" and ignore the burst.
+///
+/// Quotas are small `Copy` values; every constructor validates its input and returns
+/// a [`QuotaError`] instead of panicking.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quota {
+    count: u64,
+    period_nanos: u64,
+    interval_nanos: u64,
+    burst: u64,
+}
+
+/// Why a [`Quota`] could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QuotaError {
+    /// The count of units per period was zero.
+    ZeroCount,
+    /// The period was zero.
+    ZeroPeriod,
+    /// The burst was zero.
+    ZeroBurst,
+    /// The period is longer than this crate can represent (about 584 years).
+    PeriodTooLong,
+    /// `period / count` is below one nanosecond: the rate is too high to pace.
+    RateTooHigh,
+    /// `burst × emission interval` does not fit in 64-bit nanoseconds.
+    BurstTooLarge,
+}
+
+impl fmt::Display for QuotaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reason = match self {
+            QuotaError::ZeroCount => "the count per period must be at least 1",
+            QuotaError::ZeroPeriod => "the period must be longer than zero",
+            QuotaError::ZeroBurst => "the burst must be at least 1",
+            QuotaError::PeriodTooLong => "the period must be shorter than 2^64 nanoseconds",
+            QuotaError::RateTooHigh => {
+                "the emission interval (period / count) must be at least one nanosecond"
+            }
+            QuotaError::BurstTooLarge => {
+                "burst × emission interval must fit in 2^64 nanoseconds"
+            }
+        };
+        write!(f, "invalid quota: {reason}")
+    }
+}
+
+impl std::error::Error for QuotaError {}
+
+impl Quota {
+    /// `count` units per `period`, with a burst of `count`.
+    ///
+    /// # Errors
+    /// A zero count or period, a period over `u64::MAX` nanoseconds, or a rate above one
+    /// unit per nanosecond.
+    pub fn new(count: u64, period: Duration) -> Result<Quota, QuotaError> {
+        if count == 0 {
+            return Err(QuotaError::ZeroCount);
+        }
+        if period.is_zero() {
+            return Err(QuotaError::ZeroPeriod);
+        }
+        let period_nanos =
+            u64::try_from(period.as_nanos()).map_err(|_| QuotaError::PeriodTooLong)?;
+        let interval_nanos = period_nanos / count;
+        if interval_nanos == 0 {
+            return Err(QuotaError::RateTooHigh);
+        }
+        Quota {
+            count,
+            period_nanos,
+            interval_nanos,
+            burst: 1,
+        }
+        .with_burst(count)
+    }
+
+    /// `count` units per second (emission interval `1 s / count`), burst `count`.
+    ///
+    /// # Errors
+    /// See [`Quota::new`].
+    pub fn per_second(count: u64) -> Result<Quota, QuotaError> {
+        Quota::new(count, Duration::from_secs(1))
+    }
+
+    /// `count` units per minute, burst `count`.
+    ///
+    /// # Errors
+    /// See [`Quota::new`].
+    pub fn per_minute(count: u64) -> Result<Quota, QuotaError> {
+        Quota::new(count, Duration::from_secs(60))
+    }
+
+    /// `count` units per hour, burst `count`.
+    ///
+    /// # Errors
+    /// See [`Quota::new`].
+    pub fn per_hour(count: u64) -> Result<Quota, QuotaError> {
+        Quota::new(count, Duration::from_secs(3600))
+    }
+
+    /// One unit every `interval`, burst 1 (strict spacing).
+    ///
+    /// # Errors
+    /// A zero interval, or one over `u64::MAX` nanoseconds.
+    pub fn with_period(interval: Duration) -> Result<Quota, QuotaError> {
+        Quota::new(1, interval)
+    }
+
+    /// The same rate with another burst: `burst` units may start at once after
+    /// `burst × T` of idleness.
+    ///
+    /// # Errors
+    /// A zero burst, or `burst × T` over `u64::MAX` nanoseconds.
+    pub fn with_burst(self, burst: u64) -> Result<Quota, QuotaError> {
+        if burst == 0 {
+            return Err(QuotaError::ZeroBurst);
+        }
+        if self.interval_nanos.checked_mul(burst).is_none() {
+            return Err(QuotaError::BurstTooLarge);
+        }
+        Ok(Quota { burst, ..self })
+    }
+
+    /// Units per period.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The period the count refers to.
+    pub fn period(&self) -> Duration {
+        Duration::from_nanos(self.period_nanos)
+    }
+
+    /// The burst: how many units may start at once after idleness.
+    pub fn burst(&self) -> u64 {
+        self.burst
+    }
+
+    /// The steady spacing between units, `period / count` (rounded down to a nanosecond).
+    pub fn emission_interval(&self) -> Duration {
+        Duration::from_nanos(self.interval_nanos)
+    }
+
+    /// The rate in units per second, for display and for controllers.
+    pub fn per_second_f64(&self) -> f64 {
+        1e9 / self.interval_nanos as f64
+    }
+
+    /// A quota of `rate` units per second (fractional rates allowed) with the given
+    /// burst; the emission interval is rounded to the nanosecond.
+    ///
+    /// # Errors
+    /// A rate that is not finite or not above zero (`ZeroCount`), one so small its
+    /// interval overflows (`PeriodTooLong`), or so large it is under a nanosecond
+    /// (`RateTooHigh`); a zero or overflowing burst.
+    pub fn from_rate(rate: f64, burst: u64) -> Result<Quota, QuotaError> {
+        if !rate.is_finite() || rate <= 0.0 {
+            return Err(QuotaError::ZeroCount);
+        }
+        let interval = (1e9 / rate).round();
+        if interval >= u64::MAX as f64 {
+            return Err(QuotaError::PeriodTooLong);
+        }
+        let interval_nanos = interval as u64;
+        if interval_nanos == 0 {
+            return Err(QuotaError::RateTooHigh);
+        }
+        Quota {
+            count: 1,
+            period_nanos: interval_nanos,
+            interval_nanos,
+            burst: 1,
+        }
+        .with_burst(burst)
+    }
+
+    /// Rebuilds a quota from words that were read from a valid one.
+    pub(crate) fn from_parts(count: u64, period_nanos: u64, interval_nanos: u64, burst: u64) -> Quota {
+        Quota {
+            count,
+            period_nanos,
+            interval_nanos,
+            burst,
+        }
+    }
+
+    pub(crate) fn interval_nanos(&self) -> u64 {
+        self.interval_nanos
+    }
+
+    pub(crate) fn period_nanos(&self) -> u64 {
+        self.period_nanos
+    }
+
+    /// `B × T`: how far ahead of now the theoretical arrival time may run.
+    pub(crate) fn capacity_nanos(&self) -> u64 {
+        // Validated in `with_burst`.
+        self.interval_nanos * self.burst
+    }
+}
+
+impl fmt::Debug for Quota {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Quota")
+            .field("count", &self.count)
+            .field("period", &self.period())
+            .field("burst", &self.burst)
+            .field("emission_interval", &self.emission_interval())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_second_means_interval_and_burst() {
+        let q = Quota::per_second(100).unwrap();
+        assert_eq!(q.emission_interval(), Duration::from_millis(10));
+        assert_eq!(q.burst(), 100);
+        assert_eq!(q.count(), 100);
+        assert_eq!(q.period(), Duration::from_secs(1));
+        let h = Quota::per_hour(3600).unwrap();
+        assert_eq!(h.emission_interval(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn invalid_quotas_are_errors() {
+        assert_eq!(Quota::per_second(0), Err(QuotaError::ZeroCount));
+        assert_eq!(Quota::new(1, Duration::ZERO), Err(QuotaError::ZeroPeriod));
+        assert_eq!(
+            Quota::new(2_000_000_000, Duration::from_secs(1)),
+            Err(QuotaError::RateTooHigh)
+        );
+        assert_eq!(
+            Quota::new(1, Duration::MAX),
+            Err(QuotaError::PeriodTooLong)
+        );
+        let q = Quota::per_second(1).unwrap();
+        assert_eq!(q.with_burst(0), Err(QuotaError::ZeroBurst));
+        assert_eq!(q.with_burst(u64::MAX), Err(QuotaError::BurstTooLarge));
+        assert_eq!(Quota::from_rate(f64::NAN, 1), Err(QuotaError::ZeroCount));
+        assert_eq!(Quota::from_rate(-1.0, 1), Err(QuotaError::ZeroCount));
+        assert_eq!(Quota::from_rate(1e-30, 1), Err(QuotaError::PeriodTooLong));
+        assert_eq!(Quota::from_rate(1e12, 1), Err(QuotaError::RateTooHigh));
+    }
+
+    #[test]
+    fn from_rate_rounds_to_nanoseconds() {
+        let q = Quota::from_rate(3.0, 2).unwrap();
+        assert_eq!(q.emission_interval(), Duration::from_nanos(333_333_333));
+        assert_eq!(q.burst(), 2);
+    }
+}

@@ -1,0 +1,174 @@
+use super::future::ResponseFuture;
+use super::{Cost, Mode, UnitCost};
+use crate::algorithm::{Gcra, Snapshot};
+use crate::error::{BoxError, CostTooLarge, NotReady, RateLimited};
+use crate::limiter::{RateLimiter, Waiter};
+use crate::poll_now;
+use crate::store::{Decision, MemoryStore, RateStore};
+use std::fmt;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower_service::Service;
+
+/// A service limited by a shared [`RateLimiter`]. Made by
+/// [`RateLimitLayer`](super::RateLimitLayer); see the [module docs](super).
+///
+/// Clones share the limiter. In wait mode each clone holds its own place in the
+/// limiter's FIFO queue while it waits.
+pub struct RateLimit<S, St: RateStore = MemoryStore<Gcra>, C = UnitCost> {
+    inner: S,
+    limiter: RateLimiter<St>,
+    mode: Mode,
+    cost: C,
+    waiter: Waiter<St::Future>,
+    /// Set when `poll_ready` has granted a call (in wait mode: a unit is taken).
+    ready: bool,
+}
+
+impl<S, St: RateStore, C> RateLimit<S, St, C> {
+    /// Limits `inner` with `limiter`.
+    pub fn new(inner: S, limiter: RateLimiter<St>, mode: Mode, cost: C) -> Self {
+        RateLimit {
+            inner,
+            limiter,
+            mode,
+            cost,
+            waiter: Waiter::new(),
+            ready: false,
+        }
+    }
+
+    /// The shared limiter.
+    pub fn limiter(&self) -> &RateLimiter<St> {
+        &self.limiter
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// Takes the ready inner service for a response future that must call it later,
+    /// leaving a clone (to be polled ready afresh) in its place.
+    fn take_inner(&mut self) -> S
+    where
+        S: Clone,
+    {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+
+    fn paused_denial(&self, wait: Duration) -> RateLimited {
+        let quota = self.limiter.store().quota(&());
+        RateLimited::new(
+            wait,
+            Snapshot {
+                limit: quota.burst(),
+                remaining: 0,
+                reset: wait,
+            },
+        )
+    }
+}
+
+impl<S, St, C, Req> Service<Req> for RateLimit<S, St, C>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    St: RateStore,
+    C: Cost<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, S, Req, St>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // The inner service first: if it is a concurrency limit, the rate is then
+        // measured where requests really start, whatever the order of the layers.
+        if let Err(e) = std::task::ready!(self.inner.poll_ready(cx)) {
+            return Poll::Ready(Err(e.into()));
+        }
+        if self.mode == Mode::Wait && !self.ready {
+            std::task::ready!(self.waiter.poll_acquire(self.limiter.shared(), cx, 1))?;
+        }
+        self.ready = true;
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        if !std::mem::take(&mut self.ready) {
+            return ResponseFuture::failed(Box::new(NotReady));
+        }
+        let cost = self.cost.cost(&request);
+        let store = self.limiter.store();
+        match self.mode {
+            Mode::Reject => {
+                if let Some(wait) = self.limiter.pause_remaining() {
+                    return ResponseFuture::failed(Box::new(self.paused_denial(wait)));
+                }
+                let mut decision = store.check(&(), cost);
+                match poll_now(&mut decision) {
+                    Some(Ok(Decision::Allowed { .. })) => ResponseFuture::called(self.inner.call(request)),
+                    Some(Ok(Decision::Denied { retry_after, snapshot })) => {
+                        ResponseFuture::failed(Box::new(RateLimited::new(retry_after, snapshot)))
+                    }
+                    Some(Err(e)) => ResponseFuture::failed(e.into_box()),
+                    None => ResponseFuture::deciding(decision, true, self.take_inner(), request),
+                }
+            }
+            Mode::Wait => {
+                let max = store.max_cost(&());
+                if cost > max {
+                    return ResponseFuture::failed(Box::new(CostTooLarge { cost, max }));
+                }
+                if let Some(wait) = self.limiter.pause_remaining() {
+                    // Ready before the pause began: hold the request until it ends.
+                    let limiter = self.limiter.clone();
+                    return ResponseFuture::paused(wait, limiter, self.take_inner(), request, cost);
+                }
+                if cost > 1 {
+                    // The first unit was taken in poll_ready; the rest is debt.
+                    let mut debt = store.reserve(&(), cost - 1, Duration::MAX);
+                    match poll_now(&mut debt) {
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return ResponseFuture::failed(e.into_box()),
+                        None => return ResponseFuture::deciding(debt, false, self.take_inner(), request),
+                    }
+                }
+                ResponseFuture::called(self.inner.call(request))
+            }
+        }
+    }
+}
+
+impl<S: Clone, St: RateStore, C: Clone> Clone for RateLimit<S, St, C> {
+    fn clone(&self) -> Self {
+        RateLimit::new(
+            self.inner.clone(),
+            self.limiter.clone(),
+            self.mode,
+            self.cost.clone(),
+        )
+    }
+}
+
+impl<S: fmt::Debug, St: RateStore + fmt::Debug, C> fmt::Debug for RateLimit<S, St, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .field("limiter", &self.limiter)
+            .field("mode", &self.mode)
+            .field("ready", &self.ready)
+            .finish()
+    }
+}

@@ -1,0 +1,133 @@
+//! Where a limiter keeps its buckets: the one trait every layer talks to.
+//!
+//! A [`RateStore`] decides for a key and a cost. The in-memory stores answer at once
+//! (their future is [`std::future::Ready`]); a remote store (Redis, in
+//! `tower-ratelimit-redis`) answers after a round trip. The layers never know which.
+//!
+//! ```
+//! use tower_ratelimit_core::store::{Decision, MemoryStore, RateStore};
+//! use tower_ratelimit_core::Quota;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = MemoryStore::new(Quota::per_second(1)?.with_burst(2)?);
+//! assert!(matches!(store.check(&(), 1).await?, Decision::Allowed { .. }));
+//! assert!(matches!(store.check(&(), 1).await?, Decision::Allowed { .. }));
+//! match store.check(&(), 1).await? {
+//!     Decision::Denied { retry_after, .. } => assert_eq!(retry_after.as_millis(), 1000),
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok(()) }
+//! ```
+
+mod memory;
+mod quota_cell;
+
+pub use memory::MemoryStore;
+pub(crate) use quota_cell::QuotaCell;
+
+use crate::algorithm::{Nanos, Reservation, Snapshot, Verdict};
+use crate::error::StoreError;
+use crate::quota::Quota;
+use std::future::Future;
+use std::time::Duration;
+
+/// A store's answer for one key and cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The units were taken. `wait` is zero for [`RateStore::check`]; for
+    /// [`RateStore::reserve`] it is how long the caller must wait before starting.
+    Allowed {
+        /// The bucket after taking the units.
+        snapshot: Snapshot,
+        /// How long until the reserved units become valid.
+        wait: Duration,
+    },
+    /// Nothing was taken; the same cost could pass after `retry_after`.
+    Denied {
+        /// How long until the cost fits (for `reserve`: the wait it would have had).
+        retry_after: Duration,
+        /// The bucket now.
+        snapshot: Snapshot,
+    },
+}
+
+impl Decision {
+    /// Whether the units were taken.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allowed { .. })
+    }
+
+    /// The bucket the decision saw.
+    pub fn snapshot(&self) -> Snapshot {
+        match self {
+            Decision::Allowed { snapshot, .. } | Decision::Denied { snapshot, .. } => *snapshot,
+        }
+    }
+
+    pub(crate) fn from_verdict(verdict: Verdict, now: Nanos) -> Decision {
+        match verdict {
+            Verdict::Allowed(snapshot) => Decision::Allowed {
+                snapshot,
+                wait: Duration::ZERO,
+            },
+            Verdict::Denied { retry_at, snapshot } => Decision::Denied {
+                retry_after: Duration::from_nanos(retry_at.saturating_sub(now)),
+                snapshot,
+            },
+        }
+    }
+
+    pub(crate) fn from_reservation(reservation: Reservation, now: Nanos) -> Decision {
+        match reservation {
+            Reservation::Reserved { valid_at, snapshot } => Decision::Allowed {
+                snapshot,
+                wait: Duration::from_nanos(valid_at.saturating_sub(now)),
+            },
+            Reservation::TooFar { valid_at, snapshot } => Decision::Denied {
+                retry_after: Duration::from_nanos(valid_at.saturating_sub(now)),
+                snapshot,
+            },
+        }
+    }
+}
+
+/// State for rate limits, keyed by `K` (`()` for a single, global limit).
+///
+/// Implementations decide atomically per key: two concurrent callers never both take
+/// the last unit. They must not panic on any key or cost.
+pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
+    /// The future of one decision.
+    type Future: Future<Output = Result<Decision, StoreError>> + Send + Unpin + 'static;
+
+    /// Take `cost` units for `key` now, if they fit.
+    fn check(&self, key: &K, cost: u64) -> Self::Future;
+
+    /// Whether `cost` units would fit now, taking nothing. A cost of 0 reads the
+    /// bucket's snapshot.
+    fn peek(&self, key: &K, cost: u64) -> Self::Future;
+
+    /// Take the next `cost` units even if they become valid only later, unless that is
+    /// more than `max_wait` away; [`Decision::Allowed::wait`] says how long to wait.
+    fn reserve(&self, key: &K, cost: u64, max_wait: Duration) -> Self::Future;
+
+    /// The quota that applies to `key`.
+    fn quota(&self, key: &K) -> Quota;
+
+    /// The largest cost that can ever pass for `key` (the burst for GCRA, the count
+    /// per window for window algorithms). Wait-mode layers fail a larger cost at once
+    /// with [`crate::error::CostTooLarge`] instead of waiting forever.
+    fn max_cost(&self, key: &K) -> u64 {
+        self.quota(key).burst()
+    }
+
+    /// Replace the default quota (for every key without a quota of its own). The
+    /// buckets keep their state: a bucket in debt stays in debt, measured in the new
+    /// quota's terms.
+    fn set_quota(&self, quota: Quota);
+}
+
+/// Converts a wait bound into the algorithms' nanoseconds, saturating.
+pub(crate) fn duration_nanos(d: Duration) -> Nanos {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,270 @@
+//! The in-memory store of a single (unkeyed) limiter, with one quota or several held
+//! together.
+
+use super::{duration_nanos, Decision, QuotaCell, RateStore};
+use crate::algorithm::sync::{lock, Mutex};
+use crate::algorithm::{Algorithm, Gcra, Reservation, Snapshot, Verdict};
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::quota::Quota;
+use std::fmt;
+use std::future::{ready, Ready};
+use std::time::Duration;
+
+/// One bucket (or one per quota) in this process's memory. The default store of
+/// [`crate::RateLimiter`].
+///
+/// With one quota the decision is the algorithm's own (lock-free for [`Gcra`]). With
+/// several quotas (say 10/s and 1000/h) the decision is all or nothing: a request
+/// denied by one quota takes nothing from the others. The quotas are then checked
+/// under one short lock.
+pub struct MemoryStore<A: Algorithm = Gcra> {
+    algorithm: A,
+    clock: Clock,
+    buckets: Buckets<A>,
+}
+
+enum Buckets<A: Algorithm> {
+    Single { quota: QuotaCell, state: A::State },
+    All(Mutex<Vec<(Quota, A::State)>>),
+}
+
+impl MemoryStore<Gcra> {
+    /// A GCRA bucket with the given quota.
+    pub fn new(quota: Quota) -> Self {
+        MemoryStore::with_algorithm(Gcra, quota)
+    }
+}
+
+impl<A: Algorithm> MemoryStore<A> {
+    /// A bucket of the given algorithm.
+    pub fn with_algorithm(algorithm: A, quota: Quota) -> Self {
+        let state = algorithm.new_state(&quota);
+        MemoryStore {
+            algorithm,
+            clock: Clock::new(),
+            buckets: Buckets::Single {
+                quota: QuotaCell::new(quota),
+                state,
+            },
+        }
+    }
+
+    /// Several quotas held together, all or nothing (e.g. 10 per second *and* 1000 per
+    /// hour). The first quota is the primary one: [`RateStore::quota`] reports it and
+    /// [`RateStore::set_quota`] replaces it. Returns `None` for an empty list.
+    pub fn with_quotas(algorithm: A, quotas: impl IntoIterator<Item = Quota>) -> Option<Self> {
+        let buckets: Vec<_> = quotas
+            .into_iter()
+            .map(|q| (q, algorithm.new_state(&q)))
+            .collect();
+        match buckets.len() {
+            0 => None,
+            1 => {
+                let (quota, _) = buckets[0];
+                Some(MemoryStore::with_algorithm(algorithm, quota))
+            }
+            _ => Some(MemoryStore {
+                algorithm,
+                clock: Clock::new(),
+                buckets: Buckets::All(Mutex::new(buckets)),
+            }),
+        }
+    }
+
+    /// Reads time from `clock` instead of a fresh one (to align fixed windows to a
+    /// known instant, say).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> &A {
+        &self.algorithm
+    }
+
+    /// Every quota, primary first.
+    pub fn quotas(&self) -> Vec<Quota> {
+        match &self.buckets {
+            Buckets::Single { quota, .. } => vec![quota.get()],
+            Buckets::All(all) => lock(all).iter().map(|(q, _)| *q).collect(),
+        }
+    }
+
+    /// Decides at once: the synchronous form of [`RateStore::check`].
+    ///
+    /// # Errors
+    /// [`StoreError::CostTooLarge`] when some quota can never admit `cost`.
+    #[inline]
+    pub fn check_now(&self, cost: u64) -> Result<Decision, StoreError> {
+        let now = self.clock.now();
+        match &self.buckets {
+            Buckets::Single { quota, state } => {
+                let verdict = self.algorithm.check(state, &quota.get(), now, cost)?;
+                Ok(Decision::from_verdict(verdict, now))
+            }
+            Buckets::All(all) => self.all_or_nothing(&lock(all), now, cost, true),
+        }
+    }
+
+    /// The synchronous form of [`RateStore::peek`].
+    ///
+    /// # Errors
+    /// As for [`MemoryStore::check_now`].
+    pub fn peek_now(&self, cost: u64) -> Result<Decision, StoreError> {
+        let now = self.clock.now();
+        match &self.buckets {
+            Buckets::Single { quota, state } => {
+                let verdict = self.algorithm.peek(state, &quota.get(), now, cost)?;
+                Ok(Decision::from_verdict(verdict, now))
+            }
+            Buckets::All(all) => self.all_or_nothing(&lock(all), now, cost, false),
+        }
+    }
+
+    /// The synchronous form of [`RateStore::reserve`].
+    ///
+    /// # Errors
+    /// As for [`MemoryStore::check_now`].
+    pub fn reserve_now(&self, cost: u64, max_wait: Duration) -> Result<Decision, StoreError> {
+        let now = self.clock.now();
+        let max_wait = duration_nanos(max_wait);
+        match &self.buckets {
+            Buckets::Single { quota, state } => {
+                let r = self
+                    .algorithm
+                    .reserve(state, &quota.get(), now, cost, max_wait)?;
+                Ok(Decision::from_reservation(r, now))
+            }
+            Buckets::All(all) => {
+                let all = lock(all);
+                // The slot is valid when every quota allows it: the latest of their
+                // earliest instants. Peek first so a refusal takes nothing.
+                let mut valid_at = now;
+                for (quota, state) in all.iter() {
+                    if let Verdict::Denied { retry_at, .. } =
+                        self.algorithm.peek(state, quota, now, cost)?
+                    {
+                        valid_at = valid_at.max(retry_at);
+                    }
+                }
+                if valid_at - now > max_wait {
+                    return Ok(Decision::Denied {
+                        retry_after: Duration::from_nanos(valid_at - now),
+                        snapshot: self.tightest(&all, now),
+                    });
+                }
+                for (quota, state) in all.iter() {
+                    self.algorithm.reserve(state, quota, now, cost, u64::MAX)?;
+                }
+                let r = Reservation::Reserved {
+                    valid_at,
+                    snapshot: self.tightest(&all, now),
+                };
+                Ok(Decision::from_reservation(r, now))
+            }
+        }
+    }
+
+    fn all_or_nothing(
+        &self,
+        all: &[(Quota, A::State)],
+        now: u64,
+        cost: u64,
+        take: bool,
+    ) -> Result<Decision, StoreError> {
+        let mut denied: Option<(u64, Snapshot)> = None;
+        for (quota, state) in all {
+            if let Verdict::Denied { retry_at, snapshot } =
+                self.algorithm.peek(state, quota, now, cost)?
+            {
+                // Several quotas exhausted: the longest wait decides.
+                if denied.is_none_or(|(at, _)| retry_at > at) {
+                    denied = Some((retry_at, snapshot));
+                }
+            }
+        }
+        if let Some((retry_at, snapshot)) = denied {
+            return Ok(Decision::from_verdict(
+                Verdict::Denied { retry_at, snapshot },
+                now,
+            ));
+        }
+        if take {
+            for (quota, state) in all {
+                // Under the lock no one else touches these buckets, so every check
+                // that peeked as allowed is allowed.
+                self.algorithm.check(state, quota, now, cost)?;
+            }
+        }
+        Ok(Decision::Allowed {
+            snapshot: self.tightest(all, now),
+            wait: Duration::ZERO,
+        })
+    }
+
+    /// The snapshot of the quota with the fewest remaining units.
+    fn tightest(&self, all: &[(Quota, A::State)], now: u64) -> Snapshot {
+        all.iter()
+            .map(|(q, s)| self.algorithm.snapshot(s, q, now))
+            .min_by_key(|s| (s.remaining, std::cmp::Reverse(s.reset)))
+            .expect("a multi-quota store holds at least two quotas")
+    }
+}
+
+impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
+    type Future = Ready<Result<Decision, StoreError>>;
+
+    #[inline]
+    fn check(&self, _key: &(), cost: u64) -> Self::Future {
+        ready(self.check_now(cost))
+    }
+
+    fn peek(&self, _key: &(), cost: u64) -> Self::Future {
+        ready(self.peek_now(cost))
+    }
+
+    fn reserve(&self, _key: &(), cost: u64, max_wait: Duration) -> Self::Future {
+        ready(self.reserve_now(cost, max_wait))
+    }
+
+    fn quota(&self, _key: &()) -> Quota {
+        match &self.buckets {
+            Buckets::Single { quota, .. } => quota.get(),
+            Buckets::All(all) => lock(all)[0].0,
+        }
+    }
+
+    fn max_cost(&self, _key: &()) -> u64 {
+        match &self.buckets {
+            Buckets::Single { quota, .. } => self.algorithm.max_cost(&quota.get()),
+            Buckets::All(all) => lock(all)
+                .iter()
+                .map(|(q, _)| self.algorithm.max_cost(q))
+                .min()
+                .unwrap_or(0),
+        }
+    }
+
+    fn set_quota(&self, new: Quota) {
+        match &self.buckets {
+            Buckets::Single { quota, .. } => quota.set(new),
+            Buckets::All(all) => lock(all)[0].0 = new,
+        }
+    }
+}
+
+impl<A: Algorithm + fmt::Debug> fmt::Debug for MemoryStore<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("algorithm", &self.algorithm)
+            .field("quotas", &self.quotas())
+            .finish()
+    }
+}
