@@ -1,0 +1,468 @@
+//! The project's default controller: measure the limit, cruise under it, probe up.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_ratelimit_adaptive::controller::{Controller, Goodput};
+//! use tower_ratelimit_adaptive::{Hints, Outcome, Policy};
+//!
+//! // A server that advertises 300 requests per second seeds the rate at once.
+//! let mut c = Goodput::default();
+//! let hints = Hints::with_policy(Policy::new(300, Duration::from_secs(1)));
+//! c.observe(Duration::ZERO, &Outcome::Success { latency: Duration::from_millis(30), hints });
+//! let r = c.rate().unwrap();
+//! assert!(r > 280.0 && r < 300.0);
+//! ```
+//!
+//! # How it works
+//! The rate of *accepted* responses while the server is refusing some is the server's
+//! real limit (the API analogue of BBR's bottleneck bandwidth). So:
+//!
+//! 1. **Startup**: from `initial_rate`, double every `step` while the client really
+//!    uses its rate, until the first throttle (or seed from an advertised policy).
+//! 2. **Measure** (one per throttle episode): keep the rate `r0` for a short window
+//!    holding about `measure_samples` responses and count accepted `a` and refused
+//!    `b` responses; the limit estimate is `r0 · a / (a + b)`. Later throttles of
+//!    the same burst are part of the same measurement, not new cuts.
+//! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
+//!    Throttles of requests sent before the cut are ignored (they were in flight).
+//! 4. **Probe**: multiply the rate by `1 + gain·(2^k − 1)` at step `k` (5 %, 15 %,
+//!    35 %, 75 %, ...), so a small rise of the limit is found gently and a large one
+//!    in a few steps at any scale. The next throttle starts a new measurement.
+//!
+//! An advertised `RateLimit-Policy` seeds the first estimate, caps probing, and a
+//! change in it scales the rate at once by the same ratio (which keeps the shares of
+//! several clients behind one limit). Retry-After holds are applied by the layer (the
+//! shared limiter pauses); the controller only keeps measuring across them.
+
+use std::time::Duration;
+
+use super::meter::Meter;
+use super::{burst_for, clamp_rate, sent_at, Controller};
+use crate::Outcome;
+
+/// Tuning of [`Goodput`]. The defaults are the ones the simulation table was made with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GoodputConfig {
+    /// Rate before anything is known, requests per second.
+    pub initial_rate: f64,
+    /// Lowest rate ever output.
+    pub min_rate: f64,
+    /// Highest rate ever output.
+    pub max_rate: f64,
+    /// Fraction of the estimated limit to cruise at.
+    pub cruise: f64,
+    /// Growth factor per step during startup.
+    pub startup_growth: f64,
+    /// First probe increase (fraction); it doubles every probe step.
+    pub probe_gain: f64,
+    /// Time between startup and probe steps.
+    pub step: Duration,
+    /// Time spent cruising after a measurement before probing again.
+    pub cruise_time: Duration,
+    /// Responses a measurement should hold.
+    pub measure_samples: f64,
+    /// Shortest measurement window.
+    pub measure_min: Duration,
+    /// Longest measurement window.
+    pub measure_max: Duration,
+    /// The limiter's burst, as seconds of the rate (at least one request).
+    pub burst_secs: f64,
+}
+
+impl Default for GoodputConfig {
+    fn default() -> Self {
+        GoodputConfig {
+            initial_rate: 10.0,
+            min_rate: 0.5,
+            max_rate: 1e6,
+            cruise: 0.97,
+            startup_growth: 2.0,
+            probe_gain: 0.05,
+            step: Duration::from_millis(500),
+            cruise_time: Duration::from_secs(2),
+            measure_samples: 12.0,
+            measure_min: Duration::from_millis(150),
+            measure_max: Duration::from_secs(2),
+            burst_secs: 0.02,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Startup {
+        next_step: Duration,
+    },
+    Measuring {
+        end: Duration,
+        r0: f64,
+        accepted: u64,
+        refused: u64,
+    },
+    Cruise {
+        until: Duration,
+    },
+    Probe {
+        base: f64,
+        k: u32,
+        next_step: Duration,
+    },
+}
+
+/// The default controller: goodput estimate while throttled, cruise just under it,
+/// multiplicative probing. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Goodput {
+    cfg: GoodputConfig,
+    rate: f64,
+    /// The rate before the last step, to judge whether the client used it.
+    prev_rate: f64,
+    estimate: Option<f64>,
+    policy_rate: Option<f64>,
+    phase: Phase,
+    /// When the rate was last cut; throttles of requests sent earlier are stale.
+    last_cut: Duration,
+    responses: Meter,
+    started: bool,
+}
+
+impl Default for Goodput {
+    fn default() -> Self {
+        Goodput::new(GoodputConfig::default())
+    }
+}
+
+impl Goodput {
+    /// A controller with the given tuning (invalid numbers are replaced by defaults).
+    pub fn new(cfg: GoodputConfig) -> Goodput {
+        let d = GoodputConfig::default();
+        let pos = |v: f64, dflt: f64| if v.is_finite() && v > 0.0 { v } else { dflt };
+        let min_rate = pos(cfg.min_rate, d.min_rate);
+        let max_rate = pos(cfg.max_rate, d.max_rate).max(min_rate);
+        let cfg = GoodputConfig {
+            initial_rate: clamp_rate(pos(cfg.initial_rate, d.initial_rate), min_rate, max_rate),
+            min_rate,
+            max_rate,
+            cruise: if cfg.cruise > 0.0 && cfg.cruise <= 1.0 {
+                cfg.cruise
+            } else {
+                d.cruise
+            },
+            startup_growth: if cfg.startup_growth >= 1.0 && cfg.startup_growth.is_finite() {
+                cfg.startup_growth
+            } else {
+                d.startup_growth
+            },
+            probe_gain: pos(cfg.probe_gain, d.probe_gain).min(1.0),
+            step: if cfg.step.is_zero() { d.step } else { cfg.step },
+            measure_samples: pos(cfg.measure_samples, d.measure_samples),
+            measure_max: cfg.measure_max.max(cfg.measure_min),
+            burst_secs: pos(cfg.burst_secs, d.burst_secs),
+            ..cfg
+        };
+        Goodput {
+            cfg,
+            rate: cfg.initial_rate,
+            prev_rate: cfg.initial_rate,
+            estimate: None,
+            policy_rate: None,
+            phase: Phase::Startup {
+                next_step: Duration::ZERO,
+            },
+            last_cut: Duration::ZERO,
+            responses: Meter::new(Duration::from_millis(50)),
+            started: false,
+        }
+    }
+
+    /// The current estimate of the server's limit (requests per second), once known.
+    pub fn estimate(&self) -> Option<f64> {
+        self.estimate
+    }
+
+    fn set_rate(&mut self, r: f64) {
+        self.prev_rate = self.rate;
+        self.rate = clamp_rate(r, self.cfg.min_rate, self.cfg.max_rate);
+    }
+
+    /// Whether the client sent at (close to) the rate of the last step: growing a
+    /// rate the client does not use would only store up a burst.
+    fn using_rate(&mut self, now: Duration) -> bool {
+        let window = self.cfg.step;
+        let seen = self.responses.rate(now, window) * window.as_secs_f64();
+        let allowed = self.prev_rate.min(self.rate) * window.as_secs_f64();
+        seen >= 0.75 * allowed - 1.0
+    }
+
+    fn measure_window(&self, r0: f64) -> Duration {
+        let secs = self.cfg.measure_samples / r0.max(1e-9);
+        Duration::from_secs_f64(secs.min(1e6)).clamp(self.cfg.measure_min, self.cfg.measure_max)
+    }
+
+    fn on_policy(&mut self, now: Duration, p: f64) {
+        match self.policy_rate {
+            None => {
+                self.policy_rate = Some(p);
+                if self.estimate.is_none() {
+                    self.estimate = Some(p);
+                    self.set_rate(self.cfg.cruise * p);
+                    self.last_cut = now;
+                    self.phase = Phase::Cruise {
+                        until: now + self.cfg.cruise_time,
+                    };
+                }
+            }
+            Some(old) if (p / old - 1.0).abs() > 0.01 => {
+                let ratio = p / old;
+                self.policy_rate = Some(p);
+                self.estimate = self.estimate.map(|e| e * ratio);
+                self.set_rate(self.rate * ratio);
+                self.last_cut = now;
+                self.phase = Phase::Cruise {
+                    until: now + self.cfg.cruise_time,
+                };
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn start_episode(&mut self, now: Duration, refused: u64) {
+        let r0 = self.rate;
+        self.phase = Phase::Measuring {
+            end: now + self.measure_window(r0),
+            r0,
+            accepted: 0,
+            refused,
+        };
+    }
+
+    fn finish_episode(&mut self, now: Duration, r0: f64, accepted: u64, refused: u64) {
+        let n = accepted + refused;
+        let share = if n >= 4 {
+            accepted as f64 / n as f64
+        } else {
+            (accepted as f64 + 0.5) / (n as f64 + 1.0)
+        };
+        let est = r0 * share;
+        self.estimate = Some(est);
+        self.set_rate(self.cfg.cruise * est);
+        self.last_cut = now;
+        self.phase = Phase::Cruise {
+            until: now + self.cfg.cruise_time,
+        };
+    }
+
+    fn probe_cap(&self) -> f64 {
+        self.policy_rate.unwrap_or(self.cfg.max_rate)
+    }
+}
+
+impl Controller for Goodput {
+    fn name(&self) -> &'static str {
+        "goodput (default)"
+    }
+
+    fn observe(&mut self, now: Duration, outcome: &Outcome) {
+        if matches!(outcome, Outcome::Ignored) {
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            if let Phase::Startup { next_step } = &mut self.phase {
+                *next_step = now + self.cfg.step;
+            }
+        }
+        self.responses.record(now);
+        if let Some(p) = outcome
+            .hints()
+            .and_then(|h| h.policy)
+            .and_then(|p| p.rate_per_second())
+        {
+            self.on_policy(now, p);
+        }
+        let throttle = outcome.is_throttle();
+        let fresh = sent_at(now, outcome) >= self.last_cut;
+        match self.phase {
+            Phase::Measuring {
+                end,
+                r0,
+                accepted,
+                refused,
+            } => {
+                let (a, b) = if throttle {
+                    (accepted, refused + 1)
+                } else {
+                    (accepted + 1, refused)
+                };
+                if now >= end {
+                    self.finish_episode(now, r0, a, b);
+                } else {
+                    self.phase = Phase::Measuring {
+                        end,
+                        r0,
+                        accepted: a,
+                        refused: b,
+                    };
+                }
+            }
+            _ if throttle && fresh => self.start_episode(now, 1),
+            _ if throttle => {}
+            Phase::Startup { next_step } => {
+                if now >= next_step {
+                    if self.using_rate(now) {
+                        let r = (self.rate * self.cfg.startup_growth).min(self.probe_cap());
+                        self.set_rate(r);
+                    }
+                    self.phase = Phase::Startup {
+                        next_step: now + self.cfg.step,
+                    };
+                }
+            }
+            Phase::Cruise { until } => {
+                if now >= until {
+                    self.prev_rate = self.rate;
+                    self.phase = Phase::Probe {
+                        base: self.rate,
+                        k: 0,
+                        next_step: now,
+                    };
+                }
+            }
+            Phase::Probe { base, k, next_step } => {
+                if now >= next_step {
+                    let (k, r) = if self.using_rate(now) {
+                        let k = (k + 1).min(30);
+                        let gain = self.cfg.probe_gain * ((1u64 << k) - 1) as f64;
+                        (
+                            k,
+                            (base * (1.0 + gain)).min(self.probe_cap().max(self.rate)),
+                        )
+                    } else {
+                        (k, self.rate)
+                    };
+                    self.set_rate(r);
+                    self.phase = Phase::Probe {
+                        base,
+                        k,
+                        next_step: now + self.cfg.step,
+                    };
+                }
+            }
+        }
+    }
+
+    fn rate(&self) -> Option<f64> {
+        Some(self.rate)
+    }
+
+    fn burst(&self) -> u64 {
+        burst_for(self.rate, self.cfg.burst_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Hints, Policy};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Feeds a closed loop against a perfect limit `l`: each 10 ms the controller's
+    /// rate worth of requests complete, a share `l / rate` of them accepted.
+    fn drive(c: &mut Goodput, from: u64, to: u64, l: f64) {
+        let mut carry = 0.0;
+        let mut acc = 0.0;
+        for t in (from..to).step_by(10) {
+            let r = c.rate().unwrap();
+            carry += r * 0.01;
+            while carry >= 1.0 {
+                carry -= 1.0;
+                acc += l.min(r) / r;
+                let o = if acc >= 1.0 {
+                    acc -= 1.0;
+                    Outcome::success(ms(50))
+                } else {
+                    Outcome::throttled(ms(50))
+                };
+                c.observe(ms(t), &o);
+            }
+        }
+    }
+
+    #[test]
+    fn finds_and_tracks_the_limit() {
+        let mut c = Goodput::default();
+        drive(&mut c, 0, 20_000, 400.0);
+        let e = c.estimate().unwrap();
+        assert!((e - 400.0).abs() < 40.0, "estimate {e}");
+        drive(&mut c, 20_000, 30_000, 200.0);
+        let e = c.estimate().unwrap();
+        assert!((e - 200.0).abs() < 20.0, "after drop {e}");
+        drive(&mut c, 30_000, 45_000, 800.0);
+        let r = c.rate().unwrap();
+        assert!(r > 600.0, "after rise {r}");
+    }
+
+    #[test]
+    fn one_cut_per_episode() {
+        let mut c = Goodput::default();
+        drive(&mut c, 0, 10_000, 100.0);
+        let before = c.rate().unwrap();
+        // One episode: half of 50 responses refused, then the measurement ends.
+        for i in 0..50u64 {
+            let o = if i % 2 == 0 {
+                Outcome::throttled(ms(40))
+            } else {
+                Outcome::success(ms(40))
+            };
+            c.observe(ms(10_000 + i), &o);
+        }
+        c.observe(ms(10_300), &Outcome::success(ms(40)));
+        let after_first = c.rate().unwrap();
+        assert!(
+            (after_first - 0.97 * before * 26.0 / 51.0).abs() < 1e-6,
+            "{after_first}"
+        );
+        // Throttles of requests sent before the cut are the same burst: no new cut.
+        for i in 0..50 {
+            c.observe(ms(12_000), &Outcome::throttled(ms(3_000 + i)));
+        }
+        assert_eq!(c.rate().unwrap(), after_first);
+        assert!(after_first <= before);
+        assert!(after_first >= 0.5);
+    }
+
+    #[test]
+    fn policy_seeds_and_rescales() {
+        let mut c = Goodput::default();
+        let h = |q| Hints::with_policy(Policy::new(q, Duration::from_secs(1)));
+        c.observe(
+            ms(0),
+            &Outcome::Success {
+                latency: ms(10),
+                hints: h(1000),
+            },
+        );
+        assert!((c.rate().unwrap() - 970.0).abs() < 1e-6);
+        c.observe(
+            ms(10),
+            &Outcome::Success {
+                latency: ms(10),
+                hints: h(500),
+            },
+        );
+        assert!((c.rate().unwrap() - 485.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn startup_does_not_grow_an_unused_rate() {
+        let mut c = Goodput::default();
+        // One response per second while the rate allows ten: no growth.
+        for s in 0..20 {
+            c.observe(Duration::from_secs(s), &Outcome::success(ms(20)));
+        }
+        assert_eq!(c.rate().unwrap(), 10.0);
+    }
+}
