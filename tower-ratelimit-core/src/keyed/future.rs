@@ -1,0 +1,168 @@
+//! The response future of the keyed service: waits for the store's decision, then (in
+//! wait mode) for the reserved slot, then for the inner service.
+//!
+//! ```
+//! use tower::{Service, ServiceExt};
+//! use tower_ratelimit_core::error::{BoxError, NotReady};
+//! use tower_ratelimit_core::keyed::KeyedRateLimitLayer;
+//! use tower_ratelimit_core::Quota;
+//! use tower_layer::Layer;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let mut service = KeyedRateLimitLayer::new(Quota::per_second(1)?, |n: &u8| *n)
+//!     .layer(tower::service_fn(|n: u8| async move { Ok::<_, BoxError>(n) }));
+//! // Calling without readiness is a typed error, never a panic.
+//! let err = service.call(1).await.unwrap_err();
+//! assert!(err.is::<NotReady>());
+//! assert_eq!(service.ready().await?.call(1).await?, 1);
+//! # Ok(()) }
+//! ```
+
+use super::layer::Mode;
+use super::limiter::deadline;
+use crate::error::{BoxError, RateLimited, StoreError, WaitTooLong};
+use crate::store::Decision;
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::time::{sleep_until, Sleep};
+use tower_service::Service;
+
+pin_project! {
+    /// The response future of [`super::KeyedRateLimit`].
+    pub struct ResponseFuture<S, Req, D>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: State<S, Req, D, S::Future>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, Req, D, F> {
+        Failed { error: Option<BoxError> },
+        Deciding {
+            #[pin]
+            decision: D,
+            inner: Option<S>,
+            req: Option<Req>,
+            mode: Mode,
+        },
+        Waiting {
+            #[pin]
+            sleep: Sleep,
+            inner: Option<S>,
+            req: Option<Req>,
+        },
+        Calling {
+            #[pin]
+            future: F,
+        },
+    }
+}
+
+impl<S: Service<Req>, Req, D> ResponseFuture<S, Req, D> {
+    pub(super) fn failed(error: BoxError) -> Self {
+        ResponseFuture {
+            state: State::Failed { error: Some(error) },
+        }
+    }
+
+    pub(super) fn deciding(decision: D, inner: S, req: Req, mode: Mode) -> Self {
+        ResponseFuture {
+            state: State::Deciding {
+                decision,
+                inner: Some(inner),
+                req: Some(req),
+                mode,
+            },
+        }
+    }
+}
+
+impl<S, Req, D> Future for ResponseFuture<S, Req, D>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    D: Future<Output = Result<Decision, StoreError>>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Failed { error } => {
+                    let error = error.take().unwrap_or_else(|| "polled after completion".into());
+                    return Poll::Ready(Err(error));
+                }
+                StateProj::Deciding {
+                    decision,
+                    inner,
+                    req,
+                    mode,
+                } => {
+                    let next = match ready!(decision.poll(cx)) {
+                        Err(e) => State::Failed {
+                            error: Some(e.into_box()),
+                        },
+                        Ok(Decision::Denied {
+                            retry_after,
+                            snapshot,
+                        }) => State::Failed {
+                            error: Some(match *mode {
+                                Mode::Reject => RateLimited::new(retry_after, snapshot).into(),
+                                Mode::Wait { max_wait } => WaitTooLong {
+                                    wait: retry_after,
+                                    max_wait,
+                                }
+                                .into(),
+                            }),
+                        },
+                        Ok(Decision::Allowed { wait, .. }) if !wait.is_zero() => State::Waiting {
+                            sleep: sleep_until(deadline(wait)),
+                            inner: inner.take(),
+                            req: req.take(),
+                        },
+                        Ok(Decision::Allowed { .. }) => call(inner, req),
+                    };
+                    state.set(next);
+                }
+                StateProj::Waiting { sleep, inner, req } => {
+                    ready!(sleep.poll(cx));
+                    let next = call(inner, req);
+                    state.set(next);
+                }
+                StateProj::Calling { future } => {
+                    return future.poll(cx).map_err(Into::into);
+                }
+            }
+        }
+    }
+}
+
+/// Calls the inner service that was ready when the request came in.
+fn call<S: Service<Req>, Req, D>(
+    inner: &mut Option<S>,
+    req: &mut Option<Req>,
+) -> State<S, Req, D, S::Future> {
+    match (inner.take(), req.take()) {
+        (Some(mut inner), Some(req)) => State::Calling {
+            future: inner.call(req),
+        },
+        _ => State::Failed {
+            error: Some("polled after completion".into()),
+        },
+    }
+}
+
+impl<S: Service<Req>, Req, D> fmt::Debug for ResponseFuture<S, Req, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,176 @@
+//! `KeyedRateLimitLayer`: a rate limit per key derived from each request.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//! use tower_ratelimit_core::error::{BoxError, RateLimited};
+//! use tower_ratelimit_core::keyed::KeyedRateLimitLayer;
+//! use tower_ratelimit_core::Quota;
+//!
+//! struct Request { client: u32 }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! // A server: 2 requests per second per client, refused beyond.
+//! let layer = KeyedRateLimitLayer::new(Quota::per_second(2)?, |req: &Request| req.client).reject();
+//! let mut service = ServiceBuilder::new()
+//!     .layer(layer)
+//!     .service_fn(|req: Request| async move { Ok::<_, BoxError>(req.client) });
+//!
+//! for _ in 0..2 {
+//!     service.ready().await?.call(Request { client: 1 }).await?;
+//! }
+//! let denied = service.ready().await?.call(Request { client: 1 }).await.unwrap_err();
+//! let denied = denied.downcast_ref::<RateLimited>().expect("a rate-limit denial");
+//! assert_eq!(denied.retry_after(), Duration::from_millis(500));
+//! // Another client has its own bucket.
+//! assert_eq!(service.ready().await?.call(Request { client: 2 }).await?, 2);
+//! # Ok(()) }
+//! ```
+
+use super::key::UnitCost;
+use super::limiter::KeyedRateLimiter;
+use super::service::KeyedRateLimit;
+use super::store::KeyedMemoryStore;
+use super::KeyExtractor;
+use crate::quota::Quota;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_layer::Layer;
+
+/// Whether a request over its key's limit waits or is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Reserve the next slot and wait for it in the response future, unless it is
+    /// more than `max_wait` away.
+    Wait { max_wait: Duration },
+    /// Decide in `call`; a denial is a [`crate::error::RateLimited`] error.
+    Reject,
+}
+
+/// Applies a [`KeyedRateLimiter`] to a service: each request's key comes from an
+/// extractor (a closure `Fn(&Req) -> K` or a [`KeyExtractor`]), its cost from
+/// [`KeyedRateLimitLayer::cost`] (1 by default).
+///
+/// * **Wait mode** (the default, [`KeyedRateLimitLayer::max_wait`]): the key is known
+///   only in `call`, so the request reserves its key's next slot there and its
+///   response future sleeps until the slot before calling the inner service. The
+///   inner service's readiness (a concurrency permit, say) is taken in `poll_ready`
+///   and held during that sleep. **What the caller must know**: `poll_ready` does not
+///   hold requests back, so waiting requests pile up as futures; put a concurrency
+///   limit (or a load-shed layer) in front to bound how many wait at once, and set a
+///   `max_wait` so that a hot key is refused ([`crate::error::WaitTooLong`]) instead
+///   of queueing without end. A dropped response future does not give its slot back.
+/// * **Reject mode** ([`KeyedRateLimitLayer::reject`]): the decision is taken in
+///   `call`; a denied request fails with [`crate::error::RateLimited`] (boxed) carrying
+///   the retry-after and the bucket's snapshot, and the inner service is not called.
+///
+/// In both modes a cost above what the key's quota can ever admit fails at once with
+/// [`crate::error::CostTooLarge`], and a full store that refuses new keys fails with
+/// [`crate::error::StoreError::TooManyKeys`]. Services are `Clone` and clones share
+/// one limiter.
+pub struct KeyedRateLimitLayer<K, X, C = UnitCost, St = KeyedMemoryStore<K>> {
+    limiter: KeyedRateLimiter<K, St>,
+    extractor: Arc<X>,
+    cost: Arc<C>,
+    mode: Mode,
+}
+
+impl<K, X> KeyedRateLimitLayer<K, X>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    /// A GCRA bucket per key with `quota`, in memory, keys from `extractor`; wait mode
+    /// without a maximum wait.
+    pub fn new<Req>(quota: Quota, extractor: X) -> Self
+    where
+        X: KeyExtractor<Req, Key = K>,
+    {
+        KeyedRateLimitLayer::with_limiter(KeyedRateLimiter::new(quota), extractor)
+    }
+}
+
+impl<K, X, St> KeyedRateLimitLayer<K, X, UnitCost, St> {
+    /// A layer over an existing limiter (any store and algorithm), shared with whoever
+    /// else holds it; keys from `extractor`; wait mode without a maximum wait.
+    pub fn with_limiter<Req>(limiter: KeyedRateLimiter<K, St>, extractor: X) -> Self
+    where
+        X: KeyExtractor<Req, Key = K>,
+    {
+        KeyedRateLimitLayer {
+            limiter,
+            extractor: Arc::new(extractor),
+            cost: Arc::new(UnitCost),
+            mode: Mode::Wait {
+                max_wait: Duration::MAX,
+            },
+        }
+    }
+}
+
+impl<K, X, C, St> KeyedRateLimitLayer<K, X, C, St> {
+    /// Reject mode: a request over its key's limit fails at once with
+    /// [`crate::error::RateLimited`].
+    pub fn reject(mut self) -> Self {
+        self.mode = Mode::Reject;
+        self
+    }
+
+    /// Wait mode, refusing with [`crate::error::WaitTooLong`] a request whose slot is
+    /// more than `max_wait` away (nothing is taken from its bucket then).
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.mode = Mode::Wait { max_wait };
+        self
+    }
+
+    /// Charges each request `cost(&req)` units (a closure `Fn(&Req) -> u64` or a
+    /// [`super::RequestCost`]).
+    pub fn cost<C2>(self, cost: C2) -> KeyedRateLimitLayer<K, X, C2, St> {
+        KeyedRateLimitLayer {
+            limiter: self.limiter,
+            extractor: self.extractor,
+            cost: Arc::new(cost),
+            mode: self.mode,
+        }
+    }
+
+    /// The shared limiter (to read snapshots, change the quota, remove keys).
+    pub fn limiter(&self) -> &KeyedRateLimiter<K, St> {
+        &self.limiter
+    }
+}
+
+impl<K, X, C, St> Clone for KeyedRateLimitLayer<K, X, C, St> {
+    fn clone(&self) -> Self {
+        KeyedRateLimitLayer {
+            limiter: self.limiter.clone(),
+            extractor: Arc::clone(&self.extractor),
+            cost: Arc::clone(&self.cost),
+            mode: self.mode,
+        }
+    }
+}
+
+impl<S, K, X, C, St> Layer<S> for KeyedRateLimitLayer<K, X, C, St> {
+    type Service = KeyedRateLimit<S, K, X, C, St>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KeyedRateLimit::new(
+            inner,
+            self.limiter.clone(),
+            Arc::clone(&self.extractor),
+            Arc::clone(&self.cost),
+            self.mode,
+        )
+    }
+}
+
+impl<K, X, C, St> fmt::Debug for KeyedRateLimitLayer<K, X, C, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimitLayer")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}

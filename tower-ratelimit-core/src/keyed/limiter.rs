@@ -1,0 +1,182 @@
+//! The keyed limiter handle: one store of per-key buckets, shared by every clone.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_ratelimit_core::keyed::KeyedRateLimiter;
+//! use tower_ratelimit_core::store::Decision;
+//! use tower_ratelimit_core::Quota;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let limiter = KeyedRateLimiter::new(Quota::per_second(1)?);
+//! let sharer = limiter.clone(); // the same buckets
+//!
+//! assert!(limiter.check(&"10.0.0.1", 1).await?.is_allowed());
+//! match sharer.check(&"10.0.0.1", 1).await? {
+//!     Decision::Denied { retry_after, .. } => assert_eq!(retry_after, Duration::from_secs(1)),
+//!     other => panic!("{other:?}"),
+//! }
+//! assert!(sharer.check(&"10.0.0.2", 1).await?.is_allowed()); // another key, its own bucket
+//!
+//! // Wait mode: take the next slot and sleep until it.
+//! let start = tokio::time::Instant::now();
+//! limiter.acquire(&"10.0.0.1", 1, Duration::from_secs(5)).await?;
+//! assert_eq!(start.elapsed(), Duration::from_secs(1));
+//!
+//! assert_eq!(limiter.snapshot(&"10.0.0.1").await?.remaining, 0);
+//! assert_eq!(limiter.len(), 2);
+//! # Ok(()) }
+//! ```
+
+use super::store::KeyedMemoryStore;
+use crate::algorithm::{Algorithm, Gcra, Snapshot};
+use crate::clock::far_future;
+use crate::error::{BoxError, StoreError, WaitTooLong};
+use crate::quota::Quota;
+use crate::store::{Decision, RateStore};
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A rate limiter with a bucket per key, shared by every clone of the handle.
+///
+/// Its store is any [`RateStore<K>`]: by default a [`KeyedMemoryStore`] with GCRA
+/// buckets, bounded memory and a hard cap on keys; any algorithm through
+/// [`KeyedMemoryStore::with_algorithm`], or a remote store.
+pub struct KeyedRateLimiter<K, St = KeyedMemoryStore<K, Gcra>> {
+    store: Arc<St>,
+    _key: PhantomData<fn(&K)>,
+}
+
+impl<K, St> Clone for KeyedRateLimiter<K, St> {
+    fn clone(&self) -> Self {
+        KeyedRateLimiter {
+            store: Arc::clone(&self.store),
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRateLimiter<K> {
+    /// A GCRA bucket per key, all with `quota`, in memory, with the default cap of
+    /// [`super::DEFAULT_MAX_KEYS`] keys.
+    pub fn new(quota: Quota) -> Self {
+        KeyedRateLimiter::from_store(KeyedMemoryStore::new(quota))
+    }
+}
+
+impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
+    /// A limiter over `store` (a configured [`KeyedMemoryStore`], or a remote store).
+    pub fn from_store(store: St) -> Self {
+        KeyedRateLimiter {
+            store: Arc::new(store),
+            _key: PhantomData,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &St {
+        &self.store
+    }
+
+    /// Takes `cost` units of `key`'s bucket now if they fit (reject mode).
+    pub fn check(&self, key: &K, cost: u64) -> St::Future {
+        self.store.check(key, cost)
+    }
+
+    /// Whether `cost` units would fit now, taking nothing.
+    pub fn peek(&self, key: &K, cost: u64) -> St::Future {
+        self.store.peek(key, cost)
+    }
+
+    /// Takes the next `cost` units of `key` even if they are valid only later, unless
+    /// that is more than `max_wait` away; the decision says how long to wait.
+    pub fn reserve(&self, key: &K, cost: u64, max_wait: Duration) -> St::Future {
+        self.store.reserve(key, cost, max_wait)
+    }
+
+    /// Waits for `cost` units of `key` (wait mode): reserves the next slot, then
+    /// sleeps until it. Requests for one key start in the order they reserved.
+    ///
+    /// Dropping the future during the sleep does not give the slot back.
+    ///
+    /// # Errors
+    /// [`WaitTooLong`] when the slot is more than `max_wait` away (nothing is taken),
+    /// and the store's errors ([`crate::error::CostTooLarge`],
+    /// [`StoreError::TooManyKeys`], ...), boxed.
+    pub async fn acquire(&self, key: &K, cost: u64, max_wait: Duration) -> Result<Snapshot, BoxError> {
+        match self.store.reserve(key, cost, max_wait).await {
+            Ok(Decision::Allowed { snapshot, wait }) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep_until(deadline(wait)).await;
+                }
+                Ok(snapshot)
+            }
+            Ok(Decision::Denied { retry_after, .. }) => Err(WaitTooLong {
+                wait: retry_after,
+                max_wait,
+            }
+            .into()),
+            Err(e) => Err(e.into_box()),
+        }
+    }
+
+    /// The bucket of `key` now (limit, remaining, reset), for response headers. An
+    /// unknown key reads as a full bucket.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn snapshot(&self, key: &K) -> Result<Snapshot, StoreError> {
+        Ok(self.store.peek(key, 0).await?.snapshot())
+    }
+
+    /// The quota that applies to `key`.
+    pub fn quota(&self, key: &K) -> Quota {
+        self.store.quota(key)
+    }
+
+    /// Replaces the default quota (keys with a quota of their own keep it). Buckets
+    /// keep their state, measured in the new quota's terms.
+    pub fn set_quota(&self, quota: Quota) {
+        self.store.set_quota(quota);
+    }
+}
+
+impl<K, A, S> KeyedRateLimiter<K, KeyedMemoryStore<K, A, S>>
+where
+    K: Hash + Eq + Clone,
+    A: Algorithm,
+    S: BuildHasher + Clone,
+{
+    /// Forgets `key`: its next request starts with a full bucket. Returns whether the
+    /// key was held.
+    pub fn remove(&self, key: &K) -> bool {
+        self.store.remove(key)
+    }
+
+    /// The number of keys held.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+}
+
+/// The instant `wait` from now, saturating far in the future.
+pub(super) fn deadline(wait: Duration) -> Instant {
+    Instant::now().checked_add(wait).unwrap_or_else(far_future)
+}
+
+impl<K, St: fmt::Debug> fmt::Debug for KeyedRateLimiter<K, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiter")
+            .field("store", &self.store)
+            .finish()
+    }
+}

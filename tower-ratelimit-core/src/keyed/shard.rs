@@ -1,0 +1,186 @@
+//! The concurrent map under the keyed store: `std` hash maps in shards, each behind a
+//! `RwLock`, with the bounded-memory bookkeeping that runs inside inserts.
+//!
+//! A check of a known key takes its shard's read lock and updates the bucket's own
+//! atomic state, so checks of one key, or of keys in one shard, run in parallel. Only
+//! an unseen key takes the write lock: that is where the map sweeps idle entries
+//! and enforces the cap, so the cost of bounded memory is paid by the operations that
+//! grow the map, never by a background thread.
+
+use super::policy::CapPolicy;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Inserts between two sweeps of a shard when it holds few entries. Larger shards
+/// wait as many inserts as they hold entries, which keeps a sweep's cost amortised
+/// to O(1) per insert.
+const MIN_SWEEP_INTERVAL: usize = 16;
+
+/// How many entries eviction looks at to pick its threshold.
+const EVICTION_SAMPLE: usize = 64;
+
+/// Shards padded to their own cache lines, so that two threads on two shards never
+/// contend on one line.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+pub(super) struct Shards<K, V, S> {
+    shards: Box<[Padded<RwLock<Shard<K, V, S>>>]>,
+    hasher: S,
+    /// `64 - log2(shard count)`, so the shard index is the hash's bits just under the
+    /// top 7 (which the table uses as each entry's tag).
+    shift: u32,
+}
+
+pub(super) struct Shard<K, V, S> {
+    pub(super) map: HashMap<K, V, S>,
+    inserts_until_sweep: usize,
+}
+
+/// The shard is full and its policy refuses unseen keys.
+pub(super) struct Full;
+
+impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shards<K, V, S> {
+    /// `count` is rounded down to a power of two, at least 1.
+    pub(super) fn new(count: usize, hasher: S) -> Self {
+        let bits = usize::BITS - 1 - count.max(1).leading_zeros();
+        let shards = (0..1usize << bits)
+            .map(|_| {
+                Padded(RwLock::new(Shard {
+                    map: HashMap::with_hasher(hasher.clone()),
+                    inserts_until_sweep: MIN_SWEEP_INTERVAL,
+                }))
+            })
+            .collect();
+        Shards {
+            shards,
+            hasher,
+            shift: 64 - bits,
+        }
+    }
+
+    pub(super) fn count(&self) -> usize {
+        self.shards.len()
+    }
+
+    pub(super) fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    pub(super) fn collect_capacities(&self) -> Vec<usize> {
+        self.shards
+            .iter()
+            .map(|shard| shard.0.read().unwrap_or_else(|p| p.into_inner()).map.capacity())
+            .collect()
+    }
+
+    #[inline]
+    fn shard(&self, key: &K) -> &RwLock<Shard<K, V, S>> {
+        let index = if self.shift == 64 {
+            0
+        } else {
+            ((self.hasher.hash_one(key) << 7) >> self.shift) as usize
+        };
+        &self.shards[index].0
+    }
+
+    /// The shard of `key`, for reading. A poisoned lock is recovered: every entry is
+    /// a consistent bucket between statements, whatever a panicking caller did.
+    #[inline]
+    pub(super) fn read(&self, key: &K) -> RwLockReadGuard<'_, Shard<K, V, S>> {
+        self.shard(key)
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    #[inline]
+    pub(super) fn write(&self, key: &K) -> RwLockWriteGuard<'_, Shard<K, V, S>> {
+        self.shard(key)
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn for_each_shard(&self, mut f: impl FnMut(&mut Shard<K, V, S>)) {
+        for shard in self.shards.iter() {
+            f(&mut shard.0.write().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+
+    pub(super) fn sum(&self, f: impl Fn(&Shard<K, V, S>) -> usize) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| f(&shard.0.read().unwrap_or_else(|p| p.into_inner())))
+            .sum()
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Shard<K, V, S> {
+    /// Makes room for one unseen key (the caller holds the write lock and inserts
+    /// right after): sweeps idle entries when a sweep is due, then applies the cap.
+    ///
+    /// `is_idle` says whether an entry equals a fresh one (dropping it changes no
+    /// decision); `last_busy` orders entries for eviction.
+    pub(super) fn make_room(
+        &mut self,
+        cap: usize,
+        policy: CapPolicy,
+        mut is_idle: impl FnMut(&K, &V) -> bool,
+        last_busy: impl Fn(&V) -> u64,
+    ) -> Result<(), Full> {
+        self.inserts_until_sweep = self.inserts_until_sweep.saturating_sub(1);
+        if self.inserts_until_sweep == 0 {
+            self.map.retain(|k, v| !is_idle(k, v));
+            self.after_sweep();
+        }
+        if self.map.len() < cap {
+            return Ok(());
+        }
+        match policy {
+            CapPolicy::RejectNew => Err(Full),
+            CapPolicy::EvictLeastBusy => {
+                self.evict(&mut is_idle, &last_busy);
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops idle entries and about an eighth of the rest, the least recently busy,
+    /// so that the next inserts find room without another O(n) pass.
+    fn evict(&mut self, is_idle: &mut impl FnMut(&K, &V) -> bool, last_busy: &impl Fn(&V) -> u64) {
+        let mut sample: Vec<u64> = self
+            .map
+            .values()
+            .take(EVICTION_SAMPLE)
+            .map(last_busy)
+            .collect();
+        sample.sort_unstable();
+        // Iteration order follows the hash, so the first entries are a random sample
+        // with respect to how busy they are; its lowest eighth gives the threshold.
+        let threshold = sample
+            .get(sample.len() / 8)
+            .copied()
+            .unwrap_or(u64::MAX);
+        let mut budget = (self.map.len() / 8).max(1);
+        self.map.retain(|k, v| {
+            if is_idle(k, v) {
+                return false;
+            }
+            if budget > 0 && last_busy(v) <= threshold {
+                budget -= 1;
+                return false;
+            }
+            true
+        });
+        self.after_sweep();
+    }
+
+    pub(super) fn after_sweep(&mut self) {
+        let len = self.map.len();
+        self.inserts_until_sweep = len.max(MIN_SWEEP_INTERVAL);
+        // Give memory back after a flood: the table never shrinks by itself.
+        if len < self.map.capacity() / 4 {
+            self.map.shrink_to(len * 2);
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! The keyed in-memory store: one bucket per key, memory bounded without a thread.
+//!
+//! ```
+//! use tower_ratelimit_core::keyed::KeyedMemoryStore;
+//! use tower_ratelimit_core::store::Decision;
+//! use tower_ratelimit_core::Quota;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 2 per second for everyone, 100 per second for the paid key.
+//! let store = KeyedMemoryStore::new(Quota::per_second(2)?)
+//!     .with_quota_fn(|key: &&str| (*key == "paid").then(|| Quota::per_second(100).unwrap()));
+//! for _ in 0..2 {
+//!     assert!(store.check_now(&"free", 1)?.is_allowed());
+//! }
+//! assert!(matches!(store.check_now(&"free", 1)?, Decision::Denied { .. }));
+//! assert!(store.check_now(&"paid", 50)?.is_allowed());
+//! assert_eq!(store.snapshot_now(&"paid").remaining, 50);
+//!
+//! assert_eq!(store.len(), 2);
+//! assert!(store.remove(&"free"));
+//! assert!(store.check_now(&"free", 1)?.is_allowed()); // a removed key starts full
+//! # Ok(()) }
+//! ```
+
+use super::hasher::FoldBuildHasher;
+use super::policy::CapPolicy;
+use super::shard::{Full, Shards};
+use crate::algorithm::{Algorithm, Gcra, Nanos, Snapshot};
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::quota::Quota;
+use crate::store::{duration_nanos, Decision, QuotaCell, RateStore};
+use std::fmt;
+use std::future::{ready, Ready};
+use std::hash::{BuildHasher, Hash};
+use std::mem::size_of;
+use std::time::Duration;
+
+/// The number of keys a store holds at most unless told otherwise.
+pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
+
+/// The most shards a store uses. 64 keeps two threads apart almost always and a
+/// shard's sweep short, at 8 KiB of empty shards.
+const MAX_SHARDS: usize = 64;
+
+/// Shards are only made for at least this many keys each, so that the per-shard cap
+/// stays close to `max_keys / shards` for every shard.
+const MIN_KEYS_PER_SHARD: usize = 1024;
+
+type QuotaFn<K> = dyn Fn(&K) -> Option<Quota> + Send + Sync;
+
+/// Per-key buckets of an [`Algorithm`] in this process's memory, implementing
+/// [`RateStore<K>`]. See the [module docs](super) for the design and its measurements.
+///
+/// * **Quota per key**: [`KeyedMemoryStore::with_quota_fn`] maps a key to its own
+///   quota (paid and free API keys); every other key follows the default quota, which
+///   [`RateStore::set_quota`] changes at run time.
+/// * **Idle keys cost nothing**: a key whose bucket equals a fresh one
+///   ([`Algorithm::is_idle`]) is dropped by a sweep of its shard that runs inside the
+///   inserts of new keys, after as many inserts as the shard holds keys (O(1) per
+///   insert, amortised). No thread, no user call.
+/// * **Hard cap**: at most [`KeyedMemoryStore::max_keys`] keys (default
+///   [`DEFAULT_MAX_KEYS`]), enforced per shard (`max_keys / shards` each, so a store
+///   may refuse or evict slightly before the total reaches the cap, never after).
+///   What happens to an unseen key when its shard is full of busy keys is the
+///   [`CapPolicy`]: refused with [`StoreError::TooManyKeys`] (the default) or admitted
+///   by evicting the least recently busy keys, which then start with a full bucket.
+/// * A check of a key that would leave its bucket as fresh as before (a peek, a
+///   denial, a cost error) never inserts it.
+pub struct KeyedMemoryStore<K, A: Algorithm = Gcra, S = FoldBuildHasher> {
+    algorithm: A,
+    clock: Clock,
+    default_quota: QuotaCell,
+    quota_fn: Option<Box<QuotaFn<K>>>,
+    shards: Shards<K, A::State, S>,
+    max_keys: usize,
+    per_shard_cap: usize,
+    policy: CapPolicy,
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Check,
+    Peek,
+    Reserve(Nanos),
+}
+
+impl<K: Hash + Eq + Clone> KeyedMemoryStore<K, Gcra, FoldBuildHasher> {
+    /// A GCRA bucket per key, all with `quota`.
+    pub fn new(quota: Quota) -> Self {
+        KeyedMemoryStore::with_algorithm(Gcra, quota)
+    }
+}
+
+impl<K: Hash + Eq + Clone, A: Algorithm> KeyedMemoryStore<K, A, FoldBuildHasher> {
+    /// A bucket of `algorithm` per key, all with `quota`.
+    pub fn with_algorithm(algorithm: A, quota: Quota) -> Self {
+        let (shard_count, per_shard_cap) = layout(DEFAULT_MAX_KEYS);
+        KeyedMemoryStore {
+            algorithm,
+            clock: Clock::new(),
+            default_quota: QuotaCell::new(quota),
+            quota_fn: None,
+            shards: Shards::new(shard_count, FoldBuildHasher::new()),
+            max_keys: DEFAULT_MAX_KEYS,
+            per_shard_cap,
+            policy: CapPolicy::default(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStore<K, A, S> {
+    /// Hashes keys with `hasher` instead of the default [`FoldBuildHasher`] (say,
+    /// `std::hash::RandomState` for SipHash). Call it while building: the store
+    /// returned is empty.
+    pub fn with_hasher<S2: BuildHasher + Clone>(self, hasher: S2) -> KeyedMemoryStore<K, A, S2> {
+        KeyedMemoryStore {
+            algorithm: self.algorithm,
+            clock: self.clock,
+            default_quota: self.default_quota,
+            quota_fn: self.quota_fn,
+            shards: Shards::new(self.shards.count(), hasher),
+            max_keys: self.max_keys,
+            per_shard_cap: self.per_shard_cap,
+            policy: self.policy,
+        }
+    }
+
+    /// Holds at most `max_keys` keys (at least 1). Call it while building: the store
+    /// returned is empty.
+    pub fn with_max_keys(mut self, max_keys: usize) -> Self {
+        let max_keys = max_keys.max(1);
+        let (shard_count, per_shard_cap) = layout(max_keys);
+        self.shards = Shards::new(shard_count, self.shards_hasher());
+        self.max_keys = max_keys;
+        self.per_shard_cap = per_shard_cap;
+        self
+    }
+
+    fn shards_hasher(&self) -> S {
+        self.shards.hasher().clone()
+    }
+
+    /// What to do with an unseen key when the store is full of busy keys.
+    pub fn with_cap_policy(mut self, policy: CapPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Gives some keys a quota of their own: `quota_fn` returns `Some` for them and
+    /// `None` for keys that follow the default quota. It is called on every decision,
+    /// so it should be quick (a lookup, a prefix test), and it must be a pure function
+    /// of the key for the bucket's state to keep its meaning.
+    pub fn with_quota_fn(
+        mut self,
+        quota_fn: impl Fn(&K) -> Option<Quota> + Send + Sync + 'static,
+    ) -> Self {
+        self.quota_fn = Some(Box::new(quota_fn));
+        self
+    }
+
+    /// Reads time from `clock` instead of a fresh one (to share a clock with another
+    /// store, or align fixed windows).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> &A {
+        &self.algorithm
+    }
+
+    /// The most keys the store holds.
+    pub fn max_keys(&self) -> usize {
+        self.max_keys
+    }
+
+    /// What the store does when full.
+    pub fn cap_policy(&self) -> CapPolicy {
+        self.policy
+    }
+
+    /// The default quota (for keys without a quota of their own).
+    pub fn default_quota(&self) -> Quota {
+        self.default_quota.get()
+    }
+
+    /// The quota that applies to `key`.
+    #[inline]
+    pub fn quota_for(&self, key: &K) -> Quota {
+        match &self.quota_fn {
+            Some(f) => f(key).unwrap_or_else(|| self.default_quota.get()),
+            None => self.default_quota.get(),
+        }
+    }
+
+    /// Replaces the default quota; see [`RateStore::set_quota`].
+    pub fn set_default_quota(&self, quota: Quota) {
+        self.default_quota.set(quota);
+    }
+
+    /// Takes `cost` units for `key` now if they fit: the synchronous form of
+    /// [`RateStore::check`].
+    ///
+    /// # Errors
+    /// [`StoreError::CostTooLarge`] when the key's quota can never admit `cost`;
+    /// [`StoreError::TooManyKeys`] when `key` is unseen, the store full of busy keys
+    /// and the policy [`CapPolicy::RejectNew`].
+    #[inline]
+    pub fn check_now(&self, key: &K, cost: u64) -> Result<Decision, StoreError> {
+        self.decide(key, cost, Op::Check)
+    }
+
+    /// Whether `cost` units would fit now, taking nothing: the synchronous form of
+    /// [`RateStore::peek`]. Never inserts the key.
+    ///
+    /// # Errors
+    /// [`StoreError::CostTooLarge`].
+    pub fn peek_now(&self, key: &K, cost: u64) -> Result<Decision, StoreError> {
+        self.decide(key, cost, Op::Peek)
+    }
+
+    /// Takes the next `cost` units of `key` even if they are valid only later, unless
+    /// that is more than `max_wait` away: the synchronous form of
+    /// [`RateStore::reserve`].
+    ///
+    /// # Errors
+    /// As for [`KeyedMemoryStore::check_now`].
+    pub fn reserve_now(
+        &self,
+        key: &K,
+        cost: u64,
+        max_wait: Duration,
+    ) -> Result<Decision, StoreError> {
+        self.decide(key, cost, Op::Reserve(duration_nanos(max_wait)))
+    }
+
+    /// The bucket of `key` now (limit, remaining, reset), for response headers. An
+    /// unknown key reads as a fresh, full bucket.
+    pub fn snapshot_now(&self, key: &K) -> Snapshot {
+        let quota = self.quota_for(key);
+        let shard = self.shards.read(key);
+        let now = self.clock.now();
+        match shard.map.get(key) {
+            Some(state) => self.algorithm.snapshot(state, &quota, now),
+            None => self
+                .algorithm
+                .snapshot(&self.algorithm.new_state(&quota), &quota, now),
+        }
+    }
+
+    /// Forgets `key`: its next request starts with a full bucket. Returns whether the
+    /// key was held.
+    pub fn remove(&self, key: &K) -> bool {
+        self.shards.write(key).map.remove(key).is_some()
+    }
+
+    /// Whether the store holds a bucket for `key` (idle buckets may still be held
+    /// until their shard's next sweep).
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.shards.read(key).map.contains_key(key)
+    }
+
+    /// The number of keys held, idle ones not yet swept included.
+    pub fn len(&self) -> usize {
+        self.shards.sum(|shard| shard.map.len())
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every idle key now, in every shard (normal operation does this by itself;
+    /// this is for tests and for giving memory back at a known time).
+    pub fn sweep(&self) {
+        let now = self.clock.now();
+        self.shards.for_each_shard(|shard| {
+            shard.map.retain(|k, v| {
+                !self.algorithm.is_idle(v, &self.quota_for(k), now)
+            });
+            shard.after_sweep();
+        });
+    }
+
+    /// Forgets every key.
+    pub fn clear(&self) {
+        self.shards.for_each_shard(|shard| {
+            shard.map.clear();
+            shard.after_sweep();
+        });
+    }
+
+    /// Bytes held by the tables now: each slot holds a key and its bucket state, plus
+    /// one control byte. Heap memory that keys or states own (a `String` key, a
+    /// sliding log) comes on top.
+    pub fn table_bytes(&self) -> usize {
+        let per_shard = self.shards.collect_capacities();
+        per_shard.into_iter().map(|cap| table_bytes(buckets_for(cap), entry_size::<K, A>())).sum()
+    }
+
+    /// The most bytes the tables can ever hold: every shard full to its cap, plus, while
+    /// one shard grows or shrinks, the old table of that shard (at most half of its
+    /// new one). Each thread that inserts at the same time may add one such transient.
+    /// Heap memory owned by keys or states comes on top (none for integer or address
+    /// keys with [`Gcra`]).
+    pub fn max_table_bytes(&self) -> usize {
+        let shard = table_bytes(buckets_for(self.per_shard_cap), entry_size::<K, A>());
+        shard * self.shards.count() + shard / 2
+    }
+
+    #[inline]
+    fn decide(&self, key: &K, cost: u64, op: Op) -> Result<Decision, StoreError> {
+        let quota = self.quota_for(key);
+        {
+            let shard = self.shards.read(key);
+            if let Some(state) = shard.map.get(key) {
+                // The clock is read under the lock, so a sweep that held the lock
+                // before us judged idleness at an instant no later than ours.
+                let now = self.clock.now();
+                return self.apply(state, &quota, now, cost, op);
+            }
+        }
+        if let Op::Peek = op {
+            let now = self.clock.now();
+            return self.apply(&self.algorithm.new_state(&quota), &quota, now, cost, op);
+        }
+        let mut shard = self.shards.write(key);
+        let now = self.clock.now();
+        if let Some(state) = shard.map.get(key) {
+            return self.apply(state, &quota, now, cost, op);
+        }
+        let state = self.algorithm.new_state(&quota);
+        let decision = self.apply(&state, &quota, now, cost, op)?;
+        if !decision.is_allowed() || self.algorithm.is_idle(&state, &quota, now) {
+            // Nothing was taken that a fresh bucket would not give again.
+            return Ok(decision);
+        }
+        shard
+            .make_room(
+                self.per_shard_cap,
+                self.policy,
+                |k, v| self.algorithm.is_idle(v, &self.quota_for(k), now),
+                |v| self.algorithm.last_busy(v),
+            )
+            .map_err(|Full| StoreError::TooManyKeys {
+                max_keys: self.max_keys,
+            })?;
+        shard.map.insert(key.clone(), state);
+        Ok(decision)
+    }
+
+    #[inline]
+    fn apply(
+        &self,
+        state: &A::State,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        op: Op,
+    ) -> Result<Decision, StoreError> {
+        Ok(match op {
+            Op::Check => {
+                Decision::from_verdict(self.algorithm.check(state, quota, now, cost)?, now)
+            }
+            Op::Peek => Decision::from_verdict(self.algorithm.peek(state, quota, now, cost)?, now),
+            Op::Reserve(max_wait) => Decision::from_reservation(
+                self.algorithm.reserve(state, quota, now, cost, max_wait)?,
+                now,
+            ),
+        })
+    }
+}
+
+/// The shard count and per-shard cap for `max_keys`.
+fn layout(max_keys: usize) -> (usize, usize) {
+    let wanted = (max_keys / MIN_KEYS_PER_SHARD).clamp(1, MAX_SHARDS);
+    // Round down to a power of two, as the shards index by hash bits.
+    let shards = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
+    (shards, (max_keys / shards).max(1))
+}
+
+fn entry_size<K, A: Algorithm>() -> usize {
+    size_of::<(K, A::State)>()
+}
+
+/// The bucket count of a `std` (hashbrown) table that has grown to hold `items`: a
+/// power of two with at most 7/8 of it used, and at least 16 once allocated.
+fn buckets_for(items: usize) -> usize {
+    if items == 0 {
+        return 0;
+    }
+    (items.saturating_mul(8) / 7).next_power_of_two().max(16)
+}
+
+/// The allocation of such a table: the slots, aligned, then a control byte per bucket
+/// and one trailing group of 16.
+fn table_bytes(buckets: usize, entry: usize) -> usize {
+    if buckets == 0 {
+        return 0;
+    }
+    (buckets * entry).next_multiple_of(16) + buckets + 16
+}
+
+impl<K, A, S> RateStore<K> for KeyedMemoryStore<K, A, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    A: Algorithm,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    type Future = Ready<Result<Decision, StoreError>>;
+
+    #[inline]
+    fn check(&self, key: &K, cost: u64) -> Self::Future {
+        ready(self.check_now(key, cost))
+    }
+
+    fn peek(&self, key: &K, cost: u64) -> Self::Future {
+        ready(self.peek_now(key, cost))
+    }
+
+    fn reserve(&self, key: &K, cost: u64, max_wait: Duration) -> Self::Future {
+        ready(self.reserve_now(key, cost, max_wait))
+    }
+
+    fn quota(&self, key: &K) -> Quota {
+        self.quota_for(key)
+    }
+
+    fn set_quota(&self, quota: Quota) {
+        self.default_quota.set(quota);
+    }
+}
+
+impl<K, A, S> fmt::Debug for KeyedMemoryStore<K, A, S>
+where
+    K: Hash + Eq + Clone,
+    A: Algorithm + fmt::Debug,
+    S: BuildHasher + Clone,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedMemoryStore")
+            .field("algorithm", &self.algorithm)
+            .field("default_quota", &self.default_quota.get())
+            .field("keys", &self.len())
+            .field("max_keys", &self.max_keys)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_keeps_shards_large_and_under_the_cap() {
+        assert_eq!(layout(1), (1, 1));
+        assert_eq!(layout(1000), (1, 1000));
+        assert_eq!(layout(5000), (4, 1250));
+        assert_eq!(layout(1_000_000), (64, 15_625));
+        for max in [1, 7, 1023, 1024, 3000, 65_537, 10_000_000] {
+            let (shards, cap) = layout(max);
+            assert!(shards.is_power_of_two() && shards * cap <= max);
+        }
+    }
+
+    #[test]
+    fn table_bound_matches_std_growth() {
+        // A std map grown one insert at a time never has more buckets than the bound.
+        let mut map = std::collections::HashMap::new();
+        for i in 0..100_000u64 {
+            map.insert(i, 0u64);
+            let buckets = buckets_for(map.capacity());
+            assert!(buckets <= buckets_for(map.len()).max(16), "{i}");
+        }
+    }
+}
