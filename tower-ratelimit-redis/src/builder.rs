@@ -1,0 +1,159 @@
+//! Configuring a [`RedisStore`]: algorithm, key prefix, timeout, breaker, failure
+//! policy, negative cache, and the connection.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_ratelimit_core::Quota;
+//! use tower_ratelimit_redis::{FailurePolicy, RedisStore, RemoteAlgorithm};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisStore::builder(Quota::per_second(100)?)
+//!     .algorithm(RemoteAlgorithm::Gcra)
+//!     .prefix("api:per-client:")
+//!     .timeout(Duration::from_millis(20))
+//!     .failure_policy(FailurePolicy::local(0.25))
+//!     // Connecting is lazy: nothing is sent until the first decision.
+//!     .connect("redis://127.0.0.1:6379/")?;
+//! assert_eq!(store.timeout(), Duration::from_millis(20));
+//! # Ok(()) }
+//! ```
+
+use crate::breaker::{Breaker, BreakerConfig};
+use crate::fallback::LocalFallback;
+use crate::negative_cache::NegativeCache;
+use crate::policy::FailurePolicy;
+use crate::script::RemoteAlgorithm;
+use crate::store::{Inner, RedisStore};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::IntoConnectionInfo;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tower_ratelimit_core::Quota;
+
+/// The default per-call timeout: long enough for a loaded server on the same
+/// network, short enough to sit on a request path.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// The default bound on the negative cache.
+pub const DEFAULT_NEGATIVE_CACHE_KEYS: usize = 10_000;
+
+/// Builds a [`RedisStore`]; start from [`RedisStore::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisStoreBuilder {
+    quota: Quota,
+    algorithm: RemoteAlgorithm,
+    prefix: Vec<u8>,
+    timeout: Duration,
+    breaker: BreakerConfig,
+    policy: FailurePolicy,
+    negative_cache_keys: usize,
+}
+
+impl RedisStoreBuilder {
+    pub(crate) fn new(quota: Quota) -> Self {
+        RedisStoreBuilder {
+            quota,
+            algorithm: RemoteAlgorithm::Gcra,
+            prefix: b"tower-ratelimit:".to_vec(),
+            timeout: DEFAULT_TIMEOUT,
+            breaker: BreakerConfig::default(),
+            policy: FailurePolicy::FailOpen,
+            negative_cache_keys: DEFAULT_NEGATIVE_CACHE_KEYS,
+        }
+    }
+
+    /// The algorithm the server runs (default GCRA).
+    pub fn algorithm(mut self, algorithm: RemoteAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The bytes before every key (default `tower-ratelimit:`). The unit key `()`
+    /// names the prefix itself, so give each global limit its own prefix.
+    pub fn prefix(mut self, prefix: impl AsRef<[u8]>) -> Self {
+        self.prefix = prefix.as_ref().to_vec();
+        self
+    }
+
+    /// The most one decision may wait for Redis (default 50 ms) before the failure
+    /// policy answers instead. A zero timeout is read as 1 ms.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// When the circuit breaker opens, and for how long (default: 3 failures in a
+    /// row, 500 ms).
+    pub fn breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = config;
+        self
+    }
+
+    /// The answer while Redis cannot decide (default [`FailurePolicy::FailOpen`]).
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The most keys the local "denied until" cache holds (default 10 000; 0 turns
+    /// it off).
+    pub fn negative_cache(mut self, max_keys: usize) -> Self {
+        self.negative_cache_keys = max_keys;
+        self
+    }
+
+    /// A store on a [`ConnectionManager`] for `url` (`redis://host:port/db`), which
+    /// reconnects in the background. Lazy: the connection is made by the first
+    /// decision, so a store can be built while Redis is down.
+    ///
+    /// # Errors
+    /// An invalid URL, or no Tokio runtime to run the manager on.
+    pub fn connect<U: IntoConnectionInfo>(
+        self,
+        url: U,
+    ) -> Result<RedisStore<ConnectionManager>, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        // The store bounds each call itself; the manager only needs to give up on a
+        // dead connection attempt, and to retry soon so that recovery is quick.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout.max(Duration::from_millis(250))))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_millis(200));
+        let manager = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(self.build(manager))
+    }
+
+    /// A store on any async connection: a `MultiplexedConnection`, a
+    /// `ConnectionManager` you configured, or a cluster connection. The connection is
+    /// cloned for every call, so it should be a cheap handle.
+    pub fn build<C>(self, connection: C) -> RedisStore<C>
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        let fallback = match self.policy {
+            FailurePolicy::LocalFallback { share, max_keys } => {
+                Some(LocalFallback::new(share, max_keys))
+            }
+            _ => None,
+        };
+        RedisStore {
+            inner: Arc::new(Inner {
+                connection,
+                algorithm: self.algorithm,
+                script: redis::Script::new(self.algorithm.source()),
+                prefix: self.prefix,
+                quota: RwLock::new(self.quota),
+                timeout: self.timeout,
+                breaker: Breaker::new(self.breaker),
+                policy: self.policy,
+                fallback,
+                negative: (self.negative_cache_keys > 0)
+                    .then(|| NegativeCache::new(self.negative_cache_keys)),
+                counters: Default::default(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Counters of what a store did, so that failures answered by the policy (fail open,
+//! local fallback) stay visible.
+//!
+//! ```
+//! use tower_ratelimit_redis::Stats;
+//!
+//! let stats = Stats::default();
+//! assert_eq!(stats.remote_decisions, 0);
+//! assert_eq!(stats.failures(), 0);
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A point-in-time copy of a store's counters (all since the store was built).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Decisions made by a script on the server.
+    pub remote_decisions: u64,
+    /// Calls that failed: errors and timeouts.
+    pub remote_errors: u64,
+    /// Calls not made because the circuit breaker was open.
+    pub short_circuited: u64,
+    /// Denials answered from the local negative cache.
+    pub cached_denials: u64,
+    /// Decisions made by the failure policy (fail open, fail closed, or local
+    /// fallback) instead of Redis.
+    pub policy_decisions: u64,
+}
+
+impl Stats {
+    /// Remote errors plus short-circuited calls.
+    pub fn failures(&self) -> u64 {
+        self.remote_errors + self.short_circuited
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) remote_decisions: AtomicU64,
+    pub(crate) remote_errors: AtomicU64,
+    pub(crate) short_circuited: AtomicU64,
+    pub(crate) cached_denials: AtomicU64,
+    pub(crate) policy_decisions: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            remote_decisions: get(&self.remote_decisions),
+            remote_errors: get(&self.remote_errors),
+            short_circuited: get(&self.short_circuited),
+            cached_denials: get(&self.cached_denials),
+            policy_decisions: get(&self.policy_decisions),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! [`RedisStore`]: the core's [`RateStore`] with its buckets in Redis, so that the
+//! core's limiter and layers run unchanged across every instance of a service.
+//!
+//! One decision is one `EVALSHA` on one key, bounded by the per-call timeout; a
+//! circuit breaker skips the call while Redis is known to be down, and the
+//! [`FailurePolicy`] answers instead. Denials are remembered locally per key until
+//! they expire (the negative cache), so an exhausted key costs no round trip.
+//!
+//! This example shows fail-open on a server that is not there (port 1 on loopback):
+//! the store admits, and counts the failure.
+//!
+//! ```
+//! use tower_ratelimit_core::store::RateStore;
+//! use tower_ratelimit_core::Quota;
+//! use tower_ratelimit_redis::RedisStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisStore::builder(Quota::per_second(10)?).connect("redis://127.0.0.1:1/")?;
+//! let decision = store.check("client-7", 1).await?;
+//! assert!(decision.is_allowed()); // fail open
+//! assert_eq!(store.stats().remote_errors, 1);
+//! # Ok(()) }
+//! ```
+
+use crate::breaker::Breaker;
+use crate::builder::RedisStoreBuilder;
+use crate::error::Unavailable;
+use crate::fallback::LocalFallback;
+use crate::key::RedisKey;
+use crate::negative_cache::NegativeCache;
+use crate::policy::FailurePolicy;
+use crate::script::{self, Mode, RemoteAlgorithm};
+use crate::stats::{Counters, Stats};
+use futures_util::future::BoxFuture;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::time::Instant;
+use tower_ratelimit_core::algorithm::Snapshot;
+use tower_ratelimit_core::error::{CostTooLarge, StoreError};
+use tower_ratelimit_core::store::{Decision, RateStore};
+use tower_ratelimit_core::Quota;
+
+/// A [`RateStore`] whose buckets live in Redis (or Valkey). Cheap to clone: clones
+/// share the connection, breaker, caches and counters.
+///
+/// It implements `RateStore<K>` for every `K: RedisKey` (strings, byte strings,
+/// integers, IP addresses, and `()` for one global limit), so it serves the core's
+/// `RateLimiter::from_store` and the keyed layer alike.
+pub struct RedisStore<C = ConnectionManager> {
+    pub(crate) inner: Arc<Inner<C>>,
+}
+
+pub(crate) struct Inner<C> {
+    pub(crate) connection: C,
+    pub(crate) algorithm: RemoteAlgorithm,
+    pub(crate) script: redis::Script,
+    pub(crate) prefix: Vec<u8>,
+    pub(crate) quota: RwLock<Quota>,
+    pub(crate) timeout: Duration,
+    pub(crate) breaker: Breaker,
+    pub(crate) policy: FailurePolicy,
+    pub(crate) fallback: Option<LocalFallback>,
+    pub(crate) negative: Option<NegativeCache>,
+    pub(crate) counters: Counters,
+}
+
+impl RedisStore<ConnectionManager> {
+    /// Starts configuring a store for `quota`.
+    pub fn builder(quota: Quota) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(quota)
+    }
+}
+
+impl<C> Clone for RedisStore<C> {
+    fn clone(&self) -> Self {
+        RedisStore {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for RedisStore<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("algorithm", &self.inner.algorithm)
+            .field("prefix", &String::from_utf8_lossy(&self.inner.prefix))
+            .field("quota", &self.inner.current_quota())
+            .field("timeout", &self.inner.timeout)
+            .field("policy", &self.inner.policy)
+            .field("breaker_open", &self.inner.breaker.is_open())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> RedisStore<C> {
+    /// The algorithm the server runs.
+    pub fn algorithm(&self) -> RemoteAlgorithm {
+        self.inner.algorithm
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The failure policy.
+    pub fn failure_policy(&self) -> FailurePolicy {
+        self.inner.policy
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Whether the circuit breaker is open (Redis recently failed).
+    pub fn is_degraded(&self) -> bool {
+        self.inner.breaker.is_open()
+    }
+
+    /// The Redis key that holds `key`'s bucket.
+    pub fn redis_key<K: RedisKey + ?Sized>(&self, key: &K) -> Vec<u8> {
+        self.inner.redis_key(key)
+    }
+
+    /// The connection handle the store clones for each call.
+    pub fn connection(&self) -> &C {
+        &self.inner.connection
+    }
+}
+
+impl<C> Inner<C> {
+    fn current_quota(&self) -> Quota {
+        // A Quota is Copy and always valid, so a poisoned lock still holds a good one.
+        *self.quota.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn redis_key<K: RedisKey + ?Sized>(&self, key: &K) -> Vec<u8> {
+        let mut name = Vec::with_capacity(self.prefix.len() + 16);
+        name.extend_from_slice(&self.prefix);
+        key.write_key(&mut name);
+        name
+    }
+}
+
+impl<C> Inner<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn decide(
+        &self,
+        key: Vec<u8>,
+        mode: Mode,
+        cost: u64,
+        max_wait: Duration,
+    ) -> Result<Decision, StoreError> {
+        let quota = self.current_quota();
+        let params = self.algorithm.params(&quota);
+        if cost > params.limit {
+            return Err(CostTooLarge {
+                cost,
+                max: params.limit,
+            }
+            .into());
+        }
+        if let Some(denied) = self.cached_denial(&key, mode, cost, max_wait, params.limit) {
+            return Ok(denied);
+        }
+        let Some(call) = self.breaker.try_call() else {
+            Counters::bump(&self.counters.short_circuited);
+            return self.on_failure(&key, &quota, mode, cost, max_wait, Unavailable::CircuitOpen);
+        };
+        let sent = Instant::now();
+        let max_wait_us = u64::try_from(max_wait.as_micros()).unwrap_or(u64::MAX);
+        let mut connection = self.connection.clone();
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(&key[..])
+            .arg(mode as u8)
+            .arg(params.unit_us)
+            .arg(params.limit)
+            .arg(cost)
+            .arg(max_wait_us);
+        let reply =
+            tokio::time::timeout(self.timeout, invocation.invoke_async::<Vec<i64>>(&mut connection))
+                .await;
+        let cause = match reply {
+            Ok(Ok(reply)) => match script::decision(&reply) {
+                Some(decision) => {
+                    call.succeeded();
+                    Counters::bump(&self.counters.remote_decisions);
+                    if let (Decision::Denied { retry_after, .. }, Some(cache)) =
+                        (decision, &self.negative)
+                    {
+                        // Measured from the send, not the answer, so the cached
+                        // denial never outlasts the server's.
+                        cache.deny(&key, cost, sent + retry_after);
+                    }
+                    return Ok(decision);
+                }
+                None => Unavailable::BadReply,
+            },
+            Ok(Err(e)) => Unavailable::Redis(e),
+            Err(_) => Unavailable::Timeout(self.timeout),
+        };
+        call.failed();
+        Counters::bump(&self.counters.remote_errors);
+        self.on_failure(&key, &quota, mode, cost, max_wait, cause)
+    }
+
+    fn cached_denial(
+        &self,
+        key: &[u8],
+        mode: Mode,
+        cost: u64,
+        max_wait: Duration,
+        limit: u64,
+    ) -> Option<Decision> {
+        let cache = self.negative.as_ref()?;
+        if mode == Mode::Peek || cost == 0 {
+            return None;
+        }
+        let per_unit = self.algorithm.per_unit(self.algorithm.params(&self.current_quota()));
+        let retry_after = cache.denied(key, cost, per_unit, Instant::now())?;
+        if mode == Mode::Reserve && retry_after <= max_wait {
+            return None;
+        }
+        Counters::bump(&self.counters.cached_denials);
+        Some(Decision::Denied {
+            retry_after,
+            snapshot: Snapshot {
+                limit,
+                remaining: 0,
+                reset: retry_after,
+            },
+        })
+    }
+
+    fn on_failure(
+        &self,
+        key: &[u8],
+        quota: &Quota,
+        mode: Mode,
+        cost: u64,
+        max_wait: Duration,
+        cause: Unavailable,
+    ) -> Result<Decision, StoreError> {
+        Counters::bump(&self.counters.policy_decisions);
+        match (&self.policy, &self.fallback) {
+            (FailurePolicy::LocalFallback { .. }, Some(local)) => match mode {
+                Mode::Peek => local.peek(key, quota, cost),
+                Mode::Check => local.check(key, quota, cost),
+                Mode::Reserve => local.reserve(key, quota, cost, max_wait),
+            },
+            (FailurePolicy::FailClosed, _) => Err(StoreError::Unavailable(Box::new(cause))),
+            _ => {
+                let limit = self.algorithm.max_cost(quota);
+                Ok(Decision::Allowed {
+                    snapshot: Snapshot {
+                        limit,
+                        remaining: limit.saturating_sub(cost),
+                        reset: Duration::ZERO,
+                    },
+                    wait: Duration::ZERO,
+                })
+            }
+        }
+    }
+}
+
+impl<C, K> RateStore<K> for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+    K: RedisKey + ?Sized,
+{
+    type Future = BoxFuture<'static, Result<Decision, StoreError>>;
+
+    fn check(&self, key: &K, cost: u64) -> Self::Future {
+        let inner = self.inner.clone();
+        let key = inner.redis_key(key);
+        Box::pin(async move { inner.decide(key, Mode::Check, cost, Duration::ZERO).await })
+    }
+
+    fn peek(&self, key: &K, cost: u64) -> Self::Future {
+        let inner = self.inner.clone();
+        let key = inner.redis_key(key);
+        Box::pin(async move { inner.decide(key, Mode::Peek, cost, Duration::ZERO).await })
+    }
+
+    fn reserve(&self, key: &K, cost: u64, max_wait: Duration) -> Self::Future {
+        let inner = self.inner.clone();
+        let key = inner.redis_key(key);
+        Box::pin(async move { inner.decide(key, Mode::Reserve, cost, max_wait).await })
+    }
+
+    fn quota(&self, _key: &K) -> Quota {
+        self.inner.current_quota()
+    }
+
+    fn max_cost(&self, _key: &K) -> u64 {
+        self.inner.algorithm.max_cost(&self.inner.current_quota())
+    }
+
+    fn set_quota(&self, quota: Quota) {
+        *self.inner.quota.write().unwrap_or_else(|p| p.into_inner()) = quota;
+        // Denials measured under the old quota may be too long under the new one.
+        if let Some(cache) = &self.inner.negative {
+            cache.clear();
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The store's decisions against a real `redis-server`: GCRA, windows, costs,
+//! reservations, key expiry, the negative cache, and the core's layers on top.
+//!
+//! Redis keeps its own clock, so these tests run in real time; they assert counts
+//! and bounds, never speed, and use slow quotas so that refill during a test cannot
+//! change a count.
+
+mod support;
+
+use std::time::Duration;
+use support::RedisServer;
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_ratelimit_core::error::{BoxError, RateLimited, StoreError};
+use tower_ratelimit_core::keyed::{KeyedRateLimitLayer, KeyedRateLimiter};
+use tower_ratelimit_core::store::{Decision, RateStore};
+use tower_ratelimit_core::{Quota, RateLimitLayer, RateLimiter};
+use tower_ratelimit_redis::{RedisStore, RemoteAlgorithm};
+
+fn quota(count: u64, period: Duration, burst: u64) -> Quota {
+    Quota::new(count, period)
+        .and_then(|q| q.with_burst(burst))
+        .expect("valid quota")
+}
+
+fn store(server: &RedisServer, quota: Quota) -> RedisStore {
+    RedisStore::builder(quota)
+        .prefix("t:")
+        .timeout(Duration::from_secs(2))
+        .connect(server.url())
+        .expect("store")
+}
+
+async fn allowed<K: ?Sized>(store: &impl RateStore<K>, key: &K, cost: u64) -> bool {
+    store.check(key, cost).await.expect("decision").is_allowed()
+}
+
+#[tokio::test]
+async fn gcra_admits_the_burst_then_denies_with_the_retry_after() {
+    let server = RedisServer::start();
+    // One unit per second, burst 5: nothing refills noticeably during the test.
+    let store = store(&server, quota(60, Duration::from_secs(60), 5));
+    for expected_remaining in (0..5).rev() {
+        match store.check("k", 1).await.expect("decision") {
+            Decision::Allowed { snapshot, wait } => {
+                assert_eq!(snapshot.limit, 5);
+                assert_eq!(snapshot.remaining, expected_remaining);
+                assert!(wait.is_zero());
+            }
+            other => panic!("expected an admission, got {other:?}"),
+        }
+    }
+    match store.check("k", 1).await.expect("decision") {
+        Decision::Denied {
+            retry_after,
+            snapshot,
+        } => {
+            assert!(retry_after > Duration::from_millis(500) && retry_after <= Duration::from_secs(1));
+            assert_eq!(snapshot.remaining, 0);
+            assert!(snapshot.reset > Duration::from_secs(4) && snapshot.reset <= Duration::from_secs(5));
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    // Another key has its own bucket.
+    assert!(allowed(&store, "other", 5).await);
+}
+
+#[tokio::test]
+async fn costs_are_weighted_and_a_cost_above_the_burst_fails_without_a_round_trip() {
+    let server = RedisServer::start();
+    let store = store(&server, quota(60, Duration::from_secs(60), 10));
+    assert!(allowed(&store, "k", 4).await);
+    assert!(allowed(&store, "k", 4).await);
+    assert!(!allowed(&store, "k", 4).await);
+    assert!(allowed(&store, "k", 2).await);
+    let before = store.stats().remote_decisions;
+    assert!(matches!(
+        store.check("k", 11).await,
+        Err(StoreError::CostTooLarge(e)) if e.max == 10
+    ));
+    assert_eq!(store.stats().remote_decisions, before);
+}
+
+#[tokio::test]
+async fn peek_takes_nothing() {
+    let server = RedisServer::start();
+    let store = store(&server, quota(60, Duration::from_secs(60), 3));
+    for _ in 0..5 {
+        let decision = store.peek("k", 3).await.expect("peek");
+        assert!(decision.is_allowed());
+    }
+    assert_eq!(store.peek("k", 0).await.expect("peek").snapshot().remaining, 3);
+    assert!(allowed(&store, "k", 3).await);
+    assert!(!store.peek("k", 1).await.expect("peek").is_allowed());
+}
+
+#[tokio::test]
+async fn reserve_takes_future_slots_up_to_max_wait() {
+    let server = RedisServer::start();
+    let store = store(&server, quota(1, Duration::from_secs(1), 2));
+    for _ in 0..2 {
+        let decision = store.reserve("k", 1, Duration::ZERO).await.expect("reserve");
+        assert!(matches!(decision, Decision::Allowed { wait, .. } if wait.is_zero()));
+    }
+    match store.reserve("k", 1, Duration::from_secs(5)).await.expect("reserve") {
+        Decision::Allowed { wait, .. } => {
+            assert!(wait > Duration::from_millis(500) && wait <= Duration::from_secs(1))
+        }
+        other => panic!("expected a reservation, got {other:?}"),
+    }
+    // The next slot is about 2 s away: over a 1.5 s bound, nothing is taken.
+    match store.reserve("k", 1, Duration::from_millis(1500)).await.expect("reserve") {
+        Decision::Denied { retry_after, .. } => {
+            assert!(retry_after > Duration::from_millis(1500) && retry_after <= Duration::from_secs(2))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match store.reserve("k", 1, Duration::from_secs(5)).await.expect("reserve") {
+        Decision::Allowed { wait, .. } => {
+            assert!(wait > Duration::from_millis(1500) && wait <= Duration::from_secs(2))
+        }
+        other => panic!("expected a reservation, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn gcra_keys_expire_when_the_bucket_is_full_again() {
+    let server = RedisServer::start();
+    // T = 10 ms: a cost of 5 owes 50 ms.
+    let store = store(&server, quota(100, Duration::from_secs(1), 10));
+    assert!(allowed(&store, "k", 5).await);
+    let ttl: i64 = server.cmd(&["PTTL", "t:k"]);
+    assert!((1..=50).contains(&ttl), "PTTL {ttl}");
+    let tat: String = server.cmd(&["GET", "t:k"]);
+    assert!(tat.bytes().all(|b| b.is_ascii_digit()), "TAT stored as an integer: {tat}");
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let exists: i64 = server.cmd(&["EXISTS", "t:k"]);
+    assert_eq!(exists, 0);
+    // Peeks and denials write nothing.
+    let _ = store.peek("p", 1).await.expect("peek");
+    let exists: i64 = server.cmd(&["EXISTS", "t:p"]);
+    assert_eq!(exists, 0);
+}
+
+#[tokio::test]
+async fn fixed_window_counts_per_window_and_expires_at_its_end() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder(quota(3, Duration::from_secs(60), 3))
+        .prefix("fw:")
+        .algorithm(RemoteAlgorithm::FixedWindow)
+        .connect(server.url())
+        .expect("store");
+    for _ in 0..3 {
+        assert!(allowed(&store, "k", 1).await);
+    }
+    match store.check("k", 1).await.expect("decision") {
+        Decision::Denied {
+            retry_after,
+            snapshot,
+        } => {
+            assert_eq!(snapshot.limit, 3);
+            assert_eq!(snapshot.remaining, 0);
+            assert!(retry_after <= Duration::from_secs(60));
+            assert_eq!(retry_after, snapshot.reset);
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    let ttl: i64 = server.cmd(&["PTTL", "fw:k"]);
+    assert!((1..=60_000).contains(&ttl), "PTTL {ttl}");
+    // The count per window is the most that passes at once.
+    assert!(matches!(store.check("k", 4).await, Err(StoreError::CostTooLarge(_))));
+}
+
+#[tokio::test]
+async fn sliding_window_counts_and_keeps_state_for_two_windows() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder(quota(3, Duration::from_secs(60), 3))
+        .prefix("sw:")
+        .algorithm(RemoteAlgorithm::SlidingWindow)
+        .connect(server.url())
+        .expect("store");
+    assert!(allowed(&store, "k", 2).await);
+    assert!(allowed(&store, "k", 1).await);
+    match store.check("k", 1).await.expect("decision") {
+        Decision::Denied { retry_after, .. } => {
+            assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(120))
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    let ttl: i64 = server.cmd(&["PTTL", "sw:k"]);
+    assert!((60_000..=120_000).contains(&ttl), "PTTL {ttl}");
+}
+
+#[tokio::test]
+async fn a_flushed_script_is_loaded_again() {
+    let server = RedisServer::start();
+    let store = store(&server, quota(60, Duration::from_secs(60), 10));
+    assert!(allowed(&store, "k", 1).await);
+    let _: () = server.cmd(&["SCRIPT", "FLUSH"]);
+    assert!(allowed(&store, "k", 1).await);
+    assert_eq!(store.stats().remote_errors, 0);
+}
+
+#[tokio::test]
+async fn denials_are_answered_locally_until_they_expire() {
+    let server = RedisServer::start();
+    let store = store(&server, quota(60, Duration::from_secs(60), 1));
+    assert!(allowed(&store, "k", 1).await);
+    assert!(!allowed(&store, "k", 1).await);
+    let remote = store.stats().remote_decisions;
+    for _ in 0..10 {
+        assert!(!allowed(&store, "k", 1).await);
+    }
+    assert_eq!(store.stats().remote_decisions, remote);
+    assert_eq!(store.stats().cached_denials, 10);
+    // Another key still goes to Redis.
+    assert!(allowed(&store, "j", 1).await);
+    assert_eq!(store.stats().remote_decisions, remote + 1);
+}
+
+#[tokio::test]
+async fn the_core_limiter_and_rate_layer_run_on_the_store() -> Result<(), BoxError> {
+    let server = RedisServer::start();
+    let shared = store(&server, quota(60, Duration::from_secs(60), 2));
+    // Two "instances": two limiters on two stores with the same prefix.
+    let a = RateLimiter::from_store(shared.clone());
+    let b = RateLimiter::from_store(store(&server, quota(60, Duration::from_secs(60), 2)));
+    assert!(a.try_acquire(1).await?.is_allowed());
+    assert!(b.try_acquire(1).await?.is_allowed());
+    assert!(!a.try_acquire(1).await?.is_allowed());
+    assert!(!b.try_acquire(1).await?.is_allowed());
+
+    // Reject-mode layer on a fresh global bucket.
+    let limiter = RateLimiter::from_store(
+        RedisStore::builder(quota(60, Duration::from_secs(60), 1))
+            .prefix("layer")
+            .connect(server.url())?,
+    );
+    let mut service = ServiceBuilder::new()
+        .layer(RateLimitLayer::with_limiter(limiter).reject())
+        .service_fn(|n: u32| async move { Ok::<_, BoxError>(n) });
+    assert_eq!(service.ready().await?.call(1).await?, 1);
+    let denied = service.ready().await?.call(2).await.expect_err("denied");
+    assert!(denied.downcast_ref::<RateLimited>().is_some(), "{denied}");
+
+    // Wait mode: the second unit comes after a real wait of about 50 ms.
+    let waiting = RateLimiter::from_store(
+        RedisStore::builder(quota(20, Duration::from_secs(1), 1))
+            .prefix("wait")
+            .connect(server.url())?,
+    );
+    for _ in 0..3 {
+        waiting.acquire(1).await?;
+    }
+    let ttl: i64 = server.cmd(&["PTTL", "wait"]);
+    assert!(ttl > 0, "the wait-mode bucket lives in Redis");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_keyed_layer_runs_on_the_store() -> Result<(), BoxError> {
+    let server = RedisServer::start();
+    let limiter = KeyedRateLimiter::from_store(
+        RedisStore::builder(quota(60, Duration::from_secs(60), 2))
+            .prefix("client:")
+            .connect(server.url())?,
+    );
+    let mut service = ServiceBuilder::new()
+        .layer(KeyedRateLimitLayer::with_limiter(limiter, |req: &(u32, u32)| req.0).reject())
+        .service_fn(|req: (u32, u32)| async move { Ok::<_, BoxError>(req.1) });
+    for i in 0..2 {
+        assert_eq!(service.ready().await?.call((7, i)).await?, i);
+    }
+    let denied = service.ready().await?.call((7, 9)).await.expect_err("denied");
+    let denied = denied.downcast_ref::<RateLimited>().expect("a rate-limit denial");
+    assert!(denied.retry_after() <= Duration::from_secs(1));
+    assert_eq!(service.ready().await?.call((8, 1)).await?, 1);
+    let exists: i64 = server.cmd(&["EXISTS", "client:7", "client:8"]);
+    assert_eq!(exists, 2);
+    Ok(())
+}
