@@ -1,0 +1,149 @@
+//! [`ResponseFuture`]: waits for the store's decision, then either calls the inner
+//! service and adds the rate-limit fields to its response, or answers at once.
+
+use super::body::ResponseBody;
+use super::headers::{RATELIMIT, RATELIMIT_POLICY};
+use super::respond::{Outcome, Responder};
+use bytes::Bytes;
+use http::header::HeaderMap;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use tower_ratelimit_core::error::StoreError;
+use tower_ratelimit_core::store::Decision;
+use tower_ratelimit_core::Quota;
+use tower_service::Service;
+
+pin_project! {
+    /// The response future of [`super::HttpRateLimit`].
+    pub struct ResponseFuture<S, D, ReqB>
+    where
+        S: Service<Request<ReqB>>,
+    {
+        #[pin]
+        state: State<S, D, ReqB>,
+        responder: Arc<Responder>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, D, ReqB>
+    where
+        S: Service<Request<ReqB>>,
+    {
+        Deciding {
+            #[pin]
+            decision: D,
+            pending: Option<(S, Request<ReqB>)>,
+            quota: Quota,
+        },
+        Calling {
+            #[pin]
+            future: S::Future,
+            fields: HeaderMap,
+        },
+        Answered {
+            response: Option<Response<Bytes>>,
+        },
+    }
+}
+
+impl<S, D, ReqB> ResponseFuture<S, D, ReqB>
+where
+    S: Service<Request<ReqB>>,
+{
+    pub(crate) fn deciding(
+        decision: D,
+        service: S,
+        request: Request<ReqB>,
+        quota: Quota,
+        responder: Arc<Responder>,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Deciding {
+                decision,
+                pending: Some((service, request)),
+                quota,
+            },
+            responder,
+        }
+    }
+
+    pub(crate) fn answered(response: Response<Bytes>, responder: Arc<Responder>) -> Self {
+        ResponseFuture {
+            state: State::Answered {
+                response: Some(response),
+            },
+            responder,
+        }
+    }
+}
+
+impl<S, D, ReqB, ResB> Future for ResponseFuture<S, D, ReqB>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    D: Future<Output = Result<Decision, StoreError>>,
+{
+    type Output = Result<Response<ResponseBody<ResB>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Deciding {
+                    decision,
+                    pending,
+                    quota,
+                } => {
+                    let result = ready!(decision.poll(cx));
+                    let outcome = this.responder.decided(result, quota);
+                    let Some((mut service, request)) = pending.take() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    match outcome {
+                        Outcome::Proceed(fields) => {
+                            let future = service.call(request);
+                            this.state.set(State::Calling { future, fields });
+                        }
+                        Outcome::Respond(response) => {
+                            return Poll::Ready(Ok(response.map(ResponseBody::own)));
+                        }
+                    }
+                }
+                StateProj::Calling { future, fields } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    add_fields(response.headers_mut(), std::mem::take(fields));
+                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                }
+                StateProj::Answered { response } => {
+                    let Some(response) = response.take() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    return Poll::Ready(Ok(response.map(ResponseBody::own)));
+                }
+            }
+        }
+    }
+}
+
+/// Adds the layer's fields to the service's response: the IETF fields are lists, so
+/// each stacked layer appends its policy; other fields an inner layer (or the
+/// handler) already set are left alone.
+fn add_fields(headers: &mut HeaderMap, fields: HeaderMap) {
+    let mut current = None;
+    for (name, value) in fields {
+        if let Some(name) = name {
+            current = Some(name);
+        }
+        let Some(name) = &current else { continue };
+        if name == RATELIMIT || name == RATELIMIT_POLICY {
+            headers.append(name.clone(), value);
+        } else if !headers.contains_key(name) {
+            headers.insert(name.clone(), value);
+        }
+    }
+}

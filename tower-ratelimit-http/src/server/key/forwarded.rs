@@ -1,0 +1,233 @@
+//! Reading the client address out of forwarding headers, right to left.
+//!
+//! Each proxy appends the address it received the request from, so the rightmost entry
+//! was written by the proxy closest to this server and the leftmost by whoever sent the
+//! request first — possibly the client itself, who can write anything there. The only
+//! entries worth believing are the ones appended by proxies we trust: walk from the
+//! right, skip every trusted hop, and the first untrusted address is the client.
+//!
+//! ```
+//! use tower_ratelimit_http::server::key::{ClientIp, ForwardedHeader, IpNet, PeerAddr};
+//! use tower_ratelimit_http::server::key::KeyExtractor;
+//!
+//! let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse()?];
+//! let client_ip = ClientIp::behind_proxies(proxies, ForwardedHeader::XForwardedFor);
+//!
+//! // The client wrote "6.6.6.6" itself; our proxy 10.0.0.2 appended the real address.
+//! let mut request = http::Request::new(());
+//! request.headers_mut().insert("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse()?);
+//! request.extensions_mut().insert(PeerAddr("10.0.0.2:5000".parse()?));
+//! assert_eq!(client_ip.extract(&request)?, "203.0.113.9".parse::<std::net::IpAddr>()?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use super::cidr::canonical;
+use super::KeyError;
+use http::header::{HeaderMap, HeaderName};
+use std::net::{IpAddr, SocketAddr};
+
+/// The most entries read from one forwarding header: a longer chain is a client
+/// stuffing the header, and is walked no further than this.
+const MAX_HOPS: usize = 64;
+
+/// Which header the trusted proxies write the client address into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, HAProxy, most load balancers).
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`.
+    Forwarded,
+    /// `X-Real-Ip: client`, one address set by the proxy in front of this server.
+    XRealIp,
+    /// Another header holding one address or a comma-separated chain
+    /// (`CF-Connecting-IP`, `True-Client-IP`, `Fly-Client-IP`...).
+    Custom(HeaderName),
+}
+
+/// The outcome of reading a header chain.
+pub(super) enum Walk {
+    /// The first untrusted address from the right (or the leftmost if all are trusted).
+    Client(IpAddr),
+    /// The header is absent or empty.
+    Absent,
+}
+
+impl ForwardedHeader {
+    /// Walks the header's chain from the right, past every address `trusted` accepts.
+    pub(super) fn walk(
+        &self,
+        headers: &HeaderMap,
+        trusted: impl Fn(IpAddr) -> bool,
+    ) -> Result<Walk, KeyError> {
+        let (name, parse): (&HeaderName, fn(&str) -> Option<IpAddr>) = match self {
+            ForwardedHeader::XForwardedFor => (&X_FORWARDED_FOR, parse_node),
+            ForwardedHeader::Forwarded => (&http::header::FORWARDED, parse_forwarded_element),
+            ForwardedHeader::XRealIp => (&X_REAL_IP, parse_node),
+            ForwardedHeader::Custom(name) => (name, parse_node),
+        };
+        // Lines of a repeated field concatenate in order, so the last entry of the last
+        // line is the nearest hop.
+        let mut entries: Vec<&[u8]> = Vec::new();
+        for value in headers.get_all(name) {
+            for entry in split_list(value.as_bytes()) {
+                if entries.len() == MAX_HOPS {
+                    entries.remove(0);
+                }
+                entries.push(entry);
+            }
+        }
+        let mut last = None;
+        for entry in entries.iter().rev() {
+            let text = std::str::from_utf8(entry)
+                .map_err(|_| KeyError::invalid("forwarding header is not text"))?;
+            let ip = parse(text)
+                .map(canonical)
+                .ok_or(KeyError::invalid("forwarding header holds an entry that is not an IP address"))?;
+            if !trusted(ip) {
+                return Ok(Walk::Client(ip));
+            }
+            last = Some(ip);
+        }
+        Ok(match last {
+            Some(ip) => Walk::Client(ip),
+            None => Walk::Absent,
+        })
+    }
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Splits a comma-separated list, keeping commas inside quoted strings (RFC 7239
+/// values may be quoted), and drops empty entries.
+fn split_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut cuts = Vec::new();
+    for (i, &b) in value.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if in_quotes => escaped = true,
+            b'"' => in_quotes = !in_quotes,
+            b',' if !in_quotes => {
+                cuts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    cuts.push(&value[start..]);
+    cuts.into_iter()
+        .map(|entry| entry.trim_ascii())
+        .filter(|entry| !entry.is_empty())
+}
+
+/// An address with or without a port: `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]:80`,
+/// `[::1]`.
+fn parse_node(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr.ip());
+    }
+    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+    inner.parse::<IpAddr>().ok()
+}
+
+/// The `for=` node of one RFC 7239 element (`for=1.2.3.4;proto=https`). An element
+/// without `for=`, or with an obfuscated (`_hidden`) or `unknown` node, names no
+/// address.
+fn parse_forwarded_element(element: &str) -> Option<IpAddr> {
+    element.split(';').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        if !key.trim().eq_ignore_ascii_case("for") {
+            return None;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        parse_node(value)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: &'static str, values: &[&'static str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(name, v.parse().unwrap());
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn walk(h: &ForwardedHeader, map: &HeaderMap, trusted: &[&str]) -> Option<IpAddr> {
+        let trusted: Vec<IpAddr> = trusted.iter().map(|s| ip(s)).collect();
+        match h.walk(map, |candidate| trusted.contains(&candidate)) {
+            Ok(Walk::Client(ip)) => Some(ip),
+            Ok(Walk::Absent) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn x_forwarded_for_walks_from_the_right_across_lines() {
+        let map = headers("x-forwarded-for", &["6.6.6.6, 1.1.1.1", "10.0.0.1 , 10.0.0.2"]);
+        let h = ForwardedHeader::XForwardedFor;
+        assert_eq!(walk(&h, &map, &["10.0.0.1", "10.0.0.2"]), Some(ip("1.1.1.1")));
+        assert_eq!(walk(&h, &map, &[]), Some(ip("10.0.0.2")));
+        // Everything trusted: the leftmost entry is the best we know.
+        assert_eq!(
+            walk(&h, &map, &["10.0.0.1", "10.0.0.2", "1.1.1.1", "6.6.6.6"]),
+            Some(ip("6.6.6.6"))
+        );
+        assert_eq!(walk(&h, &HeaderMap::new(), &[]), None);
+    }
+
+    #[test]
+    fn forwarded_reads_for_nodes_with_ports_and_quotes() {
+        let map = headers(
+            "forwarded",
+            &[r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https, For="10.0.0.1:80";by=x"#],
+        );
+        let h = ForwardedHeader::Forwarded;
+        assert_eq!(walk(&h, &map, &["10.0.0.1"]), Some(ip("2001:db8:cafe::17")));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let h = ForwardedHeader::XForwardedFor;
+        for bad in ["unknown", "1.2.3.4.5", "[::1", "\"", "for=1.2.3.4"] {
+            let map = headers("x-forwarded-for", &[bad]);
+            assert!(h.walk(&map, |_| false).is_err(), "{bad:?}");
+        }
+        let map = headers("forwarded", &["for=_hidden, for=unknown"]);
+        assert!(ForwardedHeader::Forwarded.walk(&map, |_| false).is_err());
+        let mut map = HeaderMap::new();
+        map.insert("x-forwarded-for", http::HeaderValue::from_bytes(b"\xff").unwrap());
+        assert!(h.walk(&map, |_| false).is_err());
+    }
+
+    #[test]
+    fn only_the_nearest_hops_are_read() {
+        let long = vec!["10.0.0.1"; 1000].join(",");
+        let mut map = HeaderMap::new();
+        map.insert("x-forwarded-for", long.parse().unwrap());
+        let h = ForwardedHeader::XForwardedFor;
+        assert_eq!(walk(&h, &map, &["10.0.0.1"]), Some(ip("10.0.0.1")));
+    }
+}

@@ -1,0 +1,57 @@
+//! A header's value as the key: API keys, tenant ids, client ids.
+//!
+//! ```
+//! use tower_ratelimit_http::server::key::{HeaderKey, KeyExtractor};
+//!
+//! let api_key = HeaderKey::new(http::HeaderName::from_static("x-api-key"));
+//! let request = http::Request::get("/").header("x-api-key", "k-123").body(())?;
+//! assert_eq!(api_key.extract(&request)?, "k-123");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use super::{KeyError, KeyExtractor};
+use http::{HeaderName, Request};
+
+/// The longest header value used as a key; longer ones are invalid, so a client cannot
+/// make the store hold kilobytes per key.
+const MAX_LEN: usize = 256;
+
+/// Keys requests by the value of one header (the first line when repeated).
+#[derive(Debug, Clone)]
+pub struct HeaderKey {
+    name: HeaderName,
+}
+
+impl HeaderKey {
+    /// The value of `name`.
+    pub fn new(name: HeaderName) -> HeaderKey {
+        HeaderKey { name }
+    }
+
+    /// The header read.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+}
+
+impl KeyExtractor for HeaderKey {
+    type Key = String;
+
+    fn extract<B>(&self, request: &Request<B>) -> Result<String, KeyError> {
+        let value = request
+            .headers()
+            .get(&self.name)
+            .ok_or(KeyError::missing("key header"))?;
+        let text = value
+            .to_str()
+            .map_err(|_| KeyError::invalid("key header is not visible ASCII"))?
+            .trim();
+        if text.is_empty() {
+            return Err(KeyError::missing("key header is empty"));
+        }
+        if text.len() > MAX_LEN {
+            return Err(KeyError::invalid("key header is too long"));
+        }
+        Ok(text.to_owned())
+    }
+}

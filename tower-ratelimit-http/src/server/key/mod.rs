@@ -1,0 +1,130 @@
+//! Client keys: what a request is counted against.
+//!
+//! A [`KeyExtractor`] reads a key out of a request without consuming it: the client's IP
+//! address ([`ClientIp`], which believes forwarding headers only from trusted proxies),
+//! a header such as an API key ([`HeaderKey`]), the matched route ([`RouteKey`]), an
+//! identity that authentication placed in the extensions ([`ExtensionKey`]), one global
+//! key ([`GlobalKey`]), or several at once (a tuple of extractors is a composite key).
+//!
+//! Extraction can fail (no API key, a garbled forwarding header); the layer then
+//! answers as configured — 400, 401 or a shared fallback key — never with a 500.
+//!
+//! ```
+//! use std::net::IpAddr;
+//! use tower_ratelimit_http::server::key::{ClientIp, HeaderKey, KeyExtractor, PeerAddr, RouteKey};
+//!
+//! // Per client IP *and* route: each client gets its own quota on each route.
+//! let extractor = (ClientIp::peer(), RouteKey::new());
+//! let mut request = http::Request::get("/items/7").body(())?;
+//! request.extensions_mut().insert(PeerAddr("192.0.2.1:3000".parse()?));
+//! let (ip, route) = extractor.extract(&request)?;
+//! assert_eq!(ip, "192.0.2.1".parse::<IpAddr>()?);
+//! assert_eq!(route, "/items/7");
+//!
+//! // An API key that is missing is an error the layer turns into 401 if so configured.
+//! assert!(HeaderKey::new(http::HeaderName::from_static("x-api-key")).extract(&request).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cidr;
+mod client_ip;
+mod composite;
+mod extension;
+mod forwarded;
+mod header;
+mod peer;
+mod route;
+
+pub use cidr::{CidrError, IpNet};
+pub use client_ip::ClientIp;
+pub use extension::ExtensionKey;
+pub use forwarded::ForwardedHeader;
+pub use header::HeaderKey;
+pub use peer::{peer_addr, PeerAddr};
+pub use route::RouteKey;
+
+use http::Request;
+use std::fmt;
+
+/// Reads the key a request is limited by.
+///
+/// Implementations must not panic on any request; what cannot be read is a
+/// [`KeyError`].
+pub trait KeyExtractor: Clone + Send + Sync + 'static {
+    /// The key: hashable for the in-memory store, and whatever the chosen store needs.
+    type Key: Clone + Send + Sync + 'static;
+
+    /// The key of `request`.
+    ///
+    /// # Errors
+    /// [`KeyError`] when the request does not carry what the key is made of.
+    fn extract<B>(&self, request: &Request<B>) -> Result<Self::Key, KeyError>;
+}
+
+/// Why a key could not be read from a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    kind: KeyErrorKind,
+    what: &'static str,
+}
+
+/// The two ways extraction fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyErrorKind {
+    /// The request does not carry the key at all (no API key header, no peer address).
+    Missing,
+    /// The request carries something unusable (a non-text header, a garbled address).
+    Invalid,
+}
+
+impl KeyError {
+    /// The key is absent; `what` names it.
+    pub fn missing(what: &'static str) -> KeyError {
+        KeyError {
+            kind: KeyErrorKind::Missing,
+            what,
+        }
+    }
+
+    /// The key is present but unusable; `what` says why.
+    pub fn invalid(what: &'static str) -> KeyError {
+        KeyError {
+            kind: KeyErrorKind::Invalid,
+            what,
+        }
+    }
+
+    /// Missing or invalid.
+    pub fn kind(&self) -> KeyErrorKind {
+        self.kind
+    }
+
+    /// What was missing or wrong, for logs and problem details.
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            KeyErrorKind::Missing => write!(f, "rate-limit key missing: {}", self.what),
+            KeyErrorKind::Invalid => write!(f, "rate-limit key invalid: {}", self.what),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// One key for every request: a global limit over a [`RateStore<()>`](tower_ratelimit_core::store::RateStore).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GlobalKey;
+
+impl KeyExtractor for GlobalKey {
+    type Key = ();
+
+    fn extract<B>(&self, _request: &Request<B>) -> Result<(), KeyError> {
+        Ok(())
+    }
+}

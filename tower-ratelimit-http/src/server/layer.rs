@@ -1,0 +1,158 @@
+//! [`HttpRateLimitLayer`]: the configuration, shared by every service it makes.
+
+use super::headers::{HeaderStyle, PolicyName};
+use super::key::{GlobalKey, KeyExtractor};
+use super::respond::{OnMissingKey, OnStoreError, Responder};
+use super::service::HttpRateLimit;
+use http::StatusCode;
+use std::fmt;
+use std::sync::Arc;
+use tower_layer::Layer;
+use tower_ratelimit_core::store::RateStore;
+
+/// Rate-limits an HTTP service per key and answers over-limit requests itself, with a
+/// 429 (or 503) carrying `Retry-After` and the IETF `RateLimit` fields.
+///
+/// The decision is made by a [`RateStore`] keyed by what the [`KeyExtractor`] reads
+/// from each request: an in-memory keyed store, a Redis store shared by every instance,
+/// or a `RateStore<()>` for one global limit ([`HttpRateLimitLayer::global`]). Every
+/// service the layer makes, and every clone of them, shares the store.
+///
+/// The wrapped service keeps its error type: a denial is a response, not an error.
+/// Allowed responses carry the `RateLimit` fields too, so clients can slow down before
+/// they are denied.
+pub struct HttpRateLimitLayer<St, X: KeyExtractor> {
+    store: Arc<St>,
+    extractor: X,
+    on_missing_key: OnMissingKey<X::Key>,
+    responder: Responder,
+    cost: u64,
+}
+
+impl<St, X> HttpRateLimitLayer<St, X>
+where
+    St: RateStore<X::Key>,
+    X: KeyExtractor,
+{
+    /// Limits requests by the key `extractor` reads, with the quotas of `store`.
+    pub fn new(store: St, extractor: X) -> Self {
+        Self::with_shared_store(Arc::new(store), extractor)
+    }
+
+    /// Like [`HttpRateLimitLayer::new`], with a store also used elsewhere (another
+    /// layer, an admin endpoint that reads or changes quotas).
+    pub fn with_shared_store(store: Arc<St>, extractor: X) -> Self {
+        HttpRateLimitLayer {
+            store,
+            extractor,
+            on_missing_key: OnMissingKey::default(),
+            responder: Responder::default(),
+            cost: 1,
+        }
+    }
+}
+
+impl<St: RateStore<()>> HttpRateLimitLayer<St, GlobalKey> {
+    /// One limit for all requests together, protecting the service as a whole.
+    pub fn global(store: St) -> Self {
+        Self::new(store, GlobalKey)
+    }
+}
+
+impl<St, X: KeyExtractor> HttpRateLimitLayer<St, X> {
+    /// The status of denials: 429 Too Many Requests (the default) or 503 Service
+    /// Unavailable (for load shedding that is not the client's fault).
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.responder.status = status;
+        self
+    }
+
+    /// Which rate-limit fields to send (default: the current IETF fields only).
+    pub fn header_style(mut self, style: HeaderStyle) -> Self {
+        self.responder.style = style;
+        self
+    }
+
+    /// The policy name in the fields and problem details (default `"default"`). Give
+    /// stacked layers distinct names.
+    pub fn policy_name(mut self, name: PolicyName) -> Self {
+        self.responder.policy = name;
+        self
+    }
+
+    /// Sends an `application/problem+json` body with denials (the draft's
+    /// `quota-exceeded` problem type). Off by default: denials have an empty body.
+    pub fn problem_details(mut self, enabled: bool) -> Self {
+        self.responder.problem = enabled;
+        self
+    }
+
+    /// Answers in gRPC form: a denial is a trailers-only response with `grpc-status`
+    /// 8 (`RESOURCE_EXHAUSTED`) and `grpc-retry-pushback-ms`, as gRPC clients expect
+    /// (HTTP status 200).
+    pub fn grpc(mut self) -> Self {
+        self.responder.grpc = true;
+        self
+    }
+
+    /// What to answer when the key cannot be read (default: 400).
+    pub fn on_missing_key(mut self, policy: OnMissingKey<X::Key>) -> Self {
+        self.on_missing_key = policy;
+        self
+    }
+
+    /// What to do when the store cannot decide (default: let the request through).
+    pub fn on_store_error(mut self, policy: OnStoreError) -> Self {
+        self.responder.on_store_error = policy;
+        self
+    }
+
+    /// The units each request takes (default 1).
+    pub fn cost(mut self, cost: u64) -> Self {
+        self.cost = cost;
+        self
+    }
+
+    /// The store deciding for this layer.
+    pub fn store(&self) -> &Arc<St> {
+        &self.store
+    }
+}
+
+impl<St, X: KeyExtractor> Clone for HttpRateLimitLayer<St, X> {
+    fn clone(&self) -> Self {
+        HttpRateLimitLayer {
+            store: Arc::clone(&self.store),
+            extractor: self.extractor.clone(),
+            on_missing_key: self.on_missing_key.clone(),
+            responder: self.responder.clone(),
+            cost: self.cost,
+        }
+    }
+}
+
+impl<St, X: KeyExtractor + fmt::Debug> fmt::Debug for HttpRateLimitLayer<St, X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRateLimitLayer")
+            .field("extractor", &self.extractor)
+            .field("status", &self.responder.status)
+            .field("policy", &self.responder.policy)
+            .field("cost", &self.cost)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, St, X: KeyExtractor> Layer<S> for HttpRateLimitLayer<St, X> {
+    type Service = HttpRateLimit<S, St, X>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpRateLimit::new(
+            inner,
+            Arc::clone(&self.store),
+            self.extractor.clone(),
+            self.on_missing_key.clone(),
+            self.responder.clone(),
+            self.cost,
+        )
+    }
+}

@@ -1,0 +1,166 @@
+//! What the layer answers for each outcome: the response options and their rendering.
+
+use super::grpc;
+use super::headers::{self, HeaderStyle, PolicyName};
+use super::key::KeyError;
+use super::problem::{self, Problem, ProblemType};
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use std::time::Duration;
+use tower_ratelimit_core::algorithm::Snapshot;
+use tower_ratelimit_core::error::StoreError;
+use tower_ratelimit_core::store::Decision;
+use tower_ratelimit_core::Quota;
+
+/// What to do when the store cannot decide (a remote store out of reach).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnStoreError {
+    /// Let the request through without rate-limit fields (fail open): an outage of the
+    /// limiter's store does not become an outage of the service.
+    #[default]
+    Allow,
+    /// Answer 503 with `Retry-After: 1` (fail closed).
+    Reject,
+}
+
+/// What to do with a request whose key cannot be extracted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnMissingKey<K> {
+    /// Answer with this status (400 for a garbled forwarding header, 401 for a missing
+    /// API key...), without calling the service.
+    Reject(StatusCode),
+    /// Count the request against this one shared key (all anonymous clients share a
+    /// quota).
+    Fallback(K),
+}
+
+impl<K> Default for OnMissingKey<K> {
+    /// 400 Bad Request.
+    fn default() -> Self {
+        OnMissingKey::Reject(StatusCode::BAD_REQUEST)
+    }
+}
+
+/// The response options of a layer (everything but the key type).
+#[derive(Debug, Clone)]
+pub(crate) struct Responder {
+    pub(crate) status: StatusCode,
+    pub(crate) style: HeaderStyle,
+    pub(crate) policy: PolicyName,
+    pub(crate) problem: bool,
+    pub(crate) grpc: bool,
+    pub(crate) on_store_error: OnStoreError,
+}
+
+impl Default for Responder {
+    fn default() -> Self {
+        Responder {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            style: HeaderStyle::default(),
+            policy: PolicyName::default(),
+            problem: false,
+            grpc: false,
+            on_store_error: OnStoreError::default(),
+        }
+    }
+}
+
+/// What happens to a request once the store has decided.
+pub(crate) enum Outcome {
+    /// Call the service, then add these fields to its response.
+    Proceed(HeaderMap),
+    /// Answer with this response; the service is not called.
+    Respond(Response<Bytes>),
+}
+
+impl Responder {
+    pub(crate) fn decided(&self, result: Result<Decision, StoreError>, quota: &Quota) -> Outcome {
+        match result {
+            Ok(Decision::Allowed { snapshot, .. }) => {
+                let mut fields = HeaderMap::new();
+                headers::append(&mut fields, self.style, &self.policy, quota, &snapshot);
+                Outcome::Proceed(fields)
+            }
+            Ok(Decision::Denied {
+                retry_after,
+                snapshot,
+            }) => Outcome::Respond(self.denied(retry_after, &snapshot, quota)),
+            Err(StoreError::CostTooLarge(e)) => Outcome::Respond(self.error(
+                self.status,
+                ProblemType::QuotaExceeded,
+                &format!("the request costs {} units; the quota admits at most {} at once", e.cost, e.max),
+                None,
+            )),
+            Err(StoreError::TooManyKeys { .. }) => Outcome::Respond(self.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ProblemType::TemporaryReducedCapacity,
+                "too many active clients",
+                Some(Duration::from_secs(1)),
+            )),
+            Err(_) if self.on_store_error == OnStoreError::Allow => {
+                Outcome::Proceed(HeaderMap::new())
+            }
+            Err(_) => Outcome::Respond(self.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ProblemType::TemporaryReducedCapacity,
+                "the rate limiter is unavailable",
+                Some(Duration::from_secs(1)),
+            )),
+        }
+    }
+
+    /// The response to a request over its quota.
+    pub(crate) fn denied(&self, retry_after: Duration, snapshot: &Snapshot, quota: &Quota) -> Response<Bytes> {
+        let secs = headers::retry_after_secs(retry_after);
+        let detail = format!(
+            "retry after {secs} second{}",
+            if secs == 1 { "" } else { "s" }
+        );
+        let mut response = self.error(self.status, ProblemType::QuotaExceeded, &detail, Some(retry_after));
+        headers::append(response.headers_mut(), self.style, &self.policy, quota, snapshot);
+        response
+    }
+
+    /// The response to a request whose key could not be read.
+    pub(crate) fn key_rejected(&self, status: StatusCode, error: &KeyError) -> Response<Bytes> {
+        let mut response = Response::new(Bytes::new());
+        *response.status_mut() = status;
+        if self.grpc {
+            *response.status_mut() = StatusCode::OK;
+            grpc::trailers_only(response.headers_mut(), grpc::code_for(status), &error.to_string(), None);
+        }
+        response
+    }
+
+    /// A response the layer writes itself: status, `Retry-After`, and the problem body
+    /// or gRPC status when configured.
+    fn error(&self, status: StatusCode, kind: ProblemType, detail: &str, retry_after: Option<Duration>) -> Response<Bytes> {
+        let mut response = Response::new(Bytes::new());
+        if let Some(wait) = retry_after {
+            headers::set_retry_after(response.headers_mut(), wait);
+        }
+        if self.grpc {
+            let message = match kind {
+                ProblemType::QuotaExceeded => format!("rate limited; {detail}"),
+                _ => detail.to_owned(),
+            };
+            grpc::trailers_only(response.headers_mut(), grpc::code_for(status), &message, retry_after);
+            return response;
+        }
+        *response.status_mut() = status;
+        if self.problem {
+            let mut problem = Problem::new(kind, status.as_u16()).detail(detail);
+            if kind == ProblemType::QuotaExceeded {
+                problem = problem.violated_policy(self.policy.as_str());
+            }
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(problem::CONTENT_TYPE));
+            *response.body_mut() = Bytes::from(problem.to_json());
+        }
+        response
+    }
+}

@@ -1,0 +1,123 @@
+//! [`HttpRateLimit`]: extracts the key, asks the store, and calls the inner service
+//! only for allowed requests.
+
+use super::future::ResponseFuture;
+use super::key::KeyExtractor;
+use super::respond::{OnMissingKey, Responder};
+use super::body::ResponseBody;
+use http::{Request, Response};
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower_ratelimit_core::store::RateStore;
+use tower_service::Service;
+
+/// The service of [`super::HttpRateLimitLayer`].
+pub struct HttpRateLimit<S, St, X: KeyExtractor> {
+    inner: S,
+    shared: Arc<Shared<St, X>>,
+}
+
+struct Shared<St, X: KeyExtractor> {
+    store: Arc<St>,
+    extractor: X,
+    on_missing_key: OnMissingKey<X::Key>,
+    responder: Arc<Responder>,
+    cost: u64,
+}
+
+impl<S, St, X: KeyExtractor> HttpRateLimit<S, St, X> {
+    pub(crate) fn new(
+        inner: S,
+        store: Arc<St>,
+        extractor: X,
+        on_missing_key: OnMissingKey<X::Key>,
+        responder: Responder,
+        cost: u64,
+    ) -> Self {
+        HttpRateLimit {
+            inner,
+            shared: Arc::new(Shared {
+                store,
+                extractor,
+                on_missing_key,
+                responder: Arc::new(responder),
+                cost,
+            }),
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The store deciding for this service.
+    pub fn store(&self) -> &Arc<St> {
+        &self.shared.store
+    }
+}
+
+impl<S: Clone, St, X: KeyExtractor> Clone for HttpRateLimit<S, St, X> {
+    fn clone(&self) -> Self {
+        HttpRateLimit {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: fmt::Debug, St, X: KeyExtractor + fmt::Debug> fmt::Debug for HttpRateLimit<S, St, X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRateLimit")
+            .field("inner", &self.inner)
+            .field("extractor", &self.shared.extractor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, St, X, ReqB, ResB> Service<Request<ReqB>> for HttpRateLimit<S, St, X>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    St: RateStore<X::Key>,
+    X: KeyExtractor,
+{
+    type Response = Response<ResponseBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, St::Future, ReqB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        let shared = &*self.shared;
+        let responder = Arc::clone(&shared.responder);
+        let extracted = shared.extractor.extract(&request);
+        let key = match (&extracted, &shared.on_missing_key) {
+            (Ok(key), _) => key,
+            (Err(_), OnMissingKey::Fallback(key)) => key,
+            (Err(error), OnMissingKey::Reject(status)) => {
+                let response = responder.key_rejected(*status, error);
+                return ResponseFuture::answered(response, responder);
+            }
+        };
+        let decision = shared.store.check(key, shared.cost);
+        let quota = shared.store.quota(key);
+        // The instance that was polled ready goes with the request; this one keeps a
+        // fresh clone, as the decision may arrive after the caller moved on.
+        let fresh = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, fresh);
+        ResponseFuture::deciding(decision, ready, request, quota, responder)
+    }
+}
