@@ -16,9 +16,16 @@
 //! ```
 
 mod classify;
+mod future;
+mod layer;
 mod model;
 mod parse;
+mod service;
+mod steer;
 
 pub use classify::{Class, Classify, DefaultClassifier, GRPC_RESOURCE_EXHAUSTED, GRPC_UNAVAILABLE};
+pub use future::ResponseFuture;
+pub use layer::FeedbackLayer;
 pub use model::{Dimension, Feedback, Partition, Policy, QuotaUnit, WaitOverCap, WaitSource};
 pub use parse::{FeedbackParser, Profile};
+pub use service::FeedbackService;

@@ -1,0 +1,131 @@
+//! [`FeedbackLayer`]: observe responses, steer the shared limiter.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//! use tower_ratelimit_core::{Quota, RateLimitLayer, RateLimiter};
+//! use tower_ratelimit_http::feedback::FeedbackLayer;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_ratelimit_core::BoxError> {
+//! let limiter = RateLimiter::new(Quota::per_second(100)?);
+//! let api = service_fn(|_req: http::Request<()>| async {
+//!     let throttled = http::Response::builder().status(429).header("retry-after", "2");
+//!     Ok::<_, std::convert::Infallible>(throttled.body(()).unwrap())
+//! });
+//! let client = ServiceBuilder::new()
+//!     .layer(RateLimitLayer::with_limiter(limiter.clone()))
+//!     .layer(FeedbackLayer::new(limiter.clone()))
+//!     .service(api);
+//!
+//! let start = tokio::time::Instant::now();
+//! let first = client.clone().oneshot(http::Request::new(())).await?;
+//! assert_eq!(first.status(), 429);
+//! // Every clone now waits for the server's 2 seconds.
+//! client.clone().oneshot(http::Request::new(())).await?;
+//! assert!(start.elapsed() >= Duration::from_secs(2));
+//! # Ok(()) }
+//! ```
+
+use super::classify::{Classify, DefaultClassifier};
+use super::parse::FeedbackParser;
+use super::service::FeedbackService;
+use super::steer::Steer;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_layer::Layer;
+use tower_ratelimit_core::algorithm::Gcra;
+use tower_ratelimit_core::store::MemoryStore;
+use tower_ratelimit_core::RateLimiter;
+
+/// Observes every response and, when the server throttles (or says the quota is
+/// spent), pauses the shared [`RateLimiter`]: no request starts through any service
+/// sharing it until the wait is over.
+///
+/// Put a [`RateLimitLayer`](tower_ratelimit_core::RateLimitLayer) built on the same
+/// limiter *outside* this layer (or anywhere upstream of the requests): this layer
+/// only listens, the rate layer holds requests back.
+#[derive(Debug)]
+pub struct FeedbackLayer<C = DefaultClassifier, St = MemoryStore<Gcra>> {
+    limiter: RateLimiter<St>,
+    steer: Arc<Steer<C>>,
+}
+
+impl<C, St> Clone for FeedbackLayer<C, St> {
+    fn clone(&self) -> Self {
+        FeedbackLayer {
+            limiter: self.limiter.clone(),
+            steer: Arc::clone(&self.steer),
+        }
+    }
+}
+
+impl<St> FeedbackLayer<DefaultClassifier, St> {
+    /// Steers `limiter` with the default parser and classifier.
+    pub fn new(limiter: RateLimiter<St>) -> Self {
+        FeedbackLayer {
+            limiter,
+            steer: Arc::new(Steer {
+                parser: FeedbackParser::new(),
+                classifier: DefaultClassifier,
+                adopt_policy: false,
+                fallback_pause: Self::DEFAULT_FALLBACK_PAUSE,
+            }),
+        }
+    }
+}
+
+impl<C: Clone, St> FeedbackLayer<C, St> {
+    /// How long a throttled response without any wait header holds the limiter: 1 s.
+    pub const DEFAULT_FALLBACK_PAUSE: Duration = Duration::from_secs(1);
+
+    fn steer_mut(&mut self) -> &mut Steer<C> {
+        Arc::make_mut(&mut self.steer)
+    }
+
+    /// Replaces the parser (cap, floor, vendor profile).
+    pub fn parser(mut self, parser: FeedbackParser) -> Self {
+        self.steer_mut().parser = parser;
+        self
+    }
+
+    /// Replaces the classifier.
+    pub fn classifier<C2: Classify + Clone>(self, classifier: C2) -> FeedbackLayer<C2, St> {
+        let steer = Steer {
+            parser: self.steer.parser,
+            classifier,
+            adopt_policy: self.steer.adopt_policy,
+            fallback_pause: self.steer.fallback_pause,
+        };
+        FeedbackLayer {
+            limiter: self.limiter,
+            steer: Arc::new(steer),
+        }
+    }
+
+    /// Adopts the tightest request policy the server advertises (`q` per `w`) as the
+    /// limiter's quota. Off by default.
+    pub fn adopt_policy(mut self, adopt: bool) -> Self {
+        self.steer_mut().adopt_policy = adopt;
+        self
+    }
+
+    /// How long a throttled response that names no wait holds the limiter.
+    pub fn fallback_pause(mut self, pause: Duration) -> Self {
+        self.steer_mut().fallback_pause = pause;
+        self
+    }
+
+    /// The limiter this layer steers.
+    pub fn limiter(&self) -> &RateLimiter<St> {
+        &self.limiter
+    }
+}
+
+impl<S, C, St> Layer<S> for FeedbackLayer<C, St> {
+    type Service = FeedbackService<S, C, St>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FeedbackService::new(inner, self.limiter.clone(), Arc::clone(&self.steer))
+    }
+}

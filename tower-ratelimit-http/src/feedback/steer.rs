@@ -1,0 +1,94 @@
+//! From an observed response to an action on a limiter: the one place that decides
+//! how long to hold, shared by the plain and the partitioned layers.
+
+use super::classify::{Class, Classify};
+use super::model::{Feedback, QuotaUnit, WaitOverCap};
+use super::parse::FeedbackParser;
+use std::time::{Duration, SystemTime};
+use tower_ratelimit_core::store::RateStore;
+use tower_ratelimit_core::{Quota, RateLimiter};
+
+/// What the limiter should do after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Nothing: the server is not limiting us.
+    None,
+    /// Hold every request for this long.
+    For(Duration),
+}
+
+/// The parser, the classifier and the options of a feedback layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Steer<C> {
+    pub(crate) parser: FeedbackParser,
+    pub(crate) classifier: C,
+    pub(crate) adopt_policy: bool,
+    pub(crate) fallback_pause: Duration,
+}
+
+/// The verdict on one response.
+#[derive(Debug)]
+pub(crate) struct Verdict {
+    pub(crate) feedback: Feedback,
+    pub(crate) class: Class,
+    pub(crate) hold: Hold,
+    /// Set when a throttled response asked for more than the cap.
+    pub(crate) over_cap: Option<WaitOverCap>,
+}
+
+impl<C: Classify> Steer<C> {
+    pub(crate) fn judge(&self, status: http::StatusCode, headers: &http::HeaderMap) -> Verdict {
+        let feedback = self.parser.parse(status, headers, SystemTime::now());
+        let class = self.classifier.classify(&feedback);
+        let max = self.parser.get_max_wait();
+        let (hold, over_cap) = match (class, feedback.wait()) {
+            // Over the cap: hold as long as allowed (so the next requests do not hammer
+            // a server that said "much later"); a throttled response fails visibly.
+            (Class::Throttled, Err(over)) => (Hold::For(max), Some(over)),
+            (_, Err(_)) if feedback.is_exhausted() => (Hold::For(max), None),
+            (Class::Throttled, Ok(Some(wait))) => (Hold::For(wait), None),
+            (Class::Throttled, Ok(None)) => (Hold::For(self.fallback_pause.min(max)), None),
+            // A success whose quota is spent: hold until the reset it announced.
+            (_, Ok(Some(wait))) if feedback.is_exhausted() => (Hold::For(wait), None),
+            _ => (Hold::None, None),
+        };
+        Verdict {
+            feedback,
+            class,
+            hold,
+            over_cap,
+        }
+    }
+}
+
+/// Applies a verdict to a limiter: the pause, and the advertised quota if asked.
+pub(crate) fn apply<St: RateStore>(
+    limiter: &RateLimiter<St>,
+    verdict: &Verdict,
+    adopt_policy: bool,
+) {
+    if let Hold::For(wait) = verdict.hold {
+        limiter.pause_for(wait);
+    }
+    if adopt_policy {
+        if let Some(quota) = advertised_quota(&verdict.feedback) {
+            if limiter.quota() != quota {
+                limiter.set_quota(quota);
+            }
+        }
+    }
+}
+
+/// The tightest request policy the server advertises (lowest `q / w`), as a quota.
+pub(crate) fn advertised_quota(feedback: &Feedback) -> Option<Quota> {
+    feedback
+        .policies
+        .iter()
+        .filter(|p| p.unit == QuotaUnit::Requests && p.quota > 0)
+        .filter_map(|p| Some((p.quota, p.window.filter(|w| !w.is_zero())?)))
+        .min_by(|(q1, w1), (q2, w2)| {
+            // q1/w1 < q2/w2  <=>  q1*w2 < q2*w1, exact in u128.
+            (u128::from(*q1) * w2.as_nanos()).cmp(&(u128::from(*q2) * w1.as_nanos()))
+        })
+        .and_then(|(q, w)| Quota::new(q, w).ok())
+}
