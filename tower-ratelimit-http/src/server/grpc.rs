@@ -60,15 +60,27 @@ pub fn code_for(status: StatusCode) -> u16 {
 
 /// Turns `headers` into a trailers-only gRPC response's headers with `code` and
 /// `message` (visible ASCII; anything else is dropped from the message).
-pub(crate) fn trailers_only(headers: &mut HeaderMap, code: u16, message: &str, pushback: Option<Duration>) {
+pub(crate) fn trailers_only(
+    headers: &mut HeaderMap,
+    code: u16,
+    message: &str,
+    pushback: Option<Duration>,
+) {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(GRPC_STATUS.clone(), HeaderValue::from(code));
-    let message: String = message.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').filter(|c| *c != '%').collect();
+    let message: String = message
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .filter(|c| *c != '%')
+        .collect();
     if let Ok(value) = HeaderValue::try_from(message) {
         headers.insert(GRPC_MESSAGE.clone(), value);
     }
     if let Some(wait) = pushback {
-        headers.insert(GRPC_RETRY_PUSHBACK_MS.clone(), HeaderValue::from(pushback_ms(wait)));
+        headers.insert(
+            GRPC_RETRY_PUSHBACK_MS.clone(),
+            HeaderValue::from(pushback_ms(wait)),
+        );
     }
 }
 
@@ -84,7 +96,8 @@ pub(crate) fn trailers_only(headers: &mut HeaderMap, code: u16, message: &str, p
 #[cfg(feature = "tonic")]
 pub fn status(retry_after: Duration) -> tonic::Status {
     let secs = super::headers::retry_after_secs(retry_after);
-    let mut status = tonic::Status::resource_exhausted(format!("rate limited; retry after {secs} s"));
+    let mut status =
+        tonic::Status::resource_exhausted(format!("rate limited; retry after {secs} s"));
     status.metadata_mut().insert(
         "grpc-retry-pushback-ms",
         tonic::metadata::MetadataValue::from(pushback_ms(retry_after)),

@@ -162,7 +162,10 @@ pub fn quota_and_window(quota: &Quota, limit: u64) -> (u64, u64) {
     let window = if limit == quota.count() {
         quota.period()
     } else {
-        let nanos = quota.emission_interval().as_nanos().saturating_mul(u128::from(limit));
+        let nanos = quota
+            .emission_interval()
+            .as_nanos()
+            .saturating_mul(u128::from(limit));
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     };
     (limit, ceil_secs(window).max(1))
@@ -203,7 +206,10 @@ pub fn append(
     snapshot: &Snapshot,
 ) {
     if style.ietf {
-        headers.append(RATELIMIT_POLICY.clone(), policy_value(name, quota, snapshot.limit));
+        headers.append(
+            RATELIMIT_POLICY.clone(),
+            policy_value(name, quota, snapshot.limit),
+        );
         headers.append(RATELIMIT.clone(), ratelimit_value(name, snapshot));
     }
     let trio = |headers: &mut HeaderMap, names: [&HeaderName; 3]| {
@@ -211,15 +217,28 @@ pub fn append(
             return;
         }
         let reset = ceil_secs(snapshot.reset);
-        for (name, value) in names.into_iter().zip([snapshot.limit, snapshot.remaining, reset]) {
+        for (name, value) in names
+            .into_iter()
+            .zip([snapshot.limit, snapshot.remaining, reset])
+        {
             headers.insert(name.clone(), HeaderValue::from(value));
         }
     };
     if style.x_ratelimit {
-        trio(headers, [&X_RATELIMIT_LIMIT, &X_RATELIMIT_REMAINING, &X_RATELIMIT_RESET]);
+        trio(
+            headers,
+            [
+                &X_RATELIMIT_LIMIT,
+                &X_RATELIMIT_REMAINING,
+                &X_RATELIMIT_RESET,
+            ],
+        );
     }
     if style.draft06 {
-        trio(headers, [&RATELIMIT_LIMIT, &RATELIMIT_REMAINING, &RATELIMIT_RESET]);
+        trio(
+            headers,
+            [&RATELIMIT_LIMIT, &RATELIMIT_REMAINING, &RATELIMIT_RESET],
+        );
     }
 }
 
@@ -236,7 +255,15 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up_and_is_never_zero() {
-        for (ms, secs) in [(0, 1), (1, 1), (200, 1), (900, 1), (1000, 1), (1001, 2), (59_999, 60)] {
+        for (ms, secs) in [
+            (0, 1),
+            (1, 1),
+            (200, 1),
+            (900, 1),
+            (1000, 1),
+            (1001, 2),
+            (59_999, 60),
+        ] {
             assert_eq!(retry_after_secs(Duration::from_millis(ms)), secs, "{ms} ms");
         }
         assert_eq!(retry_after_secs(Duration::MAX), u64::MAX);
@@ -245,8 +272,15 @@ mod tests {
     #[test]
     fn policy_names_are_escaped_or_refused() {
         let name = PolicyName::new(r#"per "ip" \ key"#).unwrap();
-        let snap = Snapshot { limit: 1, remaining: 0, reset: Duration::ZERO };
-        assert_eq!(ratelimit_value(&name, &snap), r#""per \"ip\" \\ key";r=0;t=0"#);
+        let snap = Snapshot {
+            limit: 1,
+            remaining: 0,
+            reset: Duration::ZERO,
+        };
+        assert_eq!(
+            ratelimit_value(&name, &snap),
+            r#""per \"ip\" \\ key";r=0;t=0"#
+        );
         assert!(PolicyName::new("caf\u{e9}").is_err());
         assert!(PolicyName::new("a\nb").is_err());
     }
@@ -259,7 +293,11 @@ mod tests {
         assert_eq!(quota_and_window(&q, 100), (100, 60));
         let q = Quota::per_second(1000).unwrap();
         assert_eq!(quota_and_window(&q, 1000), (1000, 1));
-        let snap = Snapshot { limit: u64::MAX, remaining: u64::MAX, reset: Duration::MAX };
+        let snap = Snapshot {
+            limit: u64::MAX,
+            remaining: u64::MAX,
+            reset: Duration::MAX,
+        };
         let v = ratelimit_value(&PolicyName::default(), &snap);
         assert_eq!(v, r#""default";r=999999999999999;t=999999999999999"#);
         let v = policy_value(&PolicyName::default(), &q, u64::MAX);
@@ -269,16 +307,27 @@ mod tests {
     #[test]
     fn legacy_trios_on_request_and_not_overwritten() {
         let q = Quota::per_second(10).unwrap();
-        let snap = Snapshot { limit: 10, remaining: 3, reset: Duration::from_millis(700) };
+        let snap = Snapshot {
+            limit: 10,
+            remaining: 3,
+            reset: Duration::from_millis(700),
+        };
         let mut map = HeaderMap::new();
-        let style = HeaderStyle { ietf: false, x_ratelimit: true, draft06: true };
+        let style = HeaderStyle {
+            ietf: false,
+            x_ratelimit: true,
+            draft06: true,
+        };
         append(&mut map, style, &PolicyName::default(), &q, &snap);
         assert_eq!(map["x-ratelimit-limit"], "10");
         assert_eq!(map["x-ratelimit-remaining"], "3");
         assert_eq!(map["x-ratelimit-reset"], "1");
         assert_eq!(map["ratelimit-remaining"], "3");
         assert!(!map.contains_key("ratelimit"));
-        let other = Snapshot { remaining: 9, ..snap };
+        let other = Snapshot {
+            remaining: 9,
+            ..snap
+        };
         append(&mut map, style, &PolicyName::default(), &q, &other);
         assert_eq!(map["x-ratelimit-remaining"], "3");
         assert_eq!(map.get_all("x-ratelimit-remaining").iter().count(), 1);

@@ -6,9 +6,12 @@ use super::respond::{OnMissingKey, OnStoreError, Responder};
 use super::service::HttpRateLimit;
 use http::StatusCode;
 use std::fmt;
+use std::hash::Hash;
 use std::sync::Arc;
 use tower_layer::Layer;
+use tower_ratelimit_core::keyed::KeyedMemoryStore;
 use tower_ratelimit_core::store::RateStore;
+use tower_ratelimit_core::Quota;
 
 /// Rate-limits an HTTP service per key and answers over-limit requests itself, with a
 /// 429 (or 503) carrying `Retry-After` and the IETF `RateLimit` fields.
@@ -49,6 +52,18 @@ where
             responder: Responder::default(),
             cost: 1,
         }
+    }
+}
+
+impl<X> HttpRateLimitLayer<KeyedMemoryStore<X::Key>, X>
+where
+    X: KeyExtractor,
+    X::Key: Hash + Eq,
+{
+    /// Limits each key to `quota`, in this process's memory (a
+    /// [`KeyedMemoryStore`]: bounded number of keys, idle keys dropped by itself).
+    pub fn keyed(quota: Quota, extractor: X) -> Self {
+        Self::new(KeyedMemoryStore::new(quota), extractor)
     }
 }
 

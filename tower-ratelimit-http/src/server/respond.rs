@@ -91,7 +91,10 @@ impl Responder {
             Err(StoreError::CostTooLarge(e)) => Outcome::Respond(self.error(
                 self.status,
                 ProblemType::QuotaExceeded,
-                &format!("the request costs {} units; the quota admits at most {} at once", e.cost, e.max),
+                &format!(
+                    "the request costs {} units; the quota admits at most {} at once",
+                    e.cost, e.max
+                ),
                 None,
             )),
             Err(StoreError::TooManyKeys { .. }) => Outcome::Respond(self.error(
@@ -113,14 +116,30 @@ impl Responder {
     }
 
     /// The response to a request over its quota.
-    pub(crate) fn denied(&self, retry_after: Duration, snapshot: &Snapshot, quota: &Quota) -> Response<Bytes> {
+    pub(crate) fn denied(
+        &self,
+        retry_after: Duration,
+        snapshot: &Snapshot,
+        quota: &Quota,
+    ) -> Response<Bytes> {
         let secs = headers::retry_after_secs(retry_after);
         let detail = format!(
             "retry after {secs} second{}",
             if secs == 1 { "" } else { "s" }
         );
-        let mut response = self.error(self.status, ProblemType::QuotaExceeded, &detail, Some(retry_after));
-        headers::append(response.headers_mut(), self.style, &self.policy, quota, snapshot);
+        let mut response = self.error(
+            self.status,
+            ProblemType::QuotaExceeded,
+            &detail,
+            Some(retry_after),
+        );
+        headers::append(
+            response.headers_mut(),
+            self.style,
+            &self.policy,
+            quota,
+            snapshot,
+        );
         response
     }
 
@@ -130,14 +149,25 @@ impl Responder {
         *response.status_mut() = status;
         if self.grpc {
             *response.status_mut() = StatusCode::OK;
-            grpc::trailers_only(response.headers_mut(), grpc::code_for(status), &error.to_string(), None);
+            grpc::trailers_only(
+                response.headers_mut(),
+                grpc::code_for(status),
+                &error.to_string(),
+                None,
+            );
         }
         response
     }
 
     /// A response the layer writes itself: status, `Retry-After`, and the problem body
     /// or gRPC status when configured.
-    fn error(&self, status: StatusCode, kind: ProblemType, detail: &str, retry_after: Option<Duration>) -> Response<Bytes> {
+    fn error(
+        &self,
+        status: StatusCode,
+        kind: ProblemType,
+        detail: &str,
+        retry_after: Option<Duration>,
+    ) -> Response<Bytes> {
         let mut response = Response::new(Bytes::new());
         if let Some(wait) = retry_after {
             headers::set_retry_after(response.headers_mut(), wait);
@@ -147,7 +177,12 @@ impl Responder {
                 ProblemType::QuotaExceeded => format!("rate limited; {detail}"),
                 _ => detail.to_owned(),
             };
-            grpc::trailers_only(response.headers_mut(), grpc::code_for(status), &message, retry_after);
+            grpc::trailers_only(
+                response.headers_mut(),
+                grpc::code_for(status),
+                &message,
+                retry_after,
+            );
             return response;
         }
         *response.status_mut() = status;
@@ -156,9 +191,10 @@ impl Responder {
             if kind == ProblemType::QuotaExceeded {
                 problem = problem.violated_policy(self.policy.as_str());
             }
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(problem::CONTENT_TYPE));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(problem::CONTENT_TYPE),
+            );
             *response.body_mut() = Bytes::from(problem.to_json());
         }
         response

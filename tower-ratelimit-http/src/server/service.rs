@@ -1,10 +1,10 @@
 //! [`HttpRateLimit`]: extracts the key, asks the store, and calls the inner service
 //! only for allowed requests.
 
+use super::body::ResponseBody;
 use super::future::ResponseFuture;
 use super::key::KeyExtractor;
 use super::respond::{OnMissingKey, Responder};
-use super::body::ResponseBody;
 use http::{Request, Response};
 use std::fmt;
 use std::sync::Arc;

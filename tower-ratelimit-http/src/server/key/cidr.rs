@@ -145,7 +145,9 @@ pub(crate) fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
             IpAddr::V4(Ipv4Addr::from(bits & mask))
         }
         IpAddr::V6(v6) => {
@@ -178,8 +180,18 @@ mod tests {
     #[test]
     fn rejects_garbage_without_panicking() {
         for bad in [
-            "", "/", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/8/8",
-            "x/8", "10.0.0.0/0008", "::ffff:1.2.3.4/95", "10.0.0.0/ 8", "10.0.0.0/255",
+            "",
+            "/",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/-1",
+            "10.0.0.0/8/8",
+            "x/8",
+            "10.0.0.0/0008",
+            "::ffff:1.2.3.4/95",
+            "10.0.0.0/ 8",
+            "10.0.0.0/255",
         ] {
             assert!(bad.parse::<IpNet>().is_err(), "{bad:?} parsed");
         }

@@ -94,8 +94,9 @@ impl KeyExtractor for ClientIp {
     type Key = IpAddr;
 
     fn extract<B>(&self, request: &Request<B>) -> Result<IpAddr, KeyError> {
-        let peer = peer_addr(request.extensions())
-            .ok_or(KeyError::missing("peer address (serve with connect info, or insert PeerAddr)"))?;
+        let peer = peer_addr(request.extensions()).ok_or(KeyError::missing(
+            "peer address (serve with connect info, or insert PeerAddr)",
+        ))?;
         let ip = self.client(peer.ip(), request.headers())?;
         Ok(match ip {
             IpAddr::V6(_) => mask(ip, self.ipv6_prefix),
@@ -113,21 +114,30 @@ mod tests {
         let mut req = Request::new(());
         req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
         if let Some(v) = xff {
-            req.headers_mut().insert("x-forwarded-for", v.parse().unwrap());
+            req.headers_mut()
+                .insert("x-forwarded-for", v.parse().unwrap());
         }
         req
     }
 
     #[test]
     fn untrusted_peer_cannot_spoof() {
-        let ip = ClientIp::behind_proxies(["10.0.0.0/8".parse().unwrap()], ForwardedHeader::XForwardedFor);
-        let key = ip.extract(&request("198.51.100.1:1", Some("10.0.0.5, 1.2.3.4"))).unwrap();
+        let ip = ClientIp::behind_proxies(
+            ["10.0.0.0/8".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
+        );
+        let key = ip
+            .extract(&request("198.51.100.1:1", Some("10.0.0.5, 1.2.3.4")))
+            .unwrap();
         assert_eq!(key, "198.51.100.1".parse::<IpAddr>().unwrap());
     }
 
     #[test]
     fn trusted_peer_without_header_is_the_key() {
-        let ip = ClientIp::behind_proxies(["10.0.0.0/8".parse().unwrap()], ForwardedHeader::XForwardedFor);
+        let ip = ClientIp::behind_proxies(
+            ["10.0.0.0/8".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
+        );
         let key = ip.extract(&request("10.0.0.7:1", None)).unwrap();
         assert_eq!(key, "10.0.0.7".parse::<IpAddr>().unwrap());
     }
@@ -135,9 +145,14 @@ mod tests {
     #[test]
     fn ipv6_keys_by_prefix_and_mapped_v4_is_v4() {
         let ip = ClientIp::peer();
-        let key = ip.extract(&request("[2001:db8:1:2:3:4:5:6]:1", None)).unwrap();
+        let key = ip
+            .extract(&request("[2001:db8:1:2:3:4:5:6]:1", None))
+            .unwrap();
         assert_eq!(key, "2001:db8:1:2::".parse::<IpAddr>().unwrap());
-        let key = ip.ipv6_prefix(128).extract(&request("[::ffff:1.2.3.4]:1", None)).unwrap();
+        let key = ip
+            .ipv6_prefix(128)
+            .extract(&request("[::ffff:1.2.3.4]:1", None))
+            .unwrap();
         assert_eq!(key, "1.2.3.4".parse::<IpAddr>().unwrap());
     }
 

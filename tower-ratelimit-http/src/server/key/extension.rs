@@ -57,6 +57,8 @@ impl<T: Clone + Send + Sync + 'static> KeyExtractor for ExtensionKey<T> {
             .extensions()
             .get::<T>()
             .cloned()
-            .ok_or(KeyError::missing("identity extension (is authentication in front?)"))
+            .ok_or(KeyError::missing(
+                "identity extension (is authentication in front?)",
+            ))
     }
 }

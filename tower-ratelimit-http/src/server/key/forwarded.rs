@@ -81,9 +81,9 @@ impl ForwardedHeader {
         for entry in entries.iter().rev() {
             let text = std::str::from_utf8(entry)
                 .map_err(|_| KeyError::invalid("forwarding header is not text"))?;
-            let ip = parse(text)
-                .map(canonical)
-                .ok_or(KeyError::invalid("forwarding header holds an entry that is not an IP address"))?;
+            let ip = parse(text).map(canonical).ok_or(KeyError::invalid(
+                "forwarding header holds an entry that is not an IP address",
+            ))?;
             if !trusted(ip) {
                 return Ok(Walk::Client(ip));
             }
@@ -186,9 +186,15 @@ mod tests {
 
     #[test]
     fn x_forwarded_for_walks_from_the_right_across_lines() {
-        let map = headers("x-forwarded-for", &["6.6.6.6, 1.1.1.1", "10.0.0.1 , 10.0.0.2"]);
+        let map = headers(
+            "x-forwarded-for",
+            &["6.6.6.6, 1.1.1.1", "10.0.0.1 , 10.0.0.2"],
+        );
         let h = ForwardedHeader::XForwardedFor;
-        assert_eq!(walk(&h, &map, &["10.0.0.1", "10.0.0.2"]), Some(ip("1.1.1.1")));
+        assert_eq!(
+            walk(&h, &map, &["10.0.0.1", "10.0.0.2"]),
+            Some(ip("1.1.1.1"))
+        );
         assert_eq!(walk(&h, &map, &[]), Some(ip("10.0.0.2")));
         // Everything trusted: the leftmost entry is the best we know.
         assert_eq!(
@@ -218,7 +224,10 @@ mod tests {
         let map = headers("forwarded", &["for=_hidden, for=unknown"]);
         assert!(ForwardedHeader::Forwarded.walk(&map, |_| false).is_err());
         let mut map = HeaderMap::new();
-        map.insert("x-forwarded-for", http::HeaderValue::from_bytes(b"\xff").unwrap());
+        map.insert(
+            "x-forwarded-for",
+            http::HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
         assert!(h.walk(&map, |_| false).is_err());
     }
 

@@ -128,3 +128,28 @@ impl KeyExtractor for GlobalKey {
         Ok(())
     }
 }
+
+/// Lets the extractors of this module key the core's `KeyedRateLimitLayer` as well
+/// (wait or reject mode without HTTP responses); a failure becomes the boxed
+/// [`KeyError`].
+macro_rules! core_extractor {
+    ($($ty:ty $(, $param:ident)?);+ $(;)?) => {$(
+        impl<Body $(, $param: Clone + Send + Sync + 'static)?>
+            tower_ratelimit_core::keyed::KeyExtractor<Request<Body>> for $ty
+        {
+            type Key = <$ty as KeyExtractor>::Key;
+
+            fn extract(&self, request: &Request<Body>) -> Result<Self::Key, tower_ratelimit_core::BoxError> {
+                KeyExtractor::extract(self, request).map_err(Into::into)
+            }
+        }
+    )+};
+}
+
+core_extractor! {
+    ClientIp;
+    HeaderKey;
+    RouteKey;
+    GlobalKey;
+    ExtensionKey<T>, T;
+}
