@@ -20,6 +20,7 @@ mod future;
 mod layer;
 mod model;
 mod parse;
+mod partition;
 mod service;
 mod steer;
 
@@ -28,4 +29,7 @@ pub use future::ResponseFuture;
 pub use layer::FeedbackLayer;
 pub use model::{Dimension, Feedback, Partition, Policy, QuotaUnit, WaitOverCap, WaitSource};
 pub use parse::{FeedbackParser, Profile};
+pub use partition::{
+    ByHost, ByRoute, PartitionBy, PartitionedFeedback, PartitionedFeedbackLayer, Partitions,
+};
 pub use service::FeedbackService;

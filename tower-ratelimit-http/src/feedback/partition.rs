@@ -1,0 +1,399 @@
+//! Partitioned feedback: a limiter per partition (a host, a Discord bucket, a policy's
+//! `pk`), so a throttle on one partition does not stop the others; a pause applies to
+//! all when the server says the limit is global.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower::{service_fn, ServiceExt};
+//! use tower_ratelimit_core::{Quota, RateLimiter};
+//! use tower_ratelimit_http::feedback::PartitionedFeedbackLayer;
+//! use tower_layer::Layer;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_ratelimit_core::BoxError> {
+//! let global = RateLimiter::new(Quota::per_second(1000)?);
+//! let layer = PartitionedFeedbackLayer::new(Quota::per_second(50)?, global);
+//! let api = service_fn(|req: http::Request<()>| async move {
+//!     let status = if req.uri().host() == Some("slow.example") { 429 } else { 200 };
+//!     let res = http::Response::builder().status(status).header("retry-after", "5");
+//!     Ok::<_, std::convert::Infallible>(res.body(()).unwrap())
+//! });
+//! let client = layer.layer(api);
+//! let get = |uri: &str| http::Request::get(uri).body(()).unwrap();
+//!
+//! let start = tokio::time::Instant::now();
+//! client.clone().oneshot(get("http://slow.example/")).await?; // 429: slow.example paused
+//! client.clone().oneshot(get("http://fast.example/")).await?; // not held
+//! assert!(start.elapsed() < Duration::from_secs(1));
+//! client.clone().oneshot(get("http://slow.example/")).await?; // held 5 s
+//! assert!(start.elapsed() >= Duration::from_secs(5));
+//! # Ok(()) }
+//! ```
+
+use super::classify::{Classify, DefaultClassifier};
+use super::parse::bytes::MAX_KEY;
+use super::parse::FeedbackParser;
+use super::steer::{self, Steer};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower_layer::Layer;
+use tower_ratelimit_core::error::BoxError;
+use tower_ratelimit_core::{Quota, RateLimiter};
+use tower_service::Service;
+
+/// Which partition a request belongs to before the server has said anything.
+pub trait PartitionBy: Send + Sync + 'static {
+    /// The request's partition key (truncated to 256 bytes).
+    fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8>;
+}
+
+/// One partition per host (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByHost;
+
+impl PartitionBy for ByHost {
+    fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
+        request.uri().host().unwrap_or("").as_bytes().to_vec()
+    }
+}
+
+/// One partition per host, method and path: a route, which a server's bucket header
+/// (Discord's `X-RateLimit-Bucket`) then maps to the bucket it shares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByRoute;
+
+impl PartitionBy for ByRoute {
+    fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
+        let host = request.uri().host().unwrap_or("");
+        format!("{} {}{}", request.method(), host, request.uri().path()).into_bytes()
+    }
+}
+
+struct Entry {
+    limiter: RateLimiter,
+    last_used: u64,
+}
+
+/// The bounded state: limiters by partition, and what the server taught about which
+/// request keys share a partition.
+struct Table {
+    limiters: HashMap<Vec<u8>, Entry>,
+    routes: HashMap<Vec<u8>, Vec<u8>>,
+    tick: u64,
+}
+
+/// The limiters of a partitioned feedback layer, shared by its services.
+pub struct Partitions {
+    quota: Quota,
+    max_partitions: usize,
+    global: RateLimiter,
+    table: Mutex<Table>,
+}
+
+impl fmt::Debug for Partitions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partitions")
+            .field("quota", &self.quota)
+            .field("max_partitions", &self.max_partitions)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Partitions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        // A panic while holding the lock cannot leave the table inconsistent (each
+        // operation is one insert or remove), so a poisoned lock is still usable.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The number of partitions held.
+    pub fn len(&self) -> usize {
+        self.lock().limiters.len()
+    }
+
+    /// No partition held yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The limiter paused when the server says global: every request of every
+    /// partition honours its pause (its rate is not spent here; put it in a
+    /// `RateLimitLayer` for that).
+    pub fn global(&self) -> &RateLimiter {
+        &self.global
+    }
+
+    /// The partition a request key maps to (the bucket the server named, or itself).
+    fn resolve(&self, request_key: &[u8]) -> Vec<u8> {
+        let table = self.lock();
+        table
+            .routes
+            .get(request_key)
+            .cloned()
+            .unwrap_or_else(|| request_key.to_vec())
+    }
+
+    /// The limiter of a partition, created with the template quota when new.
+    pub fn limiter(&self, partition: &[u8]) -> RateLimiter {
+        let partition = &partition[..partition.len().min(MAX_KEY)];
+        let mut table = self.lock();
+        table.tick += 1;
+        let tick = table.tick;
+        if let Some(entry) = table.limiters.get_mut(partition) {
+            entry.last_used = tick;
+            return entry.limiter.clone();
+        }
+        if table.limiters.len() >= self.max_partitions {
+            evict(&mut table);
+        }
+        let limiter = RateLimiter::new(self.quota);
+        table.limiters.insert(
+            partition.to_vec(),
+            Entry {
+                limiter: limiter.clone(),
+                last_used: tick,
+            },
+        );
+        limiter
+    }
+
+    /// Remembers that requests keyed `request_key` belong to `partition`.
+    fn learn(&self, request_key: &[u8], partition: &[u8]) {
+        let mut table = self.lock();
+        if table.routes.get(request_key).map(Vec::as_slice) == Some(partition) {
+            return;
+        }
+        if table.routes.len() >= self.max_partitions {
+            // Forgetting a route only costs a wrong partition until the server names
+            // it again; any entry will do.
+            if let Some(k) = table.routes.keys().next().cloned() {
+                table.routes.remove(&k);
+            }
+        }
+        table
+            .routes
+            .insert(request_key.to_vec(), partition.to_vec());
+    }
+}
+
+/// Drops the least recently used partition, preferring one that is not paused (a
+/// paused one carries a server's instruction).
+fn evict(table: &mut Table) {
+    let victim = table
+        .limiters
+        .iter()
+        .min_by_key(|(_, e)| (e.limiter.paused_until().is_some(), e.last_used))
+        .map(|(k, _)| k.clone());
+    if let Some(k) = victim {
+        table.limiters.remove(&k);
+    }
+}
+
+/// Like [`FeedbackLayer`](super::FeedbackLayer), with a limiter per partition: each
+/// request waits its partition's turn (rate and pause) and any global pause, and a
+/// throttle pauses only the partition it concerns, or every partition when the
+/// server says global (Discord's `X-RateLimit-Global`).
+pub struct PartitionedFeedbackLayer<P = ByHost, C = DefaultClassifier> {
+    partitions: Arc<Partitions>,
+    by: Arc<P>,
+    steer: Arc<Steer<C>>,
+}
+
+impl<P, C> Clone for PartitionedFeedbackLayer<P, C> {
+    fn clone(&self) -> Self {
+        PartitionedFeedbackLayer {
+            partitions: Arc::clone(&self.partitions),
+            by: Arc::clone(&self.by),
+            steer: Arc::clone(&self.steer),
+        }
+    }
+}
+
+impl<P, C> fmt::Debug for PartitionedFeedbackLayer<P, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartitionedFeedbackLayer")
+            .field("partitions", &self.partitions)
+            .finish()
+    }
+}
+
+impl PartitionedFeedbackLayer {
+    /// Most partitions held by default.
+    pub const DEFAULT_MAX_PARTITIONS: usize = 1024;
+
+    /// A limiter of `quota` per host, and `global` for all.
+    pub fn new(quota: Quota, global: RateLimiter) -> Self {
+        PartitionedFeedbackLayer {
+            partitions: Arc::new(Partitions {
+                quota,
+                max_partitions: Self::DEFAULT_MAX_PARTITIONS,
+                global,
+                table: Mutex::new(Table {
+                    limiters: HashMap::new(),
+                    routes: HashMap::new(),
+                    tick: 0,
+                }),
+            }),
+            by: Arc::new(ByHost),
+            steer: Arc::new(Steer {
+                parser: FeedbackParser::new(),
+                classifier: DefaultClassifier,
+                adopt_policy: false,
+                fallback_pause: Duration::from_secs(1),
+            }),
+        }
+    }
+}
+
+impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
+    /// Bounds the number of partitions (at least 1); the least recently used one is
+    /// dropped first, a paused one last.
+    pub fn max_partitions(mut self, max: usize) -> Self {
+        if let Some(p) = Arc::get_mut(&mut self.partitions) {
+            p.max_partitions = max.max(1);
+        }
+        self
+    }
+
+    /// How requests are keyed before the server names a partition.
+    pub fn partition_by<P2: PartitionBy>(self, by: P2) -> PartitionedFeedbackLayer<P2, C> {
+        PartitionedFeedbackLayer {
+            partitions: self.partitions,
+            by: Arc::new(by),
+            steer: self.steer,
+        }
+    }
+
+    /// Replaces the parser.
+    pub fn parser(mut self, parser: FeedbackParser) -> Self {
+        Arc::make_mut(&mut self.steer).parser = parser;
+        self
+    }
+
+    /// Replaces the classifier.
+    pub fn classifier<C2: Classify + Clone>(
+        self,
+        classifier: C2,
+    ) -> PartitionedFeedbackLayer<P, C2> {
+        PartitionedFeedbackLayer {
+            partitions: self.partitions,
+            by: self.by,
+            steer: Arc::new(Steer {
+                parser: self.steer.parser,
+                classifier,
+                adopt_policy: self.steer.adopt_policy,
+                fallback_pause: self.steer.fallback_pause,
+            }),
+        }
+    }
+
+    /// The partitions, to inspect or share.
+    pub fn partitions(&self) -> &Arc<Partitions> {
+        &self.partitions
+    }
+}
+
+impl<S, P, C> Layer<S> for PartitionedFeedbackLayer<P, C> {
+    type Service = PartitionedFeedback<S, P, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PartitionedFeedback {
+            inner,
+            partitions: Arc::clone(&self.partitions),
+            by: Arc::clone(&self.by),
+            steer: Arc::clone(&self.steer),
+        }
+    }
+}
+
+/// The service of [`PartitionedFeedbackLayer`]. Clones share the partitions.
+pub struct PartitionedFeedback<S, P, C> {
+    inner: S,
+    partitions: Arc<Partitions>,
+    by: Arc<P>,
+    steer: Arc<Steer<C>>,
+}
+
+impl<S: Clone, P, C> Clone for PartitionedFeedback<S, P, C> {
+    fn clone(&self) -> Self {
+        PartitionedFeedback {
+            inner: self.inner.clone(),
+            partitions: Arc::clone(&self.partitions),
+            by: Arc::clone(&self.by),
+            steer: Arc::clone(&self.steer),
+        }
+    }
+}
+
+impl<S, P, C> fmt::Debug for PartitionedFeedback<S, P, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartitionedFeedback")
+            .field("partitions", &self.partitions)
+            .finish()
+    }
+}
+
+impl<S, P, C, ReqBody, ResBody> Service<http::Request<ReqBody>> for PartitionedFeedback<S, P, C>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    P: PartitionBy,
+    C: Classify,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = http::Response<ResBody>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        // The ready service goes with the request; a fresh clone stays for the next.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let partitions = Arc::clone(&self.partitions);
+        let steer = Arc::clone(&self.steer);
+        let mut request_key = self.by.partition(&request);
+        request_key.truncate(MAX_KEY);
+        Box::pin(async move {
+            let partition = partitions.resolve(&request_key);
+            let limiter = partitions.limiter(&partition);
+            loop {
+                limiter.acquire(1).await?;
+                // A global pause may have begun while this request waited its turn.
+                match partitions.global.paused_until() {
+                    Some(until) => tokio::time::sleep_until(until).await,
+                    None => break,
+                }
+            }
+            let response = inner.call(request).await.map_err(Into::into)?;
+            let mut response = response;
+            let verdict = steer.judge(response.status(), response.headers());
+            let target = if verdict.feedback.partition.global {
+                partitions.global.clone()
+            } else if let Some(named) = verdict.feedback.partition.key.as_deref() {
+                partitions.learn(&request_key, named);
+                partitions.limiter(named)
+            } else {
+                limiter
+            };
+            steer::apply(&target, &verdict, steer.adopt_policy);
+            if let Some(over) = verdict.over_cap {
+                return Err(Box::new(over) as BoxError);
+            }
+            response.extensions_mut().insert(verdict.class);
+            response.extensions_mut().insert(verdict.feedback);
+            Ok(response)
+        })
+    }
+}

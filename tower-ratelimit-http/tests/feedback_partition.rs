@@ -1,0 +1,194 @@
+//! Partitioned feedback on tokio's paused clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use tower::{Layer, ServiceExt};
+use tower_ratelimit_core::{BoxError, Quota, RateLimiter};
+use tower_ratelimit_http::feedback::{ByRoute, PartitionedFeedbackLayer};
+
+type Req = http::Request<()>;
+type Res = http::Response<()>;
+type Log = Arc<Mutex<Vec<(String, Instant)>>>;
+
+fn get(uri: &str) -> Req {
+    http::Request::get(uri).body(()).unwrap()
+}
+
+/// Answers `respond(path_and_host, n)`, logging each start.
+fn api(
+    log: Log,
+    respond: fn(&str, usize) -> Vec<(&'static str, &'static str)>,
+) -> impl tower::Service<
+    Req,
+    Response = Res,
+    Error = BoxError,
+    Future = impl std::future::Future<Output = Result<Res, BoxError>> + Send,
+> + Clone
+       + Send
+       + 'static {
+    tower::service_fn(move |req: Req| {
+        let log = Arc::clone(&log);
+        async move {
+            let target = format!("{}{}", req.uri().host().unwrap_or(""), req.uri().path());
+            let n = {
+                let mut l = log.lock().unwrap();
+                l.push((target.clone(), Instant::now()));
+                l.len() - 1
+            };
+            let headers = respond(&target, n);
+            let mut b = http::Response::builder();
+            for (k, v) in headers {
+                if k == ":status" {
+                    b = b.status(v.parse::<u16>().unwrap());
+                } else {
+                    b = b.header(k, v);
+                }
+            }
+            Ok::<_, BoxError>(b.body(()).unwrap())
+        }
+    })
+}
+
+fn starts_of(log: &Log, target: &str) -> Vec<Instant> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| t == target)
+        .map(|(_, i)| *i)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_host_does_not_hold_the_others() {
+    let log: Log = Arc::default();
+    let layer = PartitionedFeedbackLayer::new(
+        Quota::per_second(100).unwrap(),
+        RateLimiter::new(Quota::per_second(1000).unwrap()),
+    );
+    let client = layer.layer(api(Arc::clone(&log), |target, _| {
+        if target == "a.test/" {
+            vec![(":status", "429"), ("retry-after", "4")]
+        } else {
+            vec![]
+        }
+    }));
+    let t0 = Instant::now();
+    client.clone().oneshot(get("http://a.test/")).await.unwrap();
+    let b = tokio::spawn(client.clone().oneshot(get("http://b.test/")));
+    let a = tokio::spawn(client.clone().oneshot(get("http://a.test/")));
+    b.await.unwrap().unwrap();
+    a.await.unwrap().unwrap();
+    assert!(starts_of(&log, "b.test/")[0] < t0 + Duration::from_millis(100));
+    assert_eq!(starts_of(&log, "a.test/")[1], t0 + Duration::from_secs(4));
+    assert_eq!(layer.partitions().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_named_bucket_is_shared_by_its_routes() {
+    let log: Log = Arc::default();
+    let layer = PartitionedFeedbackLayer::new(
+        Quota::per_second(100).unwrap(),
+        RateLimiter::new(Quota::per_second(1000).unwrap()),
+    )
+    .partition_by(ByRoute);
+    let client = layer.layer(api(Arc::clone(&log), |target, n| match target {
+        "d.test/a" if n > 0 => vec![
+            (":status", "429"),
+            ("retry-after", "3"),
+            ("x-ratelimit-bucket", "shared"),
+        ],
+        "d.test/a" | "d.test/b" => vec![
+            ("x-ratelimit-bucket", "shared"),
+            ("x-ratelimit-remaining", "5"),
+        ],
+        _ => vec![("x-ratelimit-bucket", "other")],
+    }));
+    // The server tells which bucket each route uses.
+    client
+        .clone()
+        .oneshot(get("http://d.test/a"))
+        .await
+        .unwrap();
+    client
+        .clone()
+        .oneshot(get("http://d.test/b"))
+        .await
+        .unwrap();
+    client
+        .clone()
+        .oneshot(get("http://d.test/c"))
+        .await
+        .unwrap();
+    let t1 = Instant::now();
+    let throttled = client
+        .clone()
+        .oneshot(get("http://d.test/a"))
+        .await
+        .unwrap();
+    assert_eq!(throttled.status(), 429);
+    let b = tokio::spawn(client.clone().oneshot(get("http://d.test/b")));
+    let c = tokio::spawn(client.clone().oneshot(get("http://d.test/c")));
+    b.await.unwrap().unwrap();
+    c.await.unwrap().unwrap();
+    assert!(starts_of(&log, "d.test/b")[1] >= t1 + Duration::from_secs(3));
+    assert!(starts_of(&log, "d.test/c")[1] < t1 + Duration::from_millis(100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_global_throttle_holds_every_partition() {
+    let log: Log = Arc::default();
+    let global = RateLimiter::new(Quota::per_second(1000).unwrap());
+    let layer = PartitionedFeedbackLayer::new(Quota::per_second(100).unwrap(), global.clone());
+    let client = layer.layer(api(Arc::clone(&log), |target, _| {
+        if target == "a.test/" {
+            vec![
+                (":status", "429"),
+                ("retry-after", "2"),
+                ("x-ratelimit-global", "true"),
+            ]
+        } else {
+            vec![]
+        }
+    }));
+    let t0 = Instant::now();
+    client.clone().oneshot(get("http://a.test/")).await.unwrap();
+    assert!(global.paused_until().is_some());
+    client.clone().oneshot(get("http://b.test/")).await.unwrap();
+    assert!(starts_of(&log, "b.test/")[0] >= t0 + Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn partitions_are_bounded_and_keep_paused_ones() {
+    let log: Log = Arc::default();
+    let layer = PartitionedFeedbackLayer::new(
+        Quota::per_second(100).unwrap(),
+        RateLimiter::new(Quota::per_second(1000).unwrap()),
+    )
+    .max_partitions(4);
+    let client = layer.layer(api(Arc::clone(&log), |target, _| {
+        if target == "paused.test/" {
+            vec![(":status", "429"), ("retry-after", "60")]
+        } else {
+            vec![]
+        }
+    }));
+    client
+        .clone()
+        .oneshot(get("http://paused.test/"))
+        .await
+        .unwrap();
+    for i in 0..100 {
+        client
+            .clone()
+            .oneshot(get(&format!("http://h{i}.test/")))
+            .await
+            .unwrap();
+        assert!(layer.partitions().len() <= 4);
+    }
+    let paused = layer.partitions().limiter(b"paused.test");
+    assert!(
+        paused.paused_until().is_some(),
+        "the paused partition was evicted"
+    );
+}
