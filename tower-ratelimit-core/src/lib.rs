@@ -11,7 +11,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), tower_ratelimit_core::error::BoxError> {
-//! // A bulk job: 1,000 requests at 100 per second, at most 16 in flight, against an
+//! // A bulk job: 1,000 requests at 100 per second, at most 32 in flight, against an
 //! // API that answers in 300 ms. The total time is set by the rate, not the latency.
 //! let api = service_fn(|page: u32| async move {
 //!     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -19,7 +19,7 @@
 //! });
 //! let client = ServiceBuilder::new()
 //!     .limit_rate(Quota::per_second(100)?.with_burst(1)?)
-//!     .limit_concurrency(16)
+//!     .limit_concurrency(32) // ≥ rate × latency = 30, so the rate is the bottleneck
 //!     .service(api);
 //! let start = tokio::time::Instant::now();
 //! // call_all pulls the next request only when the stack is ready: backpressure,

@@ -103,6 +103,19 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// Take `cost` units for `key` now, if they fit.
     fn check(&self, key: &K, cost: u64) -> Self::Future;
 
+    /// Like [`RateStore::check`], deciding as of `instant` when it is in the past.
+    ///
+    /// The head of a wait queue sleeps until the instant its units become valid, but
+    /// tokio's timer fires on whole milliseconds, late by up to one. Deciding as of the
+    /// deadline keeps that lateness from being lost on every wake-up (which would
+    /// pull a 1,500/s quota with burst 1 down to 1,000/s). It is sound because no one
+    /// else takes units while the head decides. Stores with a clock of their own (a
+    /// remote server's) keep the default, which decides now.
+    fn check_as_of(&self, key: &K, cost: u64, instant: tokio::time::Instant) -> Self::Future {
+        let _ = instant;
+        self.check(key, cost)
+    }
+
     /// Whether `cost` units would fit now, taking nothing. A cost of 0 reads the
     /// bucket's snapshot.
     fn peek(&self, key: &K, cost: u64) -> Self::Future;
@@ -121,9 +134,9 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
         self.quota(key).burst()
     }
 
-    /// Replace the default quota (for every key without a quota of its own). The
-    /// buckets keep their state: a bucket in debt stays in debt, measured in the new
-    /// quota's terms.
+    /// Replace the default quota (for every key without a quota of its own). Buckets
+    /// keep their fill level in units (see [`crate::algorithm::Algorithm::rescale`]):
+    /// a bucket owing 3 units owes 3 at the new spacing.
     fn set_quota(&self, quota: Quota);
 }
 

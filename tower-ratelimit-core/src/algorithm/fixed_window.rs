@@ -138,11 +138,23 @@ impl Algorithm for FixedWindow {
         FixedWindowState::default()
     }
 
-    fn check(&self, state: &FixedWindowState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+    fn check(
+        &self,
+        state: &FixedWindowState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge> {
         self.decide(state, quota, now, cost, true)
     }
 
-    fn peek(&self, state: &FixedWindowState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+    fn peek(
+        &self,
+        state: &FixedWindowState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge> {
         self.decide(state, quota, now, cost, false)
     }
 
@@ -230,7 +242,8 @@ mod tests {
                     *w += cost;
                     prop_assert!(matches!(got, Ok(Verdict::Allowed(_))));
                 } else {
-                    prop_assert!(matches!(got, Ok(Verdict::Denied { retry_at, .. }) if retry_at == (now / p + 1) * p));
+                    let denied_until_next = matches!(got, Ok(Verdict::Denied { retry_at, .. }) if retry_at == (now / p + 1) * p);
+                    prop_assert!(denied_until_next);
                 }
             }
         }
@@ -243,10 +256,12 @@ mod tests {
         let sec = 1_000_000_000;
         let now = 10 * sec + 1;
         let slots: Vec<_> = (0..5)
-            .map(|_| match FixedWindow.reserve(&s, &q, now, 1, u64::MAX).unwrap() {
-                Reservation::Reserved { valid_at, .. } => valid_at,
-                r => panic!("{r:?}"),
-            })
+            .map(
+                |_| match FixedWindow.reserve(&s, &q, now, 1, u64::MAX).unwrap() {
+                    Reservation::Reserved { valid_at, .. } => valid_at,
+                    r => panic!("{r:?}"),
+                },
+            )
             .collect();
         assert_eq!(slots, vec![now, now, 11 * sec, 11 * sec, 12 * sec]);
         // The windows are booked ahead: a check now must wait for the third window.

@@ -42,11 +42,23 @@ impl Algorithm for LeakyBucket {
         GcraState::default()
     }
 
-    fn check(&self, state: &GcraState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+    fn check(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge> {
         state.check(spacing(quota, cost), now, cost).map(limit_one)
     }
 
-    fn peek(&self, state: &GcraState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+    fn peek(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge> {
         state.peek(spacing(quota, cost), now, cost).map(limit_one)
     }
 
@@ -66,6 +78,10 @@ impl Algorithm for LeakyBucket {
         snapshot.limit = 1;
         snapshot.remaining = snapshot.remaining.min(1);
         snapshot
+    }
+
+    fn rescale(&self, state: &GcraState, old: &Quota, new: &Quota, now: Nanos) {
+        state.rescale(old.interval_nanos(), new.interval_nanos(), now);
     }
 
     fn is_idle(&self, state: &GcraState, _quota: &Quota, now: Nanos) -> bool {
@@ -121,7 +137,8 @@ mod tests {
                     prop_assert!(matches!(got, Verdict::Allowed(_)));
                     next_free = now + cost * t;
                 } else {
-                    prop_assert!(matches!(got, Verdict::Denied { retry_at, .. } if retry_at == next_free));
+                    let denied_until_free = matches!(got, Verdict::Denied { retry_at, .. } if retry_at == next_free);
+                    prop_assert!(denied_until_free);
                 }
             }
         }
@@ -132,10 +149,12 @@ mod tests {
         let q = Quota::per_second(4).unwrap();
         let s = LeakyBucket.new_state(&q);
         let slots: Vec<_> = (0..3)
-            .map(|_| match LeakyBucket.reserve(&s, &q, 0, 1, u64::MAX).unwrap() {
-                Reservation::Reserved { valid_at, .. } => valid_at,
-                r => panic!("{r:?}"),
-            })
+            .map(
+                |_| match LeakyBucket.reserve(&s, &q, 0, 1, u64::MAX).unwrap() {
+                    Reservation::Reserved { valid_at, .. } => valid_at,
+                    r => panic!("{r:?}"),
+                },
+            )
             .collect();
         assert_eq!(slots, vec![0, 250_000_000, 500_000_000]);
     }

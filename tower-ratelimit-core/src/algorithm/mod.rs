@@ -154,6 +154,12 @@ pub trait Algorithm: Send + Sync + 'static {
     /// it without changing any future decision.
     fn is_idle(&self, state: &Self::State, quota: &Quota, now: Nanos) -> bool;
 
+    /// Re-expresses a bucket's state after its quota changed from `old` to `new`, so
+    /// that it keeps its fill level in units (a bucket owing 3 units under the old
+    /// quota owes 3 under the new one, at the new spacing). The default does nothing,
+    /// which is right for algorithms that count units rather than time.
+    fn rescale(&self, _state: &Self::State, _old: &Quota, _new: &Quota, _now: Nanos) {}
+
     /// The largest cost this algorithm can ever admit under `quota` at once.
     fn max_cost(&self, quota: &Quota) -> u64 {
         quota.burst()

@@ -104,29 +104,32 @@ impl Params {
         Some(self.period.saturating_sub(allowed))
     }
 
-    /// The earliest instant at or after `from` (in window `c.index`) at which `cost` fits.
+    /// The earliest instant at or after `from` (in window `c.index` or later) at which
+    /// `cost` fits, and the counts of the window it falls in.
     fn earliest(&self, c: Counts, from: u128, cost: u64) -> (u128, Counts) {
-        let start = c.index as u128 * self.period;
-        if let Some(r) = self.first_offset(c, cost) {
-            if r < self.period {
+        let mut window = c;
+        let mut from = from;
+        // Two windows on, the previous count has fully decayed and any cost ≤ count fits
+        // at the window's start, so three rounds always decide.
+        for _ in 0..3 {
+            let start = window.index as u128 * self.period;
+            if let Some(r) = self.first_offset(window, cost) {
                 let mut at = (start + r).max(from);
-                // Rounding in `first_offset` may land a nanosecond early.
-                while at < start + self.period && !self.fits(c, at - start, cost) {
+                while at < start + self.period && !self.fits(window, at - start, cost) {
                     at += 1;
                 }
                 if at < start + self.period {
-                    return (at, c);
+                    return (at, window);
                 }
             }
+            window = Counts {
+                index: window.index + 1,
+                prev: window.curr,
+                curr: 0,
+            };
+            from = window.index as u128 * self.period;
         }
-        let next = Counts {
-            index: c.index + 1,
-            prev: c.curr,
-            curr: 0,
-        };
-        let next_start = start + self.period;
-        let r = self.first_offset(next, cost).unwrap_or(0).min(self.period - 1);
-        (next_start + r, next)
+        (from, window)
     }
 
     fn snapshot(&self, c: Counts, now: u128) -> Snapshot {
@@ -209,12 +212,26 @@ impl Algorithm for SlidingCounter {
         SlidingCounterState::default()
     }
 
-    fn check(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
-        self.decide(state, quota, now, cost, None, true).map(as_verdict)
+    fn check(
+        &self,
+        state: &SlidingCounterState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge> {
+        self.decide(state, quota, now, cost, None, true)
+            .map(as_verdict)
     }
 
-    fn peek(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
-        self.decide(state, quota, now, cost, None, false).map(as_verdict)
+    fn peek(
+        &self,
+        state: &SlidingCounterState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge> {
+        self.decide(state, quota, now, cost, None, false)
+            .map(as_verdict)
     }
 
     fn reserve(
@@ -293,7 +310,7 @@ mod tests {
                     }
                     Err(e) => prop_assert!(false, "{e}"),
                 }
-                prop_assert!(per_window[&w] <= count || !per_window.contains_key(&w));
+                prop_assert!(per_window.get(&w).copied().unwrap_or(0) <= count);
             }
         }
 

@@ -136,12 +136,26 @@ impl Algorithm for SlidingLog {
         SlidingLogState::default()
     }
 
-    fn check(&self, state: &SlidingLogState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
-        self.decide(state, quota, now, cost, None, true).map(as_verdict)
+    fn check(
+        &self,
+        state: &SlidingLogState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge> {
+        self.decide(state, quota, now, cost, None, true)
+            .map(as_verdict)
     }
 
-    fn peek(&self, state: &SlidingLogState, quota: &Quota, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
-        self.decide(state, quota, now, cost, None, false).map(as_verdict)
+    fn peek(
+        &self,
+        state: &SlidingLogState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Verdict, CostTooLarge> {
+        self.decide(state, quota, now, cost, None, false)
+            .map(as_verdict)
     }
 
     fn reserve(

@@ -83,7 +83,9 @@ impl ConcurrencyLimiter {
         } else if limit < old {
             let shrink = old - limit;
             let removed = self.inner.semaphore.forget_permits(shrink);
-            self.inner.debt.fetch_add(shrink - removed, Ordering::AcqRel);
+            self.inner
+                .debt
+                .fetch_add(shrink - removed, Ordering::AcqRel);
         }
     }
 
@@ -124,7 +126,9 @@ impl Drop for ConcurrencyPermit {
         let paid = self
             .limiter
             .debt
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| debt.checked_sub(1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| {
+                debt.checked_sub(1)
+            })
             .is_ok();
         if paid {
             permit.forget();

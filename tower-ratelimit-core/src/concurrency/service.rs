@@ -4,6 +4,7 @@ use super::{ConcurrencyLimiter, ConcurrencyPermit};
 use crate::error::{BoxError, NotReady};
 use std::fmt;
 use std::task::{ready, Context, Poll};
+use sync_wrapper::SyncWrapper;
 use tower_service::Service;
 
 /// A service with a shared cap on requests in flight. See the [module docs](super).
@@ -11,7 +12,8 @@ pub struct ConcurrencyLimit<S> {
     inner: S,
     limiter: ConcurrencyLimiter,
     permit: Option<ConcurrencyPermit>,
-    acquiring: Option<AcquireFuture>,
+    // Only touched through `&mut self`: keeps the service `Sync` for axum.
+    acquiring: SyncWrapper<Option<AcquireFuture>>,
 }
 
 impl<S> ConcurrencyLimit<S> {
@@ -21,7 +23,7 @@ impl<S> ConcurrencyLimit<S> {
             inner,
             limiter,
             permit: None,
-            acquiring: None,
+            acquiring: SyncWrapper::new(None),
         }
     }
 
@@ -57,15 +59,16 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         if self.permit.is_none() {
-            if self.acquiring.is_none() {
+            let acquiring = self.acquiring.get_mut();
+            if acquiring.is_none() {
                 match self.limiter.try_acquire() {
                     Some(permit) => self.permit = Some(permit),
-                    None => self.acquiring = Some(self.limiter.acquire_future()),
+                    None => *acquiring = Some(self.limiter.acquire_future()),
                 }
             }
-            if let Some(acquiring) = self.acquiring.as_mut() {
-                let acquired = ready!(acquiring.as_mut().poll(cx));
-                self.acquiring = None;
+            if let Some(pending) = acquiring.as_mut() {
+                let acquired = ready!(pending.as_mut().poll(cx));
+                *acquiring = None;
                 match acquired {
                     Ok(permit) => self.permit = Some(self.limiter.wrap(permit)),
                     Err(closed) => return Poll::Ready(Err(Box::new(closed))),
@@ -98,4 +101,3 @@ impl<S: fmt::Debug> fmt::Debug for ConcurrencyLimit<S> {
             .finish()
     }
 }
-

@@ -15,13 +15,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use sync_wrapper::SyncWrapper;
 use tokio::sync::{AcquireError, OwnedSemaphorePermit};
-use tokio::time::{sleep, Sleep};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 type Queued = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
 pub(crate) struct Waiter<F> {
-    state: State<F>,
+    // Only ever touched through `&mut self`, so the service holding it may be `Sync`
+    // (axum requires it) even though the boxed queue future is not.
+    state: SyncWrapper<State<F>>,
 }
 
 enum State<F> {
@@ -37,14 +40,26 @@ enum State<F> {
 }
 
 enum Phase<F> {
-    Start,
-    Deciding { decision: F, generation: u64 },
-    Sleeping { sleep: Pin<Box<Sleep>>, generation: u64 },
+    /// Decide; as of the deadline just slept to, if the timer woke us.
+    Start {
+        as_of: Option<Instant>,
+    },
+    Deciding {
+        decision: F,
+        generation: u64,
+    },
+    Sleeping {
+        sleep: Pin<Box<Sleep>>,
+        deadline: Instant,
+        generation: u64,
+    },
 }
 
 impl<F> Waiter<F> {
     pub(crate) fn new() -> Self {
-        Waiter { state: State::Idle }
+        Waiter {
+            state: SyncWrapper::new(State::Idle),
+        }
     }
 }
 
@@ -62,8 +77,9 @@ where
     where
         St: RateStore<(), Future = F>,
     {
+        let state = self.state.get_mut();
         loop {
-            match &mut self.state {
+            match state {
                 State::Idle => {
                     // Fast path: nobody queued and no pause, so deciding now cannot
                     // overtake anyone.
@@ -76,43 +92,43 @@ where
                             Poll::Ready(Ok(Decision::Denied { .. })) => {}
                             Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into_box())),
                             Poll::Pending => {
-                                self.state = State::Deciding(decision);
+                                *state = State::Deciding(decision);
                                 return Poll::Pending;
                             }
                         }
                     }
-                    self.state = match shared.head.clone().try_acquire_owned() {
+                    *state = match shared.head.clone().try_acquire_owned() {
                         Ok(permit) => State::Head {
                             _permit: permit,
-                            phase: Phase::Start,
+                            phase: Phase::Start { as_of: None },
                         },
                         Err(_) => State::Queued(Box::pin(shared.head.clone().acquire_owned())),
                     };
                 }
                 State::Deciding(decision) => match Pin::new(decision).poll(cx) {
                     Poll::Ready(Ok(Decision::Allowed { snapshot, .. })) => {
-                        self.state = State::Idle;
+                        *state = State::Idle;
                         return Poll::Ready(Ok(snapshot));
                     }
                     Poll::Ready(Ok(Decision::Denied { .. })) => {
-                        self.state = State::Queued(Box::pin(shared.head.clone().acquire_owned()));
+                        *state = State::Queued(Box::pin(shared.head.clone().acquire_owned()));
                     }
                     Poll::Ready(Err(e)) => {
-                        self.state = State::Idle;
+                        *state = State::Idle;
                         return Poll::Ready(Err(e.into_box()));
                     }
                     Poll::Pending => return Poll::Pending,
                 },
                 State::Queued(queued) => match queued.as_mut().poll(cx) {
                     Poll::Ready(Ok(permit)) => {
-                        self.state = State::Head {
+                        *state = State::Head {
                             _permit: permit,
-                            phase: Phase::Start,
+                            phase: Phase::Start { as_of: None },
                         }
                     }
                     Poll::Ready(Err(closed)) => {
                         // The semaphore is never closed; report rather than panic.
-                        self.state = State::Idle;
+                        *state = State::Idle;
                         return Poll::Ready(Err(Box::new(closed)));
                     }
                     Poll::Pending => return Poll::Pending,
@@ -120,15 +136,17 @@ where
                 State::Head { phase, .. } => {
                     shared.head_waker.register(cx.waker());
                     match phase {
-                        Phase::Start => {
+                        Phase::Start { as_of } => {
                             let generation = shared.generation.load(Ordering::Acquire);
                             *phase = match shared.pause_remaining() {
-                                Some(wait) => Phase::Sleeping {
-                                    sleep: Box::pin(sleep(wait)),
-                                    generation,
-                                },
+                                Some(wait) => sleeping(wait, generation),
                                 None => Phase::Deciding {
-                                    decision: shared.store.check(&(), cost),
+                                    decision: match as_of {
+                                        Some(deadline) => {
+                                            shared.store.check_as_of(&(), cost, *deadline)
+                                        }
+                                        None => shared.store.check(&(), cost),
+                                    },
                                     generation,
                                 },
                             };
@@ -139,28 +157,34 @@ where
                         } => match Pin::new(decision).poll(cx) {
                             Poll::Ready(Ok(Decision::Allowed { snapshot, .. })) => {
                                 // Dropping the permit hands the head to the next waiter.
-                                self.state = State::Idle;
+                                *state = State::Idle;
                                 return Poll::Ready(Ok(snapshot));
                             }
                             Poll::Ready(Ok(Decision::Denied { retry_after, .. })) => {
-                                *phase = Phase::Sleeping {
-                                    sleep: Box::pin(sleep(retry_after)),
-                                    generation: *generation,
-                                };
+                                *phase = sleeping(retry_after, *generation);
                             }
                             Poll::Ready(Err(e)) => {
-                                self.state = State::Idle;
+                                *state = State::Idle;
                                 return Poll::Ready(Err(e.into_box()));
                             }
                             Poll::Pending => return Poll::Pending,
                         },
-                        Phase::Sleeping { sleep, generation } => {
+                        Phase::Sleeping {
+                            sleep,
+                            deadline,
+                            generation,
+                        } => {
                             if shared.generation.load(Ordering::Acquire) != *generation {
-                                *phase = Phase::Start;
+                                // A change (quota, pause, resume): decide afresh, now.
+                                *phase = Phase::Start { as_of: None };
                                 continue;
                             }
                             match sleep.as_mut().poll(cx) {
-                                Poll::Ready(()) => *phase = Phase::Start,
+                                Poll::Ready(()) => {
+                                    *phase = Phase::Start {
+                                        as_of: Some(*deadline),
+                                    }
+                                }
                                 Poll::Pending => return Poll::Pending,
                             }
                         }
@@ -168,5 +192,14 @@ where
                 }
             }
         }
+    }
+}
+
+fn sleeping<F>(wait: std::time::Duration, generation: u64) -> Phase<F> {
+    let deadline = Instant::now() + wait;
+    Phase::Sleeping {
+        sleep: Box::pin(sleep_until(deadline)),
+        deadline,
+        generation,
     }
 }

@@ -96,7 +96,9 @@ where
             let next = match this.state.as_mut().project() {
                 StateProj::Called { future } => return future.poll(cx).map_err(Into::into),
                 StateProj::Failed { error } => {
-                    let error = error.take().unwrap_or_else(|| "response future polled after completion".into());
+                    let error = error
+                        .take()
+                        .unwrap_or_else(|| "response future polled after completion".into());
                     return Poll::Ready(Err(error));
                 }
                 StateProj::Deciding {

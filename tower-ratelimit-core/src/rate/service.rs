@@ -118,8 +118,13 @@ where
                 }
                 let mut decision = store.check(&(), cost);
                 match poll_now(&mut decision) {
-                    Some(Ok(Decision::Allowed { .. })) => ResponseFuture::called(self.inner.call(request)),
-                    Some(Ok(Decision::Denied { retry_after, snapshot })) => {
+                    Some(Ok(Decision::Allowed { .. })) => {
+                        ResponseFuture::called(self.inner.call(request))
+                    }
+                    Some(Ok(Decision::Denied {
+                        retry_after,
+                        snapshot,
+                    })) => {
                         ResponseFuture::failed(Box::new(RateLimited::new(retry_after, snapshot)))
                     }
                     Some(Err(e)) => ResponseFuture::failed(e.into_box()),
@@ -142,7 +147,14 @@ where
                     match poll_now(&mut debt) {
                         Some(Ok(_)) => {}
                         Some(Err(e)) => return ResponseFuture::failed(e.into_box()),
-                        None => return ResponseFuture::deciding(debt, false, self.take_inner(), request),
+                        None => {
+                            return ResponseFuture::deciding(
+                                debt,
+                                false,
+                                self.take_inner(),
+                                request,
+                            )
+                        }
                     }
                 }
                 ResponseFuture::called(self.inner.call(request))

@@ -103,7 +103,10 @@ impl<A: Algorithm> MemoryStore<A> {
     /// [`StoreError::CostTooLarge`] when some quota can never admit `cost`.
     #[inline]
     pub fn check_now(&self, cost: u64) -> Result<Decision, StoreError> {
-        let now = self.clock.now();
+        self.check_at(self.clock.now(), cost)
+    }
+
+    fn check_at(&self, now: u64, cost: u64) -> Result<Decision, StoreError> {
         match &self.buckets {
             Buckets::Single { quota, state } => {
                 let verdict = self.algorithm.check(state, &quota.get(), now, cost)?;
@@ -226,6 +229,11 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         ready(self.check_now(cost))
     }
 
+    fn check_as_of(&self, _key: &(), cost: u64, instant: tokio::time::Instant) -> Self::Future {
+        let now = self.clock.now().min(self.clock.to_nanos(instant));
+        ready(self.check_at(now, cost))
+    }
+
     fn peek(&self, _key: &(), cost: u64) -> Self::Future {
         ready(self.peek_now(cost))
     }
@@ -253,9 +261,19 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
     }
 
     fn set_quota(&self, new: Quota) {
+        let now = self.clock.now();
         match &self.buckets {
-            Buckets::Single { quota, .. } => quota.set(new),
-            Buckets::All(all) => lock(all)[0].0 = new,
+            Buckets::Single { quota, state } => {
+                let old = quota.get();
+                quota.set(new);
+                self.algorithm.rescale(state, &old, &new, now);
+            }
+            Buckets::All(all) => {
+                let mut all = lock(all);
+                let (quota, state) = &mut all[0];
+                self.algorithm.rescale(state, quota, &new, now);
+                *quota = new;
+            }
         }
     }
 }

@@ -56,7 +56,8 @@ impl QuotaCell {
         fence(Ordering::Release);
         self.count.store(quota.count(), Ordering::Relaxed);
         self.period.store(quota.period_nanos(), Ordering::Relaxed);
-        self.interval.store(quota.interval_nanos(), Ordering::Relaxed);
+        self.interval
+            .store(quota.interval_nanos(), Ordering::Relaxed);
         self.burst.store(quota.burst(), Ordering::Relaxed);
         self.seq.fetch_add(1, Ordering::Release);
     }

@@ -1,0 +1,200 @@
+//! Many clones waiting on one limiter: served in FIFO order, none lost, and a pause
+//! holds every one of them, including those already waiting for a slot.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use tower::{service_fn, Service, ServiceExt};
+use tower_layer::Layer;
+use tower_ratelimit_core::{Quota, RateLimitLayer, RateLimiter};
+
+type Starts = Arc<Mutex<Vec<(usize, Duration)>>>;
+
+fn recording_service(
+    starts: Starts,
+    t0: Instant,
+) -> impl Service<
+    usize,
+    Response = (),
+    Error = std::convert::Infallible,
+    Future = std::future::Ready<Result<(), std::convert::Infallible>>,
+> + Clone {
+    service_fn(move |id: usize| {
+        starts.lock().unwrap().push((id, t0.elapsed()));
+        std::future::ready(Ok(()))
+    })
+}
+
+/// Spawns `n` clones that each wait for one slot, in order, and returns when all are
+/// queued (each task runs until it is parked in the limiter's queue before the next
+/// one is spawned).
+async fn spawn_waiters<S>(svc: &S, n: usize) -> Vec<tokio::task::JoinHandle<()>>
+where
+    S: Service<usize> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+{
+    let mut tasks = vec![];
+    for id in 0..n {
+        let mut clone = svc.clone();
+        tasks.push(tokio::spawn(async move {
+            clone.ready().await.unwrap();
+            let _ = clone.call(id).await;
+        }));
+        tokio::task::yield_now().await;
+    }
+    tasks
+}
+
+#[tokio::test(start_paused = true)]
+async fn sixty_four_clones_are_served_in_order() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let limiter = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(1).unwrap());
+    let svc = RateLimitLayer::with_limiter(limiter).layer(recording_service(starts.clone(), t0));
+    for task in spawn_waiters(&svc, 64).await {
+        task.await.unwrap();
+    }
+    let starts = starts.lock().unwrap().clone();
+    let ids: Vec<_> = starts.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (0..64).collect::<Vec<_>>(), "FIFO across clones");
+    for (i, (_, at)) in starts.iter().enumerate() {
+        assert_eq!(*at, Duration::from_millis(100 * i as u64), "exact spacing");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_holds_every_waiter_then_they_resume_in_order() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let limiter = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(1).unwrap());
+    let svc =
+        RateLimitLayer::with_limiter(limiter.clone()).layer(recording_service(starts.clone(), t0));
+    let tasks = spawn_waiters(&svc, 64).await;
+
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Three started (0, 100, 200 ms); the head is asleep until 300 ms.
+    assert_eq!(starts.lock().unwrap().len(), 3);
+    let pause_end = Duration::from_millis(250 + 2_000);
+    limiter.pause_for(Duration::from_secs(2));
+    assert!(limiter.paused_until().is_some());
+
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(starts.len(), 64, "no waiter lost");
+    let ids: Vec<_> = starts.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (0..64).collect::<Vec<_>>(), "FIFO across the pause");
+    for (_, at) in &starts[3..] {
+        assert!(
+            *at >= pause_end,
+            "a request started at {at:?}, during the pause"
+        );
+    }
+    // After the pause, the rate holds: spacing of at least 100 ms.
+    for pair in starts[3..].windows(2) {
+        assert!(pair[1].1 - pair[0].1 >= Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_faster_quota_wakes_the_sleeping_head() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let limiter = RateLimiter::new(Quota::per_minute(1).unwrap());
+    let svc =
+        RateLimitLayer::with_limiter(limiter.clone()).layer(recording_service(starts.clone(), t0));
+    let tasks = spawn_waiters(&svc, 3).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        starts.lock().unwrap().len(),
+        1,
+        "the next slot is a minute away"
+    );
+    // The bucket owes 59/60 of a unit under the old quota; under 10/s that is 98.3 ms.
+    limiter.set_quota(Quota::per_second(10).unwrap().with_burst(1).unwrap());
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // tokio's timer fires on whole milliseconds, rounding deadlines up.
+    let starts: Vec<_> = starts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, at)| at.as_micros())
+        .collect();
+    assert_eq!(starts, vec![0, 1_099_000, 1_199_000]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn call_without_ready_is_an_error_not_a_panic() {
+    let t0 = Instant::now();
+    let mut svc = RateLimitLayer::new(Quota::per_second(1).unwrap())
+        .layer(recording_service(Arc::default(), t0));
+    let err = svc.call(1).await.unwrap_err();
+    assert!(err.is::<tower_ratelimit_core::error::NotReady>());
+    let mut pool = tower_ratelimit_core::ConcurrencyLimitLayer::new(1)
+        .layer(recording_service(Arc::default(), t0));
+    let err = pool.call(1).await.unwrap_err();
+    assert!(err.is::<tower_ratelimit_core::error::NotReady>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cost_above_the_burst_fails_at_once_in_both_modes() {
+    let t0 = Instant::now();
+    let quota = Quota::per_second(10).unwrap().with_burst(3).unwrap();
+    for layer in [
+        RateLimitLayer::new(quota),
+        RateLimitLayer::new(quota).reject(),
+    ] {
+        let mut svc = layer
+            .cost(|n: &usize| *n as u64)
+            .layer(recording_service(Arc::default(), t0));
+        let err = svc.ready().await.unwrap().call(4).await.unwrap_err();
+        assert!(
+            err.is::<tower_ratelimit_core::error::CostTooLarge>(),
+            "{err}"
+        );
+        assert_eq!(
+            t0.elapsed(),
+            Duration::ZERO,
+            "no waiting for an impossible cost"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_mode_costs_are_charged_as_debt() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    // 10 units per second, burst 10: a request of cost 10 empties the bucket, so the
+    // next one waits for one unit to refill (100 ms), where without the debt it would
+    // have started at once.
+    let mut svc = RateLimitLayer::new(Quota::per_second(10).unwrap())
+        .cost(|n: &usize| if *n == 0 { 10 } else { 1 })
+        .layer(recording_service(starts.clone(), t0));
+    svc.ready().await.unwrap().call(0).await.unwrap();
+    svc.ready().await.unwrap().call(1).await.unwrap();
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(
+        starts,
+        vec![(0, Duration::ZERO), (1, Duration::from_millis(100))]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn timer_granularity_does_not_lower_the_rate() {
+    // T = 666.7 µs, below tokio's 1 ms timer resolution: every wake-up is late, and a
+    // limiter that lost the lateness would run at 1,000/s instead of 1,500/s.
+    let limiter = RateLimiter::new(Quota::per_second(1_500).unwrap().with_burst(1).unwrap());
+    let start = Instant::now();
+    for _ in 0..3_001 {
+        limiter.acquire(1).await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed <= Duration::from_millis(2_001),
+        "3,000 intervals of 666.7 µs took {elapsed:?}"
+    );
+}
