@@ -136,7 +136,10 @@ impl fmt::Display for StoreError {
             StoreError::CostTooLarge(e) => e.fmt(f),
             StoreError::Unavailable(e) => write!(f, "rate-limit store unavailable: {e}"),
             StoreError::TooManyKeys { max_keys } => {
-                write!(f, "rate-limit store holds its maximum of {max_keys} active keys")
+                write!(
+                    f,
+                    "rate-limit store holds its maximum of {max_keys} active keys"
+                )
             }
         }
     }

@@ -168,8 +168,7 @@ impl<St> RateLimiter<St> {
 
     /// The instant a current pause ends, if the limiter is paused.
     pub fn paused_until(&self) -> Option<Instant> {
-        self.pause_remaining()
-            .map(|wait| Instant::now() + wait)
+        self.pause_remaining().map(|wait| Instant::now() + wait)
     }
 
     pub(crate) fn pause_remaining(&self) -> Option<Duration> {
@@ -198,12 +197,9 @@ impl<St> Shared<St> {
         let now = self.clock.now();
         if now >= until {
             // Expired: clear it so later checks skip the clock read.
-            let _ = self.paused_until.compare_exchange(
-                until,
-                0,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
+            let _ =
+                self.paused_until
+                    .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed);
             return None;
         }
         Some(Duration::from_nanos(until - now))

@@ -75,9 +75,7 @@ impl fmt::Display for QuotaError {
             QuotaError::RateTooHigh => {
                 "the emission interval (period / count) must be at least one nanosecond"
             }
-            QuotaError::BurstTooLarge => {
-                "burst × emission interval must fit in 2^64 nanoseconds"
-            }
+            QuotaError::BurstTooLarge => "burst × emission interval must fit in 2^64 nanoseconds",
         };
         write!(f, "invalid quota: {reason}")
     }
@@ -214,7 +212,12 @@ impl Quota {
     }
 
     /// Rebuilds a quota from words that were read from a valid one.
-    pub(crate) fn from_parts(count: u64, period_nanos: u64, interval_nanos: u64, burst: u64) -> Quota {
+    pub(crate) fn from_parts(
+        count: u64,
+        period_nanos: u64,
+        interval_nanos: u64,
+        burst: u64,
+    ) -> Quota {
         Quota {
             count,
             period_nanos,
@@ -272,10 +275,7 @@ mod tests {
             Quota::new(2_000_000_000, Duration::from_secs(1)),
             Err(QuotaError::RateTooHigh)
         );
-        assert_eq!(
-            Quota::new(1, Duration::MAX),
-            Err(QuotaError::PeriodTooLong)
-        );
+        assert_eq!(Quota::new(1, Duration::MAX), Err(QuotaError::PeriodTooLong));
         let q = Quota::per_second(1).unwrap();
         assert_eq!(q.with_burst(0), Err(QuotaError::ZeroBurst));
         assert_eq!(q.with_burst(u64::MAX), Err(QuotaError::BurstTooLarge));
