@@ -22,7 +22,7 @@ mod model;
 mod parse;
 mod partition;
 mod service;
-mod steer;
+pub(crate) mod steer;
 
 pub use classify::{Class, Classify, DefaultClassifier, GRPC_RESOURCE_EXHAUSTED, GRPC_UNAVAILABLE};
 pub use future::ResponseFuture;

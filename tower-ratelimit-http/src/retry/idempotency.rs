@@ -31,19 +31,25 @@ pub enum Idempotency {
 impl Idempotency {
     /// Whether `request` may be retried after a transient failure.
     pub fn allows<B>(&self, request: &http::Request<B>) -> bool {
+        self.allows_parts(request.method(), request.headers())
+    }
+
+    /// Whether a request with this method and these headers may be retried after a
+    /// transient failure.
+    pub fn allows_parts(&self, method: &Method, headers: &http::HeaderMap) -> bool {
         match self {
             Idempotency::All => true,
             Idempotency::ThrottledOnly => false,
             Idempotency::Standard => {
                 matches!(
-                    *request.method(),
+                    *method,
                     Method::GET
                         | Method::HEAD
                         | Method::OPTIONS
                         | Method::TRACE
                         | Method::PUT
                         | Method::DELETE
-                ) || request.headers().contains_key("idempotency-key")
+                ) || headers.contains_key("idempotency-key")
             }
         }
     }

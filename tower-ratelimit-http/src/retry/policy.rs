@@ -148,40 +148,40 @@ impl<C, Bu> RetryPolicy<C, Bu> {
 }
 
 impl<C: Classify, Bu: Budget> RetryPolicy<C, Bu> {
-    /// How long to wait before retrying, or `None` to stop.
-    fn decide<B, R>(
+    /// Reads a response's feedback and class: the feedback layer's, when it put them
+    /// in the extensions, else parsed here.
+    fn judge(
         &self,
-        request: &http::Request<B>,
-        result: &Result<http::Response<R>, BoxError>,
-    ) -> Option<Duration> {
-        if self.attempt >= self.max_retries {
-            return None;
-        }
-        let response = match result {
-            Ok(response) => response,
-            Err(error) => return self.decide_error(request, error),
+        response_status: http::StatusCode,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> (Feedback, Class) {
+        let feedback = match extensions.get::<Feedback>() {
+            Some(feedback) => feedback.clone(),
+            None => self
+                .parser
+                .parse(response_status, headers, SystemTime::now()),
         };
-        let parsed;
-        let feedback = match response.extensions().get::<Feedback>() {
-            Some(feedback) => feedback,
-            None => {
-                parsed =
-                    self.parser
-                        .parse(response.status(), response.headers(), SystemTime::now());
-                &parsed
-            }
-        };
-        let class = response
-            .extensions()
+        let class = extensions
             .get::<Class>()
             .copied()
-            .unwrap_or_else(|| self.classifier.classify(feedback));
-        if feedback.do_not_retry {
+            .unwrap_or_else(|| self.classifier.classify(&feedback));
+        (feedback, class)
+    }
+
+    /// How long to wait before retrying after a response, or `None` to stop.
+    fn decide_response(
+        &self,
+        may_repeat: bool,
+        feedback: &Feedback,
+        class: Class,
+    ) -> Option<Duration> {
+        if self.attempt >= self.max_retries || feedback.do_not_retry {
             return None;
         }
         match class {
             Class::Throttled => {}
-            Class::Transient if self.idempotency.allows(request) => {}
+            Class::Transient if may_repeat => {}
             _ => return None,
         }
         match feedback.wait() {
@@ -191,8 +191,17 @@ impl<C: Classify, Bu: Budget> RetryPolicy<C, Bu> {
         }
     }
 
-    fn decide_error<B>(&self, request: &http::Request<B>, error: &BoxError) -> Option<Duration> {
-        if error.is::<WaitOverCap>() || error.is::<CostTooLarge>() || error.is::<WaitTooLong>() {
+    /// How long to wait before retrying after an error, or `None` to stop.
+    fn decide_error(
+        &self,
+        may_repeat: bool,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Option<Duration> {
+        if self.attempt >= self.max_retries
+            || error.is::<WaitOverCap>()
+            || error.is::<CostTooLarge>()
+            || error.is::<WaitTooLong>()
+        {
             return None;
         }
         if let Some(denied) = error.downcast_ref::<RateLimited>() {
@@ -200,9 +209,48 @@ impl<C: Classify, Bu: Budget> RetryPolicy<C, Bu> {
             return Some(denied.retry_after());
         }
         // A transport failure: the server may or may not have seen the request.
-        self.idempotency
-            .allows(request)
-            .then(|| self.backoff.delay(self.attempt))
+        may_repeat.then(|| self.backoff.delay(self.attempt))
+    }
+
+    /// Spends the budget on a retry: each request deposits once, each retry withdraws.
+    fn account(&mut self, wait: Option<Duration>) -> Option<Duration> {
+        if self.attempt == 0 {
+            self.budget.deposit();
+        }
+        let wait = wait?;
+        if !self.budget.withdraw() {
+            return None;
+        }
+        self.attempt += 1;
+        Some(wait)
+    }
+
+    /// After a response to a request of `method` with `headers`: the wait before the
+    /// next attempt, or `None` to stop. Counts the attempt and spends the budget.
+    pub(crate) fn after_response(
+        &mut self,
+        method: &http::Method,
+        request_headers: &http::HeaderMap,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Option<Duration> {
+        let (feedback, class) = self.judge(status, headers, extensions);
+        let may_repeat = self.idempotency.allows_parts(method, request_headers);
+        let wait = self.decide_response(may_repeat, &feedback, class);
+        self.account(wait)
+    }
+
+    /// After an error: as [`RetryPolicy::after_response`].
+    pub(crate) fn after_error(
+        &mut self,
+        method: &http::Method,
+        request_headers: &http::HeaderMap,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Option<Duration> {
+        let may_repeat = self.idempotency.allows_parts(method, request_headers);
+        let wait = self.decide_error(may_repeat, error);
+        self.account(wait)
     }
 }
 
@@ -219,15 +267,16 @@ where
         request: &mut http::Request<B>,
         result: &mut Result<http::Response<R>, BoxError>,
     ) -> Option<Self::Future> {
-        if self.attempt == 0 {
-            // Each request earns its share of the budget once, however it ends.
-            self.budget.deposit();
-        }
-        let wait = self.decide(request, result)?;
-        if !self.budget.withdraw() {
-            return None;
-        }
-        self.attempt += 1;
+        let wait = match result {
+            Ok(response) => self.after_response(
+                request.method(),
+                request.headers(),
+                response.status(),
+                response.headers(),
+                response.extensions(),
+            ),
+            Err(error) => self.after_error(request.method(), request.headers(), error.as_ref()),
+        }?;
         Some(tokio::time::sleep(wait))
     }
 

@@ -1,0 +1,213 @@
+//! A [`reqwest_middleware::Middleware`] that gives a `ClientWithMiddleware` the
+//! limiter, the feedback and the retry (cargo feature `reqwest-middleware`).
+//!
+//! ```no_run
+//! use tower_ratelimit_core::{Quota, RateLimiter};
+//! use tower_ratelimit_http::reqwest::RateLimitMiddleware;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let limiter = RateLimiter::new(Quota::per_second(10)?);
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(RateLimitMiddleware::new(limiter))
+//!     .build();
+//! // Waits its turn, pauses on 429 for every request of the client, retries after
+//! // the server's Retry-After.
+//! let response = client.get("http://127.0.0.1:8080/items").send().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every attempt (the first and each retry) waits for the limiter; a throttle pauses
+//! it for every request that shares it. A request whose body cannot be cloned (a
+//! stream) is sent once, never retried.
+
+use crate::feedback::steer::{self, Steer};
+use crate::feedback::{Classify, DefaultClassifier, FeedbackParser};
+use crate::retry::RetryPolicy;
+use reqwest_middleware::reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::retry::budget::{Budget, TpsBudget};
+use tower_ratelimit_core::error::BoxError;
+use tower_ratelimit_core::store::RateStore;
+use tower_ratelimit_core::RateLimiter;
+
+/// An error of the limiter (a cost it can never admit, a store failure), as a
+/// middleware error.
+#[derive(Debug)]
+pub struct LimiterError(pub BoxError);
+
+impl fmt::Display for LimiterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rate limiter: {}", self.0)
+    }
+}
+
+impl std::error::Error for LimiterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
+/// The limiter, the feedback and the retry, as one middleware.
+pub struct RateLimitMiddleware<
+    St = tower_ratelimit_core::store::MemoryStore,
+    C = DefaultClassifier,
+    RC = DefaultClassifier,
+    Bu = TpsBudget,
+> {
+    limiter: RateLimiter<St>,
+    steer: Arc<Steer<C>>,
+    retry: Option<RetryPolicy<RC, Bu>>,
+}
+
+impl<St, C, RC, Bu> fmt::Debug for RateLimitMiddleware<St, C, RC, Bu> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitMiddleware")
+            .field("parser", &self.steer.parser)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl<St> RateLimitMiddleware<St> {
+    /// Limits, listens and retries with the defaults ([`RetryPolicy::new`]).
+    pub fn new(limiter: RateLimiter<St>) -> Self {
+        RateLimitMiddleware {
+            limiter,
+            steer: Arc::new(Steer {
+                parser: FeedbackParser::new(),
+                classifier: DefaultClassifier,
+                adopt_policy: false,
+                fallback_pause: Duration::from_secs(1),
+            }),
+            retry: Some(RetryPolicy::new()),
+        }
+    }
+}
+
+impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
+    /// Replaces the parser (cap, floor, vendor profile) used to read responses.
+    pub fn parser(mut self, parser: FeedbackParser) -> Self {
+        Arc::make_mut(&mut self.steer).parser = parser;
+        self
+    }
+
+    /// Replaces the classifier that decides what throttles.
+    pub fn classifier<C2: Classify + Clone>(
+        self,
+        classifier: C2,
+    ) -> RateLimitMiddleware<St, C2, RC, Bu> {
+        RateLimitMiddleware {
+            limiter: self.limiter,
+            steer: Arc::new(Steer {
+                parser: self.steer.parser,
+                classifier,
+                adopt_policy: self.steer.adopt_policy,
+                fallback_pause: self.steer.fallback_pause,
+            }),
+            retry: self.retry,
+        }
+    }
+
+    /// Adopts the tightest advertised request policy as the limiter's quota.
+    pub fn adopt_policy(mut self, adopt: bool) -> Self {
+        Arc::make_mut(&mut self.steer).adopt_policy = adopt;
+        self
+    }
+
+    /// Replaces the retry policy.
+    pub fn retry<RC2, Bu2>(
+        self,
+        policy: RetryPolicy<RC2, Bu2>,
+    ) -> RateLimitMiddleware<St, C, RC2, Bu2> {
+        RateLimitMiddleware {
+            limiter: self.limiter,
+            steer: self.steer,
+            retry: Some(policy),
+        }
+    }
+
+    /// Sends each request once: limit and listen only.
+    pub fn without_retry(mut self) -> Self {
+        self.retry = None;
+        self
+    }
+
+    /// The limiter.
+    pub fn limiter(&self) -> &RateLimiter<St> {
+        &self.limiter
+    }
+}
+
+#[async_trait::async_trait]
+impl<St, C, RC, Bu> Middleware for RateLimitMiddleware<St, C, RC, Bu>
+where
+    St: RateStore,
+    C: Classify,
+    RC: Classify,
+    Bu: Budget + Send + Sync + 'static,
+{
+    async fn handle(
+        &self,
+        mut request: Request,
+        extensions: &mut http::Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let mut policy = self.retry.clone();
+        let method = request.method().clone();
+        let request_headers = request.headers().clone();
+        loop {
+            self.limiter
+                .acquire(1)
+                .await
+                .map_err(|e| reqwest_middleware::Error::middleware(LimiterError(e)))?;
+            let spare = policy.as_ref().and_then(|_| request.try_clone());
+            let result = self.observe(next.clone().run(request, extensions).await);
+            let (Some(policy), Some(spare)) = (policy.as_mut(), spare) else {
+                return result;
+            };
+            let wait = match &result {
+                Ok(response) => policy.after_response(
+                    &method,
+                    &request_headers,
+                    response.status(),
+                    response.headers(),
+                    response.extensions(),
+                ),
+                Err(reqwest_middleware::Error::Reqwest(error)) => {
+                    policy.after_error(&method, &request_headers, error)
+                }
+                // Ours (a wait over the cap, a limiter error) or another middleware's.
+                Err(reqwest_middleware::Error::Middleware(_)) => None,
+            };
+            match wait {
+                Some(wait) => {
+                    tokio::time::sleep(wait).await;
+                    request = spare;
+                }
+                None => return result,
+            }
+        }
+    }
+}
+
+impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
+    /// Steers the limiter from a response and puts the feedback and class in its
+    /// extensions (where the retry policy reads them).
+    fn observe(
+        &self,
+        result: reqwest_middleware::Result<Response>,
+    ) -> reqwest_middleware::Result<Response> {
+        let mut response = result?;
+        let verdict = self.steer.judge(response.status(), response.headers());
+        steer::apply(&self.limiter, &verdict, self.steer.adopt_policy);
+        if let Some(over) = verdict.over_cap {
+            return Err(reqwest_middleware::Error::middleware(over));
+        }
+        response.extensions_mut().insert(verdict.class);
+        response.extensions_mut().insert(verdict.feedback);
+        Ok(response)
+    }
+}

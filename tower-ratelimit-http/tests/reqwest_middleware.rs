@@ -1,0 +1,134 @@
+//! The reqwest-middleware integration against a hyper server on 127.0.0.1.
+//! Real time, one-sided assertions (see `feedback_e2e.rs`).
+#![cfg(feature = "reqwest-middleware")]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tower_ratelimit_core::{Quota, RateLimiter};
+use tower_ratelimit_http::feedback::{Class, Feedback, FeedbackParser, WaitOverCap};
+use tower_ratelimit_http::reqwest::RateLimitMiddleware;
+
+/// Arrivals: (method, body, instant) and the instant each 429 was built.
+#[derive(Default)]
+struct Log {
+    arrivals: Mutex<Vec<(String, Bytes, Instant)>>,
+    throttled: Mutex<Vec<Instant>>,
+}
+
+/// Answers the first `throttle` requests with 429 and `retry_after`, then 200.
+async fn serve(throttle: usize, retry_after: &'static str) -> (SocketAddr, Arc<Log>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Arc::new(Log::default());
+    let state = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let state = Arc::clone(&state);
+                        async move {
+                            let method = req.method().to_string();
+                            let arrived = Instant::now();
+                            let body = req.into_body().collect().await?.to_bytes();
+                            let n = {
+                                let mut a = state.arrivals.lock().unwrap();
+                                a.push((method, body, arrived));
+                                a.len()
+                            };
+                            let res = if n <= throttle {
+                                let res = http::Response::builder()
+                                    .status(429)
+                                    .header("retry-after", retry_after)
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap();
+                                state.throttled.lock().unwrap().push(Instant::now());
+                                res
+                            } else {
+                                http::Response::new(Full::new(Bytes::from_static(b"ok")))
+                            };
+                            Ok::<_, hyper::Error>(res)
+                        }
+                    });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, log)
+}
+
+#[tokio::test]
+async fn a_429_is_waited_out_and_retried_through_the_limiter() {
+    let (addr, log) = serve(1, "1").await;
+    let limiter = RateLimiter::new(Quota::per_second(100).unwrap());
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(RateLimitMiddleware::new(limiter.clone()))
+        .build();
+    let response = client
+        .post(format!("http://{addr}/orders"))
+        .body("order-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.extensions().get::<Class>(), Some(&Class::Success));
+    assert!(response.extensions().get::<Feedback>().is_some());
+    assert_eq!(response.text().await.unwrap(), "ok");
+
+    let arrivals = log.arrivals.lock().unwrap();
+    let throttled_at = log.throttled.lock().unwrap()[0];
+    assert_eq!(arrivals.len(), 2, "one throttled attempt, one retry");
+    // The retry carried the same body and came no sooner than the server asked.
+    assert_eq!(arrivals[1].0, "POST");
+    assert_eq!(arrivals[1].1, Bytes::from_static(b"order-1"));
+    assert!(arrivals[1].2 >= throttled_at + Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn the_pause_holds_other_requests_of_the_client() {
+    let (addr, log) = serve(1, "1").await;
+    let limiter = RateLimiter::new(Quota::per_second(100).unwrap());
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(RateLimitMiddleware::new(limiter.clone()).without_retry())
+        .build();
+    let first = client.get(format!("http://{addr}/a")).send().await.unwrap();
+    assert_eq!(first.status(), 429);
+    assert!(limiter.paused_until().is_some());
+    let second = client.get(format!("http://{addr}/b")).send().await.unwrap();
+    assert_eq!(second.status(), 200);
+    let arrivals = log.arrivals.lock().unwrap();
+    let throttled_at = log.throttled.lock().unwrap()[0];
+    assert!(arrivals[1].2 >= throttled_at + Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_wait_over_the_cap_is_an_error() {
+    let (addr, log) = serve(1, "86400").await;
+    let limiter = RateLimiter::new(Quota::per_second(100).unwrap());
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(
+            RateLimitMiddleware::new(limiter.clone())
+                .parser(FeedbackParser::new().max_wait(Duration::from_secs(30))),
+        )
+        .build();
+    let err = client
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap_err();
+    let reqwest_middleware::Error::Middleware(inner) = err else {
+        panic!("expected a middleware error, got {err:?}");
+    };
+    let over = inner.downcast_ref::<WaitOverCap>().expect("typed error");
+    assert_eq!(over.wait, Duration::from_secs(86_400));
+    assert_eq!(log.arrivals.lock().unwrap().len(), 1, "not retried");
+}
