@@ -76,12 +76,7 @@ impl LocalFallback {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn with_bucket<T>(
-        &self,
-        key: &[u8],
-        quota: &Quota,
-        f: impl FnOnce(&Bucket, u64) -> T,
-    ) -> T {
+    fn with_bucket<T>(&self, key: &[u8], quota: &Quota, f: impl FnOnce(&Bucket, u64) -> T) -> T {
         let now = self.clock.now();
         let mut buckets = self.lock();
         if !buckets.contains_key(key) && buckets.len() >= self.max_keys {
@@ -183,9 +178,14 @@ mod tests {
     async fn refills_at_the_share_of_the_rate() {
         let fallback = LocalFallback::new(0.5, 10);
         let shared = Quota::per_second(10).and_then(|q| q.with_burst(4));
-        let Ok(shared) = shared else { panic!("valid quota") };
+        let Ok(shared) = shared else {
+            panic!("valid quota")
+        };
         // Local: 5/s, burst 2.
-        assert!(fallback.check(b"k", &shared, 2).map(|d| d.is_allowed()).unwrap_or(false));
+        assert!(fallback
+            .check(b"k", &shared, 2)
+            .map(|d| d.is_allowed())
+            .unwrap_or(false));
         match fallback.check(b"k", &shared, 1) {
             Ok(Decision::Denied { retry_after, .. }) => {
                 assert_eq!(retry_after, Duration::from_millis(200))
@@ -197,18 +197,26 @@ mod tests {
             Err(StoreError::CostTooLarge(_))
         ));
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(fallback.check(b"k", &shared, 1).map(|d| d.is_allowed()).unwrap_or(false));
+        assert!(fallback
+            .check(b"k", &shared, 1)
+            .map(|d| d.is_allowed())
+            .unwrap_or(false));
     }
 
     #[tokio::test(start_paused = true)]
     async fn holds_at_most_max_keys() {
         let fallback = LocalFallback::new(1.0, 3);
-        let Ok(shared) = Quota::per_second(1) else { panic!("valid quota") };
+        let Ok(shared) = Quota::per_second(1) else {
+            panic!("valid quota")
+        };
         for i in 0..100u32 {
             let _ = fallback.check(&i.to_be_bytes(), &shared, 1);
             assert!(fallback.len() <= 3);
         }
         // The most recent keys are kept (and still in debt).
-        assert!(!fallback.check(&99u32.to_be_bytes(), &shared, 1).map(|d| d.is_allowed()).unwrap_or(true));
+        assert!(!fallback
+            .check(&99u32.to_be_bytes(), &shared, 1)
+            .map(|d| d.is_allowed())
+            .unwrap_or(true));
     }
 }

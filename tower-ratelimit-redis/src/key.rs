@@ -79,8 +79,8 @@ macro_rules! display_key {
 }
 
 display_key!(
-    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, char, bool, IpAddr,
-    Ipv4Addr, Ipv6Addr, SocketAddr
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, char, bool, IpAddr, Ipv4Addr,
+    Ipv6Addr, SocketAddr
 );
 
 impl<T: RedisKey + ?Sized> RedisKey for &T {
@@ -134,7 +134,11 @@ mod tests {
         assert_eq!(name(&Arc::<str>::from("c")), b"p:c");
         assert_eq!(name(&Cow::Borrowed("d")), b"p:d");
         assert_eq!(
-            name(&"::1".parse::<IpAddr>().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
+            name(
+                &"::1"
+                    .parse::<IpAddr>()
+                    .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+            ),
             b"p:::1"
         );
     }

@@ -128,7 +128,10 @@ impl<S: RateStore<()>> Shared<S> {
             return Ok(self.local_decision(held.units));
         }
         let short = cost - held.units;
-        let ask = self.lease.max(short).min(self.store.quota(&()).burst().max(short));
+        let ask = self
+            .lease
+            .max(short)
+            .min(self.store.quota(&()).burst().max(short));
         let mut decision = self.store.check(&(), ask).await;
         let mut taken = ask;
         let retry_exact = match &decision {

@@ -97,7 +97,13 @@ impl NegativeCache {
 
     /// How long `cost` units for `key` are still denied at `now`, if the cache knows;
     /// each unit of cost above the cached one adds `per_unit`.
-    pub fn denied(&self, key: &[u8], cost: u64, per_unit: Duration, now: Instant) -> Option<Duration> {
+    pub fn denied(
+        &self,
+        key: &[u8],
+        cost: u64,
+        per_unit: Duration,
+        now: Instant,
+    ) -> Option<Duration> {
         let mut inner = self.lock();
         let entry = *inner.entries.get(key)?;
         if now >= entry.until {
@@ -146,8 +152,12 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         cache.deny(b"c", 1, Instant::now() + Duration::from_secs(10));
         assert_eq!(cache.len(), 2);
-        assert!(cache.denied(b"c", 1, Duration::ZERO, Instant::now()).is_some());
-        assert!(cache.denied(b"a", 1, Duration::ZERO, Instant::now()).is_none());
+        assert!(cache
+            .denied(b"c", 1, Duration::ZERO, Instant::now())
+            .is_some());
+        assert!(cache
+            .denied(b"a", 1, Duration::ZERO, Instant::now())
+            .is_none());
     }
 
     #[tokio::test(start_paused = true)]

@@ -184,9 +184,11 @@ where
             .arg(params.limit)
             .arg(cost)
             .arg(max_wait_us);
-        let reply =
-            tokio::time::timeout(self.timeout, invocation.invoke_async::<Vec<i64>>(&mut connection))
-                .await;
+        let reply = tokio::time::timeout(
+            self.timeout,
+            invocation.invoke_async::<Vec<i64>>(&mut connection),
+        )
+        .await;
         let cause = match reply {
             Ok(Ok(reply)) => match script::decision(&reply) {
                 Some(decision) => {
@@ -223,7 +225,9 @@ where
         if mode == Mode::Peek || cost == 0 {
             return None;
         }
-        let per_unit = self.algorithm.per_unit(self.algorithm.params(&self.current_quota()));
+        let per_unit = self
+            .algorithm
+            .per_unit(self.algorithm.params(&self.current_quota()));
         let retry_after = cache.denied(key, cost, per_unit, Instant::now())?;
         if mode == Mode::Reserve && retry_after <= max_wait {
             return None;

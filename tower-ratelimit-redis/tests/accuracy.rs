@@ -104,7 +104,13 @@ impl Seen {
     }
 }
 
-async fn hammer(store: RedisStore, key: &'static str, costs: &'static [u64], start_us: u64, end_us: u64) -> Seen {
+async fn hammer(
+    store: RedisStore,
+    key: &'static str,
+    costs: &'static [u64],
+    start_us: u64,
+    end_us: u64,
+) -> Seen {
     let mut seen = Seen::new();
     tokio::time::sleep(Duration::from_micros(start_us.saturating_sub(unix_us()))).await;
     let mut i = 0;
@@ -150,10 +156,22 @@ async fn accuracy_worker() {
     let _ = store.peek("warm-up", 0).await.expect("warm-up");
     let mut handles = Vec::new();
     for _ in 0..TASKS {
-        handles.push(tokio::spawn(hammer(store.clone(), "unit", &[1], start_us, end_us)));
+        handles.push(tokio::spawn(hammer(
+            store.clone(),
+            "unit",
+            &[1],
+            start_us,
+            end_us,
+        )));
     }
     for _ in 0..MIXED_TASKS {
-        handles.push(tokio::spawn(hammer(store.clone(), "mixed", &[1, 3, 2], start_us, end_us)));
+        handles.push(tokio::spawn(hammer(
+            store.clone(),
+            "mixed",
+            &[1, 3, 2],
+            start_us,
+            end_us,
+        )));
     }
     let (mut unit, mut mixed) = (Seen::new(), Seen::new());
     for (i, handle) in handles.into_iter().enumerate() {
@@ -184,11 +202,23 @@ fn check_bounds(key: &str, seen: Seen, max_cost: u64) {
         (RUN.as_micros() as u64 * 9 / 10..=RUN.as_micros() as u64 + 200_000).contains(&d_hi),
         "{key}: the admissions should span about {RUN:?}, spanned {d_hi} µs"
     );
-    assert!(seen.units <= upper, "{key}: {} units over the bound {upper}", seen.units);
+    assert!(
+        seen.units <= upper,
+        "{key}: {} units over the bound {upper}",
+        seen.units
+    );
     // The nominal bound over the whole run, which the measured span can only tighten.
     let nominal = BURST + RUN.as_micros() as u64 / INTERVAL_US;
-    assert!(seen.units <= nominal, "{key}: {} units over {nominal}", seen.units);
-    assert!(seen.units >= lower, "{key}: {} units under {lower}", seen.units);
+    assert!(
+        seen.units <= nominal,
+        "{key}: {} units over {nominal}",
+        seen.units
+    );
+    assert!(
+        seen.units >= lower,
+        "{key}: {} units under {lower}",
+        seen.units
+    );
 }
 
 #[test]
@@ -200,7 +230,12 @@ fn four_processes_share_one_limit_within_the_gcra_bound() {
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
             Command::new(&exe)
-                .args(["accuracy_worker", "--exact", "--nocapture", "--test-threads=1"])
+                .args([
+                    "accuracy_worker",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(ENV, format!("{}|{start_us}", server.url()))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

@@ -32,16 +32,20 @@ struct Tally {
 }
 
 fn store(server: &RedisServer, policy: FailurePolicy) -> RedisStore {
-    RedisStore::builder(Quota::per_second(100).and_then(|q| q.with_burst(10)).expect("quota"))
-        .prefix("fault:")
-        .timeout(TIMEOUT)
-        .breaker(BreakerConfig {
-            failures_to_open: 3,
-            open_for: Duration::from_millis(200),
-        })
-        .failure_policy(policy)
-        .connect(server.url())
-        .expect("store")
+    RedisStore::builder(
+        Quota::per_second(100)
+            .and_then(|q| q.with_burst(10))
+            .expect("quota"),
+    )
+    .prefix("fault:")
+    .timeout(TIMEOUT)
+    .breaker(BreakerConfig {
+        failures_to_open: 3,
+        open_for: Duration::from_millis(200),
+    })
+    .failure_policy(policy)
+    .connect(server.url())
+    .expect("store")
 }
 
 /// Decides on `key` every 2 ms for `run`, timing each call.
@@ -72,10 +76,18 @@ async fn recovers(store: &RedisStore) {
     let remote = store.stats().remote_decisions;
     let start = Instant::now();
     while store.stats().remote_decisions == remote {
-        assert!(start.elapsed() < Duration::from_secs(10), "no recovery within 10 s: {:?}", store.stats());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no recovery within 10 s: {:?}",
+            store.stats()
+        );
         let before = Instant::now();
         let _ = store.check("recovery", 1).await;
-        assert!(before.elapsed() <= TIMEOUT + SLACK, "a call took {:?}", before.elapsed());
+        assert!(
+            before.elapsed() <= TIMEOUT + SLACK,
+            "a call took {:?}",
+            before.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!store.is_degraded());
@@ -84,7 +96,11 @@ async fn recovers(store: &RedisStore) {
 fn assert_outage_was_cheap(store: &RedisStore, tally: &Tally) {
     let stats = store.stats();
     eprintln!("outage: {tally:?}, {stats:?}");
-    assert!(tally.slowest <= TIMEOUT + SLACK, "slowest call {:?}", tally.slowest);
+    assert!(
+        tally.slowest <= TIMEOUT + SLACK,
+        "slowest call {:?}",
+        tally.slowest
+    );
     assert!(stats.short_circuited > 0, "{stats:?}");
     // The breaker lets one probe through per 200 ms: most calls never touch the network.
     assert!(
@@ -152,7 +168,10 @@ async fn a_frozen_server_costs_the_timeout_a_few_times_then_nothing() {
     assert_eq!(tally.allowed, tally.calls, "{tally:?}");
     assert_outage_was_cheap(&store, &tally);
     let stats = store.stats();
-    assert!(stats.remote_errors >= 3, "the first calls timed out: {stats:?}");
+    assert!(
+        stats.remote_errors >= 3,
+        "the first calls timed out: {stats:?}"
+    );
     server.thaw();
     recovers(&store).await;
 }

@@ -54,9 +54,13 @@ async fn gcra_admits_the_burst_then_denies_with_the_retry_after() {
             retry_after,
             snapshot,
         } => {
-            assert!(retry_after > Duration::from_millis(500) && retry_after <= Duration::from_secs(1));
+            assert!(
+                retry_after > Duration::from_millis(500) && retry_after <= Duration::from_secs(1)
+            );
             assert_eq!(snapshot.remaining, 0);
-            assert!(snapshot.reset > Duration::from_secs(4) && snapshot.reset <= Duration::from_secs(5));
+            assert!(
+                snapshot.reset > Duration::from_secs(4) && snapshot.reset <= Duration::from_secs(5)
+            );
         }
         other => panic!("expected a denial, got {other:?}"),
     }
@@ -88,7 +92,10 @@ async fn peek_takes_nothing() {
         let decision = store.peek("k", 3).await.expect("peek");
         assert!(decision.is_allowed());
     }
-    assert_eq!(store.peek("k", 0).await.expect("peek").snapshot().remaining, 3);
+    assert_eq!(
+        store.peek("k", 0).await.expect("peek").snapshot().remaining,
+        3
+    );
     assert!(allowed(&store, "k", 3).await);
     assert!(!store.peek("k", 1).await.expect("peek").is_allowed());
 }
@@ -98,23 +105,40 @@ async fn reserve_takes_future_slots_up_to_max_wait() {
     let server = RedisServer::start();
     let store = store(&server, quota(1, Duration::from_secs(1), 2));
     for _ in 0..2 {
-        let decision = store.reserve("k", 1, Duration::ZERO).await.expect("reserve");
+        let decision = store
+            .reserve("k", 1, Duration::ZERO)
+            .await
+            .expect("reserve");
         assert!(matches!(decision, Decision::Allowed { wait, .. } if wait.is_zero()));
     }
-    match store.reserve("k", 1, Duration::from_secs(5)).await.expect("reserve") {
+    match store
+        .reserve("k", 1, Duration::from_secs(5))
+        .await
+        .expect("reserve")
+    {
         Decision::Allowed { wait, .. } => {
             assert!(wait > Duration::from_millis(500) && wait <= Duration::from_secs(1))
         }
         other => panic!("expected a reservation, got {other:?}"),
     }
     // The next slot is about 2 s away: over a 1.5 s bound, nothing is taken.
-    match store.reserve("k", 1, Duration::from_millis(1500)).await.expect("reserve") {
+    match store
+        .reserve("k", 1, Duration::from_millis(1500))
+        .await
+        .expect("reserve")
+    {
         Decision::Denied { retry_after, .. } => {
-            assert!(retry_after > Duration::from_millis(1500) && retry_after <= Duration::from_secs(2))
+            assert!(
+                retry_after > Duration::from_millis(1500) && retry_after <= Duration::from_secs(2)
+            )
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    match store.reserve("k", 1, Duration::from_secs(5)).await.expect("reserve") {
+    match store
+        .reserve("k", 1, Duration::from_secs(5))
+        .await
+        .expect("reserve")
+    {
         Decision::Allowed { wait, .. } => {
             assert!(wait > Duration::from_millis(1500) && wait <= Duration::from_secs(2))
         }
@@ -131,7 +155,10 @@ async fn gcra_keys_expire_when_the_bucket_is_full_again() {
     let ttl: i64 = server.cmd(&["PTTL", "t:k"]);
     assert!((1..=50).contains(&ttl), "PTTL {ttl}");
     let tat: String = server.cmd(&["GET", "t:k"]);
-    assert!(tat.bytes().all(|b| b.is_ascii_digit()), "TAT stored as an integer: {tat}");
+    assert!(
+        tat.bytes().all(|b| b.is_ascii_digit()),
+        "TAT stored as an integer: {tat}"
+    );
     tokio::time::sleep(Duration::from_millis(120)).await;
     let exists: i64 = server.cmd(&["EXISTS", "t:k"]);
     assert_eq!(exists, 0);
@@ -167,7 +194,10 @@ async fn fixed_window_counts_per_window_and_expires_at_its_end() {
     let ttl: i64 = server.cmd(&["PTTL", "fw:k"]);
     assert!((1..=60_000).contains(&ttl), "PTTL {ttl}");
     // The count per window is the most that passes at once.
-    assert!(matches!(store.check("k", 4).await, Err(StoreError::CostTooLarge(_))));
+    assert!(matches!(
+        store.check("k", 4).await,
+        Err(StoreError::CostTooLarge(_))
+    ));
 }
 
 #[tokio::test]
@@ -270,8 +300,15 @@ async fn the_keyed_layer_runs_on_the_store() -> Result<(), BoxError> {
     for i in 0..2 {
         assert_eq!(service.ready().await?.call((7, i)).await?, i);
     }
-    let denied = service.ready().await?.call((7, 9)).await.expect_err("denied");
-    let denied = denied.downcast_ref::<RateLimited>().expect("a rate-limit denial");
+    let denied = service
+        .ready()
+        .await?
+        .call((7, 9))
+        .await
+        .expect_err("denied");
+    let denied = denied
+        .downcast_ref::<RateLimited>()
+        .expect("a rate-limit denial");
     assert!(denied.retry_after() <= Duration::from_secs(1));
     assert_eq!(service.ready().await?.call((8, 1)).await?, 1);
     let exists: i64 = server.cmd(&["EXISTS", "client:7", "client:8"]);

@@ -147,9 +147,13 @@ mod tests {
 
     #[test]
     fn intervals_round_up_to_a_microsecond() {
-        let Ok(q) = Quota::per_second(3) else { panic!() };
+        let Ok(q) = Quota::per_second(3) else {
+            panic!()
+        };
         assert_eq!(RemoteAlgorithm::Gcra.params(&q).unit_us, 333_334);
-        let Ok(q) = Quota::from_rate(1e8, 1) else { panic!() };
+        let Ok(q) = Quota::from_rate(1e8, 1) else {
+            panic!()
+        };
         assert_eq!(RemoteAlgorithm::Gcra.params(&q).unit_us, 1);
     }
 
