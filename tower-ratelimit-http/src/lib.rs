@@ -10,3 +10,11 @@ pub mod feedback;
 pub mod reqwest;
 pub mod retry;
 pub mod server;
+
+pub use feedback::{
+    Class, Classify, DefaultClassifier, Feedback, FeedbackLayer, FeedbackParser,
+    PartitionedFeedbackLayer, Profile, WaitOverCap,
+};
+#[cfg(feature = "reqwest-middleware")]
+pub use reqwest::RateLimitMiddleware;
+pub use retry::{Backoff, Idempotency, RetryPolicy};
