@@ -34,6 +34,12 @@ use std::time::Duration;
 ///   `with_burst(1)` gives strict spacing.
 /// * Over any window of length `D` a GCRA limiter admits at most `B + ⌊D / T⌋` units.
 ///
+/// Waiting uses tokio's timer, which fires on whole milliseconds. Waiters queued on a
+/// limiter take every slot that fell due while the timer was late, so many callers
+/// keep any rate; but a *single* caller with burst 1 and an interval under 1 ms is held
+/// to about one start per millisecond. Above 1,000 units per second, give the quota
+/// a burst of at least `rate / 1000` (the default burst, `count`, always is).
+///
 /// The window algorithms (fixed window, sliding log, sliding counter) read the quota
 /// as "at most `count` units per `period`" and ignore the burst.
 ///

@@ -103,16 +103,18 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// Take `cost` units for `key` now, if they fit.
     fn check(&self, key: &K, cost: u64) -> Self::Future;
 
-    /// Like [`RateStore::check`], deciding as of `instant` when it is in the past.
+    /// Takes `cost` units at the earliest instant in `[since, now]` at which they fit,
+    /// for a caller that has been waiting since `since`.
     ///
-    /// The head of a wait queue sleeps until the instant its units become valid, but
-    /// tokio's timer fires on whole milliseconds, late by up to one. Deciding as of the
-    /// deadline keeps that lateness from being lost on every wake-up (which would
-    /// pull a 1,500/s quota with burst 1 down to 1,000/s). It is sound because no one
-    /// else takes units while the head decides. Stores with a clock of their own (a
+    /// A wait queue's head sleeps until its units become valid, but tokio's timer fires
+    /// on whole milliseconds, late by up to one; and while it sleeps, the slots that
+    /// fall due belong to the queue, since demand was waiting all along. Deciding from
+    /// `since` keeps that lateness from being lost on every wake-up, which would pull
+    /// a 100,000/s quota with burst 1 down to about 1,000/s. It is sound because no
+    /// one else takes units while the head decides. Stores with a clock of their own (a
     /// remote server's) keep the default, which decides now.
-    fn check_as_of(&self, key: &K, cost: u64, instant: tokio::time::Instant) -> Self::Future {
-        let _ = instant;
+    fn check_since(&self, key: &K, cost: u64, since: tokio::time::Instant) -> Self::Future {
+        let _ = since;
         self.check(key, cost)
     }
 

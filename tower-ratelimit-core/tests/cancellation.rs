@@ -37,8 +37,8 @@ impl RateStore for CountingStore {
         self.count(self.inner.check_now(cost))
     }
 
-    fn check_as_of(&self, key: &(), cost: u64, instant: tokio::time::Instant) -> Self::Future {
-        let decision = self.inner.check_as_of(key, cost, instant).into_inner();
+    fn check_since(&self, key: &(), cost: u64, since: tokio::time::Instant) -> Self::Future {
+        let decision = self.inner.check_since(key, cost, since).into_inner();
         self.count(decision)
     }
 

@@ -31,26 +31,29 @@ enum State<F> {
     Idle,
     /// Uncontended, but the store answers asynchronously.
     Deciding(F),
-    Queued(Queued),
+    Queued {
+        queued: Queued,
+        since: Instant,
+    },
     Head {
         // Held only for its drop, which hands the head to the next waiter.
         _permit: OwnedSemaphorePermit,
         phase: Phase<F>,
+        /// Since when demand has been waiting (not counting pauses): slots that fall
+        /// due after it belong to this waiter even if its timer fires late.
+        since: Instant,
     },
 }
 
 enum Phase<F> {
-    /// Decide; as of the deadline just slept to, if the timer woke us.
-    Start {
-        as_of: Option<Instant>,
-    },
+    /// Decide, taking the earliest slot since the waiter has been waiting.
+    Start,
     Deciding {
         decision: F,
         generation: u64,
     },
     Sleeping {
         sleep: Pin<Box<Sleep>>,
-        deadline: Instant,
         generation: u64,
     },
 }
@@ -97,33 +100,26 @@ where
                             }
                         }
                     }
-                    *state = match shared.head.clone().try_acquire_owned() {
-                        Ok(permit) => State::Head {
-                            _permit: permit,
-                            phase: Phase::Start { as_of: None },
-                        },
-                        Err(_) => State::Queued(Box::pin(shared.head.clone().acquire_owned())),
-                    };
+                    *state = enqueue(shared);
                 }
                 State::Deciding(decision) => match Pin::new(decision).poll(cx) {
                     Poll::Ready(Ok(Decision::Allowed { snapshot, .. })) => {
                         *state = State::Idle;
                         return Poll::Ready(Ok(snapshot));
                     }
-                    Poll::Ready(Ok(Decision::Denied { .. })) => {
-                        *state = State::Queued(Box::pin(shared.head.clone().acquire_owned()));
-                    }
+                    Poll::Ready(Ok(Decision::Denied { .. })) => *state = enqueue(shared),
                     Poll::Ready(Err(e)) => {
                         *state = State::Idle;
                         return Poll::Ready(Err(e.into_box()));
                     }
                     Poll::Pending => return Poll::Pending,
                 },
-                State::Queued(queued) => match queued.as_mut().poll(cx) {
+                State::Queued { queued, since } => match queued.as_mut().poll(cx) {
                     Poll::Ready(Ok(permit)) => {
                         *state = State::Head {
                             _permit: permit,
-                            phase: Phase::Start { as_of: None },
+                            phase: Phase::Start,
+                            since: *since,
                         }
                     }
                     Poll::Ready(Err(closed)) => {
@@ -133,20 +129,19 @@ where
                     }
                     Poll::Pending => return Poll::Pending,
                 },
-                State::Head { phase, .. } => {
+                State::Head { phase, since, .. } => {
                     shared.head_waker.register(cx.waker());
                     match phase {
-                        Phase::Start { as_of } => {
+                        Phase::Start => {
                             let generation = shared.generation.load(Ordering::Acquire);
                             *phase = match shared.pause_remaining() {
-                                Some(wait) => sleeping(wait, generation),
+                                Some(wait) => {
+                                    // Slots inside a pause are not owed to anyone.
+                                    *since = Instant::now() + wait;
+                                    sleeping(wait, generation)
+                                }
                                 None => Phase::Deciding {
-                                    decision: match as_of {
-                                        Some(deadline) => {
-                                            shared.store.check_as_of(&(), cost, *deadline)
-                                        }
-                                        None => shared.store.check(&(), cost),
-                                    },
+                                    decision: shared.store.check_since(&(), cost, *since),
                                     generation,
                                 },
                             };
@@ -169,22 +164,14 @@ where
                             }
                             Poll::Pending => return Poll::Pending,
                         },
-                        Phase::Sleeping {
-                            sleep,
-                            deadline,
-                            generation,
-                        } => {
+                        Phase::Sleeping { sleep, generation } => {
                             if shared.generation.load(Ordering::Acquire) != *generation {
-                                // A change (quota, pause, resume): decide afresh, now.
-                                *phase = Phase::Start { as_of: None };
+                                // A change (quota, pause, resume): decide afresh.
+                                *phase = Phase::Start;
                                 continue;
                             }
                             match sleep.as_mut().poll(cx) {
-                                Poll::Ready(()) => {
-                                    *phase = Phase::Start {
-                                        as_of: Some(*deadline),
-                                    }
-                                }
+                                Poll::Ready(()) => *phase = Phase::Start,
                                 Poll::Pending => return Poll::Pending,
                             }
                         }
@@ -196,10 +183,24 @@ where
 }
 
 fn sleeping<F>(wait: std::time::Duration, generation: u64) -> Phase<F> {
-    let deadline = Instant::now() + wait;
     Phase::Sleeping {
-        sleep: Box::pin(sleep_until(deadline)),
-        deadline,
+        sleep: Box::pin(sleep_until(Instant::now() + wait)),
         generation,
+    }
+}
+
+/// Takes the head at once if it is free, else a place in the FIFO queue.
+fn enqueue<F, St>(shared: &Shared<St>) -> State<F> {
+    let since = Instant::now();
+    match shared.head.clone().try_acquire_owned() {
+        Ok(permit) => State::Head {
+            _permit: permit,
+            phase: Phase::Start,
+            since,
+        },
+        Err(_) => State::Queued {
+            queued: Box::pin(shared.head.clone().acquire_owned()),
+            since,
+        },
     }
 }

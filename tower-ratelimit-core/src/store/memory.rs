@@ -136,8 +136,10 @@ impl<A: Algorithm> MemoryStore<A> {
     /// # Errors
     /// As for [`MemoryStore::check_now`].
     pub fn reserve_now(&self, cost: u64, max_wait: Duration) -> Result<Decision, StoreError> {
-        let now = self.clock.now();
-        let max_wait = duration_nanos(max_wait);
+        self.reserve_at(self.clock.now(), cost, duration_nanos(max_wait))
+    }
+
+    fn reserve_at(&self, now: u64, cost: u64, max_wait: u64) -> Result<Decision, StoreError> {
         match &self.buckets {
             Buckets::Single { quota, state } => {
                 let r = self
@@ -229,9 +231,26 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         ready(self.check_now(cost))
     }
 
-    fn check_as_of(&self, _key: &(), cost: u64, instant: tokio::time::Instant) -> Self::Future {
-        let now = self.clock.now().min(self.clock.to_nanos(instant));
-        ready(self.check_at(now, cost))
+    fn check_since(&self, _key: &(), cost: u64, since: tokio::time::Instant) -> Self::Future {
+        let now = self.clock.now();
+        let since = self.clock.to_nanos(since).min(now);
+        let decision = match self.reserve_at(since, cost, now - since) {
+            // Valid at or before now: taken, start at once.
+            Ok(Decision::Allowed { snapshot, .. }) => Ok(Decision::Allowed {
+                snapshot,
+                wait: Duration::ZERO,
+            }),
+            // `retry_after` was measured from `since`; the caller counts from now.
+            Ok(Decision::Denied {
+                retry_after,
+                snapshot,
+            }) => Ok(Decision::Denied {
+                retry_after: retry_after.saturating_sub(Duration::from_nanos(now - since)),
+                snapshot,
+            }),
+            Err(e) => Err(e),
+        };
+        ready(decision)
     }
 
     fn peek(&self, _key: &(), cost: u64) -> Self::Future {
