@@ -1,5 +1,20 @@
 //! The fixed window: at most `count` units in each clock-aligned window of `period`.
 //!
+//! ```
+//! use tower_ratelimit_core::algorithm::{Algorithm, FixedWindow, Verdict};
+//! use tower_ratelimit_core::Quota;
+//!
+//! let quota = Quota::per_minute(2)?;
+//! let window = FixedWindow.new_state(&quota);
+//! let minute = 60_000_000_000u64;
+//! let now = 10 * minute + 59_000_000_000; // 59 s into a minute
+//! assert!(matches!(FixedWindow.check(&window, &quota, now, 2)?, Verdict::Allowed(_)));
+//! // Full until the minute turns, one second later.
+//! let Verdict::Denied { retry_at, .. } = FixedWindow.check(&window, &quota, now, 1)? else { panic!() };
+//! assert_eq!(retry_at, 11 * minute);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The math
 //!
 //! Time is cut into windows `[k × P, (k + 1) × P)` on the limiter's clock, which is

@@ -1,5 +1,19 @@
 //! GCRA, the generic cell rate algorithm: a token bucket kept as one timestamp.
 //!
+//! ```
+//! use tower_ratelimit_core::algorithm::{Algorithm, Gcra, Verdict};
+//! use tower_ratelimit_core::Quota;
+//!
+//! let quota = Quota::per_second(10)?.with_burst(2)?; // T = 100 ms, C = 200 ms
+//! let bucket = Gcra.new_state(&quota);
+//! let ms = 1_000_000;
+//! assert!(matches!(Gcra.check(&bucket, &quota, 0, 2)?, Verdict::Allowed(_)));
+//! // Empty: one unit refills after T.
+//! let Verdict::Denied { retry_at, .. } = Gcra.check(&bucket, &quota, 0, 1)? else { panic!() };
+//! assert_eq!(retry_at, 100 * ms);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The math
 //!
 //! A quota gives the **emission interval** `T = period / count` and the burst `B`.

@@ -1,5 +1,17 @@
 //! The leaky bucket: strict spacing, no burst.
 //!
+//! ```
+//! use tower_ratelimit_core::algorithm::{Algorithm, LeakyBucket, Verdict};
+//! use tower_ratelimit_core::Quota;
+//!
+//! let quota = Quota::per_second(100)?; // its burst of 100 is ignored: strict 10 ms
+//! let bucket = LeakyBucket.new_state(&quota);
+//! assert!(matches!(LeakyBucket.check(&bucket, &quota, 0, 1)?, Verdict::Allowed(_)));
+//! let Verdict::Denied { retry_at, .. } = LeakyBucket.check(&bucket, &quota, 0, 1)? else { panic!() };
+//! assert_eq!(retry_at, 10_000_000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The math
 //!
 //! A leaky bucket as a **meter** lets a unit pass when the previous one left at least

@@ -30,11 +30,11 @@
 //! | [`SlidingLog`] | a log of admitted units | none, `count` per any window | exactness at memory ∝ count |
 //! | [`SlidingCounter`] | two counts | none, `count` per window, estimated | O(1) memory, small error |
 
-mod fixed_window;
-mod gcra;
-mod leaky_bucket;
-mod sliding_counter;
-mod sliding_log;
+pub mod fixed_window;
+pub mod gcra;
+pub mod leaky_bucket;
+pub mod sliding_counter;
+pub mod sliding_log;
 pub(crate) mod sync;
 
 pub use fixed_window::FixedWindow;

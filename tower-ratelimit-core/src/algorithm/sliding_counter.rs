@@ -1,5 +1,19 @@
 //! The sliding window counter: `count` units per sliding `period`, estimated in O(1).
 //!
+//! ```
+//! use tower_ratelimit_core::algorithm::{Algorithm, SlidingCounter, Verdict};
+//! use tower_ratelimit_core::Quota;
+//!
+//! let quota = Quota::per_second(4)?;
+//! let counts = SlidingCounter.new_state(&quota);
+//! let ms = 1_000_000;
+//! SlidingCounter.check(&counts, &quota, 0, 4)?; // the window [0, 1 s) is full
+//! // At 1.25 s the previous window's 4 weigh 4 × 0.75 = 3: one more fits.
+//! let Verdict::Denied { retry_at, .. } = SlidingCounter.check(&counts, &quota, 1_000 * ms, 1)? else { panic!() };
+//! assert_eq!(retry_at, 1_250 * ms);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The math
 //!
 //! Time is cut into clock-aligned windows of length `P`, and the state keeps two

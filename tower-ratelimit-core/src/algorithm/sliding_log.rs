@@ -1,5 +1,20 @@
 //! The sliding window log: exactly `count` units in any window of `period`.
 //!
+//! ```
+//! use tower_ratelimit_core::algorithm::{Algorithm, SlidingLog, Verdict};
+//! use tower_ratelimit_core::Quota;
+//!
+//! let quota = Quota::per_second(2)?;
+//! let log = SlidingLog.new_state(&quota);
+//! let ms = 1_000_000;
+//! SlidingLog.check(&log, &quota, 0, 1)?;
+//! SlidingLog.check(&log, &quota, 400 * ms, 1)?;
+//! // The window (t − 1 s, t] holds two until the first entry expires at 1 s.
+//! let Verdict::Denied { retry_at, .. } = SlidingLog.check(&log, &quota, 500 * ms, 1)? else { panic!() };
+//! assert_eq!(retry_at, 1_000 * ms);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The math
 //!
 //! The state is the log of admitted requests `(t_i, cost_i)`, oldest first. A request
