@@ -14,8 +14,11 @@
 //! ```
 
 pub mod api_server;
+pub mod bulk;
 pub mod chart;
 pub mod client;
 pub mod metrics;
+pub mod observe;
 pub mod report;
+pub mod stack;
 pub mod strategies;

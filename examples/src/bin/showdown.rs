@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use examples::api_server::stats::BUCKET;
 use examples::api_server::{ApiConfig, ApiServer};
 use examples::chart::{self, Series};
 use examples::metrics::{self, CountingAllocator};
@@ -122,9 +123,15 @@ async fn run(args: &Args, server_rt: &tokio::runtime::Handle) -> Result<(), BoxE
             note: note.clone(),
         });
         if note.is_none() {
+            let mut arrivals = seen.arrivals;
+            // Pad to the end of the run so the curve comes back down to zero.
+            let buckets = (elapsed.as_millis() / BUCKET.as_millis()) as usize + 1;
+            if arrivals.len() < buckets {
+                arrivals.resize(buckets, 0);
+            }
             series.push(Series {
-                name: strategy.name().to_owned(),
-                arrivals: seen.arrivals,
+                name: format!("{} ({} of {} pages lost)", strategy.name(), lost, args.requests),
+                arrivals,
             });
         }
     }

@@ -1,0 +1,50 @@
+//! The client stack the story ends with, in one place: the worker pool
+//! (concurrency limit) outside, the shared rate limiter inside it so requests take
+//! their rate slot only once they hold a worker, the feedback layer under both so
+//! a 429's `Retry-After` pauses the shared limiter, then the counting and the
+//! HTTP client.
+//!
+//! ```
+//! use examples::api_server::{ApiConfig, ApiServer};
+//! use examples::client::{page_request, page_uri};
+//! use examples::observe::Attempts;
+//! use tower::ServiceExt;
+//! use tower_ratelimit_core::{Quota, RateLimiter};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let server = ApiServer::start(ApiConfig::default()).await?;
+//! let limiter = RateLimiter::new(Quota::per_second(50)?);
+//! let attempts = Attempts::default();
+//! let client = examples::stack::paced(limiter, 8, attempts.clone());
+//! let response = client.oneshot(page_request(&page_uri(&server.url(), 1)?)?).await?;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(attempts.sent(), 1);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use bytes::Bytes;
+use http::Response;
+use tower::{BoxError, Service, ServiceBuilder};
+use tower_ratelimit_core::store::RateStore;
+use tower_ratelimit_core::{RateLimiter, ServiceBuilderExt};
+use tower_ratelimit_http::feedback::FeedbackLayer;
+
+use crate::client::{ApiRequest, HttpClient};
+use crate::observe::{Attempts, CountLayer};
+
+/// Concurrency limit, rate limit on `limiter`, feedback steering `limiter`,
+/// attempts counted into `attempts`, over a fresh [`HttpClient`].
+pub fn paced<St: RateStore>(
+    limiter: RateLimiter<St>,
+    concurrency: usize,
+    attempts: Attempts,
+) -> impl Service<ApiRequest, Response = Response<Bytes>, Error = BoxError, Future: Send> + Clone + Send + 'static {
+    ServiceBuilder::new()
+        .limit_concurrency(concurrency)
+        .limit_rate_with(limiter.clone())
+        .layer(FeedbackLayer::new(limiter))
+        .layer(CountLayer::new(attempts))
+        .service(HttpClient::new())
+}
