@@ -98,7 +98,9 @@ where
         loop {
             match state.as_mut().project() {
                 StateProj::Failed { error } => {
-                    let error = error.take().unwrap_or_else(|| "polled after completion".into());
+                    let error = error
+                        .take()
+                        .unwrap_or_else(|| "polled after completion".into());
                     return Poll::Ready(Err(error));
                 }
                 StateProj::Deciding {

@@ -107,7 +107,12 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
     /// [`WaitTooLong`] when the slot is more than `max_wait` away (nothing is taken),
     /// and the store's errors ([`crate::error::CostTooLarge`],
     /// [`StoreError::TooManyKeys`], ...), boxed.
-    pub async fn acquire(&self, key: &K, cost: u64, max_wait: Duration) -> Result<Snapshot, BoxError> {
+    pub async fn acquire(
+        &self,
+        key: &K,
+        cost: u64,
+        max_wait: Duration,
+    ) -> Result<Snapshot, BoxError> {
         match self.store.reserve(key, cost, max_wait).await {
             Ok(Decision::Allowed { snapshot, wait }) => {
                 if !wait.is_zero() {

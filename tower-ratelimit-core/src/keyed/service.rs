@@ -12,15 +12,16 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), BoxError> {
 //! // Wait mode, weighted: a tenant may move 1000 rows a second.
-//! let layer = KeyedRateLimitLayer::new(Quota::per_second(1000)?, |(tenant, _): &(&str, u64)| *tenant)
-//!     .cost(|(_, rows): &(&str, u64)| *rows)
+//! struct Export { tenant: u32, rows: u64 }
+//! let layer = KeyedRateLimitLayer::new(Quota::per_second(1000)?, |e: &Export| e.tenant)
+//!     .cost(|e: &Export| e.rows)
 //!     .max_wait(Duration::from_secs(10));
 //! let mut service: KeyedRateLimit<_, _, _, _, _> =
-//!     layer.layer(tower::service_fn(|(_, rows): (&str, u64)| async move { Ok::<_, BoxError>(rows) }));
+//!     layer.layer(tower::service_fn(|e: Export| async move { Ok::<_, BoxError>(e.rows) }));
 //!
 //! let start = tokio::time::Instant::now();
-//! service.ready().await?.call(("acme", 1000)).await?; // the whole burst
-//! service.ready().await?.call(("acme", 500)).await?;  // waits half a second
+//! service.ready().await?.call(Export { tenant: 7, rows: 1000 }).await?; // the whole burst
+//! service.ready().await?.call(Export { tenant: 7, rows: 500 }).await?; // waits half a second
 //! assert_eq!(start.elapsed(), Duration::from_millis(500));
 //! # Ok(()) }
 //! ```

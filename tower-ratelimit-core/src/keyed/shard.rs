@@ -25,8 +25,10 @@ const EVICTION_SAMPLE: usize = 64;
 #[repr(align(128))]
 struct Padded<T>(T);
 
+type PaddedShard<K, V, S> = Padded<RwLock<Shard<K, V, S>>>;
+
 pub(super) struct Shards<K, V, S> {
-    shards: Box<[Padded<RwLock<Shard<K, V, S>>>]>,
+    shards: Box<[PaddedShard<K, V, S>]>,
     hasher: S,
     /// `64 - log2(shard count)`, so the shard index is the hash's bits just under the
     /// top 7 (which the table uses as each entry's tag).
@@ -36,6 +38,9 @@ pub(super) struct Shards<K, V, S> {
 pub(super) struct Shard<K, V, S> {
     pub(super) map: HashMap<K, V, S>,
     inserts_until_sweep: usize,
+    /// The table's capacity right after this module last sized it. Fewer free slots
+    /// than `nominal - len` means the rest are tombstones left by removals.
+    nominal: usize,
 }
 
 /// The shard is full and its policy refuses unseen keys.
@@ -50,6 +55,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shards<K, V, S> {
                 Padded(RwLock::new(Shard {
                     map: HashMap::with_hasher(hasher.clone()),
                     inserts_until_sweep: MIN_SWEEP_INTERVAL,
+                    nominal: 0,
                 }))
             })
             .collect();
@@ -71,7 +77,14 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shards<K, V, S> {
     pub(super) fn collect_capacities(&self) -> Vec<usize> {
         self.shards
             .iter()
-            .map(|shard| shard.0.read().unwrap_or_else(|p| p.into_inner()).map.capacity())
+            .map(|shard| {
+                shard
+                    .0
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .map
+                    .capacity()
+            })
             .collect()
     }
 
@@ -115,9 +128,10 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shards<K, V, S> {
     }
 }
 
-impl<K: Hash + Eq, V, S: BuildHasher> Shard<K, V, S> {
+impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
     /// Makes room for one unseen key (the caller holds the write lock and inserts
-    /// right after): sweeps idle entries when a sweep is due, then applies the cap.
+    /// right after): sweeps idle entries when a sweep is due, applies the cap, and
+    /// sizes the table so that the insert cannot make it grow past the cap.
     ///
     /// `is_idle` says whether an entry equals a fresh one (dropping it changes no
     /// decision); `last_busy` orders entries for eviction.
@@ -133,16 +147,46 @@ impl<K: Hash + Eq, V, S: BuildHasher> Shard<K, V, S> {
             self.map.retain(|k, v| !is_idle(k, v));
             self.after_sweep();
         }
-        if self.map.len() < cap {
-            return Ok(());
-        }
-        match policy {
-            CapPolicy::RejectNew => Err(Full),
-            CapPolicy::EvictLeastBusy => {
-                self.evict(&mut is_idle, &last_busy);
-                Ok(())
+        if self.map.len() >= cap {
+            match policy {
+                CapPolicy::RejectNew => return Err(Full),
+                CapPolicy::EvictLeastBusy => self.evict(&mut is_idle, &last_busy),
             }
         }
+        self.reserve_one(cap);
+        Ok(())
+    }
+
+    /// Sizes the table for one more entry, instead of letting `std` do it.
+    ///
+    /// `std`'s table grows when no free slot is left, and removals leave tombstones
+    /// that are not free slots: a table that holds few entries but many tombstones
+    /// would double on the next insert (measured: twice the memory under a flood).
+    /// Here such a table is rebuilt at the same size, a full one grows, and no table
+    /// is ever sized for more than the cap. Each rebuild is paid for by the inserts
+    /// or removals that filled the table since the last one.
+    fn reserve_one(&mut self, cap: usize) {
+        let len = self.map.len();
+        if len < self.map.capacity() {
+            return;
+        }
+        let target = if len >= self.nominal {
+            (self.nominal * 2).max(8)
+        } else {
+            self.nominal
+        };
+        self.rebuild(target.min(cap).max(len + 1));
+    }
+
+    /// Moves the entries into a fresh table sized for `capacity`.
+    fn rebuild(&mut self, capacity: usize) {
+        let hasher = self.map.hasher().clone();
+        let old = std::mem::replace(
+            &mut self.map,
+            HashMap::with_capacity_and_hasher(capacity, hasher),
+        );
+        self.map.extend(old);
+        self.nominal = self.map.capacity();
     }
 
     /// Drops idle entries and about an eighth of the rest, the least recently busy,
@@ -157,10 +201,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Shard<K, V, S> {
         sample.sort_unstable();
         // Iteration order follows the hash, so the first entries are a random sample
         // with respect to how busy they are; its lowest eighth gives the threshold.
-        let threshold = sample
-            .get(sample.len() / 8)
-            .copied()
-            .unwrap_or(u64::MAX);
+        let threshold = sample.get(sample.len() / 8).copied().unwrap_or(u64::MAX);
         let mut budget = (self.map.len() / 8).max(1);
         self.map.retain(|k, v| {
             if is_idle(k, v) {
@@ -179,8 +220,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Shard<K, V, S> {
         let len = self.map.len();
         self.inserts_until_sweep = len.max(MIN_SWEEP_INTERVAL);
         // Give memory back after a flood: the table never shrinks by itself.
-        if len < self.map.capacity() / 4 {
-            self.map.shrink_to(len * 2);
+        if len < self.nominal / 4 {
+            self.rebuild(len * 2);
         }
     }
 }

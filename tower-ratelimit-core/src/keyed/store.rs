@@ -283,9 +283,9 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     pub fn sweep(&self) {
         let now = self.clock.now();
         self.shards.for_each_shard(|shard| {
-            shard.map.retain(|k, v| {
-                !self.algorithm.is_idle(v, &self.quota_for(k), now)
-            });
+            shard
+                .map
+                .retain(|k, v| !self.algorithm.is_idle(v, &self.quota_for(k), now));
             shard.after_sweep();
         });
     }
@@ -303,17 +303,20 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// sliding log) comes on top.
     pub fn table_bytes(&self) -> usize {
         let per_shard = self.shards.collect_capacities();
-        per_shard.into_iter().map(|cap| table_bytes(buckets_for(cap), entry_size::<K, A>())).sum()
+        per_shard
+            .into_iter()
+            .map(|cap| table_bytes(buckets_for(cap), entry_size::<K, A>()))
+            .sum()
     }
 
-    /// The most bytes the tables can ever hold: every shard full to its cap, plus, while
-    /// one shard grows or shrinks, the old table of that shard (at most half of its
-    /// new one). Each thread that inserts at the same time may add one such transient.
-    /// Heap memory owned by keys or states comes on top (none for integer or address
-    /// keys with [`Gcra`]).
+    /// The most bytes the tables can ever hold: every shard's table sized for its cap,
+    /// plus one more such table for the moment a shard moves its entries to a new
+    /// table (each thread inserting at the same time may add one). Heap memory owned
+    /// by keys or states comes on top (none for integer or address keys with
+    /// [`Gcra`]).
     pub fn max_table_bytes(&self) -> usize {
         let shard = table_bytes(buckets_for(self.per_shard_cap), entry_size::<K, A>());
-        shard * self.shards.count() + shard / 2
+        shard * (self.shards.count() + 1)
     }
 
     #[inline]
