@@ -18,3 +18,4 @@ pub use feedback::{
 #[cfg(feature = "reqwest-middleware")]
 pub use reqwest::RateLimitMiddleware;
 pub use retry::{Backoff, Idempotency, RetryPolicy};
+pub use server::{HttpRateLimit, HttpRateLimitLayer, OnMissingKey, OnStoreError};

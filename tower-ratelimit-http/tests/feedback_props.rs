@@ -72,7 +72,7 @@ fn profile() -> impl Strategy<Value = Profile> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(4096))]
+    #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
     fn any_bytes_never_panic_and_respect_the_cap(
@@ -106,6 +106,11 @@ proptest! {
         prop_assert!(fb.dimensions.len() <= 32 && fb.policies.len() <= 32);
         prop_assert!(fb.partition.key.as_ref().is_none_or(|k| k.len() <= 256));
     }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn delay_seconds_are_read_exactly(secs in 0u64..1_000_000, cap_s in 1u64..100_000) {

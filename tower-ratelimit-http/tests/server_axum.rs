@@ -16,8 +16,11 @@ use tower_ratelimit_http::server::HttpRateLimitLayer;
 
 #[tokio::test(start_paused = true)]
 async fn per_route_and_global_limits_in_one_app() {
-    let per_client_route = HttpRateLimitLayer::keyed(Quota::per_second(2).unwrap(), (ClientIp::peer(), RouteKey::new()))
-        .policy_name(PolicyName::new("per-client-route").unwrap());
+    let per_client_route = HttpRateLimitLayer::keyed(
+        Quota::per_second(2).unwrap(),
+        (ClientIp::peer(), RouteKey::new()),
+    )
+    .policy_name(PolicyName::new("per-client-route").unwrap());
     let global = HttpRateLimitLayer::global(MemoryStore::new(Quota::per_second(5).unwrap()))
         .policy_name(PolicyName::new("global").unwrap());
     let app = Router::new()
@@ -28,20 +31,31 @@ async fn per_route_and_global_limits_in_one_app() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
 
     // /items/1 and /items/2 share the matched route `/items/{id}`: 2 per client.
     assert_eq!(http_get(addr, "/items/1", &[]).await.status, 200);
     let second = http_get(addr, "/items/2", &[]).await;
     assert_eq!(second.status, 200);
-    assert_eq!(second.all("ratelimit"), [r#""per-client-route";r=0;t=1"#, r#""global";r=3;t=1"#]);
+    assert_eq!(
+        second.all("ratelimit"),
+        [r#""per-client-route";r=0;t=1"#, r#""global";r=3;t=1"#]
+    );
     assert_eq!(http_get(addr, "/items/3", &[]).await.status, 429);
     // `/` has its own per-route quota, but the global limit (5) is now reached.
     assert_eq!(http_get(addr, "/", &[]).await.status, 200);
     let last = http_get(addr, "/", &[]).await;
     assert_eq!(last.status, 200);
-    assert_eq!(last.all("ratelimit"), [r#""per-client-route";r=0;t=1"#, r#""global";r=0;t=1"#]);
+    assert_eq!(
+        last.all("ratelimit"),
+        [r#""per-client-route";r=0;t=1"#, r#""global";r=0;t=1"#]
+    );
     let global_denied = http_get(addr, "/", &[]).await;
     assert_eq!(global_denied.status, 429);
     assert_eq!(global_denied.all("ratelimit"), [r#""global";r=0;t=1"#]);

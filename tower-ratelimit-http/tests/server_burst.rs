@@ -25,16 +25,25 @@ async fn twenty_clients_bursting_at_once_each_get_exactly_their_quota() {
 
     let requests = (0..CLIENTS).flat_map(|c| {
         let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + c));
-        (0..REQUESTS_PER_CLIENT).map(move |_| async move { (ip, get_from(addr, ip, "/", &[]).await) })
+        (0..REQUESTS_PER_CLIENT)
+            .map(move |_| async move { (ip, get_from(addr, ip, "/", &[]).await) })
     });
     let replies = join_all(requests).await;
 
     for c in 0..CLIENTS {
         let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + c));
-        let mine: Vec<_> = replies.iter().filter(|(from, _)| *from == ip).map(|(_, r)| r).collect();
+        let mine: Vec<_> = replies
+            .iter()
+            .filter(|(from, _)| *from == ip)
+            .map(|(_, r)| r)
+            .collect();
         let ok = mine.iter().filter(|r| r.status == 200).count();
         let limited = mine.iter().filter(|r| r.status == 429).count();
-        assert_eq!((ok, limited), (BURST as usize, REQUESTS_PER_CLIENT - BURST as usize), "client {ip}");
+        assert_eq!(
+            (ok, limited),
+            (BURST as usize, REQUESTS_PER_CLIENT - BURST as usize),
+            "client {ip}"
+        );
         for r in mine.iter().filter(|r| r.status == 429) {
             assert_eq!(r.header("ratelimit"), r#""default";r=0;t=60"#);
             assert_eq!(r.header("retry-after"), "15");

@@ -1,9 +1,9 @@
 //! gRPC mode: denials are trailers-only responses with RESOURCE_EXHAUSTED and
 //! `grpc-retry-pushback-ms`.
 
+use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Empty;
-use bytes::Bytes;
 use std::convert::Infallible;
 use tower::{Layer, ServiceExt};
 use tower_ratelimit_core::keyed::KeyedMemoryStore;
@@ -20,7 +20,9 @@ async fn denial_is_resource_exhausted_with_pushback() {
         .on_missing_key(OnMissingKey::Reject(http::StatusCode::UNAUTHORIZED));
     let service = layer.layer(tower::service_fn(|_: Request<()>| async {
         let mut response = Response::new(Empty::<Bytes>::new());
-        response.headers_mut().insert("grpc-status", "0".parse().unwrap());
+        response
+            .headers_mut()
+            .insert("grpc-status", "0".parse().unwrap());
         Ok::<_, Infallible>(response)
     }));
     let call = |client: Option<&'static str>| {
@@ -41,7 +43,10 @@ async fn denial_is_resource_exhausted_with_pushback() {
     assert_eq!(denied.headers()["grpc-status"], "8");
     assert_eq!(denied.headers()["grpc-retry-pushback-ms"], "250");
     assert_eq!(denied.headers()["retry-after"], "1");
-    assert_eq!(denied.headers()["grpc-message"], "rate limited; retry after 1 second");
+    assert_eq!(
+        denied.headers()["grpc-message"],
+        "rate limited; retry after 1 second"
+    );
 
     let anonymous = call(None).await.unwrap();
     assert_eq!(anonymous.headers()["grpc-status"], "16");

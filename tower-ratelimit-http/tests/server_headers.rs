@@ -27,7 +27,10 @@ async fn allowed_and_denied_responses_carry_exact_fields() {
         assert_eq!(reply.status, 200);
         assert_eq!(reply.body, "ok");
         assert_eq!(reply.header("ratelimit-policy"), r#""per-ip";q=3;w=1"#);
-        assert_eq!(reply.header("ratelimit"), format!(r#""per-ip";r={remaining};t=1"#));
+        assert_eq!(
+            reply.header("ratelimit"),
+            format!(r#""per-ip";r={remaining};t=1"#)
+        );
         assert_eq!(reply.header("retry-after"), "");
     }
     let denied = get(addr, "/", &[]).await;
@@ -61,7 +64,11 @@ async fn retry_after_for_a_fifth_of_a_second_is_one() {
 async fn legacy_trios_and_503_with_problem_details() {
     let quota = Quota::per_minute(2).unwrap();
     let layer = HttpRateLimitLayer::global(MemoryStore::new(quota))
-        .header_style(HeaderStyle { ietf: true, x_ratelimit: true, draft06: true })
+        .header_style(HeaderStyle {
+            ietf: true,
+            x_ratelimit: true,
+            draft06: true,
+        })
         .status(http::StatusCode::SERVICE_UNAVAILABLE)
         .problem_details(true);
     let addr = serve(layer.layer(ok_service())).await;
@@ -116,10 +123,14 @@ async fn missing_key_gets_the_configured_answer_never_a_500() {
     // The default for an unreadable key is 400, e.g. a peer address that was never
     // recorded: a misconfiguration must not turn into 500s.
     let inner = tower::service_fn(|_: http::Request<()>| async {
-        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+        Ok::<_, std::convert::Infallible>(http::Response::new(
+            http_body_util::Empty::<bytes::Bytes>::new(),
+        ))
     });
     let no_peer = HttpRateLimitLayer::keyed(quota, ClientIp::peer()).layer(inner);
-    let response = tower::ServiceExt::oneshot(no_peer, http::Request::new(())).await.unwrap();
+    let response = tower::ServiceExt::oneshot(no_peer, http::Request::new(()))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
 }
 
@@ -133,11 +144,17 @@ async fn stacked_global_and_route_limits_both_report() {
 
     let allowed = get(addr, "/", &[]).await;
     assert_eq!(allowed.status, 200);
-    assert_eq!(allowed.all("ratelimit"), [r#""per-ip";r=0;t=1"#, r#""global";r=9;t=1"#]);
+    assert_eq!(
+        allowed.all("ratelimit"),
+        [r#""per-ip";r=0;t=1"#, r#""global";r=9;t=1"#]
+    );
     let denied = get(addr, "/", &[]).await;
     assert_eq!(denied.status, 429);
     assert_eq!(denied.header("retry-after"), "1");
-    assert_eq!(denied.all("ratelimit"), [r#""per-ip";r=0;t=1"#, r#""global";r=8;t=1"#]);
+    assert_eq!(
+        denied.all("ratelimit"),
+        [r#""per-ip";r=0;t=1"#, r#""global";r=8;t=1"#]
+    );
     assert_eq!(
         denied.all("ratelimit-policy"),
         [r#""per-ip";q=1;w=1"#, r#""global";q=10;w=1"#]
@@ -146,12 +163,17 @@ async fn stacked_global_and_route_limits_both_report() {
 
 #[test]
 fn the_service_error_type_is_kept() {
-    fn error_of<S: tower::Service<http::Request<()>, Error = E>, E>(_: &S) -> std::marker::PhantomData<E> {
+    fn error_of<S: tower::Service<http::Request<()>, Error = E>, E>(
+        _: &S,
+    ) -> std::marker::PhantomData<E> {
         std::marker::PhantomData
     }
     let inner = tower::service_fn(|_: http::Request<()>| async {
-        Ok::<_, std::io::Error>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+        Ok::<_, std::io::Error>(http::Response::new(
+            http_body_util::Empty::<bytes::Bytes>::new(),
+        ))
     });
-    let service = HttpRateLimitLayer::global(MemoryStore::new(Quota::per_second(1).unwrap())).layer(inner);
+    let service =
+        HttpRateLimitLayer::global(MemoryStore::new(Quota::per_second(1).unwrap())).layer(inner);
     let _: std::marker::PhantomData<std::io::Error> = error_of(&service);
 }

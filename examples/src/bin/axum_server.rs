@@ -58,7 +58,10 @@ fn app(args: &Args) -> Result<Router, Box<dyn std::error::Error>> {
     let client_ip = if args.trust_proxy.is_empty() {
         ClientIp::peer()
     } else {
-        ClientIp::behind_proxies(args.trust_proxy.iter().copied(), ForwardedHeader::XForwardedFor)
+        ClientIp::behind_proxies(
+            args.trust_proxy.iter().copied(),
+            ForwardedHeader::XForwardedFor,
+        )
     };
     let per_ip = HttpRateLimitLayer::keyed(Quota::from_rate(args.rate, args.burst)?, client_ip)
         .policy_name(PolicyName::new("per-ip")?)
@@ -89,10 +92,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         trusted.join(", "),
         args.global_rate,
     );
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

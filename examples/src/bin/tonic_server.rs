@@ -117,9 +117,15 @@ async fn demo(addr: SocketAddr, calls: u32) -> Result<(), Box<dyn std::error::Er
     let mut client = tonic::client::Grpc::new(channel);
     for i in 1..=calls {
         client.ready().await?;
-        let request = Request::new(HelloRequest { name: format!("call {i}") });
+        let request = Request::new(HelloRequest {
+            name: format!("call {i}"),
+        });
         let outcome: Result<Response<HelloReply>, Status> = client
-            .unary(request, PathAndQuery::from_static(SAY_HELLO), ProstCodec::default())
+            .unary(
+                request,
+                PathAndQuery::from_static(SAY_HELLO),
+                ProstCodec::default(),
+            )
             .await;
         match outcome {
             Ok(reply) => {
@@ -129,7 +135,10 @@ async fn demo(addr: SocketAddr, calls: u32) -> Result<(), Box<dyn std::error::Er
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-")
                     .to_owned();
-                println!("call {i}: OK {:?} (ratelimit: {ratelimit})", reply.into_inner().message);
+                println!(
+                    "call {i}: OK {:?} (ratelimit: {ratelimit})",
+                    reply.into_inner().message
+                );
             }
             Err(status) => {
                 let pushback = status
@@ -151,9 +160,10 @@ async fn demo(addr: SocketAddr, calls: u32) -> Result<(), Box<dyn std::error::Er
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let per_client = HttpRateLimitLayer::keyed(Quota::from_rate(args.rate, args.burst)?, ClientIp::peer())
-        .policy_name(PolicyName::new("per-client")?)
-        .grpc();
+    let per_client =
+        HttpRateLimitLayer::keyed(Quota::from_rate(args.rate, args.burst)?, ClientIp::peer())
+            .policy_name(PolicyName::new("per-client")?)
+            .grpc();
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;

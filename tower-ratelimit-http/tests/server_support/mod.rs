@@ -15,9 +15,14 @@ use tower::{Service, ServiceExt};
 use tower_ratelimit_http::server::key::PeerAddr;
 
 /// The handler behind the limiter: always 200 "ok".
-pub fn ok_service(
-) -> impl Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible, Future: Send> + Clone + Send + 'static
-{
+pub fn ok_service() -> impl Service<
+    Request<Incoming>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send,
+> + Clone
+       + Send
+       + 'static {
     tower::service_fn(|_req: Request<Incoming>| async {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
     })
@@ -37,13 +42,16 @@ where
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, peer)) = listener.accept().await else { return };
+            let Ok((stream, peer)) = listener.accept().await else {
+                return;
+            };
             let service = service.clone();
             tokio::spawn(async move {
-                let hyper_service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                    req.extensions_mut().insert(PeerAddr(peer));
-                    service.clone().oneshot(req)
-                });
+                let hyper_service =
+                    hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                        req.extensions_mut().insert(PeerAddr(peer));
+                        service.clone().oneshot(req)
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), hyper_service)
                     .await;
@@ -63,27 +71,44 @@ pub struct Reply {
 impl Reply {
     /// One header's value as text ("" when absent).
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
     }
 
     /// Every line of a header, in order.
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.headers.get_all(name).iter().map(|v| v.to_str().unwrap()).collect()
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
     }
 }
 
 /// GET `path` over a new connection from `from` (an address in 127.0.0.0/8).
-pub async fn get_from(addr: SocketAddr, from: IpAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+pub async fn get_from(
+    addr: SocketAddr,
+    from: IpAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::new(from, 0)).unwrap();
     let stream = socket.connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let mut request = Request::get(path).header("host", "localhost");
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = sender.send_request(request.body(Empty::<Bytes>::new()).unwrap()).await.unwrap();
+    let response = sender
+        .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+        .await
+        .unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     Reply {

@@ -1,0 +1,229 @@
+//! The server layer under load: an axum handler with and without
+//! `HttpRateLimitLayer`, and with `tower_governor`, loaded by `wrk` in a second process
+//! over loopback.
+//!
+//! ```text
+//! apt-get install -y wrk
+//! cargo bench -p tower-ratelimit-http --bench server
+//! SERVER_BENCH_SECS=3 SERVER_BENCH_ROUNDS=3 cargo bench -p tower-ratelimit-http --bench server
+//! ```
+//!
+//! Each configuration is served on its own ephemeral port by one tokio worker thread
+//! (the machine has 2 cores: one for the server, one for wrk). Two loads per run:
+//!
+//! - latency: `wrk -t1 -c1 --latency` (one connection, closed loop), so the
+//!   percentiles are the service time without queueing, and the added latency is the
+//!   difference to the bare handler;
+//! - throughput: `wrk -t1 -c64`, the most requests per second the server sustains.
+//!
+//! Configurations run interleaved, `SERVER_BENCH_ROUNDS` times (default 3), and the
+//! median of the rounds is reported. Quotas are far above the load, so every request
+//! is allowed and the fast path is measured, except the `denied` rows, whose quota is
+//! 1 per hour so nearly every request is answered 429 by the limiter itself.
+//! Without `wrk` on the PATH the bench prints how to get it and exits.
+
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use axum::Router;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+use tower_ratelimit_core::Quota;
+use tower_ratelimit_http::server::key::ClientIp;
+use tower_ratelimit_http::server::HttpRateLimitLayer;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Variant {
+    Bare,
+    Layer,
+    Governor,
+    LayerDenied,
+    GovernorDenied,
+}
+
+impl Variant {
+    const ALL: [Variant; 5] = [
+        Variant::Bare,
+        Variant::Layer,
+        Variant::Governor,
+        Variant::LayerDenied,
+        Variant::GovernorDenied,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare handler",
+            Variant::Layer => "HttpRateLimitLayer (per IP, allowed)",
+            Variant::Governor => "tower_governor 0.8 (per IP, allowed, use_headers)",
+            Variant::LayerDenied => "HttpRateLimitLayer (per IP, denied)",
+            Variant::GovernorDenied => "tower_governor 0.8 (per IP, denied, use_headers)",
+        }
+    }
+}
+
+/// The app of one configuration. Every variant copies the peer address into a bare
+/// `SocketAddr` extension, which both limiters read, so the work around them is equal.
+fn app(variant: Variant) -> Router {
+    let router = Router::new().route("/", get(|| async { "hello" }));
+    let router = match variant {
+        Variant::Bare => router,
+        Variant::Layer | Variant::LayerDenied => {
+            let quota = if variant == Variant::Layer {
+                Quota::per_second(1_000_000_000).unwrap()
+            } else {
+                Quota::per_hour(1).unwrap()
+            };
+            router.layer(HttpRateLimitLayer::keyed(quota, ClientIp::peer()))
+        }
+        Variant::Governor | Variant::GovernorDenied => {
+            let mut builder = tower_governor::governor::GovernorConfigBuilder::default();
+            if variant == Variant::Governor {
+                builder.per_nanosecond(1).burst_size(1_000_000_000);
+            } else {
+                builder.period(Duration::from_secs(3600)).burst_size(1);
+            }
+            let config = builder.use_headers().finish().unwrap();
+            router.layer(tower_governor::GovernorLayer::new(config))
+        }
+    };
+    router.layer(axum::middleware::map_request(
+        |ConnectInfo(peer): ConnectInfo<SocketAddr>, mut request: axum::extract::Request| async move {
+            request.extensions_mut().insert(peer);
+            request
+        },
+    ))
+}
+
+/// Serves every variant on its own port from one single-worker runtime.
+fn serve_all() -> Vec<(Variant, SocketAddr)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addrs = runtime.block_on(async {
+        let mut addrs = Vec::new();
+        for variant in Variant::ALL {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addrs.push((variant, listener.local_addr().unwrap()));
+            let app = app(variant);
+            tokio::spawn(async move {
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+                    .unwrap();
+            });
+        }
+        addrs
+    });
+    // The runtime keeps serving on its worker thread for the rest of the process.
+    std::mem::forget(runtime);
+    addrs
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Run {
+    p50_us: f64,
+    p99_us: f64,
+    rps: f64,
+    non_2xx: u64,
+}
+
+fn wrk(addr: SocketAddr, connections: u32, secs: u64) -> Run {
+    let output = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            &format!("http://{addr}/"),
+        ])
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut run = Run::default();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["50%", value] => run.p50_us = micros(value),
+            ["99%", value] => run.p99_us = micros(value),
+            ["Requests/sec:", value] => run.rps = value.parse().unwrap_or(0.0),
+            ["Non-2xx", "or", "3xx", "responses:", n] => run.non_2xx = n.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    run
+}
+
+/// `41.00us`, `1.20ms`, `2.00s` in microseconds.
+fn micros(value: &str) -> f64 {
+    let split = value.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => number,
+        "ms" => number * 1e3,
+        "s" => number * 1e6,
+        _ => f64::NAN,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("server bench: `wrk` not found; install it (apt-get install -y wrk) to run this bench");
+        return;
+    }
+    let secs = env("SERVER_BENCH_SECS", 3);
+    let rounds = env("SERVER_BENCH_ROUNDS", 3) as usize;
+    let addrs = serve_all();
+
+    let mut latency: Vec<Vec<Run>> = vec![Vec::new(); addrs.len()];
+    let mut throughput: Vec<Vec<Run>> = vec![Vec::new(); addrs.len()];
+    for round in 1..=rounds {
+        for (i, (variant, addr)) in addrs.iter().enumerate() {
+            let lat = wrk(*addr, 1, secs);
+            let thr = wrk(*addr, 64, secs);
+            eprintln!(
+                "round {round} {:<52} c1: p50 {:>7.1} us p99 {:>7.1} us | c64: {:>9.0} req/s (non-2xx {})",
+                variant.name(),
+                lat.p50_us,
+                lat.p99_us,
+                thr.rps,
+                thr.non_2xx
+            );
+            latency[i].push(lat);
+            throughput[i].push(thr);
+        }
+    }
+
+    let p50 = |i: usize| median(latency[i].iter().map(|r| r.p50_us).collect());
+    let p99 = |i: usize| median(latency[i].iter().map(|r| r.p99_us).collect());
+    let rps = |i: usize| median(throughput[i].iter().map(|r| r.rps).collect());
+    println!();
+    println!("wrk -t1, {secs} s per load, median of {rounds} rounds; server: axum on 1 tokio worker");
+    println!();
+    println!("| configuration | p50 (c=1) | p99 (c=1) | added p50 | added p99 | max req/s (c=64) | vs bare | non-2xx at c=64 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (i, (variant, _)) in addrs.iter().enumerate() {
+        let non_2xx = throughput[i].iter().map(|r| r.non_2xx).max().unwrap_or(0);
+        println!(
+            "| {} | {:.1} µs | {:.1} µs | {:+.1} µs | {:+.1} µs | {:.0} | {:.3} | {} |",
+            variant.name(),
+            p50(i),
+            p99(i),
+            p50(i) - p50(0),
+            p99(i) - p99(0),
+            rps(i),
+            rps(i) / rps(0),
+            non_2xx
+        );
+    }
+}
