@@ -67,6 +67,13 @@ pub struct GoodputConfig {
     pub measure_max: Duration,
     /// The limiter's burst, as seconds of the rate (at least one request).
     pub burst_secs: f64,
+    /// A measurement that sees fewer than half of the responses accepted continues
+    /// for at least this long, so a window-counting server (which refuses everything
+    /// until its window ends) is measured over a whole window.
+    pub window_guard: Duration,
+    /// After a Retry-After hold of `h`, cruise for at least `h` times this before
+    /// probing again: each probe that hits the limit costs a whole hold.
+    pub hold_cruise_factor: u32,
 }
 
 impl Default for GoodputConfig {
@@ -79,11 +86,13 @@ impl Default for GoodputConfig {
             startup_growth: 2.0,
             probe_gain: 0.05,
             step: Duration::from_millis(500),
-            cruise_time: Duration::from_secs(2),
+            cruise_time: Duration::from_secs(3),
             measure_samples: 12.0,
             measure_min: Duration::from_millis(150),
             measure_max: Duration::from_secs(2),
             burst_secs: 0.02,
+            window_guard: Duration::from_secs(1),
+            hold_cruise_factor: 30,
         }
     }
 }
@@ -94,8 +103,10 @@ enum Phase {
         next_step: Duration,
     },
     Measuring {
+        start: Duration,
         end: Duration,
         r0: f64,
+        floor: f64,
         accepted: u64,
         refused: u64,
     },
@@ -122,6 +133,8 @@ pub struct Goodput {
     phase: Phase,
     /// When the rate was last cut; throttles of requests sent earlier are stale.
     last_cut: Duration,
+    /// The longest Retry-After seen in the last episode.
+    last_hold: Duration,
     responses: Meter,
     started: bool,
 }
@@ -170,6 +183,7 @@ impl Goodput {
                 next_step: Duration::ZERO,
             },
             last_cut: Duration::ZERO,
+            last_hold: Duration::ZERO,
             responses: Meter::new(Duration::from_millis(50)),
             started: false,
         }
@@ -226,17 +240,27 @@ impl Goodput {
         }
     }
 
-    fn start_episode(&mut self, now: Duration, refused: u64) {
+    fn start_episode(&mut self, now: Duration, outcome: &Outcome) {
         let r0 = self.rate;
+        // A probe step that passed without throttles is a floor for the limit: a
+        // server that wastes tokens when overrun (a bucket of one) accepts less than
+        // its limit while throttling, and must not drag the rate below what worked.
+        let floor = match self.phase {
+            Phase::Probe { k, .. } if k >= 1 => self.prev_rate,
+            _ => 0.0,
+        };
+        self.last_hold = outcome.retry_after().unwrap_or_default();
         self.phase = Phase::Measuring {
+            start: now,
             end: now + self.measure_window(r0),
             r0,
+            floor,
             accepted: 0,
-            refused,
+            refused: 1,
         };
     }
 
-    fn finish_episode(&mut self, now: Duration, r0: f64, accepted: u64, refused: u64) {
+    fn finish_episode(&mut self, now: Duration, r0: f64, floor: f64, accepted: u64, refused: u64) {
         let n = accepted + refused;
         let share = if n >= 4 {
             accepted as f64 / n as f64
@@ -244,11 +268,12 @@ impl Goodput {
             (accepted as f64 + 0.5) / (n as f64 + 1.0)
         };
         let est = r0 * share;
-        self.estimate = Some(est);
-        self.set_rate(self.cfg.cruise * est);
+        self.estimate = Some(est.max(floor));
+        self.set_rate((self.cfg.cruise * est).max(floor));
         self.last_cut = now;
+        let hold = self.last_hold.saturating_mul(self.cfg.hold_cruise_factor);
         self.phase = Phase::Cruise {
-            until: now + self.cfg.cruise_time,
+            until: now + self.cfg.cruise_time.max(hold),
         };
     }
 
@@ -284,8 +309,10 @@ impl Controller for Goodput {
         let fresh = sent_at(now, outcome) >= self.last_cut;
         match self.phase {
             Phase::Measuring {
+                start,
                 end,
                 r0,
+                floor,
                 accepted,
                 refused,
             } => {
@@ -294,18 +321,31 @@ impl Controller for Goodput {
                 } else {
                     (accepted + 1, refused)
                 };
+                if let Some(ra) = outcome.retry_after() {
+                    self.last_hold = self.last_hold.max(ra);
+                }
+                // Too few accepted at the planned end: the server may count in windows
+                // and be refusing everything until the next one; measure a whole window.
+                let guard_end = start + self.cfg.window_guard.min(self.cfg.measure_max);
+                let end = if now >= end && 10 * a < 3 * (a + b) && end < guard_end {
+                    guard_end
+                } else {
+                    end
+                };
                 if now >= end {
-                    self.finish_episode(now, r0, a, b);
+                    self.finish_episode(now, r0, floor, a, b);
                 } else {
                     self.phase = Phase::Measuring {
+                        start,
                         end,
                         r0,
+                        floor,
                         accepted: a,
                         refused: b,
                     };
                 }
             }
-            _ if throttle && fresh => self.start_episode(now, 1),
+            _ if throttle && fresh => self.start_episode(now, outcome),
             _ if throttle => {}
             Phase::Startup { next_step } => {
                 if now >= next_step {
