@@ -1,1 +1,273 @@
-fn main() {}
+//! The core's hot paths against their peers, each in the same run:
+//!
+//! 1. `check`: one uncontended decision, ours (`RateLimiter::try_acquire_now`,
+//!    `MemoryStore::check_now`) against governor 0.10's direct `RateLimiter::check`,
+//!    allowing (a quota that never denies) and denying (a quota that is spent).
+//! 2. `contended`: two threads deciding on one shared limiter at once. One iteration
+//!    is one decision *per thread*; the time is the wall time of the slower thread.
+//! 3. `stack`: `ready().await` then `call(()).await` through a rate + concurrency stack
+//!    around an always-ready no-op service, ours against `tower::limit`'s.
+//! 4. `clock`: what one reading of each limiter's clock costs (ours reads tokio's,
+//!    so that paused-clock tests are exact; governor reads quanta's TSC clock).
+//!
+//! Run: `cargo bench -p tower-ratelimit-core --bench rate`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_ratelimit_core::clock::Clock;
+use tower_ratelimit_core::store::MemoryStore;
+use tower_ratelimit_core::{Quota, RateLimiter, ServiceBuilderExt};
+
+/// 10⁹ per second with a burst of 10⁹: an emission interval of 1 ns and a capacity of
+/// one second, so a decision that takes longer than 1 ns can never be denied. Both
+/// libraries get the same numbers.
+const HUGE: u32 = 1_000_000_000;
+
+fn ours_allowing() -> Quota {
+    Quota::per_second(u64::from(HUGE))
+        .and_then(|q| q.with_burst(u64::from(HUGE)))
+        .expect("a valid quota")
+}
+
+/// One unit per hour, spent before measuring: every later check in the run is denied.
+fn ours_denying() -> Quota {
+    Quota::per_hour(1).expect("a valid quota")
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).expect("non-zero")
+}
+
+fn governor_allowing() -> governor::Quota {
+    governor::Quota::per_second(nz(HUGE)).allow_burst(nz(HUGE))
+}
+
+fn governor_denying() -> governor::Quota {
+    governor::Quota::per_hour(nz(1))
+}
+
+fn uncontended(c: &mut Criterion) {
+    let mut g = c.benchmark_group("check");
+
+    let limiter = RateLimiter::new(ours_allowing());
+    g.bench_function("ours/try_acquire_now/allowed", |b| {
+        b.iter(|| black_box(limiter.try_acquire_now(black_box(1))))
+    });
+    let store = MemoryStore::new(ours_allowing());
+    g.bench_function("ours/check_now/allowed", |b| {
+        b.iter(|| black_box(store.check_now(black_box(1))))
+    });
+    let gov = governor::RateLimiter::direct(governor_allowing());
+    g.bench_function("governor/check/allowed", |b| {
+        b.iter(|| black_box(gov.check()))
+    });
+
+    let limiter = RateLimiter::new(ours_denying());
+    assert!(limiter.try_acquire_now(1).is_ok_and(|d| d.is_allowed()));
+    assert!(!limiter.try_acquire_now(1).is_ok_and(|d| d.is_allowed()));
+    g.bench_function("ours/try_acquire_now/denied", |b| {
+        b.iter(|| black_box(limiter.try_acquire_now(black_box(1))))
+    });
+    let store = MemoryStore::new(ours_denying());
+    assert!(store.check_now(1).is_ok_and(|d| d.is_allowed()));
+    g.bench_function("ours/check_now/denied", |b| {
+        b.iter(|| black_box(store.check_now(black_box(1))))
+    });
+    let gov = governor::RateLimiter::direct(governor_denying());
+    assert!(gov.check().is_ok());
+    assert!(gov.check().is_err());
+    g.bench_function("governor/check/denied", |b| {
+        b.iter(|| black_box(gov.check()))
+    });
+    g.finish();
+}
+
+/// Runs `check` `iters` times on each of two threads released together, and returns
+/// the wall time of the slower one.
+fn two_threads<L, F>(limiter: &Arc<L>, iters: u64, check: F) -> Duration
+where
+    L: Send + Sync + 'static,
+    F: Fn(&L) + Send + Sync + Copy + 'static,
+{
+    let barrier = Arc::new(Barrier::new(2));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let limiter = Arc::clone(limiter);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    check(&limiter);
+                }
+                start.elapsed()
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("bench thread"))
+        .max()
+        .unwrap_or_default()
+}
+
+fn contended(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contended");
+
+    let limiter = Arc::new(RateLimiter::new(ours_allowing()));
+    g.bench_function("ours/try_acquire_now/allowed", |b| {
+        b.iter_custom(|iters| {
+            two_threads(&limiter, iters, |l| {
+                black_box(l.try_acquire_now(black_box(1)).ok());
+            })
+        })
+    });
+    let store = Arc::new(MemoryStore::new(ours_allowing()));
+    g.bench_function("ours/check_now/allowed", |b| {
+        b.iter_custom(|iters| {
+            two_threads(&store, iters, |s| {
+                black_box(s.check_now(black_box(1)).ok());
+            })
+        })
+    });
+    let gov = Arc::new(governor::RateLimiter::direct(governor_allowing()));
+    g.bench_function("governor/check/allowed", |b| {
+        b.iter_custom(|iters| {
+            two_threads(&gov, iters, |g| {
+                black_box(g.check().ok());
+            })
+        })
+    });
+
+    let limiter = Arc::new(RateLimiter::new(ours_denying()));
+    assert!(limiter.try_acquire_now(1).is_ok_and(|d| d.is_allowed()));
+    g.bench_function("ours/try_acquire_now/denied", |b| {
+        b.iter_custom(|iters| {
+            two_threads(&limiter, iters, |l| {
+                black_box(l.try_acquire_now(black_box(1)).ok());
+            })
+        })
+    });
+    let gov = Arc::new(governor::RateLimiter::direct(governor_denying()));
+    assert!(gov.check().is_ok());
+    g.bench_function("governor/check/denied", |b| {
+        b.iter_custom(|iters| {
+            two_threads(&gov, iters, |g| {
+                black_box(g.check().ok());
+            })
+        })
+    });
+    g.finish();
+}
+
+/// Times `iters` rounds of `ready().await` + `call(()).await` on one runtime.
+fn drive<S>(rt: &tokio::runtime::Runtime, svc: &mut S, iters: u64) -> Duration
+where
+    S: Service<()>,
+    S::Error: std::fmt::Debug,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let ready = svc.ready().await.expect("always ready");
+            black_box(ready.call(()).await.expect("never fails"));
+        }
+        start.elapsed()
+    })
+}
+
+fn stack(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let noop = || service_fn(|()| std::future::ready(Ok::<_, Infallible>(())));
+    const LIMIT: usize = 1 << 20;
+    let mut g = c.benchmark_group("stack");
+
+    // Built inside the runtime: tower's layers and our limiter read tokio time.
+    let mut ours = rt.block_on(async {
+        ServiceBuilder::new()
+            .limit_rate(ours_allowing())
+            .limit_concurrency(LIMIT)
+            .service(noop())
+    });
+    g.bench_function("ours/rate+concurrency", |b| {
+        b.iter_custom(|iters| drive(&rt, &mut ours, iters))
+    });
+    let mut tower = rt.block_on(async {
+        ServiceBuilder::new()
+            .rate_limit(u64::from(HUGE), Duration::from_secs(1))
+            .concurrency_limit(LIMIT)
+            .service(noop())
+    });
+    g.bench_function("tower/rate+concurrency", |b| {
+        b.iter_custom(|iters| drive(&rt, &mut tower, iters))
+    });
+
+    // Each layer alone, to see where the cost is.
+    let mut ours_rate = rt.block_on(async {
+        ServiceBuilder::new()
+            .limit_rate(ours_allowing())
+            .service(noop())
+    });
+    g.bench_function("ours/rate", |b| {
+        b.iter_custom(|iters| drive(&rt, &mut ours_rate, iters))
+    });
+    let mut tower_rate = rt.block_on(async {
+        ServiceBuilder::new()
+            .rate_limit(u64::from(HUGE), Duration::from_secs(1))
+            .service(noop())
+    });
+    g.bench_function("tower/rate", |b| {
+        b.iter_custom(|iters| drive(&rt, &mut tower_rate, iters))
+    });
+    let mut ours_conc = ServiceBuilder::new()
+        .limit_concurrency(LIMIT)
+        .service(noop());
+    g.bench_function("ours/concurrency", |b| {
+        b.iter_custom(|iters| drive(&rt, &mut ours_conc, iters))
+    });
+    let mut tower_conc = ServiceBuilder::new()
+        .concurrency_limit(LIMIT)
+        .service(noop());
+    g.bench_function("tower/concurrency", |b| {
+        b.iter_custom(|iters| drive(&rt, &mut tower_conc, iters))
+    });
+    let mut bare = noop();
+    g.bench_function("bare/noop", |b| {
+        b.iter_custom(|iters| drive(&rt, &mut bare, iters))
+    });
+    g.finish();
+}
+
+fn clock(c: &mut Criterion) {
+    let mut g = c.benchmark_group("clock");
+    let ours = Clock::new();
+    g.bench_function("ours/Clock::now", |b| b.iter(|| black_box(ours.now())));
+    g.bench_function("std/Instant::now", |b| b.iter(|| black_box(Instant::now())));
+    g.bench_function("tokio/Instant::now", |b| {
+        b.iter(|| black_box(tokio::time::Instant::now()))
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let _in_runtime = rt.enter();
+    g.bench_function("tokio/Instant::now/in_runtime", |b| {
+        b.iter(|| black_box(tokio::time::Instant::now()))
+    });
+    let gov = governor::clock::DefaultClock::default();
+    g.bench_function("governor/DefaultClock::now", |b| {
+        b.iter(|| black_box(governor::clock::Clock::now(&gov)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, uncontended, contended, stack, clock);
+criterion_main!(benches);
