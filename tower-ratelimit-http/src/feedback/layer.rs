@@ -42,6 +42,16 @@ use tower_ratelimit_core::RateLimiter;
 /// spent), pauses the shared [`RateLimiter`]: no request starts through any service
 /// sharing it until the wait is over.
 ///
+/// What it does with each response (see [`DefaultClassifier`] for the classes):
+/// * throttled, with a wait within the cap: pauses the limiter for that wait;
+/// * throttled, without a wait: pauses for the fallback pause (1 s by default);
+/// * throttled, with a wait over the cap: pauses for the cap and fails the call with
+///   [`WaitOverCap`](super::WaitOverCap) instead of returning the response;
+/// * any other response whose quota is spent (remaining 0) with a known reset:
+///   pauses until the reset (at most the cap) and returns the response;
+/// * and it puts the parsed [`Feedback`](super::Feedback) and the
+///   [`Class`](super::Class) in the response's extensions.
+///
 /// Put a [`RateLimitLayer`](tower_ratelimit_core::RateLimitLayer) built on the same
 /// limiter *outside* this layer (or anywhere upstream of the requests): this layer
 /// only listens, the rate layer holds requests back.

@@ -69,7 +69,8 @@ pub(crate) fn reset(
     let kind = match kind {
         ResetKind::Guess if secs >= 1_000_000_000_000 => {
             // Epoch milliseconds: the integer part is the millisecond count.
-            let ms = Duration::from_millis(secs).saturating_add(raw - Duration::from_secs(secs));
+            let fraction_of_ms = (raw - Duration::from_secs(secs)) / 1000;
+            let ms = Duration::from_millis(secs).saturating_add(fraction_of_ms);
             return Some((time.until_epoch(ms), true));
         }
         ResetKind::Guess if secs >= 1_000_000_000 => ResetKind::EpochSeconds,
