@@ -1,20 +1,29 @@
 //! Keyed limiters: nanoseconds per check and bytes per key.
 //!
-//! Compares, in one run, this crate's `KeyedMemoryStore` (sharded `std` maps), the
-//! same GCRA buckets in `dashmap`, `papaya` and `scc` maps (all with the same
-//! hasher, to compare the maps alone), this store with SipHash, and governor's keyed
-//! limiter (`RateLimiter::keyed`, a `DashMap` with SipHash).
+//! Compares, in one run, this crate's `KeyedMemoryStore` (sharded `std` maps, fold
+//! hash; and with SipHash), governor's keyed limiter (`RateLimiter::keyed`: a
+//! `DashMap` with SipHash, quanta's TSC clock; and the same with the `std` clock that
+//! ours reads through tokio), and the same GCRA buckets in `dashmap`, `papaya` and
+//! `scc` maps with our hasher and clock, to compare the maps alone.
 //!
 //! ```text
-//! cargo bench -p tower-ratelimit-core --bench keyed
+//! cargo bench -p tower-ratelimit-core --bench keyed                         # memory, then criterion
+//! KEYED_BENCH_PAIRED=1 cargo bench -p tower-ratelimit-core --bench keyed    # ours vs governor, alternating rounds
+//! KEYED_BENCH_PARTS=1 cargo bench -p tower-ratelimit-core --bench keyed     # where one check's time goes
 //! ```
 //!
-//! Before criterion runs, a counting global allocator measures the bytes each holds
-//! per key at 1,000,000 keys (set `KEYED_BENCH_SKIP_MEMORY=1` to skip).
+//! Times are the benchmark threads' CPU time (`CLOCK_THREAD_CPUTIME_ID`), because the
+//! machine is shared with other builds: wall time would count the moments a thread
+//! was not running. With two threads, each checks `iters` times at once and the
+//! slower thread's time is reported, so per iteration it is one thread's time per
+//! check while the other runs.
+//!
+//! Before criterion runs, a counting global allocator measures the bytes each map
+//! holds per key at 1,000,000 keys (`KEYED_BENCH_SKIP_MEMORY=1` skips it).
 //!
 //! Every check is allowed (the path that writes the bucket). Our store's buckets are
-//! filled with enough debt that none of them becomes idle (and swept) during the run,
-//! so that every map really holds all its keys.
+//! filled with enough debt that none becomes idle (and swept) during the run, so
+//! that every map really holds all its keys.
 
 use criterion::{BenchmarkId, Criterion};
 use dashmap::DashMap;
@@ -72,6 +81,35 @@ static GLOBAL: Counting = Counting;
 
 type State = <Gcra as Algorithm>::State;
 
+/// The calling thread's CPU time. The machine is shared with other builds, so wall
+/// time would count the moments the benchmark thread was not even running.
+#[cfg(target_os = "linux")]
+fn thread_cpu_time() -> Duration {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes into it.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_time() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
 /// 10^9 per second (1 ns apart) with a burst worth 1000 s: every check in the run
 /// is allowed.
 fn quota() -> Quota {
@@ -125,10 +163,38 @@ impl Candidate for Governor {
     }
 }
 
-fn governor() -> Governor {
+fn governor_quota() -> governor::Quota {
     let rate = NonZeroU32::new(1_000_000_000).expect("non-zero");
-    let quota = governor::Quota::per_second(rate).allow_burst(NonZeroU32::MAX);
-    Governor(governor::RateLimiter::keyed(quota))
+    governor::Quota::per_second(rate).allow_burst(NonZeroU32::MAX)
+}
+
+fn governor() -> Governor {
+    Governor(governor::RateLimiter::keyed(governor_quota()))
+}
+
+type StdClockGovernor = governor::RateLimiter<
+    u64,
+    governor::state::keyed::DefaultKeyedStateStore<u64>,
+    governor::clock::MonotonicClock,
+    governor::middleware::NoOpMiddleware<Instant>,
+>;
+
+/// Governor reading `std::time::Instant`, the clock ours reads (through tokio), so
+/// that the difference left is the keyed machinery alone.
+struct GovernorStdClock(StdClockGovernor);
+
+impl Candidate for GovernorStdClock {
+    #[inline]
+    fn check(&self, key: u64) -> bool {
+        self.0.check_key(&key).is_ok()
+    }
+}
+
+fn governor_std_clock() -> GovernorStdClock {
+    GovernorStdClock(governor::RateLimiter::dashmap_with_clock(
+        governor_quota(),
+        governor::clock::MonotonicClock,
+    ))
 }
 
 /// The bucket logic shared by the map candidates: our GCRA, our clock.
@@ -206,6 +272,9 @@ fn candidates() -> Vec<(&'static str, Make)> {
             Box::new(ours_siphash())
         }),
         ("governor keyed (DashMap, SipHash)", || Box::new(governor())),
+        ("governor keyed, std clock", || {
+            Box::new(governor_std_clock())
+        }),
         ("dashmap (fold hash)", || {
             Box::new(Dash(
                 DashMap::with_hasher(FoldBuildHasher::new()),
@@ -248,19 +317,7 @@ fn bench_checks(c: &mut Criterion) {
             for keys in KEY_COUNTS {
                 let candidate = filled(make, keys);
                 group.bench_with_input(BenchmarkId::new(name, keys), &keys, |b, &keys| {
-                    if threads == 1 {
-                        let mut k = 0;
-                        b.iter(|| {
-                            let allowed = candidate.check(k);
-                            k += 1;
-                            if k == keys {
-                                k = 0;
-                            }
-                            black_box(allowed)
-                        });
-                    } else {
-                        b.iter_custom(|iters| two_threads(&*candidate, keys, iters));
-                    }
+                    b.iter_custom(|iters| measure(&*candidate, keys, threads, iters));
                 });
             }
         }
@@ -268,27 +325,35 @@ fn bench_checks(c: &mut Criterion) {
     }
 }
 
-/// Both threads check `iters` times (from opposite ends of the key space); the time
-/// reported is the slower thread's, so per iteration it is one thread's ns per check
-/// while the other runs.
-fn two_threads(candidate: &dyn Candidate, keys: u64, iters: u64) -> Duration {
-    let barrier = Barrier::new(2);
+/// `iters` checks on one thread, from key `first` on; its CPU time.
+fn run(candidate: &dyn Candidate, keys: u64, first: u64, iters: u64) -> Duration {
+    let mut k = first;
+    let start = thread_cpu_time();
+    for _ in 0..iters {
+        black_box(candidate.check(black_box(k)));
+        k += 1;
+        if k == keys {
+            k = 0;
+        }
+    }
+    thread_cpu_time() - start
+}
+
+/// `iters` checks on each of `threads` threads at once (from opposite ends of the key
+/// space); the CPU time of the slower thread, so that per iteration it is one
+/// thread's time per check while the other runs.
+fn measure(candidate: &dyn Candidate, keys: u64, threads: usize, iters: u64) -> Duration {
+    if threads == 1 {
+        return run(candidate, keys, 0, iters);
+    }
+    let barrier = Barrier::new(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..2u64)
+        let handles: Vec<_> = (0..threads as u64)
             .map(|t| {
                 let barrier = &barrier;
                 s.spawn(move || {
-                    let mut k = t * keys / 2;
                     barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        black_box(candidate.check(k));
-                        k += 1;
-                        if k == keys {
-                            k = 0;
-                        }
-                    }
-                    start.elapsed()
+                    run(candidate, keys, t * keys / threads as u64, iters)
                 })
             })
             .collect();
@@ -305,14 +370,19 @@ fn two_threads(candidate: &dyn Candidate, keys: u64, iters: u64) -> Duration {
 fn memory_report() {
     const KEYS: u64 = 1_000_000;
     println!("bytes per key with {KEYS} busy keys (counting allocator):");
+    println!("  | map | bytes per key | empty map, bytes |");
     for (name, make) in candidates() {
         let before = LIVE.load(Ordering::Relaxed);
-        let c = filled(make, KEYS);
+        let c = make();
+        let empty = LIVE.load(Ordering::Relaxed);
+        for k in 0..KEYS {
+            c.fill(k);
+        }
         let after = LIVE.load(Ordering::Relaxed);
         println!(
-            "  {name:<45} {:>6.1} bytes/key ({} bytes)",
-            (after - before) as f64 / KEYS as f64,
-            after - before
+            "  | {name} | {:.2} | {} |",
+            (after - empty) as f64 / KEYS as f64,
+            empty - before
         );
         drop(c);
     }
@@ -339,7 +409,139 @@ fn memory_report() {
     println!("  governor keyed:  {} keys held, {theirs} bytes", gov.len());
 }
 
+/// CPU nanoseconds per call of `f`, the median of 15 rounds of 200,000 calls.
+fn ns_per_call(mut f: impl FnMut(u64)) -> f64 {
+    const CALLS: u64 = 200_000;
+    let mut rounds: Vec<f64> = (0..15)
+        .map(|_| {
+            let start = thread_cpu_time();
+            for i in 0..CALLS {
+                f(i);
+            }
+            (thread_cpu_time() - start).as_nanos() as f64 / CALLS as f64
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    rounds[rounds.len() / 2]
+}
+
+/// Ours against governor, both clocks, in alternating rounds (so that load from
+/// other processes drifts over all three alike); the median of 11 rounds, in thread
+/// CPU time.
+fn paired_report() {
+    let names = ["tower-ratelimit", "governor", "governor, std clock"];
+    println!("paired rounds, ns per check per thread (median of 11 rounds of 200,000):");
+    println!(
+        "  | keys | threads | {} | {} | {} |",
+        names[0], names[1], names[2]
+    );
+    for threads in [1usize, 2] {
+        for keys in KEY_COUNTS {
+            let candidates: [Box<dyn Candidate>; 3] = [
+                filled(|| Box::new(ours()), keys),
+                filled(|| Box::new(governor()), keys),
+                filled(|| Box::new(governor_std_clock()), keys),
+            ];
+            let mut rounds = [const { Vec::new() }; 3];
+            for _ in 0..11 {
+                for (c, r) in candidates.iter().zip(rounds.iter_mut()) {
+                    r.push(measure(&**c, keys, threads, 200_000).as_nanos() as f64 / 200_000.0);
+                }
+            }
+            let medians: Vec<f64> = rounds
+                .iter_mut()
+                .map(|r| {
+                    r.sort_by(f64::total_cmp);
+                    r[r.len() / 2]
+                })
+                .collect();
+            println!(
+                "  | {keys} | {threads} | {:.1} | {:.1} | {:.1} |",
+                medians[0], medians[1], medians[2]
+            );
+        }
+    }
+}
+
+/// Where the time of one check goes (one thread, one key).
+fn parts_report() {
+    let clock = Clock::new();
+    let quota = quota();
+    let state = Gcra.new_state(&quota);
+    let hasher = FoldBuildHasher::new();
+    let sip = RandomState::new();
+    let store = ours();
+    store.fill(0);
+    let gov = governor();
+    println!("parts of one check (thread CPU ns, median of 15 rounds):");
+    println!(
+        "  Clock::now (tokio Instant)    {:>6.1}",
+        ns_per_call(|_| {
+            black_box(clock.now());
+        })
+    );
+    println!(
+        "  std Instant::now              {:>6.1}",
+        ns_per_call(|_| {
+            black_box(Instant::now());
+        })
+    );
+    let quanta = governor::clock::DefaultClock::default();
+    println!(
+        "  governor's clock (quanta)     {:>6.1}",
+        ns_per_call(|_| {
+            black_box(governor::clock::Clock::now(&quanta));
+        })
+    );
+    println!(
+        "  fold hash of a u64            {:>6.1}",
+        ns_per_call(|i| {
+            black_box(hasher.hash_one(i));
+        })
+    );
+    println!(
+        "  SipHash of a u64              {:>6.1}",
+        ns_per_call(|i| {
+            black_box(sip.hash_one(i));
+        })
+    );
+    println!(
+        "  GCRA check, no map            {:>6.1}",
+        ns_per_call(|_| {
+            black_box(Gcra.check(&state, &quota, clock.now(), 1).is_ok());
+        })
+    );
+    println!(
+        "  our store, one key            {:>6.1}",
+        ns_per_call(|_| {
+            black_box(store.check(0));
+        })
+    );
+    println!(
+        "  governor keyed, one key       {:>6.1}",
+        ns_per_call(|_| {
+            black_box(gov.check(0));
+        })
+    );
+    let gov_std = governor_std_clock();
+    gov_std.fill(0);
+    println!(
+        "  governor keyed, std clock     {:>6.1}",
+        ns_per_call(|_| {
+            black_box(gov_std.check(0));
+        })
+    );
+}
+
 fn main() {
+    if std::env::var_os("KEYED_BENCH_PARTS").is_some() {
+        parts_report();
+        return;
+    }
+    if std::env::var_os("KEYED_BENCH_PAIRED").is_some() {
+        paired_report();
+        return;
+    }
     if std::env::var_os("KEYED_BENCH_SKIP_MEMORY").is_none() {
         memory_report();
     }
