@@ -12,7 +12,9 @@
 //! ```
 
 pub mod controller;
+pub mod layer;
 mod outcome;
 pub mod sim;
 
+pub use layer::AdaptiveRateLimitLayer;
 pub use outcome::{Hints, Outcome, Policy};

@@ -52,7 +52,6 @@ impl Policy {
 /// What the server's rate-limit headers said, when it sent any. Every field is
 /// optional: servers send some, all or none of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Hints {
     /// Units left in the current window (`remaining`, `r`).
     pub remaining: Option<u64>,
@@ -126,6 +125,22 @@ impl Outcome {
             latency,
             retry_after: None,
             hints: Hints::default(),
+        }
+    }
+
+    /// The same outcome with its latency replaced (the layer measures latency itself).
+    pub fn with_latency(self, latency: Duration) -> Outcome {
+        match self {
+            Outcome::Success { hints, .. } => Outcome::Success { latency, hints },
+            Outcome::Throttled {
+                retry_after, hints, ..
+            } => Outcome::Throttled {
+                latency,
+                retry_after,
+                hints,
+            },
+            Outcome::Overload { .. } => Outcome::Overload { latency },
+            Outcome::Ignored => Outcome::Ignored,
         }
     }
 

@@ -246,7 +246,7 @@ mod tests {
             headers: true,
             retry_after: true,
         };
-        let mut s = Server::new(ServerKind::TokenBucket { burst_secs: 0.01 }, fb, 1000.0);
+        let mut s = Server::new(ServerKind::TokenBucket { burst_secs: 0.001 }, fb, 1000.0);
         assert!(s.decide(0.0).accepted);
         let v = s.decide(0.0);
         assert!(!v.accepted);

@@ -1,0 +1,179 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_layer::Layer;
+use tower_ratelimit_core::concurrency::ConcurrencyLimiter;
+use tower_ratelimit_core::RateLimiter;
+
+use super::partition::{Partition, PartitionFn, Partitions, SinglePartition, Slot};
+use super::service::AdaptiveRateLimit;
+use crate::controller::{Controller, Goodput};
+
+type MakeController = Arc<dyn Fn() -> Box<dyn Controller> + Send + Sync>;
+
+pub(crate) struct Shared<K> {
+    pub(crate) partitions: Partitions<K>,
+    pub(crate) make: MakeController,
+    pub(crate) manage_concurrency: bool,
+    pub(crate) max_hold: Option<Duration>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Shared<K> {
+    pub(crate) fn slot(&self, key: &K) -> Arc<Slot> {
+        self.partitions
+            .get_or_insert(key, || Slot::new((self.make)(), self.manage_concurrency))
+    }
+}
+
+/// Applies an adaptive rate limit (and optionally a concurrency cap) driven by the
+/// classified results of the wrapped service. See the [module docs](super).
+///
+/// `Cl` classifies results; `P` chooses partitions. Clones of the layer, and every
+/// service it makes, share the same partitions.
+pub struct AdaptiveRateLimitLayer<Cl, P: Partition<Req>, Req> {
+    pub(crate) classify: Cl,
+    pub(crate) partition: P,
+    pub(crate) shared: Arc<Shared<P::Key>>,
+}
+
+impl<Cl: Clone, P: Partition<Req>, Req> Clone for AdaptiveRateLimitLayer<Cl, P, Req> {
+    fn clone(&self) -> Self {
+        AdaptiveRateLimitLayer {
+            classify: self.classify.clone(),
+            partition: self.partition.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<Cl, P: Partition<Req>, Req> std::fmt::Debug for AdaptiveRateLimitLayer<Cl, P, Req> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdaptiveRateLimitLayer")
+            .field("partitions", &self.shared.partitions.len())
+            .field("manage_concurrency", &self.shared.manage_concurrency)
+            .field("max_hold", &self.shared.max_hold)
+            .finish()
+    }
+}
+
+/// Default bound on the number of partitions.
+pub const DEFAULT_MAX_PARTITIONS: usize = 1024;
+/// Default cap on a Retry-After pause.
+pub const DEFAULT_MAX_HOLD: Duration = Duration::from_secs(60);
+
+fn default_make() -> MakeController {
+    Arc::new(|| Box::new(Goodput::default()) as Box<dyn Controller>)
+}
+
+impl<Cl, Req> AdaptiveRateLimitLayer<Cl, SinglePartition, Req> {
+    /// One partition, the default [`Goodput`] controller, Retry-After honoured up to
+    /// 60 s, no concurrency cap; `classify` maps each result to an outcome.
+    pub fn new(classify: Cl) -> Self {
+        AdaptiveRateLimitLayer {
+            classify,
+            partition: SinglePartition,
+            shared: Arc::new(Shared {
+                partitions: Partitions::new(DEFAULT_MAX_PARTITIONS),
+                make: default_make(),
+                manage_concurrency: false,
+                max_hold: Some(DEFAULT_MAX_HOLD),
+            }),
+        }
+    }
+}
+
+impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
+    fn rebuild<K>(&self, f: impl FnOnce(&Shared<P::Key>) -> Shared<K>) -> Arc<Shared<K>> {
+        Arc::new(f(&self.shared))
+    }
+
+    /// Uses controllers built by `make` (one per partition). Resets the partitions.
+    pub fn controller<C, F>(self, make: F) -> Self
+    where
+        C: Controller,
+        F: Fn() -> C + Send + Sync + 'static,
+    {
+        let make: MakeController = Arc::new(move || Box::new(make()) as Box<dyn Controller>);
+        let shared = self.rebuild(|s| Shared {
+            partitions: Partitions::new(DEFAULT_MAX_PARTITIONS),
+            make,
+            manage_concurrency: s.manage_concurrency,
+            max_hold: s.max_hold,
+        });
+        AdaptiveRateLimitLayer { shared, ..self }
+    }
+
+    /// Partitions requests by `key(&req)`: each key gets its own controller and
+    /// limiter (per host, per API key...). At most `max_partitions` keys are kept;
+    /// further keys share one overflow partition. Resets the partitions.
+    pub fn partition_by<K, F>(self, key: F, max_partitions: usize) -> AdaptiveRateLimitLayer<Cl, PartitionFn<F>, Req>
+    where
+        F: Fn(&Req) -> K + Clone + Send + Sync + 'static,
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        let shared = self.rebuild(|s| Shared {
+            partitions: Partitions::new(max_partitions),
+            make: s.make.clone(),
+            manage_concurrency: s.manage_concurrency,
+            max_hold: s.max_hold,
+        });
+        AdaptiveRateLimitLayer {
+            classify: self.classify,
+            partition: PartitionFn(key),
+            shared,
+        }
+    }
+
+    /// Also manages a concurrency limiter per partition, set from the controller's
+    /// [`concurrency`](Controller::concurrency). Resets the partitions.
+    pub fn manage_concurrency(self, on: bool) -> Self {
+        let shared = self.rebuild(|s| Shared {
+            partitions: Partitions::new(DEFAULT_MAX_PARTITIONS),
+            make: s.make.clone(),
+            manage_concurrency: on,
+            max_hold: s.max_hold,
+        });
+        AdaptiveRateLimitLayer { shared, ..self }
+    }
+
+    /// Pauses a partition for a throttle's Retry-After, capped at `max`; `None`
+    /// ignores Retry-After. Resets the partitions.
+    pub fn honour_retry_after(self, max: Option<Duration>) -> Self {
+        let shared = self.rebuild(|s| Shared {
+            partitions: Partitions::new(DEFAULT_MAX_PARTITIONS),
+            make: s.make.clone(),
+            manage_concurrency: s.manage_concurrency,
+            max_hold: max,
+        });
+        AdaptiveRateLimitLayer { shared, ..self }
+    }
+
+    /// The rate a partition's controller currently sets (`None` for an unknown key or
+    /// a controller that sets no rate).
+    pub fn rate(&self, key: &P::Key) -> Option<f64> {
+        self.shared.partitions.get(key)?.rate()
+    }
+
+    /// The shared rate limiter of a partition, once it exists.
+    pub fn limiter(&self, key: &P::Key) -> Option<RateLimiter> {
+        Some(self.shared.partitions.get(key)?.limiter.clone())
+    }
+
+    /// The concurrency limiter of a partition, when managed and once it exists.
+    pub fn concurrency_limiter(&self, key: &P::Key) -> Option<ConcurrencyLimiter> {
+        self.shared.partitions.get(key)?.concurrency.clone()
+    }
+
+    /// Number of partitions created so far (not counting the overflow partition).
+    pub fn partitions(&self) -> usize {
+        self.shared.partitions.len()
+    }
+}
+
+impl<S, Cl: Clone, P: Partition<Req>, Req> Layer<S> for AdaptiveRateLimitLayer<Cl, P, Req> {
+    type Service = AdaptiveRateLimit<S, Cl, P, Req>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AdaptiveRateLimit::new(inner, self.clone())
+    }
+}

@@ -1,0 +1,173 @@
+//! Partitions: which requests share one controller and one limiter.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower_ratelimit_core::concurrency::ConcurrencyLimiter;
+use tower_ratelimit_core::{Quota, RateLimiter};
+
+use crate::controller::Controller;
+use crate::Outcome;
+
+/// Chooses the partition of a request: requests with the same key share one
+/// controller and one limiter (one per host, per API key, per the server's `pk`).
+pub trait Partition<Req>: Clone + Send + Sync + 'static {
+    /// The key type.
+    type Key: Hash + Eq + Clone + Send + Sync + 'static;
+    /// The key of `req`.
+    fn key(&self, req: &Req) -> Self::Key;
+}
+
+/// Every request in one partition (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SinglePartition;
+
+impl<Req> Partition<Req> for SinglePartition {
+    type Key = ();
+    fn key(&self, _req: &Req) {}
+}
+
+/// A partition chosen by a function of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionFn<F>(pub F);
+
+impl<Req, K, F> Partition<Req> for PartitionFn<F>
+where
+    F: Fn(&Req) -> K + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    type Key = K;
+    fn key(&self, req: &Req) -> K {
+        (self.0)(req)
+    }
+}
+
+/// The rate used when a controller sets none: high enough never to hold a request.
+const UNLIMITED_RATE: f64 = 1e9;
+const UNLIMITED_BURST: u64 = 1_000_000;
+
+/// The state of one partition: its controller and the limiters it drives.
+pub(crate) struct Slot {
+    controller: Mutex<Box<dyn Controller>>,
+    /// The last quota set, to touch the limiter (and wake waiters) only on a change.
+    applied: Mutex<(Option<u64>, u64)>,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) concurrency: Option<ConcurrencyLimiter>,
+    origin: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves plain numbers behind: keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn quota_for(rate: Option<f64>, burst: u64) -> Quota {
+    let (r, b) = match rate {
+        Some(r) if r.is_finite() && r > 0.0 => (r, burst.max(1)),
+        _ => (UNLIMITED_RATE, UNLIMITED_BURST),
+    };
+    Quota::from_rate(r, b)
+        .or_else(|_| Quota::from_rate(r, 1))
+        .or_else(|_| Quota::from_rate(UNLIMITED_RATE, 1))
+        .expect("a rate of 1e9/s with burst 1 is a valid quota")
+}
+
+impl Slot {
+    pub(crate) fn new(controller: Box<dyn Controller>, manage_concurrency: bool) -> Slot {
+        let quota = quota_for(controller.rate(), controller.burst());
+        let concurrency = manage_concurrency
+            .then(|| ConcurrencyLimiter::new(controller.concurrency().unwrap_or(usize::MAX >> 3)));
+        Slot {
+            applied: Mutex::new((Some(quota.emission_interval().as_nanos() as u64), quota.burst())),
+            limiter: RateLimiter::new(quota),
+            concurrency,
+            controller: Mutex::new(controller),
+            origin: Instant::now(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.origin)
+    }
+
+    pub(crate) fn admit(&self, sample: f64) -> bool {
+        let now = self.now();
+        lock(&self.controller).admit(now, sample)
+    }
+
+    pub(crate) fn rate(&self) -> Option<f64> {
+        lock(&self.controller).rate()
+    }
+
+    /// Feeds one outcome and applies the controller's answers to the limiters.
+    pub(crate) fn observe(&self, outcome: &Outcome, max_hold: Option<Duration>) {
+        let now = self.now();
+        let (rate, burst, cap) = {
+            let mut c = lock(&self.controller);
+            c.observe(now, outcome);
+            (c.rate(), c.burst(), c.concurrency())
+        };
+        let quota = quota_for(rate, burst);
+        let key = (Some(quota.emission_interval().as_nanos() as u64), quota.burst());
+        let changed = {
+            let mut applied = lock(&self.applied);
+            let changed = *applied != key;
+            *applied = key;
+            changed
+        };
+        if changed {
+            self.limiter.set_quota(quota);
+        }
+        if let (Some(limiter), Some(cap)) = (&self.concurrency, cap) {
+            if limiter.limit() != cap {
+                limiter.set_limit(cap.max(1));
+            }
+        }
+        if let (Some(max), Some(wait)) = (max_hold, outcome.retry_after()) {
+            self.limiter.pause_for(wait.min(max));
+        }
+    }
+}
+
+/// Bounded map from partition key to its state; keys past the bound share one
+/// overflow partition rather than growing memory without end.
+pub(crate) struct Partitions<K> {
+    map: Mutex<HashMap<K, Arc<Slot>>>,
+    overflow: Mutex<Option<Arc<Slot>>>,
+    max: usize,
+}
+
+impl<K: Hash + Eq + Clone> Partitions<K> {
+    pub(crate) fn new(max: usize) -> Partitions<K> {
+        Partitions {
+            map: Mutex::new(HashMap::new()),
+            overflow: Mutex::new(None),
+            max: max.max(1),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<Arc<Slot>> {
+        lock(&self.map).get(key).cloned()
+    }
+
+    pub(crate) fn get_or_insert(&self, key: &K, make: impl Fn() -> Slot) -> Arc<Slot> {
+        let mut map = lock(&self.map);
+        if let Some(s) = map.get(key) {
+            return s.clone();
+        }
+        if map.len() < self.max {
+            let s = Arc::new(make());
+            map.insert(key.clone(), s.clone());
+            return s;
+        }
+        drop(map);
+        lock(&self.overflow).get_or_insert_with(|| Arc::new(make())).clone()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+}
