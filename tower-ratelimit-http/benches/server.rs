@@ -16,6 +16,9 @@
 //!   difference to the bare handler;
 //! - throughput: `wrk -t1 -c64`, the most requests per second the server sustains.
 //!
+//! First, without network, the CPU cost per request of each app (fastest of 20
+//! batches of 20 000 requests through the router on one thread).
+//!
 //! Configurations run interleaved, `SERVER_BENCH_ROUNDS` times (default 3), and the
 //! median of the rounds is reported. Quotas are far above the load, so every request
 //! is allowed and the fast path is measured, except the `denied` rows, whose quota is
@@ -108,9 +111,12 @@ fn serve_all() -> Vec<(Variant, SocketAddr)> {
             addrs.push((variant, listener.local_addr().unwrap()));
             let app = app(variant);
             tokio::spawn(async move {
-                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                    .await
-                    .unwrap();
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await
+                .unwrap();
             });
         }
         addrs
@@ -156,7 +162,9 @@ fn wrk(addr: SocketAddr, connections: u32, secs: u64) -> Run {
 
 /// `41.00us`, `1.20ms`, `2.00s` in microseconds.
 fn micros(value: &str) -> f64 {
-    let split = value.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(value.len());
+    let split = value
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
     let number: f64 = number.parse().unwrap_or(f64::NAN);
     match unit {
@@ -173,12 +181,66 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Nanoseconds per request through the app without any network: the CPU cost of the
+/// middleware itself. The fastest of several batches is kept, as the batches that
+/// other processes preempted only add time.
+fn in_process(variant: Variant, batch: u32, batches: u32) -> (f64, f64) {
+    use tower::{Service, ServiceExt};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut app = app(variant);
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let mut per_request = Vec::new();
+        for _ in 0..batches {
+            let start = std::time::Instant::now();
+            for _ in 0..batch {
+                let mut request = axum::extract::Request::new(axum::body::Body::empty());
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let ready = ServiceExt::<axum::extract::Request>::ready(&mut app)
+                    .await
+                    .unwrap();
+                let response = ready.call(request).await.unwrap();
+                std::hint::black_box(response);
+            }
+            per_request.push(start.elapsed().as_nanos() as f64 / f64::from(batch));
+        }
+        let min = per_request.iter().copied().fold(f64::INFINITY, f64::min);
+        (min, median(per_request))
+    })
 }
 
 fn main() {
+    println!("In process (no network): ns per request through the axum app, 20 batches of 20000");
+    println!();
+    println!("| configuration | fastest batch | median batch | added (fastest) |");
+    println!("|---|---|---|---|");
+    let mut bare = 0.0;
+    for variant in Variant::ALL {
+        let (min, med) = in_process(variant, 20_000, 20);
+        if variant == Variant::Bare {
+            bare = min;
+        }
+        println!(
+            "| {} | {:.0} ns | {:.0} ns | {:+.0} ns |",
+            variant.name(),
+            min,
+            med,
+            min - bare
+        );
+    }
+    println!();
+
     if Command::new("wrk").arg("--version").output().is_err() {
-        eprintln!("server bench: `wrk` not found; install it (apt-get install -y wrk) to run this bench");
+        eprintln!("server bench: `wrk` not found; install it (apt-get install -y wrk) for the loopback loads");
         return;
     }
     let secs = env("SERVER_BENCH_SECS", 3);
@@ -208,20 +270,29 @@ fn main() {
     let p99 = |i: usize| median(latency[i].iter().map(|r| r.p99_us).collect());
     let rps = |i: usize| median(throughput[i].iter().map(|r| r.rps).collect());
     println!();
-    println!("wrk -t1, {secs} s per load, median of {rounds} rounds; server: axum on 1 tokio worker");
+    println!(
+        "wrk -t1, {secs} s per load, median of {rounds} rounds; server: axum on 1 tokio worker"
+    );
     println!();
-    println!("| configuration | p50 (c=1) | p99 (c=1) | added p50 | added p99 | max req/s (c=64) | vs bare | non-2xx at c=64 |");
+    println!("| configuration | p50 (c=1) | p99 (c=1) | added p50 | added p99 | max req/s (c=64), median [min–max] | vs bare | non-2xx at c=64 |");
     println!("|---|---|---|---|---|---|---|---|");
     for (i, (variant, _)) in addrs.iter().enumerate() {
         let non_2xx = throughput[i].iter().map(|r| r.non_2xx).max().unwrap_or(0);
+        let lo = throughput[i]
+            .iter()
+            .map(|r| r.rps)
+            .fold(f64::INFINITY, f64::min);
+        let hi = throughput[i].iter().map(|r| r.rps).fold(0.0, f64::max);
         println!(
-            "| {} | {:.1} µs | {:.1} µs | {:+.1} µs | {:+.1} µs | {:.0} | {:.3} | {} |",
+            "| {} | {:.1} µs | {:.1} µs | {:+.1} µs | {:+.1} µs | {:.0} [{:.0}–{:.0}] | {:.3} | {} |",
             variant.name(),
             p50(i),
             p99(i),
             p50(i) - p50(0),
             p99(i) - p99(0),
             rps(i),
+            lo,
+            hi,
             rps(i) / rps(0),
             non_2xx
         );

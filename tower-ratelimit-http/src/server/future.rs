@@ -2,10 +2,8 @@
 //! service and adds the rate-limit fields to its response, or answers at once.
 
 use super::body::ResponseBody;
-use super::headers::{RATELIMIT, RATELIMIT_POLICY};
-use super::respond::{Outcome, Responder};
+use super::respond::{Allowed, Outcome, Responder};
 use bytes::Bytes;
-use http::header::HeaderMap;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -44,7 +42,7 @@ pin_project! {
         Calling {
             #[pin]
             future: S::Future,
-            fields: HeaderMap,
+            fields: Option<Allowed>,
         },
         Answered {
             response: Option<Response<Bytes>>,
@@ -116,7 +114,9 @@ where
                 }
                 StateProj::Calling { future, fields } => {
                     let mut response = ready!(future.poll(cx))?;
-                    add_fields(response.headers_mut(), std::mem::take(fields));
+                    if let Some(allowed) = fields.take() {
+                        this.responder.add_fields(response.headers_mut(), &allowed);
+                    }
                     return Poll::Ready(Ok(response.map(ResponseBody::inner)));
                 }
                 StateProj::Answered { response } => {
@@ -126,24 +126,6 @@ where
                     return Poll::Ready(Ok(response.map(ResponseBody::own)));
                 }
             }
-        }
-    }
-}
-
-/// Adds the layer's fields to the service's response: the IETF fields are lists, so
-/// each stacked layer appends its policy; other fields an inner layer (or the
-/// handler) already set are left alone.
-fn add_fields(headers: &mut HeaderMap, fields: HeaderMap) {
-    let mut current = None;
-    for (name, value) in fields {
-        if let Some(name) = name {
-            current = Some(name);
-        }
-        let Some(name) = &current else { continue };
-        if name == RATELIMIT || name == RATELIMIT_POLICY {
-            headers.append(name.clone(), value);
-        } else if !headers.contains_key(name) {
-            headers.insert(name.clone(), value);
         }
     }
 }

@@ -32,6 +32,8 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use sfv::{key_ref, Integer, ListSerializer, StringRef};
 use std::fmt;
+use std::fmt::Write as _;
+use std::sync::RwLock;
 use std::time::Duration;
 use tower_ratelimit_core::algorithm::Snapshot;
 use tower_ratelimit_core::Quota;
@@ -212,6 +214,10 @@ pub fn append(
         );
         headers.append(RATELIMIT.clone(), ratelimit_value(name, snapshot));
     }
+    append_trios(headers, style, snapshot);
+}
+
+fn append_trios(headers: &mut HeaderMap, style: HeaderStyle, snapshot: &Snapshot) {
     let trio = |headers: &mut HeaderMap, names: [&HeaderName; 3]| {
         if headers.contains_key(names[0]) {
             return;
@@ -239,6 +245,89 @@ pub fn append(
             headers,
             [&RATELIMIT_LIMIT, &RATELIMIT_REMAINING, &RATELIMIT_RESET],
         );
+    }
+}
+
+/// One layer's fields, rendered on every response: the policy name is serialised once,
+/// and the `RateLimit-Policy` value is kept until the quota changes. The output is the
+/// same as [`append`]'s.
+pub(crate) struct FieldRenderer {
+    name: PolicyName,
+    style: HeaderStyle,
+    /// The policy name as a serialised Structured Fields String.
+    item: String,
+    policy: RwLock<Option<(Quota, u64, HeaderValue)>>,
+}
+
+impl FieldRenderer {
+    pub(crate) fn new(name: PolicyName, style: HeaderStyle) -> FieldRenderer {
+        let mut ser = ListSerializer::new();
+        let _ = ser.bare_item(name.sf());
+        let item = ser.finish().unwrap_or_default();
+        FieldRenderer {
+            name,
+            style,
+            item,
+            policy: RwLock::new(None),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &PolicyName {
+        &self.name
+    }
+
+    pub(crate) fn style(&self) -> HeaderStyle {
+        self.style
+    }
+
+    fn policy(&self, quota: &Quota, limit: u64) -> HeaderValue {
+        if let Ok(cached) = self.policy.read() {
+            if let Some((q, l, value)) = &*cached {
+                if q == quota && *l == limit {
+                    return value.clone();
+                }
+            }
+        }
+        let value = policy_value(&self.name, quota, limit);
+        if let Ok(mut cached) = self.policy.write() {
+            *cached = Some((*quota, limit, value.clone()));
+        }
+        value
+    }
+
+    fn ratelimit(&self, snapshot: &Snapshot) -> HeaderValue {
+        let mut text = String::with_capacity(self.item.len() + 40);
+        text.push_str(&self.item);
+        let _ = write!(
+            text,
+            ";r={};t={}",
+            snapshot.remaining.min(SF_INTEGER_MAX),
+            ceil_secs(snapshot.reset).min(SF_INTEGER_MAX)
+        );
+        header_value(text)
+    }
+
+    pub(crate) fn append(&self, headers: &mut HeaderMap, quota: &Quota, snapshot: &Snapshot) {
+        if self.style.ietf {
+            headers.append(RATELIMIT_POLICY.clone(), self.policy(quota, snapshot.limit));
+            headers.append(RATELIMIT.clone(), self.ratelimit(snapshot));
+        }
+        append_trios(headers, self.style, snapshot);
+    }
+}
+
+impl Clone for FieldRenderer {
+    fn clone(&self) -> Self {
+        FieldRenderer::new(self.name.clone(), self.style)
+    }
+}
+
+impl fmt::Debug for FieldRenderer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldRenderer")
+            .field("name", &self.name)
+            .field("style", &self.style)
+            .finish_non_exhaustive()
     }
 }
 
@@ -300,8 +389,34 @@ mod tests {
         };
         let v = ratelimit_value(&PolicyName::default(), &snap);
         assert_eq!(v, r#""default";r=999999999999999;t=999999999999999"#);
+        // The window saturates at u64::MAX nanoseconds (about 584 years).
         let v = policy_value(&PolicyName::default(), &q, u64::MAX);
-        assert_eq!(v, r#""default";q=999999999999999;w=999999999999999"#);
+        assert_eq!(v, r#""default";q=999999999999999;w=18446744074"#);
+    }
+
+    #[test]
+    fn the_cached_renderer_writes_what_sfv_writes() {
+        let quotas = [
+            Quota::per_second(3).unwrap(),
+            Quota::per_minute(100).unwrap().with_burst(7).unwrap(),
+        ];
+        for name in ["default", r#"we"ird\name"#] {
+            let name = PolicyName::new(name).unwrap();
+            let renderer = FieldRenderer::new(name.clone(), HeaderStyle::default());
+            for quota in quotas {
+                for (remaining, reset_ms) in [(0, 0), (5, 1), (u64::MAX, u64::MAX)] {
+                    let snap = Snapshot {
+                        limit: quota.burst(),
+                        remaining,
+                        reset: Duration::from_millis(reset_ms),
+                    };
+                    let (mut fast, mut slow) = (HeaderMap::new(), HeaderMap::new());
+                    renderer.append(&mut fast, &quota, &snap);
+                    append(&mut slow, HeaderStyle::default(), &name, &quota, &snap);
+                    assert_eq!(fast, slow);
+                }
+            }
+        }
     }
 
     #[test]

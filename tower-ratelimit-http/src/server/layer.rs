@@ -1,6 +1,6 @@
 //! [`HttpRateLimitLayer`]: the configuration, shared by every service it makes.
 
-use super::headers::{HeaderStyle, PolicyName};
+use super::headers::{FieldRenderer, HeaderStyle, PolicyName};
 use super::key::{GlobalKey, KeyExtractor};
 use super::respond::{OnMissingKey, OnStoreError, Responder};
 use super::service::HttpRateLimit;
@@ -84,14 +84,14 @@ impl<St, X: KeyExtractor> HttpRateLimitLayer<St, X> {
 
     /// Which rate-limit fields to send (default: the current IETF fields only).
     pub fn header_style(mut self, style: HeaderStyle) -> Self {
-        self.responder.style = style;
+        self.responder.fields = FieldRenderer::new(self.responder.fields.name().clone(), style);
         self
     }
 
     /// The policy name in the fields and problem details (default `"default"`). Give
     /// stacked layers distinct names.
     pub fn policy_name(mut self, name: PolicyName) -> Self {
-        self.responder.policy = name;
+        self.responder.fields = FieldRenderer::new(name, self.responder.fields.style());
         self
     }
 
@@ -151,7 +151,7 @@ impl<St, X: KeyExtractor + fmt::Debug> fmt::Debug for HttpRateLimitLayer<St, X> 
         f.debug_struct("HttpRateLimitLayer")
             .field("extractor", &self.extractor)
             .field("status", &self.responder.status)
-            .field("policy", &self.responder.policy)
+            .field("fields", &self.responder.fields)
             .field("cost", &self.cost)
             .finish_non_exhaustive()
     }

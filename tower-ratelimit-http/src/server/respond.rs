@@ -1,7 +1,7 @@
 //! What the layer answers for each outcome: the response options and their rendering.
 
 use super::grpc;
-use super::headers::{self, HeaderStyle, PolicyName};
+use super::headers::{self, FieldRenderer, HeaderStyle, PolicyName};
 use super::key::KeyError;
 use super::problem::{self, Problem, ProblemType};
 use bytes::Bytes;
@@ -48,8 +48,7 @@ impl<K> Default for OnMissingKey<K> {
 #[derive(Debug, Clone)]
 pub(crate) struct Responder {
     pub(crate) status: StatusCode,
-    pub(crate) style: HeaderStyle,
-    pub(crate) policy: PolicyName,
+    pub(crate) fields: FieldRenderer,
     pub(crate) problem: bool,
     pub(crate) grpc: bool,
     pub(crate) on_store_error: OnStoreError,
@@ -59,8 +58,7 @@ impl Default for Responder {
     fn default() -> Self {
         Responder {
             status: StatusCode::TOO_MANY_REQUESTS,
-            style: HeaderStyle::default(),
-            policy: PolicyName::default(),
+            fields: FieldRenderer::new(PolicyName::default(), HeaderStyle::default()),
             problem: false,
             grpc: false,
             on_store_error: OnStoreError::default(),
@@ -68,10 +66,16 @@ impl Default for Responder {
     }
 }
 
+/// An allowed request's decision, for its response's fields.
+pub(crate) struct Allowed {
+    quota: Quota,
+    snapshot: Snapshot,
+}
+
 /// What happens to a request once the store has decided.
 pub(crate) enum Outcome {
-    /// Call the service, then add these fields to its response.
-    Proceed(HeaderMap),
+    /// Call the service, then add the fields of this decision (if any) to its response.
+    Proceed(Option<Allowed>),
     /// Answer with this response; the service is not called.
     Respond(Response<Bytes>),
 }
@@ -79,11 +83,10 @@ pub(crate) enum Outcome {
 impl Responder {
     pub(crate) fn decided(&self, result: Result<Decision, StoreError>, quota: &Quota) -> Outcome {
         match result {
-            Ok(Decision::Allowed { snapshot, .. }) => {
-                let mut fields = HeaderMap::new();
-                headers::append(&mut fields, self.style, &self.policy, quota, &snapshot);
-                Outcome::Proceed(fields)
-            }
+            Ok(Decision::Allowed { snapshot, .. }) => Outcome::Proceed(Some(Allowed {
+                quota: *quota,
+                snapshot,
+            })),
             Ok(Decision::Denied {
                 retry_after,
                 snapshot,
@@ -91,25 +94,25 @@ impl Responder {
             Err(StoreError::CostTooLarge(e)) => Outcome::Respond(self.error(
                 self.status,
                 ProblemType::QuotaExceeded,
-                &format!(
-                    "the request costs {} units; the quota admits at most {} at once",
-                    e.cost, e.max
-                ),
+                || {
+                    format!(
+                        "the request costs {} units; the quota admits at most {} at once",
+                        e.cost, e.max
+                    )
+                },
                 None,
             )),
             Err(StoreError::TooManyKeys { .. }) => Outcome::Respond(self.error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ProblemType::TemporaryReducedCapacity,
-                "too many active clients",
+                || "too many active clients".to_owned(),
                 Some(Duration::from_secs(1)),
             )),
-            Err(_) if self.on_store_error == OnStoreError::Allow => {
-                Outcome::Proceed(HeaderMap::new())
-            }
+            Err(_) if self.on_store_error == OnStoreError::Allow => Outcome::Proceed(None),
             Err(_) => Outcome::Respond(self.error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ProblemType::TemporaryReducedCapacity,
-                "the rate limiter is unavailable",
+                || "the rate limiter is unavailable".to_owned(),
                 Some(Duration::from_secs(1)),
             )),
         }
@@ -122,25 +125,27 @@ impl Responder {
         snapshot: &Snapshot,
         quota: &Quota,
     ) -> Response<Bytes> {
-        let secs = headers::retry_after_secs(retry_after);
-        let detail = format!(
-            "retry after {secs} second{}",
-            if secs == 1 { "" } else { "s" }
-        );
+        let detail = || {
+            let secs = headers::retry_after_secs(retry_after);
+            format!(
+                "retry after {secs} second{}",
+                if secs == 1 { "" } else { "s" }
+            )
+        };
         let mut response = self.error(
             self.status,
             ProblemType::QuotaExceeded,
-            &detail,
+            detail,
             Some(retry_after),
         );
-        headers::append(
-            response.headers_mut(),
-            self.style,
-            &self.policy,
-            quota,
-            snapshot,
-        );
+        self.fields.append(response.headers_mut(), quota, snapshot);
         response
+    }
+
+    /// Adds an allowed request's fields to the service's response.
+    pub(crate) fn add_fields(&self, headers: &mut HeaderMap, allowed: &Allowed) {
+        self.fields
+            .append(headers, &allowed.quota, &allowed.snapshot);
     }
 
     /// The response to a request whose key could not be read.
@@ -165,7 +170,7 @@ impl Responder {
         &self,
         status: StatusCode,
         kind: ProblemType,
-        detail: &str,
+        detail: impl FnOnce() -> String,
         retry_after: Option<Duration>,
     ) -> Response<Bytes> {
         let mut response = Response::new(Bytes::new());
@@ -174,8 +179,8 @@ impl Responder {
         }
         if self.grpc {
             let message = match kind {
-                ProblemType::QuotaExceeded => format!("rate limited; {detail}"),
-                _ => detail.to_owned(),
+                ProblemType::QuotaExceeded => format!("rate limited; {}", detail()),
+                _ => detail(),
             };
             grpc::trailers_only(
                 response.headers_mut(),
@@ -187,9 +192,9 @@ impl Responder {
         }
         *response.status_mut() = status;
         if self.problem {
-            let mut problem = Problem::new(kind, status.as_u16()).detail(detail);
+            let mut problem = Problem::new(kind, status.as_u16()).detail(detail());
             if kind == ProblemType::QuotaExceeded {
-                problem = problem.violated_policy(self.policy.as_str());
+                problem = problem.violated_policy(self.fields.name().as_str());
             }
             response.headers_mut().insert(
                 CONTENT_TYPE,
