@@ -1,0 +1,201 @@
+//! Decisions per second and latency of `RedisStore` against a local `redis-server`,
+//! next to a plain `GET` on the same connection.
+//!
+//! `cargo bench -p tower-ratelimit-redis --bench redis` starts a throwaway
+//! `redis-server` on a free loopback port (no persistence) and prints a Markdown
+//! table. `BENCH_SECONDS` sets the time per cell (default 2).
+//!
+//! Every decision is a real script run: the quota (1 000 000/s, burst 1 000 000)
+//! admits everything and the negative cache is off, so nothing is answered locally.
+//! "hot key" sends every decision to one key; "100k keys" spreads them uniformly
+//! over 100 000 keys.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::RedisServer;
+use tower_ratelimit_core::store::RateStore;
+use tower_ratelimit_core::Quota;
+use tower_ratelimit_redis::{RedisStore, RemoteAlgorithm};
+
+const KEYS: u64 = 100_000;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Get,
+    RawScript,
+    HotKey,
+    ManyKeys,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Get => "GET (baseline)",
+            Op::RawScript => "raw EVALSHA of the GCRA script, hot key",
+            Op::HotKey => "decision, hot key",
+            Op::ManyKeys => "decision, 100k keys",
+        }
+    }
+}
+
+struct Cell {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let store = store.clone();
+        let stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            let mut conn: ConnectionManager = store.connection().clone();
+            let script = redis::Script::new(RemoteAlgorithm::Gcra.source());
+            let mut latencies = Vec::with_capacity(100_000);
+            // xorshift: a cheap uniform key per call.
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let before = Instant::now();
+                match op {
+                    Op::Get => {
+                        let _: Option<String> = redis::cmd("GET")
+                            .arg("bench:get")
+                            .query_async(&mut conn)
+                            .await
+                            .expect("GET");
+                    }
+                    Op::RawScript => {
+                        let _: Vec<i64> = script
+                            .key("bench:raw")
+                            .arg(1)
+                            .arg(1)
+                            .arg(1_000_000)
+                            .arg(1)
+                            .arg(0)
+                            .invoke_async(&mut conn)
+                            .await
+                            .expect("EVALSHA");
+                    }
+                    Op::HotKey => {
+                        store.check("hot", 1).await.expect("decision");
+                    }
+                    Op::ManyKeys => {
+                        store.check(&(x % KEYS), 1).await.expect("decision");
+                    }
+                }
+                latencies.push(before.elapsed());
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(for_).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut all = Vec::new();
+    for handle in handles {
+        all.extend(handle.await.expect("task"));
+    }
+    let elapsed = started.elapsed();
+    all.sort_unstable();
+    let at = |q: f64| all.get(((all.len() as f64 - 1.0) * q) as usize).copied().unwrap_or_default();
+    Cell {
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+fn main() {
+    // `cargo test --benches` runs this with no `--bench` flag: stay quick then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("run with `cargo bench -p tower-ratelimit-redis --bench redis`");
+        return;
+    }
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let for_ = Duration::from_secs_f64(seconds);
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let quota = Quota::per_second(1_000_000)
+            .and_then(|q| q.with_burst(1_000_000))
+            .expect("quota");
+        let store = RedisStore::builder(quota)
+            .prefix("bench:")
+            .negative_cache(0)
+            .timeout(Duration::from_secs(5))
+            .connect(server.url())
+            .expect("store");
+        // Warm up: connect, load the script.
+        store.check("hot", 1).await.expect("warm-up");
+        let _: () = redis::cmd("SET")
+            .arg("bench:get")
+            .arg("1795781396984349")
+            .query_async(&mut store.connection().clone())
+            .await
+            .expect("SET");
+
+        let version: String = {
+            let info: String = redis::cmd("INFO")
+                .arg("server")
+                .query_async(&mut store.connection().clone())
+                .await
+                .expect("INFO");
+            info.lines()
+                .find_map(|l| l.strip_prefix("redis_version:"))
+                .unwrap_or("?")
+                .trim()
+                .to_owned()
+        };
+        println!(
+            "redis-server {version} on 127.0.0.1, one ConnectionManager (multiplexed), \
+             tokio 2 worker threads, {seconds} s per cell\n"
+        );
+        println!("| operation | tasks | ops/s | p50 µs | p99 µs | p50 / GET p50 |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for tasks in [1usize, 16, 64, 256] {
+            let get = run(&store, Op::Get, tasks, for_).await;
+            for op in [Op::Get, Op::RawScript, Op::HotKey, Op::ManyKeys] {
+                let cell = if op == Op::Get {
+                    Cell { ..get }
+                } else {
+                    run(&store, op, tasks, for_).await
+                };
+                println!(
+                    "| {} | {tasks} | {:.0} | {} | {} | {:.2} |",
+                    op.name(),
+                    cell.per_second,
+                    us(cell.p50),
+                    us(cell.p99),
+                    cell.p50.as_secs_f64() / get.p50.as_secs_f64().max(1e-9)
+                );
+            }
+        }
+        let keys: i64 = redis::cmd("DBSIZE")
+            .query_async(&mut store.connection().clone())
+            .await
+            .expect("DBSIZE");
+        println!("\nkeys in Redis at the end (each expires when its bucket is full again): {keys}");
+        let stats = store.stats();
+        println!("store stats: {stats:?}");
+    });
+}
