@@ -1,5 +1,5 @@
-//! The client stack the story ends with, in one place: the worker pool
-//! (concurrency limit) outside, the shared rate limiter inside it so requests take
+//! The client stack the story ends with, in one place: retries outermost so each
+//! retry goes back through the limits, the worker pool (concurrency limit), the shared rate limiter inside it so requests take
 //! their rate slot only once they hold a worker, the feedback layer under both so
 //! a 429's `Retry-After` pauses the shared limiter, then the counting and the
 //! HTTP client.
@@ -24,27 +24,44 @@
 //! # Ok(()) }
 //! ```
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::Response;
 use tower::{BoxError, Service, ServiceBuilder};
 use tower_ratelimit_core::store::RateStore;
 use tower_ratelimit_core::{RateLimiter, ServiceBuilderExt};
+use tower::retry::budget::TpsBudget;
+use tower::retry::RetryLayer;
 use tower_ratelimit_http::feedback::FeedbackLayer;
+use tower_ratelimit_http::retry::RetryPolicy;
 
 use crate::client::{ApiRequest, HttpClient};
 use crate::observe::{Attempts, CountLayer};
 
-/// Concurrency limit, rate limit on `limiter`, feedback steering `limiter`,
-/// attempts counted into `attempts`, over a fresh [`HttpClient`].
+/// Retries (the http crate's policy with [`retry_policy`]), concurrency limit, rate
+/// limit on `limiter`, feedback steering `limiter`, attempts counted into
+/// `attempts`, over a fresh [`HttpClient`].
 pub fn paced<St: RateStore>(
     limiter: RateLimiter<St>,
     concurrency: usize,
     attempts: Attempts,
 ) -> impl Service<ApiRequest, Response = Response<Bytes>, Error = BoxError, Future: Send> + Clone + Send + 'static {
     ServiceBuilder::new()
+        .layer(RetryLayer::new(retry_policy()))
         .limit_concurrency(concurrency)
         .limit_rate_with(limiter.clone())
         .layer(FeedbackLayer::new(limiter))
         .layer(CountLayer::new(attempts))
         .service(HttpClient::new())
+}
+
+/// Retries for a bulk job: up to 10 per page, from a budget that allows a retry
+/// for every request (a job that must deliver every page may not give up on a
+/// throttled one because many others were throttled too; the pause, not the
+/// budget, is what keeps it from hammering).
+pub fn retry_policy() -> RetryPolicy<tower_ratelimit_http::feedback::DefaultClassifier, TpsBudget> {
+    RetryPolicy::new()
+        .max_retries(10)
+        .budget(TpsBudget::new(Duration::from_secs(10), 100, 1.0))
 }

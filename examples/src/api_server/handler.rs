@@ -59,9 +59,11 @@ pub(super) async fn items(State(app): State<Arc<AppState>>, Query(q): Query<Page
         Ok(remaining) => {
             let delay = jittered(app.config.latency, app.config.jitter);
             tokio::time::sleep(delay).await;
-            let (_, next) = lock(&app.bucket).peek(Instant::now());
             let mut headers = HeaderMap::new();
-            ratelimit_fields(&mut headers, &app, remaining, next);
+            if app.config.advertise {
+                let (_, next) = lock(&app.bucket).peek(Instant::now());
+                ratelimit_fields(&mut headers, &app, remaining, next);
+            }
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             app.stats.ok();
             (StatusCode::OK, headers, page_body(q.page)).into_response()

@@ -3,8 +3,8 @@
 //! `GET /items?page=N` answers `{"page":N,"items":[...]}` after a jittered latency,
 //! as long as the server's token bucket has a token; otherwise it answers `429 Too
 //! Many Requests` at once with `Retry-After` (whole seconds, rounded up, or an
-//! HTTP date) and the IETF `RateLimit` / `RateLimit-Policy` fields. Every response
-//! carries the `RateLimit` fields so clients can pace themselves. `GET /stats`
+//! HTTP date) and the IETF `RateLimit` / `RateLimit-Policy` fields. With
+//! [`ApiConfig::advertise`] successful responses carry the fields too. `GET /stats`
 //! answers the server's counters as JSON.
 //!
 //! ```
@@ -73,6 +73,12 @@ pub struct ApiConfig {
     /// Answer every n-th request with `503 Service Unavailable` and `Retry-After: 1`
     /// (a transient failure), before the rate limit is checked.
     pub unavailable_every: Option<u64>,
+    /// Also send `RateLimit` / `RateLimit-Policy` on successful responses.
+    ///
+    /// Off by default: the fields speak in whole seconds, so a bucket that refills
+    /// every 10 ms but is empty right now says `r=0;t=1`, and a careful client
+    /// (tower-ratelimit-http's feedback layer among them) then holds for a second.
+    pub advertise: bool,
 }
 
 impl Default for ApiConfig {
@@ -84,6 +90,7 @@ impl Default for ApiConfig {
             jitter: Duration::from_millis(25),
             retry_after: RetryAfterStyle::Seconds,
             unavailable_every: None,
+            advertise: false,
         }
     }
 }

@@ -38,6 +38,9 @@ struct Args {
     /// Answer every n-th request with 503 and Retry-After.
     #[arg(long)]
     unavailable_every: Option<u64>,
+    /// Send the RateLimit fields on successful responses too.
+    #[arg(long)]
+    advertise: bool,
 }
 
 #[tokio::main]
@@ -54,6 +57,7 @@ async fn main() -> std::io::Result<()> {
             RetryAfterStyle::Seconds
         },
         unavailable_every: args.unavailable_every,
+        advertise: args.advertise,
     };
     let server = ApiServer::bind(config, SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     println!("{}", server.url());
