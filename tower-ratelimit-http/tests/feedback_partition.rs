@@ -192,3 +192,31 @@ async fn partitions_are_bounded_and_keep_paused_ones() {
         "the paused partition was evicted"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_adopts_its_servers_policy() {
+    let log: Log = Arc::default();
+    let layer = PartitionedFeedbackLayer::new(
+        Quota::per_second(100).unwrap(),
+        RateLimiter::new(Quota::per_second(1000).unwrap()),
+    )
+    .adopt_policy(true);
+    let client = layer.layer(api(Arc::clone(&log), |target, _| {
+        if target == "a.test/" {
+            vec![("ratelimit-policy", r#""api";q=5;w=1"#)]
+        } else {
+            vec![]
+        }
+    }));
+    client.clone().oneshot(get("http://a.test/")).await.unwrap();
+    client.clone().oneshot(get("http://b.test/")).await.unwrap();
+    let partitions = layer.partitions();
+    assert_eq!(
+        partitions.limiter(b"a.test").quota(),
+        Quota::per_second(5).unwrap()
+    );
+    assert_eq!(
+        partitions.limiter(b"b.test").quota(),
+        Quota::per_second(100).unwrap()
+    );
+}

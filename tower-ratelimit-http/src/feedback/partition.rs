@@ -276,6 +276,19 @@ impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
         self
     }
 
+    /// Adopts the tightest request policy a partition's server advertises as that
+    /// partition's quota. Off by default.
+    pub fn adopt_policy(mut self, adopt: bool) -> Self {
+        Arc::make_mut(&mut self.steer).adopt_policy = adopt;
+        self
+    }
+
+    /// How long a throttled response that names no wait holds its partition.
+    pub fn fallback_pause(mut self, pause: Duration) -> Self {
+        Arc::make_mut(&mut self.steer).fallback_pause = pause;
+        self
+    }
+
     /// Replaces the classifier.
     pub fn classifier<C2: Classify + Clone>(
         self,
