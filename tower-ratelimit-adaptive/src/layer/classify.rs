@@ -23,7 +23,9 @@ use crate::Outcome;
 pub fn by_result<R, E>(result: &Result<R, E>) -> Outcome {
     match result {
         Ok(_) => Outcome::success(Duration::ZERO),
-        Err(_) => Outcome::Overload { latency: Duration::ZERO },
+        Err(_) => Outcome::Overload {
+            latency: Duration::ZERO,
+        },
     }
 }
 
@@ -43,7 +45,9 @@ mod http_classifier {
         if !secs.is_finite() || secs < 0.0 {
             return None;
         }
-        Some(Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())))
+        Some(Duration::from_secs_f64(
+            secs.min(MAX_RETRY_AFTER.as_secs_f64()),
+        ))
     }
 
     /// Status-code classifier for `http::Response`: 429 is a throttle, 503 a throttle
@@ -53,7 +57,11 @@ mod http_classifier {
     pub fn http_status<B, E>(result: &Result<http::Response<B>, E>) -> Outcome {
         let resp = match result {
             Ok(r) => r,
-            Err(_) => return Outcome::Overload { latency: Duration::ZERO },
+            Err(_) => {
+                return Outcome::Overload {
+                    latency: Duration::ZERO,
+                }
+            }
         };
         let status = resp.status();
         let wait = retry_after(resp.headers());
@@ -66,7 +74,9 @@ mod http_classifier {
                 hints: Hints::default(),
             }
         } else if status == http::StatusCode::SERVICE_UNAVAILABLE {
-            Outcome::Overload { latency: Duration::ZERO }
+            Outcome::Overload {
+                latency: Duration::ZERO,
+            }
         } else {
             Outcome::success(Duration::ZERO)
         }

@@ -106,7 +106,11 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
     /// Partitions requests by `key(&req)`: each key gets its own controller and
     /// limiter (per host, per API key...). At most `max_partitions` keys are kept;
     /// further keys share one overflow partition. Resets the partitions.
-    pub fn partition_by<K, F>(self, key: F, max_partitions: usize) -> AdaptiveRateLimitLayer<Cl, PartitionFn<F>, Req>
+    pub fn partition_by<K, F>(
+        self,
+        key: F,
+        max_partitions: usize,
+    ) -> AdaptiveRateLimitLayer<Cl, PartitionFn<F>, Req>
     where
         F: Fn(&Req) -> K + Clone + Send + Sync + 'static,
         K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,

@@ -81,7 +81,10 @@ impl Slot {
         let concurrency = manage_concurrency
             .then(|| ConcurrencyLimiter::new(controller.concurrency().unwrap_or(usize::MAX >> 3)));
         Slot {
-            applied: Mutex::new((Some(quota.emission_interval().as_nanos() as u64), quota.burst())),
+            applied: Mutex::new((
+                Some(quota.emission_interval().as_nanos() as u64),
+                quota.burst(),
+            )),
             limiter: RateLimiter::new(quota),
             concurrency,
             controller: Mutex::new(controller),
@@ -111,7 +114,10 @@ impl Slot {
             (c.rate(), c.burst(), c.concurrency())
         };
         let quota = quota_for(rate, burst);
-        let key = (Some(quota.emission_interval().as_nanos() as u64), quota.burst());
+        let key = (
+            Some(quota.emission_interval().as_nanos() as u64),
+            quota.burst(),
+        );
         let changed = {
             let mut applied = lock(&self.applied);
             let changed = *applied != key;
@@ -164,7 +170,9 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
             return s;
         }
         drop(map);
-        lock(&self.overflow).get_or_insert_with(|| Arc::new(make())).clone()
+        lock(&self.overflow)
+            .get_or_insert_with(|| Arc::new(make()))
+            .clone()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -1,0 +1,172 @@
+//! Each controller's reaction to scripted outcome sequences.
+
+use std::time::Duration;
+
+use tower_ratelimit_adaptive::controller::{
+    Aimd, AimdConfig, AwsCubic, Controller, Goodput, GoodputConfig, Gradient2, SreThrottle,
+};
+use tower_ratelimit_adaptive::{Hints, Outcome, Policy};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn ok() -> Outcome {
+    Outcome::success(ms(20))
+}
+
+fn no() -> Outcome {
+    Outcome::throttled(ms(20))
+}
+
+#[test]
+fn aimd_adds_per_second_and_cuts_once_per_round_trip() {
+    let mut c = Aimd::new(AimdConfig {
+        initial_rate: 10.0,
+        increase_per_sec: 5.0,
+        backoff: 0.5,
+        ..AimdConfig::default()
+    });
+    c.observe(ms(0), &ok());
+    c.observe(ms(2000), &ok());
+    assert_eq!(c.rate(), Some(20.0));
+    c.observe(ms(2100), &no());
+    assert_eq!(c.rate(), Some(10.0));
+    // Sent before the cut: same congestion event.
+    c.observe(ms(2105), &Outcome::throttled(ms(50)));
+    assert_eq!(c.rate(), Some(10.0));
+    // Sent after the cut: a new event.
+    c.observe(ms(2200), &no());
+    assert_eq!(c.rate(), Some(5.0));
+}
+
+#[test]
+fn aws_cubic_follows_the_sdk_formulas() {
+    let mut c = AwsCubic::new();
+    // 20 responses per 0.5 s bucket = 40/s measured (smoothed 0.8 per bucket).
+    for i in 0..200u64 {
+        c.observe(ms(i * 25), &ok());
+    }
+    assert_eq!(c.rate(), None, "disabled until the first throttle");
+    c.observe(ms(5000), &no());
+    let after_cut = c.rate().unwrap();
+    // new = min(β·measured, 2·measured) with measured ≈ 40.
+    assert!((after_cut - 0.7 * 40.0).abs() < 2.0, "{after_cut}");
+    // Success right after the cut: W(t) = C(t − K)³ + Wmax with t ≈ 0 < K, so the
+    // rate sits below Wmax, and climbs back to Wmax at t = K = ∛(Wmax·0.3/0.4).
+    let wmax = after_cut / 0.7;
+    let k = (wmax * 0.3 / 0.4).cbrt();
+    // Keep responses flowing at 40/s so that the 2·measured cap stays out of the way.
+    let end = 5000 + (k * 1000.0) as u64;
+    for t in (5025..=end).step_by(25) {
+        c.observe(ms(t), &ok());
+    }
+    c.observe(ms(5000) + Duration::from_secs_f64(k), &ok());
+    let at_k = c.rate().unwrap();
+    assert!((at_k - wmax).abs() < 1.0, "at K: {at_k} vs Wmax {wmax}");
+    // Every throttle cuts again: no de-duplication in the SDK.
+    let before = c.rate().unwrap();
+    c.observe(ms(5000) + Duration::from_secs_f64(k) + ms(1), &no());
+    assert!(c.rate().unwrap() < before);
+    // Capacity (burst) = max(rate, 1): about one second of burst.
+    assert_eq!(c.burst(), c.rate().unwrap().floor().max(1.0) as u64);
+}
+
+#[test]
+fn aws_cubic_never_goes_below_the_minimum_fill_rate() {
+    let mut c = AwsCubic::new();
+    for i in 0..1000u64 {
+        c.observe(ms(i), &no());
+    }
+    assert!(c.rate().unwrap() >= 0.5);
+}
+
+#[test]
+fn gradient2_ignores_drops_and_shrinks_on_latency() {
+    let mut c = Gradient2::default();
+    for i in 0..100u64 {
+        c.observe(ms(i), &Outcome::success(ms(50)));
+    }
+    let grown = c.concurrency().unwrap();
+    assert!(grown > 20);
+    for i in 100..200u64 {
+        c.observe(ms(i), &Outcome::Overload { latency: ms(50) });
+    }
+    assert_eq!(
+        c.concurrency().unwrap(),
+        grown,
+        "drops are ignored, as in Netflix's Gradient2"
+    );
+    for i in 200..260u64 {
+        c.observe(ms(i), &Outcome::success(ms(400)));
+    }
+    assert!(c.concurrency().unwrap() < grown);
+}
+
+#[test]
+fn sre_rejects_nothing_while_the_backend_accepts() {
+    let mut c = SreThrottle::default();
+    for i in 0..1000u64 {
+        assert!(c.admit(ms(i), 0.0));
+        c.observe(ms(i), &ok());
+    }
+    assert_eq!(c.reject_probability(ms(1000)), 0.0);
+    // History older than two minutes is forgotten.
+    for i in 0..3000u64 {
+        c.admit(ms(2000 + i / 3), 0.5);
+        c.observe(ms(2000 + i / 3), &no());
+    }
+    assert!(c.reject_probability(ms(3000)) > 0.0);
+    assert_eq!(c.reject_probability(Duration::from_secs(200)), 0.0);
+}
+
+#[test]
+fn goodput_measures_the_share_accepted_while_throttled() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // The first throttle opens a measurement; 3 of every 4 responses accepted.
+    // The measurement lasts 150 ms (12 responses at 100/s, at least 150 ms).
+    for i in 0..16u64 {
+        let o = if i % 4 == 0 { no() } else { ok() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    let est = c.estimate().expect("measured");
+    assert!((est - 75.0).abs() < 3.0, "{est}");
+    assert!((c.rate().unwrap() - 0.97 * est).abs() < 1e-9);
+}
+
+#[test]
+fn goodput_probes_multiplicatively_after_cruising() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    let h = Hints::with_policy(Policy::new(1000, Duration::from_secs(1)));
+    c.observe(
+        ms(0),
+        &Outcome::Success {
+            latency: ms(10),
+            hints: h,
+        },
+    );
+    let cruise = c.rate().unwrap();
+    // Feed responses at the rate in use; after the cruise time the rate rises.
+    let mut t = 0u64;
+    let mut last = cruise;
+    let mut rises = Vec::new();
+    while t < 8000 {
+        let r = c.rate().unwrap();
+        t += (1000.0 / r) as u64;
+        c.observe(ms(t), &ok());
+        let now = c.rate().unwrap();
+        if now > last {
+            rises.push(now / cruise);
+            last = now;
+        }
+    }
+    assert!(!rises.is_empty(), "never probed");
+    // Probing is capped by the advertised policy (1000/s).
+    assert!(c.rate().unwrap() <= 1000.0 + 1e-9);
+}

@@ -1,0 +1,293 @@
+//! The layer under tokio's paused clock: exact and instant.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower::{service_fn, Service, ServiceExt};
+use tower_ratelimit_adaptive::controller::{Gradient2, SreThrottle};
+use tower_ratelimit_adaptive::layer::LocallyRejected;
+use tower_ratelimit_adaptive::{AdaptiveRateLimitLayer, Outcome};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reply {
+    Ok,
+    TooMany,
+}
+
+/// A server-side token bucket of `rate`/s holding `burst`, on tokio's clock.
+#[derive(Clone)]
+struct Bucket(Arc<Mutex<(f64, Instant, f64, f64)>>);
+
+impl Bucket {
+    fn new(rate: f64, burst: f64) -> Bucket {
+        Bucket(Arc::new(Mutex::new((burst, Instant::now(), rate, burst))))
+    }
+    fn set_rate(&self, rate: f64) {
+        self.take_refill();
+        self.0.lock().unwrap().2 = rate;
+    }
+    fn take_refill(&self) {
+        let mut g = self.0.lock().unwrap();
+        let now = Instant::now();
+        let dt = now.duration_since(g.1).as_secs_f64();
+        g.0 = (g.0 + dt * g.2).min(g.3);
+        g.1 = now;
+    }
+    fn try_take(&self) -> bool {
+        self.take_refill();
+        let mut g = self.0.lock().unwrap();
+        if g.0 >= 1.0 {
+            g.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn classify(r: &Result<Reply, std::io::Error>) -> Outcome {
+    match r {
+        Ok(Reply::Ok) => Outcome::success(Duration::ZERO),
+        Ok(Reply::TooMany) => Outcome::throttled(Duration::ZERO),
+        Err(_) => Outcome::Overload {
+            latency: Duration::ZERO,
+        },
+    }
+}
+
+/// Drives `workers` concurrent loops for `secs` of virtual time; returns accepted
+/// counts per second.
+async fn drive<S>(svc: S, workers: usize, secs: u64) -> Vec<u64>
+where
+    S: Service<u32, Response = Reply, Error = tower_ratelimit_core::BoxError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let start = Instant::now();
+    let bins = Arc::new((0..secs).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let mut svc = svc.clone();
+        let bins = bins.clone();
+        tasks.push(tokio::spawn(async move {
+            while start.elapsed() < Duration::from_secs(secs) {
+                if let Ok(Reply::Ok) = svc.ready().await.unwrap().call(0).await {
+                    let s = start.elapsed().as_secs();
+                    if let Some(b) = bins.get(s as usize) {
+                        b.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    bins.iter().map(|b| b.load(Ordering::Relaxed)).collect()
+}
+
+fn server(
+    bucket: Bucket,
+) -> impl Service<u32, Response = Reply, Error = std::io::Error, Future = impl Send> + Clone {
+    service_fn(move |_: u32| {
+        let bucket = bucket.clone();
+        async move {
+            // The server decides on arrival, answers after a 20 ms round trip.
+            let ok = bucket.try_take();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, std::io::Error>(if ok { Reply::Ok } else { Reply::TooMany })
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn layer_finds_and_follows_the_servers_limit() {
+    let bucket = Bucket::new(200.0, 20.0);
+    let layer = AdaptiveRateLimitLayer::new(classify);
+    let svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(server(bucket.clone()));
+    let first = drive(svc.clone(), 16, 20).await;
+    let steady: u64 = first[10..].iter().sum();
+    let rate = steady as f64 / 10.0;
+    assert!(
+        (180.0..=205.0).contains(&rate),
+        "goodput {rate} vs limit 200: {first:?}"
+    );
+    let r = layer.rate(&()).unwrap();
+    assert!((150.0..=260.0).contains(&r), "controller rate {r}");
+
+    bucket.set_rate(100.0);
+    let second = drive(svc, 16, 15).await;
+    let steady: u64 = second[5..].iter().sum();
+    let rate = steady as f64 / 10.0;
+    assert!(
+        (90.0..=103.0).contains(&rate),
+        "after the drop {rate}: {second:?}"
+    );
+    assert!(layer.rate(&()).unwrap() < 130.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_pauses_the_partition() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    let inner = service_fn(move |_: u32| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        async move { Ok::<_, std::io::Error>(n) }
+    });
+    let layer = AdaptiveRateLimitLayer::new(|r: &Result<u64, std::io::Error>| match r {
+        Ok(0) => Outcome::Throttled {
+            latency: Duration::ZERO,
+            retry_after: Some(Duration::from_secs(3)),
+            hints: Default::default(),
+        },
+        _ => Outcome::success(Duration::ZERO),
+    });
+    let mut svc = tower::ServiceBuilder::new().layer(layer).service(inner);
+    let start = Instant::now();
+    svc.ready().await.unwrap().call(0).await.unwrap();
+    svc.ready().await.unwrap().call(0).await.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3),
+        "second request started after {waited:?}"
+    );
+    assert!(waited < Duration::from_millis(3200), "{waited:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_can_be_ignored() {
+    let inner = service_fn(|_: u32| async { Ok::<_, std::io::Error>(()) });
+    let layer = AdaptiveRateLimitLayer::new(|_: &Result<(), std::io::Error>| Outcome::Throttled {
+        latency: Duration::ZERO,
+        retry_after: Some(Duration::from_secs(30)),
+        hints: Default::default(),
+    })
+    .honour_retry_after(None);
+    let mut svc = tower::ServiceBuilder::new().layer(layer).service(inner);
+    let start = Instant::now();
+    svc.ready().await.unwrap().call(0).await.unwrap();
+    svc.ready().await.unwrap().call(0).await.unwrap();
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn partitions_are_separate_and_bounded() {
+    let inner = service_fn(|host: &'static str| async move { Ok::<_, std::io::Error>(host) });
+    let layer = AdaptiveRateLimitLayer::new(|r: &Result<&'static str, std::io::Error>| match r {
+        Ok("slow.example") => Outcome::throttled(Duration::ZERO),
+        _ => Outcome::success(Duration::ZERO),
+    })
+    .honour_retry_after(None)
+    .partition_by(|host: &&'static str| *host, 2);
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(inner);
+    for _ in 0..20 {
+        svc.ready()
+            .await
+            .unwrap()
+            .call("slow.example")
+            .await
+            .unwrap();
+        svc.ready()
+            .await
+            .unwrap()
+            .call("fast.example")
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_millis(100)).await;
+    }
+    let slow = layer.rate(&"slow.example").unwrap();
+    let fast = layer.rate(&"fast.example").unwrap();
+    assert!(slow < fast, "slow {slow} fast {fast}");
+    assert!(!layer
+        .limiter(&"slow.example")
+        .unwrap()
+        .same_as(&layer.limiter(&"fast.example").unwrap()));
+    // A third key exceeds the bound: it works, through the overflow partition.
+    svc.ready()
+        .await
+        .unwrap()
+        .call("third.example")
+        .await
+        .unwrap();
+    assert_eq!(layer.partitions(), 2);
+    assert!(layer.rate(&"third.example").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn quota_changes_reach_the_shared_limiter() {
+    let inner = service_fn(|_: u32| async { Ok::<_, std::io::Error>(()) });
+    let layer = AdaptiveRateLimitLayer::new(|_: &Result<(), std::io::Error>| {
+        Outcome::throttled(Duration::ZERO)
+    })
+    .honour_retry_after(None);
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(inner);
+    svc.ready().await.unwrap().call(0).await.unwrap();
+    let before = layer.limiter(&()).unwrap().quota().per_second_f64();
+    // Throttles for a while: the measurement ends and the rate comes down.
+    for _ in 0..30 {
+        tokio::time::advance(Duration::from_millis(100)).await;
+        svc.ready().await.unwrap().call(0).await.unwrap();
+    }
+    let after = layer.limiter(&()).unwrap().quota().per_second_f64();
+    assert!(after < before, "quota {before} -> {after}");
+    let rate = layer.rate(&()).unwrap();
+    assert!(
+        (after - rate).abs() / rate < 0.01,
+        "limiter {after} vs controller {rate}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn gradient_drives_a_concurrency_limiter() {
+    let inner = service_fn(|_: u32| async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok::<_, std::io::Error>(())
+    });
+    let layer = AdaptiveRateLimitLayer::new(|r: &Result<(), std::io::Error>| {
+        tower_ratelimit_adaptive::layer::classify::by_result(r)
+    })
+    .controller(Gradient2::default)
+    .manage_concurrency(true);
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(inner);
+    for _ in 0..10 {
+        svc.ready().await.unwrap().call(0).await.unwrap();
+    }
+    let cap = layer.concurrency_limiter(&()).unwrap().limit();
+    assert!(cap > 20, "steady latency grows the cap: {cap}");
+    assert_eq!(layer.rate(&()), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sre_throttle_rejects_locally() {
+    let inner = service_fn(|_: u32| async { Ok::<_, std::io::Error>(()) });
+    let layer = AdaptiveRateLimitLayer::new(|_: &Result<(), std::io::Error>| {
+        Outcome::throttled(Duration::ZERO)
+    })
+    .honour_retry_after(None)
+    .controller(SreThrottle::default);
+    let mut svc = tower::ServiceBuilder::new().layer(layer).service(inner);
+    let mut local = 0;
+    for _ in 0..200 {
+        match svc.ready().await.unwrap().call(0).await {
+            Ok(()) => {}
+            Err(e) => {
+                assert!(e.is::<LocallyRejected>());
+                local += 1;
+            }
+        }
+    }
+    // Nothing is ever accepted, so nearly every request is rejected locally.
+    assert!(local > 150, "{local}");
+}
