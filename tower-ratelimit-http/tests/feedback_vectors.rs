@@ -783,6 +783,14 @@ fn vectors() -> Vec<Case> {
             .class(Class::Success)
             .remaining(None),
         case("404 is failure", 404, &[]).class(Class::Failure),
+        case(
+            "413 with retry-after is temporary",
+            413,
+            &[("retry-after", "30")],
+        )
+        .wait_ms(30_000, RetryAfter)
+        .class(Class::Transient),
+        case("413 without retry-after", 413, &[]).class(Class::Failure),
     ]
 }
 

@@ -61,7 +61,8 @@ where
 /// - 403 is throttling only with a vendor signal (a retry wait, or a quota at 0, as
 ///   GitHub sends), else a failure;
 /// - 3xx is success even with `Retry-After` (the minimum wait before following it);
-/// - 408, 500, 502 and 504 are transient; other 4xx/5xx failures.
+/// - 413 with a retry wait (a temporary condition), 408, 500, 502 and 504 are
+///   transient; other 4xx/5xx are failures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefaultClassifier;
 
@@ -80,6 +81,8 @@ impl Classify for DefaultClassifier {
             StatusCode::FORBIDDEN if feedback.has_retry_signal() || feedback.is_exhausted() => {
                 Class::Throttled
             }
+            // "Payload too large, but only for now" (RFC 9110 §15.5.14).
+            StatusCode::PAYLOAD_TOO_LARGE if feedback.has_retry_signal() => Class::Transient,
             StatusCode::REQUEST_TIMEOUT
             | StatusCode::INTERNAL_SERVER_ERROR
             | StatusCode::BAD_GATEWAY
