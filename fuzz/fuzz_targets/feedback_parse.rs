@@ -67,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let status = 100 + u16::from_le_bytes([data[0], data[1]]) % 900;
     let profile = PROFILES[usize::from(data[2]) % PROFILES.len()];
-    let now = UNIX_EPOCH + Duration::from_secs(u64::from(u32::from_le_bytes([data[3], data[4], data[5], data[6]])));
+    let now = UNIX_EPOCH
+        + Duration::from_secs(u64::from(u32::from_le_bytes([
+            data[3], data[4], data[5], data[6],
+        ])));
     let mut headers = HeaderMap::new();
     for field in data[7..].split(|b| *b == 0) {
         let Some((selector, value)) = field.split_first() else {
@@ -88,5 +91,9 @@ fuzz_target!(|data: &[u8]| {
         Err(over) => assert!(over.wait > cap),
     }
     assert!(feedback.dimensions.len() <= 32 && feedback.policies.len() <= 32);
-    assert!(feedback.partition.key.as_ref().is_none_or(|k| k.len() <= 256));
+    assert!(feedback
+        .partition
+        .key
+        .as_ref()
+        .is_none_or(|k| k.len() <= 256));
 });
