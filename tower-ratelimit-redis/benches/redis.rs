@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p tower-ratelimit-redis --bench redis` starts a throwaway
 //! `redis-server` on a free loopback port (no persistence) and prints a Markdown
-//! table. `BENCH_SECONDS` sets the time per cell (default 2).
+//! table. `BENCH_SECONDS` sets the time per cell (default 2), `BENCH_TASKS` the
+//! concurrency levels (default `1,16,64,256`).
 //!
 //! Every decision is a real script run: the quota (1 000 000/s, burst 1 000 000)
 //! admits everything and the negative cache is off, so nothing is answered locally.
@@ -106,7 +107,11 @@ async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
     }
     let elapsed = started.elapsed();
     all.sort_unstable();
-    let at = |q: f64| all.get(((all.len() as f64 - 1.0) * q) as usize).copied().unwrap_or_default();
+    let at = |q: f64| {
+        all.get(((all.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
     Cell {
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
@@ -172,7 +177,11 @@ fn main() {
         );
         println!("| operation | tasks | ops/s | p50 µs | p99 µs | p50 / GET p50 |");
         println!("|---|---:|---:|---:|---:|---:|");
-        for tasks in [1usize, 16, 64, 256] {
+        let levels: Vec<usize> = std::env::var("BENCH_TASKS")
+            .ok()
+            .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![1, 16, 64, 256]);
+        for tasks in levels {
             let get = run(&store, Op::Get, tasks, for_).await;
             for op in [Op::Get, Op::RawScript, Op::HotKey, Op::ManyKeys] {
                 let cell = if op == Op::Get {

@@ -315,3 +315,40 @@ async fn the_keyed_layer_runs_on_the_store() -> Result<(), BoxError> {
     assert_eq!(exists, 2);
     Ok(())
 }
+
+#[tokio::test]
+async fn any_async_connection_can_carry_the_store() {
+    let server = RedisServer::start();
+    let client = redis::Client::open(server.url()).expect("client");
+    let connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let store = RedisStore::builder(quota(60, Duration::from_secs(60), 2))
+        .prefix("mux:")
+        .build(connection);
+    assert!(allowed(&store, &42u64, 2).await);
+    assert!(!allowed(&store, &42u64, 1).await);
+    let exists: i64 = server.cmd(&["EXISTS", "mux:42"]);
+    assert_eq!(exists, 1);
+}
+
+#[tokio::test]
+async fn leasing_takes_units_in_batches_from_redis() {
+    let server = RedisServer::start();
+    let redis = RedisStore::builder(quota(60, Duration::from_secs(60), 20))
+        .prefix("leased")
+        .connect(server.url())
+        .expect("store");
+    let leased = tower_ratelimit_redis::LeasedStore::new(redis.clone(), 5, Duration::from_secs(30));
+    for _ in 0..20 {
+        assert!(allowed(&leased, &(), 1).await);
+    }
+    assert_eq!(redis.stats().remote_decisions, 4);
+    // The shared bucket is empty: the next lease, and the exact retry, are denied.
+    assert!(!allowed(&leased, &(), 1).await);
+    assert_eq!(
+        redis.peek(&(), 0).await.expect("peek").snapshot().remaining,
+        0
+    );
+}
