@@ -108,7 +108,11 @@ impl BulkSummary {
 impl fmt::Display for BulkSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 { self.written as f64 / secs } else { 0.0 };
+        let rate = if secs > 0.0 {
+            self.written as f64 / secs
+        } else {
+            0.0
+        };
         write!(
             f,
             "pages {}/{} written ({} duplicates, {} failed) in {:.2} s ({:.1} pages/s); \

@@ -183,7 +183,13 @@ pub fn rss_kib() -> Option<(u64, u64)> {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }

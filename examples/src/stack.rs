@@ -28,11 +28,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Response;
-use tower::{BoxError, Service, ServiceBuilder};
-use tower_ratelimit_core::store::RateStore;
-use tower_ratelimit_core::{RateLimiter, ServiceBuilderExt};
 use tower::retry::budget::TpsBudget;
 use tower::retry::RetryLayer;
+use tower::{BoxError, Service, ServiceBuilder};
+use tower_ratelimit_adaptive::layer::{classify, SinglePartition};
+use tower_ratelimit_adaptive::{AdaptiveRateLimitLayer, Outcome};
+use tower_ratelimit_core::store::RateStore;
+use tower_ratelimit_core::{RateLimiter, ServiceBuilderExt};
 use tower_ratelimit_http::feedback::FeedbackLayer;
 use tower_ratelimit_http::retry::RetryPolicy;
 
@@ -46,7 +48,10 @@ pub fn paced<St: RateStore>(
     limiter: RateLimiter<St>,
     concurrency: usize,
     attempts: Attempts,
-) -> impl Service<ApiRequest, Response = Response<Bytes>, Error = BoxError, Future: Send> + Clone + Send + 'static {
+) -> impl Service<ApiRequest, Response = Response<Bytes>, Error = BoxError, Future: Send>
+       + Clone
+       + Send
+       + 'static {
     ServiceBuilder::new()
         .layer(RetryLayer::new(retry_policy()))
         .limit_concurrency(concurrency)
@@ -64,4 +69,41 @@ pub fn retry_policy() -> RetryPolicy<tower_ratelimit_http::feedback::DefaultClas
     RetryPolicy::new()
         .max_retries(10)
         .budget(TpsBudget::new(Duration::from_secs(10), 100, 1.0))
+}
+
+/// The adaptive layer of [`adaptive`], kept to read the rate it found.
+pub type Adaptive = AdaptiveRateLimitLayer<Classifier, SinglePartition, ApiRequest>;
+
+/// How the adaptive layer reads an answer: by status code and `Retry-After`.
+pub type Classifier = fn(&Result<Response<Bytes>, BoxError>) -> Outcome;
+
+/// Retries, concurrency limit, then the adaptive layer (no rate configured: it
+/// discovers one from the answers), attempts counted, over a fresh [`HttpClient`].
+///
+/// With `feedback`, a 429's `Retry-After` also pauses every request of the layer
+/// (the adaptive layer's own pause); without it, only the throttled request waits
+/// (in its retry) and the controller alone slows the rest down.
+pub fn adaptive(
+    concurrency: usize,
+    feedback: bool,
+    attempts: Attempts,
+) -> (
+    impl Service<ApiRequest, Response = Response<Bytes>, Error = BoxError, Future: Send>
+        + Clone
+        + Send
+        + 'static,
+    Adaptive,
+) {
+    let classify: Classifier = classify::http_status::<Bytes, BoxError>;
+    let hold = feedback.then_some(Duration::from_secs(60));
+    let layer = AdaptiveRateLimitLayer::new(classify).honour_retry_after(hold);
+    let service = ServiceBuilder::new()
+        .layer(RetryLayer::new(retry_policy()))
+        // The adaptive layer waits in `call`: the concurrency limit in front bounds
+        // how many requests wait there.
+        .limit_concurrency(concurrency)
+        .layer(layer.clone())
+        .layer(CountLayer::new(attempts))
+        .service(HttpClient::new());
+    (service, layer)
 }

@@ -59,11 +59,17 @@ async fn every_page_once_and_every_429_honoured() {
     server.shutdown().await;
 
     assert_exactly_once(&summary, &written, 40);
-    assert!(seen.throttled > 0, "the client must have been throttled: {seen:?}");
+    assert!(
+        seen.throttled > 0,
+        "the client must have been throttled: {seen:?}"
+    );
     assert_eq!(summary.throttled, seen.throttled);
     assert_eq!(summary.sent, seen.requests);
     assert_eq!(summary.retries(), seen.throttled);
-    assert_eq!(seen.early_retries, 0, "a page came back before its Retry-After");
+    assert_eq!(
+        seen.early_retries, 0,
+        "a page came back before its Retry-After"
+    );
 }
 
 #[tokio::test]
@@ -79,7 +85,10 @@ async fn http_dates_and_503s_are_honoured_too() {
     assert!(seen.unavailable > 0 && seen.throttled > 0, "{seen:?}");
     assert_eq!(summary.unavailable, seen.unavailable);
     assert_eq!(summary.retries(), seen.throttled + seen.unavailable);
-    assert_eq!(seen.early_retries, 0, "a page came back before its Retry-After");
+    assert_eq!(
+        seen.early_retries, 0,
+        "a page came back before its Retry-After"
+    );
 }
 
 #[tokio::test]

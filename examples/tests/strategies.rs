@@ -8,7 +8,12 @@ use std::time::Duration;
 use examples::api_server::{ApiConfig, ApiServer};
 use examples::strategies::{RunConfig, Strategy, Tally};
 
-async fn run(strategy: Strategy, api: ApiConfig, pages: u64, concurrency: usize) -> (Tally, examples::api_server::stats::ApiReport) {
+async fn run(
+    strategy: Strategy,
+    api: ApiConfig,
+    pages: u64,
+    concurrency: usize,
+) -> (Tally, examples::api_server::stats::ApiReport) {
     let server = ApiServer::start(api.clone()).await.unwrap();
     let config = RunConfig::new(server.url(), pages, concurrency, api.rate, api.burst);
     let mut tally = Tally::new(pages);
@@ -33,7 +38,11 @@ fn fast_api(rate: f64, burst: u32) -> ApiConfig {
 
 #[tokio::test]
 async fn paced_strategies_deliver_every_page_once_within_the_limits() {
-    for strategy in [Strategy::TokenBucket, Strategy::LeakyBucket, Strategy::SlidingWindow] {
+    for strategy in [
+        Strategy::TokenBucket,
+        Strategy::LeakyBucket,
+        Strategy::SlidingWindow,
+    ] {
         let (tally, seen) = run(strategy, fast_api(200.0, 10), 40, 4).await;
         assert!(tally.ledger().exactly_once(), "{strategy}: {tally:?}");
         assert!(seen.peak_in_flight <= 4, "{strategy}: {seen:?}");
@@ -59,11 +68,19 @@ async fn naive_strategies_finish_when_the_server_keeps_up() {
 
 #[tokio::test]
 async fn naive_strategies_lose_pages_when_they_outrun_the_server() {
-    for strategy in [Strategy::GatherAll, Strategy::SemaphoreOnly, Strategy::WorkerPool] {
+    for strategy in [
+        Strategy::GatherAll,
+        Strategy::SemaphoreOnly,
+        Strategy::WorkerPool,
+    ] {
         let (tally, seen) = run(strategy, fast_api(10.0, 5), 30, 8).await;
         let lost = tally.ledger().missing();
         assert!(lost > 0, "{strategy}: {tally:?}");
-        assert_eq!(lost, tally.throttled(), "{strategy}: every lost page was a 429");
+        assert_eq!(
+            lost,
+            tally.throttled(),
+            "{strategy}: every lost page was a 429"
+        );
         assert_eq!(seen.throttled, tally.throttled());
     }
 }

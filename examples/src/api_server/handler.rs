@@ -29,7 +29,10 @@ pub(super) struct PageQuery {
     page: u64,
 }
 
-pub(super) async fn items(State(app): State<Arc<AppState>>, Query(q): Query<PageQuery>) -> Response {
+pub(super) async fn items(
+    State(app): State<Arc<AppState>>,
+    Query(q): Query<PageQuery>,
+) -> Response {
     let now = Instant::now();
     let in_flight = app.stats.arrived(now);
     let seq = in_flight.seq();
@@ -64,7 +67,10 @@ pub(super) async fn items(State(app): State<Arc<AppState>>, Query(q): Query<Page
                 let (_, next) = lock(&app.bucket).peek(Instant::now());
                 ratelimit_fields(&mut headers, &app, remaining, next);
             }
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             app.stats.ok();
             (StatusCode::OK, headers, page_body(q.page)).into_response()
         }
@@ -81,12 +87,21 @@ pub(super) async fn stats(State(app): State<Arc<AppState>>) -> Response {
         "early_retries": r.early_retries,
         "peak_in_flight": r.peak_in_flight,
     });
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn page_body(page: u64) -> String {
     let items: Vec<String> = (0..ITEMS_PER_PAGE)
-        .map(|i| format!("item-{}", page.saturating_mul(ITEMS_PER_PAGE).saturating_add(i)))
+        .map(|i| {
+            format!(
+                "item-{}",
+                page.saturating_mul(ITEMS_PER_PAGE).saturating_add(i)
+            )
+        })
         .collect();
     serde_json::json!({ "page": page, "items": items }).to_string()
 }

@@ -65,7 +65,12 @@ async fn main() -> std::io::Result<()> {
     let report = server.stats().report();
     eprintln!(
         "served {} requests: {} ok, {} x 429, {} x 503, {} early retries, peak in flight {}",
-        report.requests, report.ok, report.throttled, report.unavailable, report.early_retries, report.peak_in_flight
+        report.requests,
+        report.ok,
+        report.throttled,
+        report.unavailable,
+        report.early_retries,
+        report.peak_in_flight
     );
     server.shutdown().await;
     Ok(())

@@ -27,7 +27,11 @@ struct Args {
     #[arg(long)]
     pages: u64,
     /// Requests per second (fixed pace).
-    #[arg(long, required_unless_present = "adaptive", conflicts_with = "adaptive")]
+    #[arg(
+        long,
+        required_unless_present = "adaptive",
+        conflicts_with = "adaptive"
+    )]
     rate: Option<f64>,
     /// Discover the rate from the server's answers instead of fixing it.
     #[arg(long)]

@@ -60,7 +60,9 @@ fn main() -> Result<(), BoxError> {
         .on_thread_start(metrics::ignore_this_thread)
         .enable_all()
         .build()?;
-    let client_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = client_rt.block_on(run(&args, server_rt.handle()));
     server_rt.shutdown_background();
     result
@@ -92,9 +94,16 @@ async fn run(args: &Args, server_rt: &tokio::runtime::Handle) -> Result<(), BoxE
 
     let mut rows = Vec::new();
     let mut series = Vec::new();
+    let mut found = Vec::new();
     for strategy in chosen {
         let server = server_rt.spawn(ApiServer::start(api.clone())).await??;
-        let config = RunConfig::new(server.url(), args.requests, args.concurrency, args.limit, args.burst);
+        let config = RunConfig::new(
+            server.url(),
+            args.requests,
+            args.concurrency,
+            args.limit,
+            args.burst,
+        );
         let bar = progress_bar(args.requests, strategy);
         let tick = bar.clone();
         let mut tally = Tally::new(args.requests).on_answer(move |_| tick.inc(1));
@@ -111,6 +120,9 @@ async fn run(args: &Args, server_rt: &tokio::runtime::Handle) -> Result<(), BoxE
         let note = outcome.err().map(|e| format!("not available: {e}"));
         bar.finish_with_message(format!("{strategy}: {}", note.as_deref().unwrap_or("done")));
         let lost = tally.ledger().missing();
+        if let Some(rate) = tally.found_rate() {
+            found.push(format!("{strategy} settled at {rate:.1} req/s"));
+        }
         rows.push(Row {
             strategy: strategy.name().to_owned(),
             elapsed,
@@ -130,13 +142,24 @@ async fn run(args: &Args, server_rt: &tokio::runtime::Handle) -> Result<(), BoxE
                 arrivals.resize(buckets, 0);
             }
             series.push(Series {
-                name: format!("{} ({} of {} pages lost)", strategy.name(), lost, args.requests),
+                name: format!(
+                    "{} ({} of {} pages lost)",
+                    strategy.name(),
+                    lost,
+                    args.requests
+                ),
                 arrivals,
             });
         }
     }
 
-    let table = report::table(&rows);
+    let mut table = report::table(&rows);
+    for line in &found {
+        table.push_str(&format!("\n{line}."));
+    }
+    if !found.is_empty() {
+        table.push('\n');
+    }
     println!("\n{table}");
     std::fs::create_dir_all(&args.out_dir)?;
     let md = args.out_dir.join("showdown.md");
@@ -162,9 +185,10 @@ async fn run(args: &Args, server_rt: &tokio::runtime::Handle) -> Result<(), BoxE
 
 fn progress_bar(len: u64, strategy: Strategy) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(strategy.name());
     bar

@@ -18,7 +18,11 @@ use crate::client::{ApiRequest, PageService};
 use crate::observe::Attempts;
 
 /// Drives pages `1..=N` through `stack`, recording each answer as it arrives.
-pub(crate) async fn drive<S>(config: &RunConfig, stack: S, tally: &mut Tally) -> Result<(), BoxError>
+pub(crate) async fn drive<S>(
+    config: &RunConfig,
+    stack: S,
+    tally: &mut Tally,
+) -> Result<(), BoxError>
 where
     S: Service<ApiRequest, Response = Response<Bytes>> + Send + 'static,
     S::Error: Into<BoxError>,
@@ -37,7 +41,10 @@ where
 fn limited<St: RateStore>(
     config: &RunConfig,
     limiter: RateLimiter<St>,
-) -> impl Service<ApiRequest, Response = Response<Bytes>, Error = BoxError, Future: Send> + Clone + Send + 'static {
+) -> impl Service<ApiRequest, Response = Response<Bytes>, Error = BoxError, Future: Send>
+       + Clone
+       + Send
+       + 'static {
     crate::stack::paced(limiter, config.concurrency, Attempts::default())
 }
 
@@ -45,9 +52,17 @@ fn quota(config: &RunConfig, burst: u32) -> Result<Quota, BoxError> {
     Ok(Quota::from_rate(config.rate, u64::from(burst.max(1)))?)
 }
 
-/// GCRA, the token bucket: the server's rate and burst.
+/// Half the server's burst: the client's bucket then never expects a token the
+/// server's bucket has not refilled yet, whatever the network does to the spacing
+/// of arrivals (with the full burst, one request arriving a millisecond early is a
+/// 429, and a one-second pause).
+fn headroom_burst(config: &RunConfig) -> u32 {
+    (config.burst / 2).max(1)
+}
+
+/// GCRA, the token bucket: the server's rate, half its burst.
 pub(super) async fn token_bucket(config: &RunConfig, tally: &mut Tally) -> Result<(), BoxError> {
-    let limiter = RateLimiter::new(quota(config, config.burst)?);
+    let limiter = RateLimiter::new(quota(config, headroom_burst(config))?);
     drive(config, limited(config, limiter), tally).await
 }
 
@@ -57,16 +72,24 @@ pub(super) async fn leaky_bucket(config: &RunConfig, tally: &mut Tally) -> Resul
     drive(config, limited(config, limiter), tally).await
 }
 
-/// A sliding-window log of `burst` requests per `burst / rate` seconds, the
-/// window in which the server's bucket refills.
+/// A sliding-window log of half the server's burst per the time the server takes
+/// to refill that many tokens: the server's rate, in windows the server's bucket
+/// always covers.
 pub(super) async fn sliding_window(config: &RunConfig, tally: &mut Tally) -> Result<(), BoxError> {
-    let burst = u64::from(config.burst.max(1));
+    let burst = u64::from(headroom_burst(config));
     let window = Duration::try_from_secs_f64(burst as f64 / config.rate)?;
     let limiter = RateLimiter::with_algorithm(SlidingLog, Quota::new(burst, window)?);
     drive(config, limited(config, limiter), tally).await
 }
 
-/// The adaptive layer: not available until `tower-ratelimit-adaptive` lands.
-pub(super) async fn adaptive(_config: &RunConfig, _tally: &mut Tally, _feedback: bool) -> Result<(), BoxError> {
-    Err("tower-ratelimit-adaptive has no layer yet".into())
+/// The adaptive layer, told nothing about the server's limit.
+pub(super) async fn adaptive(
+    config: &RunConfig,
+    tally: &mut Tally,
+    feedback: bool,
+) -> Result<(), BoxError> {
+    let (stack, layer) = crate::stack::adaptive(config.concurrency, feedback, Attempts::default());
+    let result = drive(config, stack, tally).await;
+    tally.set_found_rate(layer.rate(&()));
+    result
 }

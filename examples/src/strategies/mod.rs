@@ -48,7 +48,13 @@ pub struct RunConfig {
 
 impl RunConfig {
     /// Collects the settings; a zero concurrency is raised to one.
-    pub fn new(url: impl Into<String>, pages: u64, concurrency: usize, rate: f64, burst: u32) -> Self {
+    pub fn new(
+        url: impl Into<String>,
+        pages: u64,
+        concurrency: usize,
+        rate: f64,
+        burst: u32,
+    ) -> Self {
         Self {
             url: url.into(),
             pages,
@@ -146,6 +152,7 @@ pub struct Tally {
     ledger: PageLedger,
     throttled: u64,
     failed: u64,
+    found_rate: Option<f64>,
     on_answer: Option<Box<dyn FnMut(&Fetched) + Send>>,
 }
 
@@ -166,6 +173,7 @@ impl Tally {
             ledger: PageLedger::new(pages),
             throttled: 0,
             failed: 0,
+            found_rate: None,
             on_answer: None,
         }
     }
@@ -198,6 +206,16 @@ impl Tally {
     /// Pages whose final answer was a 429 (given up on).
     pub fn throttled(&self) -> u64 {
         self.throttled
+    }
+
+    /// The rate an adaptive strategy had settled on when it finished.
+    pub fn found_rate(&self) -> Option<f64> {
+        self.found_rate
+    }
+
+    /// Records the rate an adaptive strategy settled on.
+    pub fn set_found_rate(&mut self, rate: Option<f64>) {
+        self.found_rate = rate;
     }
 
     /// Pages whose final answer was another error or status.

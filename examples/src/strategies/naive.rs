@@ -64,7 +64,8 @@ pub(super) async fn bounded_gather(config: &RunConfig, tally: &mut Tally) -> Res
     let mut first = 1;
     while first <= config.pages {
         let last = first.saturating_add(batch - 1).min(config.pages);
-        for fetched in join_all((first..=last).map(|page| fetch(&client, &config.url, page))).await {
+        for fetched in join_all((first..=last).map(|page| fetch(&client, &config.url, page))).await
+        {
             tally.record(fetched);
         }
         first = last + 1;
@@ -79,15 +80,24 @@ pub(super) async fn worker_pool(config: &RunConfig, tally: &mut Tally) -> Result
     let next = Arc::new(AtomicU64::new(1));
     let (results, mut inbox) = mpsc::channel(config.concurrency);
     for _ in 0..config.concurrency {
-        let (client, next, results, url, pages) =
-            (client.clone(), next.clone(), results.clone(), config.url.clone(), config.pages);
+        let (client, next, results, url, pages) = (
+            client.clone(),
+            next.clone(),
+            results.clone(),
+            config.url.clone(),
+            config.pages,
+        );
         tokio::spawn(async move {
             loop {
                 let page = next.fetch_add(1, Ordering::Relaxed);
                 if page > pages {
                     break;
                 }
-                if results.send(fetch(&client, &url, page).await).await.is_err() {
+                if results
+                    .send(fetch(&client, &url, page).await)
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
