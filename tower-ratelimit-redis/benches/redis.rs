@@ -159,6 +159,11 @@ fn main() {
             .await
             .expect("SET");
 
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut store.connection().clone())
+            .await
+            .expect("CONFIG RESETSTAT");
         let version: String = {
             let info: String = redis::cmd("INFO")
                 .arg("server")
@@ -204,6 +209,27 @@ fn main() {
             .await
             .expect("DBSIZE");
         println!("\nkeys in Redis at the end (each expires when its bucket is full again): {keys}");
+        // Time spent inside the server per command: separates the script's cost
+        // from the round trip's.
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut store.connection().clone())
+            .await
+            .expect("INFO");
+        for line in info
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_get:") || l.starts_with("cmdstat_evalsha:"))
+        {
+            let (name, fields) = line.split_once(':').unwrap_or((line, ""));
+            let per_call = fields
+                .split(',')
+                .find_map(|f| f.strip_prefix("usec_per_call="))
+                .unwrap_or("?");
+            println!(
+                "server time per call, {}: {per_call} µs",
+                name.trim_start_matches("cmdstat_")
+            );
+        }
         let stats = store.stats();
         println!("store stats: {stats:?}");
     });

@@ -49,6 +49,14 @@ use tower_ratelimit_core::Quota;
 /// It implements `RateStore<K>` for every `K: RedisKey` (strings, byte strings,
 /// integers, IP addresses, and `()` for one global limit), so it serves the core's
 /// `RateLimiter::from_store` and the keyed layer alike.
+///
+/// The quota travels with every call (the script holds no configuration), so every
+/// instance sharing a key must use the same quota and algorithm; `set_quota` changes
+/// this instance only. A bucket's state is a timestamp (GCRA) or counts (windows), so
+/// a new quota applies to existing buckets at once, keeping their debt.
+///
+/// What happens on a failure is the [`FailurePolicy`]'s to say; every failure is
+/// counted in [`RedisStore::stats`].
 pub struct RedisStore<C = ConnectionManager> {
     pub(crate) inner: Arc<Inner<C>>,
 }
