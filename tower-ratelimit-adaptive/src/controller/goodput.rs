@@ -71,6 +71,10 @@ pub struct GoodputConfig {
     /// for at least this long, so a window-counting server (which refuses everything
     /// until its window ends) is measured over a whole window.
     pub window_guard: Duration,
+    /// After a measured cut, throttles of requests sent within this time are part of
+    /// the same episode: the server's bucket is empty at the cut and refills slowly,
+    /// so a few refusals still follow.
+    pub settle: Duration,
     /// After a Retry-After hold of `h`, cruise for at least `h` times this before
     /// probing again: each probe that hits the limit costs a whole hold.
     pub hold_cruise_factor: u32,
@@ -92,6 +96,7 @@ impl Default for GoodputConfig {
             measure_max: Duration::from_secs(2),
             burst_secs: 0.02,
             window_guard: Duration::from_secs(1),
+            settle: Duration::from_millis(250),
             hold_cruise_factor: 30,
         }
     }
@@ -241,22 +246,38 @@ impl Goodput {
     }
 
     fn start_episode(&mut self, now: Duration, outcome: &Outcome) {
-        let r0 = self.rate;
-        // A probe step that passed without throttles is a floor for the limit: a
-        // server that wastes tokens when overrun (a bucket of one) accepts less than
-        // its limit while throttling, and must not drag the rate below what worked.
-        let floor = match self.phase {
-            Phase::Probe { k, .. } if k >= 1 => self.prev_rate,
-            _ => 0.0,
-        };
         self.last_hold = outcome.retry_after().unwrap_or_default();
+        if let Phase::Probe { k, .. } = self.phase {
+            if k >= 1 {
+                // A probe step overshot; the step before it passed without throttles.
+                // Go back under it at once instead of measuring: the limit did not
+                // fall, we only learnt it is below this step.
+                let floor = self.prev_rate;
+                self.estimate = Some(self.estimate.map_or(floor, |e| e.max(floor)));
+                self.set_rate(self.cfg.cruise * floor);
+                self.enter_cruise(now);
+                // A window-counting server keeps refusing until the overshoot leaves
+                // its window, even at the floor: those throttles are the same episode.
+                self.last_cut = now + self.cfg.window_guard;
+                return;
+            }
+        }
+        let r0 = self.rate;
         self.phase = Phase::Measuring {
             start: now,
             end: now + self.measure_window(r0),
             r0,
-            floor,
+            floor: 0.0,
             accepted: 0,
             refused: 1,
+        };
+    }
+
+    fn enter_cruise(&mut self, now: Duration) {
+        self.last_cut = now;
+        let hold = self.last_hold.saturating_mul(self.cfg.hold_cruise_factor);
+        self.phase = Phase::Cruise {
+            until: now + self.cfg.cruise_time.max(hold),
         };
     }
 
@@ -270,11 +291,8 @@ impl Goodput {
         let est = r0 * share;
         self.estimate = Some(est.max(floor));
         self.set_rate((self.cfg.cruise * est).max(floor));
-        self.last_cut = now;
-        let hold = self.last_hold.saturating_mul(self.cfg.hold_cruise_factor);
-        self.phase = Phase::Cruise {
-            until: now + self.cfg.cruise_time.max(hold),
-        };
+        self.enter_cruise(now);
+        self.last_cut = now + self.cfg.settle;
     }
 
     fn probe_cap(&self) -> f64 {

@@ -51,6 +51,8 @@ pub struct Trace {
     pub waits: Vec<(u32, f32)>,
     /// Requests rejected locally by a client-side throttle.
     pub local_rejects: u64,
+    /// The first client's controller rate at the end of each second (0 when unset).
+    pub rate: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -191,6 +193,7 @@ impl Sim<'_> {
                 self.server.set_limit(t, l);
                 let b = self.bin(self.now);
                 self.trace.limit[b] += self.server.effective_limit() * (TICK_NS as f64 / NS);
+                self.trace.rate[b] = self.clients[0].ctrl.rate().unwrap_or(0.0);
                 self.push(self.now + TICK_NS, Event::Tick);
             }
             Event::Arrival { client } => {
@@ -323,6 +326,7 @@ pub fn simulate(cfg: &SimConfig, make: &dyn Fn() -> Box<dyn Controller>) -> Trac
             arrivals: vec![0; secs],
             waits: Vec::new(),
             local_rejects: 0,
+            rate: vec![0.0; secs],
         },
         worker_cap,
         backlog: cfg.schedule.demand == Demand::Backlog,
