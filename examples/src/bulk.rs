@@ -25,13 +25,15 @@ use std::fmt;
 use std::io::Write;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
+use http::Response;
 use http::StatusCode;
 use tokio::time::Instant;
-use tower::{BoxError, ServiceExt};
+use tower::{BoxError, Service, ServiceExt};
 use tower_ratelimit_core::{Quota, RateLimiter};
 
-use crate::client::PageService;
+use crate::client::{ApiRequest, PageService};
 use crate::metrics::PageLedger;
 use crate::observe::Attempts;
 
@@ -132,15 +134,32 @@ impl fmt::Display for BulkSummary {
 }
 
 /// Fetches every page of `config`, writing each 200 body as one line to `out`.
-pub async fn run<W: Write>(config: &BulkConfig, mut out: W) -> Result<BulkSummary, BoxError> {
+pub async fn run<W: Write>(config: &BulkConfig, out: W) -> Result<BulkSummary, BoxError> {
     let attempts = Attempts::default();
-    let stack = match config.pace {
+    match config.pace {
         Pace::Rate(rate) => {
             let limiter = RateLimiter::new(Quota::from_rate(rate, config.burst)?);
-            crate::stack::paced(limiter, config.concurrency, attempts.clone())
+            let stack = crate::stack::paced(limiter, config.concurrency, attempts.clone());
+            fetch(config, stack, &attempts, out).await
         }
-        Pace::Adaptive => return Err("the adaptive pace is not available yet".into()),
-    };
+        Pace::Adaptive => {
+            let (stack, _) = crate::stack::adaptive(config.concurrency, true, attempts.clone());
+            fetch(config, stack, &attempts, out).await
+        }
+    }
+}
+
+async fn fetch<S, W>(
+    config: &BulkConfig,
+    stack: S,
+    attempts: &Attempts,
+    mut out: W,
+) -> Result<BulkSummary, BoxError>
+where
+    S: Service<ApiRequest, Response = Response<Bytes>, Error = BoxError> + Send + 'static,
+    S::Future: Send + 'static,
+    W: Write,
+{
     let pages = PageService::new(&config.url, stack)?;
     let mut ledger = PageLedger::new(config.pages);
     let mut failed = 0;

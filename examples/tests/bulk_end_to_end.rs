@@ -108,3 +108,22 @@ async fn a_server_that_keeps_up_sees_no_retries() {
     assert_eq!((seen.throttled, summary.retries()), (0, 0));
     assert!(seen.peak_in_flight <= 4, "concurrency 4 exceeded: {seen:?}");
 }
+
+#[tokio::test]
+async fn adaptive_pace_delivers_every_page_once() {
+    let server = ApiServer::start(tight_server(RetryAfterStyle::Seconds, None))
+        .await
+        .unwrap();
+    let config = BulkConfig::new(server.url(), 40, Pace::Adaptive, 4);
+    let mut out = Vec::new();
+    let summary = bulk::run(&config, &mut out).await.expect("job runs");
+    let seen = server.stats().report();
+    server.shutdown().await;
+
+    assert_exactly_once(&summary, &pages_in(&out), 40);
+    assert_eq!(summary.sent, seen.requests);
+    assert_eq!(
+        seen.early_retries, 0,
+        "a page came back before its Retry-After"
+    );
+}

@@ -91,3 +91,17 @@ async fn the_semaphore_bounds_flight_but_not_starts() {
     assert!(seen.peak_in_flight <= 3, "{seen:?}");
     assert!(seen.throttled > 0, "{seen:?}");
 }
+
+#[tokio::test]
+async fn adaptive_strategies_deliver_every_page_once_without_being_told_the_rate() {
+    for strategy in [Strategy::Adaptive, Strategy::AdaptiveFeedback] {
+        let (tally, seen) = run(strategy, fast_api(100.0, 10), 40, 4).await;
+        assert!(tally.ledger().exactly_once(), "{strategy}: {tally:?}");
+        assert!(
+            tally.found_rate().is_some_and(|r| r > 0.0),
+            "{strategy}: {tally:?}"
+        );
+        assert!(seen.peak_in_flight <= 4, "{strategy}: {seen:?}");
+        assert_eq!(seen.early_retries, 0, "{strategy}: {seen:?}");
+    }
+}
