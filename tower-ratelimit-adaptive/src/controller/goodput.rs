@@ -466,7 +466,9 @@ mod tests {
     #[test]
     fn one_cut_per_episode() {
         let mut c = Goodput::default();
-        drive(&mut c, 0, 10_000, 100.0);
+        // Seeded by a policy: cruising at 97/s.
+        let hints = Hints::with_policy(Policy::new(100, Duration::from_secs(1)));
+        c.observe(ms(0), &Outcome::Success { latency: ms(10), hints });
         let before = c.rate().unwrap();
         // One episode: half of 50 responses refused, then the measurement ends.
         for i in 0..50u64 {
@@ -475,9 +477,9 @@ mod tests {
             } else {
                 Outcome::success(ms(40))
             };
-            c.observe(ms(10_000 + i), &o);
+            c.observe(ms(1_000 + i), &o);
         }
-        c.observe(ms(10_300), &Outcome::success(ms(40)));
+        c.observe(ms(1_300), &Outcome::success(ms(40)));
         let after_first = c.rate().unwrap();
         assert!(
             (after_first - 0.97 * before * 26.0 / 51.0).abs() < 1e-6,
@@ -485,7 +487,7 @@ mod tests {
         );
         // Throttles of requests sent before the cut are the same burst: no new cut.
         for i in 0..50 {
-            c.observe(ms(12_000), &Outcome::throttled(ms(3_000 + i)));
+            c.observe(ms(1_400), &Outcome::throttled(ms(400 + i)));
         }
         assert_eq!(c.rate().unwrap(), after_first);
         assert!(after_first <= before);
