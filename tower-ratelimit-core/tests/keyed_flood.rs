@@ -8,23 +8,36 @@
 //! `cargo test -p tower-ratelimit-core --release --test keyed_flood -- --ignored --nocapture`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::cell::Cell;
 use std::time::Duration;
 use tower_ratelimit_core::error::StoreError;
 use tower_ratelimit_core::keyed::{CapPolicy, KeyedMemoryStore};
 use tower_ratelimit_core::store::MemoryStore;
 use tower_ratelimit_core::Quota;
 
-/// Counts live heap bytes and their high-water mark.
+/// Counts the live heap bytes allocated by each thread, and their high-water mark,
+/// so that what the test harness allocates on its own threads is not counted.
 struct Counting;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
 
 fn grew(size: usize) {
-    let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
-    PEAK.fetch_max(live, Ordering::Relaxed);
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + size as isize;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+fn shrank(size: usize) {
+    let _ = LIVE.try_with(|live| live.set(live.get() - size as isize));
+}
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -46,14 +59,14 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        shrank(layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             grew(new_size);
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            shrank(layout.size());
         }
         p
     }
@@ -61,9 +74,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The allocator's counts are process-wide: one flood at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The store's fixed part (64 cache-padded shards), allocated once at construction.
 const FIXED_BYTES: usize = 64 * 128;
@@ -76,7 +86,6 @@ struct Outcome {
 }
 
 fn flood(keys: u64, policy: CapPolicy) -> Outcome {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -88,8 +97,8 @@ fn flood(keys: u64, policy: CapPolicy) -> Outcome {
         let quota = Quota::per_second(10).unwrap().with_burst(5).unwrap();
         let max_keys = 50_000;
         let active = u64::MAX;
-        let before = LIVE.load(Ordering::Relaxed);
-        PEAK.store(before, Ordering::Relaxed);
+        let before = live();
+        PEAK.with(|peak| peak.set(before));
         let store = KeyedMemoryStore::new(quota)
             .with_max_keys(max_keys)
             .with_cap_policy(policy);
@@ -125,7 +134,7 @@ fn flood(keys: u64, policy: CapPolicy) -> Outcome {
                 ));
             }
         }
-        let peak = PEAK.load(Ordering::Relaxed) - before;
+        let peak = usize::try_from(PEAK.with(Cell::get) - before).unwrap_or(0);
         // The active key's exact share: 5 at once, then one every 100 ms.
         let seconds = keys / 1_000_000;
         assert!(allowed_active >= 5 + 10 * seconds.saturating_sub(1));

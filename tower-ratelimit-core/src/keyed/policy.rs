@@ -25,9 +25,10 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CapPolicy {
     /// Refuse unseen keys with [`StoreError::TooManyKeys`](crate::error::StoreError)
-    /// until some key becomes idle. Known keys keep their exact state: a flood of new
-    /// keys can never reset the limit of a key already in the store. New clients are
-    /// refused while the flood lasts. The default.
+    /// until some key becomes idle (a full shard sweeps idle keys at least every
+    /// 100 ms while unseen keys keep arriving). Known keys keep their exact state: a
+    /// flood of new keys can never reset the limit of a key already in the store. New
+    /// clients are refused while the flood lasts. The default.
     #[default]
     RejectNew,
     /// Make room by dropping the keys that were least recently busy (those whose

@@ -17,6 +17,12 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// to O(1) per insert.
 const MIN_SWEEP_INTERVAL: usize = 16;
 
+/// A full shard also sweeps when this long has passed since its last sweep (in
+/// clock nanoseconds), so that a store filled by a burst admits new keys soon after
+/// the burst's keys go idle, even when new keys come too slowly to make a sweep due
+/// by count. At most ten such sweeps a second per shard.
+const FULL_SHARD_SWEEP_GAP: u64 = 100_000_000;
+
 /// How many entries eviction looks at to pick its threshold.
 const EVICTION_SAMPLE: usize = 64;
 
@@ -38,6 +44,8 @@ pub(super) struct Shards<K, V, S> {
 pub(super) struct Shard<K, V, S> {
     pub(super) map: HashMap<K, V, S>,
     inserts_until_sweep: usize,
+    /// When the last sweep ran, on the store's clock.
+    swept_at: u64,
     /// The table's capacity right after this module last sized it. Fewer free slots
     /// than `nominal - len` means the rest are tombstones left by removals.
     nominal: usize,
@@ -55,6 +63,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shards<K, V, S> {
                 Padded(RwLock::new(Shard {
                     map: HashMap::with_hasher(hasher.clone()),
                     inserts_until_sweep: MIN_SWEEP_INTERVAL,
+                    swept_at: 0,
                     nominal: 0,
                 }))
             })
@@ -139,18 +148,22 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
         &mut self,
         cap: usize,
         policy: CapPolicy,
+        now: u64,
         mut is_idle: impl FnMut(&K, &V) -> bool,
         last_busy: impl Fn(&V) -> u64,
     ) -> Result<(), Full> {
         self.inserts_until_sweep = self.inserts_until_sweep.saturating_sub(1);
-        if self.inserts_until_sweep == 0 {
+        let full = self.map.len() >= cap;
+        if self.inserts_until_sweep == 0
+            || (full && now.saturating_sub(self.swept_at) >= FULL_SHARD_SWEEP_GAP)
+        {
             self.map.retain(|k, v| !is_idle(k, v));
-            self.after_sweep();
+            self.after_sweep(now);
         }
         if self.map.len() >= cap {
             match policy {
                 CapPolicy::RejectNew => return Err(Full),
-                CapPolicy::EvictLeastBusy => self.evict(&mut is_idle, &last_busy),
+                CapPolicy::EvictLeastBusy => self.evict(now, &mut is_idle, &last_busy),
             }
         }
         self.reserve_one(cap);
@@ -191,7 +204,12 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
 
     /// Drops idle entries and about an eighth of the rest, the least recently busy,
     /// so that the next inserts find room without another O(n) pass.
-    fn evict(&mut self, is_idle: &mut impl FnMut(&K, &V) -> bool, last_busy: &impl Fn(&V) -> u64) {
+    fn evict(
+        &mut self,
+        now: u64,
+        is_idle: &mut impl FnMut(&K, &V) -> bool,
+        last_busy: &impl Fn(&V) -> u64,
+    ) {
         let mut sample: Vec<u64> = self
             .map
             .values()
@@ -213,10 +231,11 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
             }
             true
         });
-        self.after_sweep();
+        self.after_sweep(now);
     }
 
-    pub(super) fn after_sweep(&mut self) {
+    pub(super) fn after_sweep(&mut self, now: u64) {
+        self.swept_at = now;
         let len = self.map.len();
         self.inserts_until_sweep = len.max(MIN_SWEEP_INTERVAL);
         // Give memory back after a flood: the table never shrinks by itself.

@@ -63,9 +63,11 @@ type QuotaFn<K> = dyn Fn(&K) -> Option<Quota> + Send + Sync;
 /// * **Hard cap**: at most [`KeyedMemoryStore::max_keys`] keys (default
 ///   [`DEFAULT_MAX_KEYS`]), enforced per shard (`max_keys / shards` each, so a store
 ///   may refuse or evict slightly before the total reaches the cap, never after).
-///   What happens to an unseen key when its shard is full of busy keys is the
-///   [`CapPolicy`]: refused with [`StoreError::TooManyKeys`] (the default) or admitted
-///   by evicting the least recently busy keys, which then start with a full bucket.
+///   A full shard sweeps before it refuses, when a sweep is due by count or 100 ms
+///   have passed since its last one. What happens to an unseen key when its shard is
+///   full of busy keys is the [`CapPolicy`]: refused with
+///   [`StoreError::TooManyKeys`] (the default) or admitted by evicting the least
+///   recently busy keys, which then start with a full bucket.
 /// * A check of a key that would leave its bucket as fresh as before (a peek, a
 ///   denial, a cost error) never inserts it.
 pub struct KeyedMemoryStore<K, A: Algorithm = Gcra, S = FoldBuildHasher> {
@@ -286,15 +288,16 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
             shard
                 .map
                 .retain(|k, v| !self.algorithm.is_idle(v, &self.quota_for(k), now));
-            shard.after_sweep();
+            shard.after_sweep(now);
         });
     }
 
     /// Forgets every key.
     pub fn clear(&self) {
+        let now = self.clock.now();
         self.shards.for_each_shard(|shard| {
             shard.map.clear();
-            shard.after_sweep();
+            shard.after_sweep(now);
         });
     }
 
@@ -350,6 +353,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
             .make_room(
                 self.per_shard_cap,
                 self.policy,
+                now,
                 |k, v| self.algorithm.is_idle(v, &self.quota_for(k), now),
                 |v| self.algorithm.last_busy(v),
             )

@@ -1,0 +1,65 @@
+//! The hard cap on keys and its two policies, on tokio's paused clock.
+
+use std::time::Duration;
+use tower_ratelimit_core::error::StoreError;
+use tower_ratelimit_core::keyed::{CapPolicy, KeyedMemoryStore};
+use tower_ratelimit_core::store::{Decision, MemoryStore};
+use tower_ratelimit_core::Quota;
+
+#[tokio::test(start_paused = true)]
+async fn a_full_store_refuses_unseen_keys_until_its_keys_go_idle() {
+    // 10 per second: a key that sent once is busy for 100 ms.
+    let store = KeyedMemoryStore::new(Quota::per_second(10).unwrap()).with_max_keys(1_000);
+    for k in 0..1_000u32 {
+        assert!(store.check_now(&k, 1).unwrap().is_allowed());
+    }
+    for k in 1_000..1_100u32 {
+        assert!(matches!(
+            store.check_now(&k, 1),
+            Err(StoreError::TooManyKeys { max_keys: 1_000 })
+        ));
+    }
+    // Known keys are still decided exactly: key 7 owes 100 ms, so its full burst
+    // of 10 fits 100 ms from now.
+    assert!(matches!(
+        store.check_now(&7, 10),
+        Ok(Decision::Denied { retry_after, .. }) if retry_after == Duration::from_millis(100)
+    ));
+    // Once the burst's keys are idle, the next unseen key makes the full shard sweep,
+    // though far fewer new keys came than a count-based sweep would wait for.
+    tokio::time::advance(Duration::from_millis(100)).await;
+    assert!(store.check_now(&5_000, 1).unwrap().is_allowed());
+    assert_eq!(store.len(), 1, "every idle key was dropped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn eviction_spares_the_busiest_key_and_admits_new_ones() {
+    let quota = Quota::per_second(10).unwrap().with_burst(5).unwrap();
+    let store = KeyedMemoryStore::new(quota)
+        .with_max_keys(1_000)
+        .with_cap_policy(CapPolicy::EvictLeastBusy);
+    let alone = MemoryStore::new(quota).with_clock(*store.clock());
+    let busy = u32::MAX;
+    for _ in 0..5 {
+        assert_eq!(
+            store.check_now(&busy, 1).unwrap(),
+            alone.check_now(1).unwrap()
+        );
+    }
+    for round in 0..10u32 {
+        // 1,000 new keys a round, each sending once: the store is always full.
+        for k in 0..1_000 {
+            assert!(store
+                .check_now(&(round * 1_000 + k), 1)
+                .unwrap()
+                .is_allowed());
+        }
+        assert!(store.len() <= 1_000);
+        assert_eq!(
+            store.check_now(&busy, 1).unwrap(),
+            alone.check_now(1).unwrap()
+        );
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+    assert!(store.contains_key(&busy));
+}
