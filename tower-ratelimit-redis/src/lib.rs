@@ -38,6 +38,43 @@
 //! # Ok(()) }
 //! ```
 
+//! # Which algorithms run remotely
+//!
+//! GCRA (the default; the core's leaky bucket is GCRA with burst 1), fixed window and
+//! sliding window counter: each keeps O(1) state per key and decides in one script.
+//! The sliding log is not offered: its state grows with the count per period, for
+//! every key. See [`script`] for the state each keeps and when its key expires.
+//!
+//! # Wiring it into a service
+//!
+//! ```no_run
+//! use tower::ServiceBuilder;
+//! use tower_ratelimit_core::keyed::{KeyedRateLimitLayer, KeyedRateLimiter};
+//! use tower_ratelimit_core::Quota;
+//! use tower_ratelimit_redis::RedisStore;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! // Every replica builds the same store: 10 requests per second per client.
+//! let store = RedisStore::builder(Quota::per_second(10)?)
+//!     .prefix("api:client:")
+//!     .connect("redis://127.0.0.1:6379/")?;
+//! let limiter = KeyedRateLimiter::from_store(store);
+//! let service = ServiceBuilder::new()
+//!     .layer(KeyedRateLimitLayer::with_limiter(limiter, |req: &(String, u32)| req.0.clone()).reject())
+//!     .service_fn(|req: (String, u32)| async move { Ok::<_, tower::BoxError>(req.1) });
+//! # drop(service);
+//! # Ok(()) }
+//! ```
+//!
+//! # Testing
+//!
+//! The tests run against a real `redis-server` that they start themselves (a free
+//! loopback port, no persistence) and kill afterwards; `run-tests.sh` next to this
+//! crate's `Cargo.toml` installs the Debian package `redis-server` first when it is
+//! missing. Valkey speaks the same commands (`REDIS_SERVER=valkey-server` points the
+//! tests at it), but only Redis 7.0 was tested.
+
 pub mod breaker;
 pub mod builder;
 pub mod error;
