@@ -352,3 +352,40 @@ async fn leasing_takes_units_in_batches_from_redis() {
         0
     );
 }
+
+#[tokio::test]
+async fn window_denials_end_when_their_retry_after_says() {
+    let server = RedisServer::start();
+    for (prefix, algorithm) in [
+        ("fwr:", RemoteAlgorithm::FixedWindow),
+        ("swr:", RemoteAlgorithm::SlidingWindow),
+    ] {
+        let store = RedisStore::builder(quota(3, Duration::from_millis(300), 3))
+            .prefix(prefix)
+            .algorithm(algorithm)
+            .negative_cache(0)
+            .connect(server.url())
+            .expect("store");
+        // Keep asking until denied (a window may turn over during the first takes).
+        let mut retry = None;
+        for _ in 0..20 {
+            match store.check("k", 1).await.expect("decision") {
+                Decision::Allowed { .. } => {}
+                Decision::Denied { retry_after, .. } => {
+                    retry = Some(retry_after);
+                    break;
+                }
+            }
+        }
+        let retry = retry.expect("the window fills up");
+        assert!(
+            retry <= Duration::from_millis(600),
+            "{algorithm:?}: {retry:?}"
+        );
+        tokio::time::sleep(retry).await;
+        assert!(
+            allowed(&store, "k", 1).await,
+            "{algorithm:?}: still denied after {retry:?}"
+        );
+    }
+}
