@@ -3,7 +3,7 @@
 //!
 //! The layer in gRPC mode ([`super::HttpRateLimitLayer::grpc`]) writes a trailers-only
 //! response itself, so it works in front of any gRPC server. With feature `tonic`,
-//! [`status`] builds the same answer as a `tonic::Status` for code that decides inside
+//! `grpc::status` builds the same answer as a `tonic::Status` for code that decides inside
 //! a handler or interceptor.
 //!
 //! ```

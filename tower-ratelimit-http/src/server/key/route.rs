@@ -39,18 +39,25 @@ impl KeyExtractor for RouteKey {
     type Key = String;
 
     fn extract<B>(&self, request: &Request<B>) -> Result<String, KeyError> {
-        #[cfg(feature = "axum")]
-        let route = request
-            .extensions()
-            .get::<axum::extract::MatchedPath>()
-            .map(|matched| matched.as_str());
-        #[cfg(not(feature = "axum"))]
-        let route: Option<&str> = None;
-        let route = route.unwrap_or_else(|| request.uri().path());
+        let route = matched_route(request).unwrap_or_else(|| request.uri().path());
         Ok(if self.method {
             format!("{} {}", request.method(), route)
         } else {
             route.to_owned()
         })
     }
+}
+
+/// The route pattern axum matched, when routing has happened.
+#[cfg(feature = "axum")]
+fn matched_route<B>(request: &Request<B>) -> Option<&str> {
+    request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|matched| matched.as_str())
+}
+
+#[cfg(not(feature = "axum"))]
+fn matched_route<B>(_request: &Request<B>) -> Option<&str> {
+    None
 }
