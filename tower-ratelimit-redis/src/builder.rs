@@ -114,6 +114,13 @@ impl RedisStoreBuilder {
         self,
         url: U,
     ) -> Result<RedisStore<ConnectionManager>, redis::RedisError> {
+        // The manager spawns its reconnection task, which would panic outside Tokio.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "RedisStoreBuilder::connect must be called within a Tokio runtime",
+            )));
+        }
         let client = redis::Client::open(url)?;
         // The store bounds each call itself; the manager only needs to give up on a
         // dead connection attempt, and to retry soon so that recovery is quick.

@@ -324,3 +324,30 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connecting_outside_a_runtime_is_an_error_not_a_panic() {
+        let Ok(quota) = Quota::per_second(1) else {
+            panic!("valid quota")
+        };
+        let err = RedisStore::builder(quota)
+            .connect("redis://127.0.0.1:1/")
+            .expect_err("no runtime");
+        assert!(err.to_string().contains("Tokio runtime"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_url_is_an_error() {
+        let Ok(quota) = Quota::per_second(1) else {
+            panic!("valid quota")
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().build();
+        let Ok(rt) = rt else { panic!("runtime") };
+        let _guard = rt.enter();
+        assert!(RedisStore::builder(quota).connect("not a url").is_err());
+    }
+}
