@@ -63,7 +63,9 @@ impl ServerState {
 
 async fn serve(listener: TcpListener, state: Arc<ServerState>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let state = state.clone();
         tokio::spawn(async move {
             let svc = hyper_service_fn(move |_req: Request<hyper::body::Incoming>| {
@@ -77,19 +79,26 @@ async fn serve(listener: TcpListener, state: Arc<ServerState>) {
                     }
                     if state.headers {
                         let v = format!("\"default\";q={};w=1", rate.round() as u64);
-                        resp.headers_mut().insert("ratelimit-policy", v.parse().unwrap());
+                        resp.headers_mut()
+                            .insert("ratelimit-policy", v.parse().unwrap());
                     }
                     Ok::<_, Infallible>(resp)
                 }
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
         });
     }
 }
 
-fn classify(r: &Result<Response<hyper::body::Incoming>, hyper_util::client::legacy::Error>) -> Outcome {
+fn classify(
+    r: &Result<Response<hyper::body::Incoming>, hyper_util::client::legacy::Error>,
+) -> Outcome {
     match r {
-        Err(_) => Outcome::Overload { latency: Duration::ZERO },
+        Err(_) => Outcome::Overload {
+            latency: Duration::ZERO,
+        },
         Ok(resp) => {
             // A tiny reader of `RateLimit-Policy: "name";q=N;w=S`, enough for this server.
             let policy = resp
@@ -101,11 +110,21 @@ fn classify(r: &Result<Response<hyper::body::Incoming>, hyper_util::client::lega
                     let w = s.split(";w=").nth(1)?.split(';').next()?.parse().ok()?;
                     Some(Policy::new(q, Duration::from_secs(w)))
                 });
-            let hints = Hints { policy, ..Hints::default() };
+            let hints = Hints {
+                policy,
+                ..Hints::default()
+            };
             if resp.status() == StatusCode::TOO_MANY_REQUESTS {
-                Outcome::Throttled { latency: Duration::ZERO, retry_after: None, hints }
+                Outcome::Throttled {
+                    latency: Duration::ZERO,
+                    retry_after: None,
+                    hints,
+                }
             } else {
-                Outcome::Success { latency: Duration::ZERO, hints }
+                Outcome::Success {
+                    latency: Duration::ZERO,
+                    hints,
+                }
             }
         }
     }
@@ -114,18 +133,32 @@ fn classify(r: &Result<Response<hyper::body::Incoming>, hyper_util::client::lega
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let limit: f64 = arg("--limit").and_then(|v| v.parse().ok()).unwrap_or(200.0);
-    let phase_secs: u64 = arg("--phase-secs").and_then(|v| v.parse().ok()).unwrap_or(7).clamp(3, 20);
+    let phase_secs: u64 = arg("--phase-secs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7)
+        .clamp(3, 20);
     let headers = args.iter().any(|a| a == "--headers");
     let schedule = Schedule::halve_double(limit, phase_secs);
     let total = 3 * phase_secs;
 
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind 127.0.0.1");
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind 127.0.0.1");
     let addr = listener.local_addr().expect("local addr");
     let start = Instant::now();
     let state = Arc::new(ServerState {
-        bucket: Mutex::new(Bucket { tokens: limit * 0.1, last: start, rate: limit }),
+        bucket: Mutex::new(Bucket {
+            tokens: limit * 0.1,
+            last: start,
+            rate: limit,
+        }),
         start,
         accepted: (0..total).map(|_| AtomicU64::new(0)).collect(),
         refused: (0..total).map(|_| AtomicU64::new(0)).collect(),
@@ -140,7 +173,8 @@ async fn main() {
                 tokio::time::sleep_until(start + Duration::from_secs(p * phase_secs)).await;
                 let mut b = state.bucket.lock().unwrap();
                 let now = Instant::now();
-                b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * b.rate).min((b.rate * 0.1).max(1.0));
+                b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * b.rate)
+                    .min((b.rate * 0.1).max(1.0));
                 b.last = now;
                 b.rate = schedule.limit_at((p * phase_secs) as f64);
             }
@@ -149,7 +183,9 @@ async fn main() {
 
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let layer = AdaptiveRateLimitLayer::new(classify);
-    let svc = tower::ServiceBuilder::new().layer(layer.clone()).service(client);
+    let svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(client);
     let uri: hyper::Uri = format!("http://{addr}/item").parse().expect("uri");
     let waits = Arc::new(Mutex::new(Vec::<(u32, f32)>::new()));
     let deadline = start + Duration::from_secs(total);
@@ -162,13 +198,20 @@ async fn main() {
             'items: while Instant::now() < deadline {
                 let first = Instant::now();
                 loop {
-                    let req = Request::get(uri.clone()).body(Empty::<Bytes>::new()).expect("request");
+                    let req = Request::get(uri.clone())
+                        .body(Empty::<Bytes>::new())
+                        .expect("request");
                     let sent = Instant::now();
-                    let Ok(ready) = svc.ready().await else { break 'items };
+                    let Ok(ready) = svc.ready().await else {
+                        break 'items;
+                    };
                     match ready.call(req).await {
                         Ok(resp) if resp.status().is_success() => {
                             let bin = sent.duration_since(start).as_secs() as u32;
-                            waits.lock().unwrap().push((bin, sent.duration_since(first).as_secs_f32()));
+                            waits
+                                .lock()
+                                .unwrap()
+                                .push((bin, sent.duration_since(first).as_secs_f32()));
                             continue 'items;
                         }
                         _ if Instant::now() >= deadline => break 'items,
@@ -199,8 +242,16 @@ async fn main() {
     }
 
     let trace = Trace {
-        accepted: vec![state.accepted.iter().map(|c| c.load(Ordering::Relaxed)).collect()],
-        refused: state.refused.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
+        accepted: vec![state
+            .accepted
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()],
+        refused: state
+            .refused
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect(),
         limit: (0..total).map(|s| schedule.limit_at(s as f64)).collect(),
         arrivals: vec![0; total as usize],
         waits: waits.lock().unwrap().clone(),

@@ -126,7 +126,7 @@ enum Phase {
 }
 
 /// The default controller: goodput estimate while throttled, cruise just under it,
-/// multiplicative probing. See the [module docs](self).
+/// multiplicative probing. See the [module docs](crate::controller::goodput).
 #[derive(Debug, Clone)]
 pub struct Goodput {
     cfg: GoodputConfig,
@@ -468,7 +468,13 @@ mod tests {
         let mut c = Goodput::default();
         // Seeded by a policy: cruising at 97/s.
         let hints = Hints::with_policy(Policy::new(100, Duration::from_secs(1)));
-        c.observe(ms(0), &Outcome::Success { latency: ms(10), hints });
+        c.observe(
+            ms(0),
+            &Outcome::Success {
+                latency: ms(10),
+                hints,
+            },
+        );
         let before = c.rate().unwrap();
         // One episode: half of 50 responses refused, then the measurement ends.
         for i in 0..50u64 {

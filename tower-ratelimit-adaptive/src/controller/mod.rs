@@ -30,12 +30,12 @@
 //! assert!(c.rate().unwrap() < before);
 //! ```
 
-mod aimd;
-mod aws_cubic;
-mod goodput;
-mod gradient;
+pub mod aimd;
+pub mod aws_cubic;
+pub mod goodput;
+pub mod gradient;
 mod meter;
-mod sre;
+pub mod sre;
 
 pub use aimd::{Aimd, AimdConfig};
 pub use aws_cubic::AwsCubic;

@@ -125,6 +125,6 @@ impl Controller for SreThrottle {
         let p = self.reject_probability(now);
         let s = self.slot(now);
         self.requests[s] = self.requests[s].saturating_add(1);
-        !(sample < p)
+        sample >= p || p.is_nan()
     }
 }

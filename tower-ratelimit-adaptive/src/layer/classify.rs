@@ -13,7 +13,9 @@
 //!
 //! A classifier is any `Fn(&Result<Resp, Error>) -> Outcome`. The latency in the
 //! outcome it returns is ignored: the layer measures it. With the `http` feature,
-//! [`http_status`] reads status codes and `Retry-After`.
+//! `http_feedback` reads everything tower-ratelimit-http's parser understands
+//! (Retry-After, RateLimit and RateLimit-Policy, vendor headers) and classifies with
+//! its `DefaultClassifier`; `http_status` is a minimal status-code classifier.
 
 use std::time::Duration;
 
@@ -84,4 +86,73 @@ mod http_classifier {
 }
 
 #[cfg(feature = "http")]
+mod http_feedback_classifier {
+    use std::time::{Duration, SystemTime};
+
+    use tower_ratelimit_http::feedback::{
+        Class, Classify, DefaultClassifier, Feedback, FeedbackParser, QuotaUnit,
+    };
+
+    use crate::{Hints, Outcome, Policy};
+
+    fn hints(f: &Feedback) -> Hints {
+        let policy = f
+            .policies
+            .iter()
+            .filter(|p| p.unit == QuotaUnit::Requests)
+            .filter_map(|p| Some(Policy::new(p.quota, p.window?)))
+            .filter(|p| p.rate_per_second().is_some())
+            // The tightest advertised rate binds.
+            .min_by(|a, b| a.rate().total_cmp(&b.rate()));
+        Hints {
+            remaining: f.remaining,
+            limit: f.limit,
+            reset: f.reset,
+            policy,
+        }
+    }
+
+    /// Turns parsed [`Feedback`] into an outcome with tower-ratelimit-http's
+    /// [`DefaultClassifier`]: throttled → [`Outcome::Throttled`] with the parsed wait
+    /// (a wait over the parser's cap is dropped here; the layer caps holds itself),
+    /// transient → [`Outcome::Overload`], failure → [`Outcome::Ignored`].
+    pub fn outcome_from_feedback(f: &Feedback) -> Outcome {
+        let hints = hints(f);
+        match DefaultClassifier.classify(f) {
+            Class::Success => Outcome::Success {
+                latency: Duration::ZERO,
+                hints,
+            },
+            Class::Throttled => Outcome::Throttled {
+                latency: Duration::ZERO,
+                retry_after: f.wait().ok().flatten(),
+                hints,
+            },
+            Class::Transient => Outcome::Overload {
+                latency: Duration::ZERO,
+            },
+            Class::Failure => Outcome::Ignored,
+        }
+    }
+
+    /// The full HTTP classifier: parses the response's rate-limit feedback with
+    /// [`FeedbackParser::new`] and classifies it with [`outcome_from_feedback`]; a
+    /// transport error is an overload.
+    pub fn http_feedback<B, E>(result: &Result<http::Response<B>, E>) -> Outcome {
+        match result {
+            Ok(resp) => {
+                let f =
+                    FeedbackParser::new().parse(resp.status(), resp.headers(), SystemTime::now());
+                outcome_from_feedback(&f)
+            }
+            Err(_) => Outcome::Overload {
+                latency: Duration::ZERO,
+            },
+        }
+    }
+}
+
+#[cfg(feature = "http")]
 pub use http_classifier::{http_status, MAX_RETRY_AFTER};
+#[cfg(feature = "http")]
+pub use http_feedback_classifier::{http_feedback, outcome_from_feedback};

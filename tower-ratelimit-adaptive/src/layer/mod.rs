@@ -35,11 +35,11 @@
 //! The wait happens in `call`, because the partition depends on the request; put a
 //! concurrency limit or a buffer in front to bound how many requests wait.
 
+mod builder;
 pub mod classify;
-mod layer;
 mod partition;
 mod service;
 
-pub use self::layer::AdaptiveRateLimitLayer;
+pub use builder::AdaptiveRateLimitLayer;
 pub use partition::{Partition, PartitionFn, SinglePartition};
 pub use service::{AdaptiveRateLimit, LocallyRejected};

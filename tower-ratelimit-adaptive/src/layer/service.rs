@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tower_ratelimit_core::BoxError;
 use tower_service::Service;
 
-use super::layer::AdaptiveRateLimitLayer;
+use super::builder::AdaptiveRateLimitLayer;
 use super::partition::Partition;
 use crate::Outcome;
 

@@ -39,7 +39,7 @@ pub fn phase_metrics(trace: &Trace, schedule: &Schedule) -> Vec<PhaseMetrics> {
     let n = trace.accepted.len();
     // Waits sorted by bin once.
     let mut waits: Vec<(u32, f32)> = trace.waits.clone();
-    waits.sort_by(|a, b| a.0.cmp(&b.0));
+    waits.sort_by_key(|w| w.0);
     for phase in &schedule.phases {
         let len = phase.duration.as_secs() as usize;
         let end = (start + len).min(trace.refused.len());

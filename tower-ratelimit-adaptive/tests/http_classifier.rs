@@ -1,0 +1,54 @@
+//! The HTTP classifiers (feature `http`).
+#![cfg(feature = "http")]
+
+use std::time::Duration;
+
+use tower_ratelimit_adaptive::layer::classify::{http_feedback, http_status};
+use tower_ratelimit_adaptive::Outcome;
+
+fn resp(status: u16, headers: &[(&str, &str)]) -> Result<http::Response<()>, std::io::Error> {
+    let mut b = http::Response::builder().status(status);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    Ok(b.body(()).unwrap())
+}
+
+#[test]
+fn status_classifier() {
+    assert!(http_status(&resp(200, &[])).is_success());
+    assert_eq!(
+        http_status(&resp(429, &[("retry-after", "3")])).retry_after(),
+        Some(Duration::from_secs(3))
+    );
+    assert!(http_status(&resp(503, &[("retry-after", "1")])).is_throttle());
+    assert!(matches!(
+        http_status(&resp(503, &[])),
+        Outcome::Overload { .. }
+    ));
+    assert!(matches!(
+        http_status(&resp(429, &[("retry-after", "junk")])),
+        Outcome::Throttled {
+            retry_after: None,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn feedback_classifier_reads_policy_and_wait() {
+    let ok = http_feedback(&resp(
+        200,
+        &[
+            ("ratelimit-policy", "\"burst\";q=100;w=1"),
+            ("ratelimit", "\"burst\";r=40;t=1"),
+        ],
+    ));
+    let hints = ok.hints().copied().unwrap();
+    assert!(ok.is_success());
+    assert_eq!(hints.policy.map(|p| p.rate()), Some(100.0));
+    let throttled = http_feedback(&resp(429, &[("retry-after", "2")]));
+    assert!(throttled.is_throttle());
+    assert_eq!(throttled.retry_after(), Some(Duration::from_secs(2)));
+    assert!(matches!(http_feedback(&resp(404, &[])), Outcome::Ignored));
+}
