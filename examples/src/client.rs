@@ -8,7 +8,7 @@
 //! use tower::{Service, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn main() -> Result<(), tower::BoxError> {
 //! let server = ApiServer::start(ApiConfig::default()).await?;
 //! let mut pages = PageService::new(&server.url(), HttpClient::new())?;
 //! let fetched = pages.ready().await?.call(3).await?;

@@ -9,7 +9,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! let server = ApiServer::start(ApiConfig { burst: 1, ..ApiConfig::default() }).await?;
+//! let server = ApiServer::start(ApiConfig { rate: 1.0, burst: 1, ..ApiConfig::default() }).await?;
 //! let attempts = Attempts::default();
 //! let client = ServiceBuilder::new()
 //!     .layer(CountLayer::new(attempts.clone()))

@@ -95,15 +95,12 @@ pub(super) async fn stats(State(app): State<Arc<AppState>>) -> Response {
 }
 
 fn page_body(page: u64) -> String {
+    // Written by hand so that "page" comes first, as the docs show it.
+    let first = page.saturating_mul(ITEMS_PER_PAGE);
     let items: Vec<String> = (0..ITEMS_PER_PAGE)
-        .map(|i| {
-            format!(
-                "item-{}",
-                page.saturating_mul(ITEMS_PER_PAGE).saturating_add(i)
-            )
-        })
+        .map(|i| format!("\"item-{}\"", first.saturating_add(i)))
         .collect();
-    serde_json::json!({ "page": page, "items": items }).to_string()
+    format!("{{\"page\":{page},\"items\":[{}]}}", items.join(","))
 }
 
 /// The draft's `RateLimit-Policy` (quota per one-second window) and `RateLimit`

@@ -11,8 +11,8 @@
 //! use examples::api_server::{ApiConfig, ApiServer};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let server = ApiServer::start(ApiConfig { burst: 1, ..ApiConfig::default() }).await?;
+//! # async fn main() -> Result<(), tower::BoxError> {
+//! let server = ApiServer::start(ApiConfig { rate: 1.0, burst: 1, ..ApiConfig::default() }).await?;
 //! let client = examples::client::HttpClient::new();
 //! let first = client.get_page(&server.url(), 1).await?;
 //! assert_eq!(first.status(), 200);

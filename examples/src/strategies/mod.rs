@@ -10,7 +10,7 @@
 //! use examples::strategies::{RunConfig, Strategy, Tally};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn main() -> Result<(), tower::BoxError> {
 //! let server = ApiServer::start(ApiConfig { rate: 1000.0, burst: 100, ..ApiConfig::default() }).await?;
 //! let config = RunConfig::new(server.url(), 20, 4, 1000.0, 100);
 //! let mut tally = Tally::new(20);
@@ -147,13 +147,16 @@ impl fmt::Display for Strategy {
     }
 }
 
+/// A callback for every recorded answer.
+type OnAnswer = Box<dyn FnMut(&Fetched) + Send>;
+
 /// The client's view of a run: which pages came back 200, what failed.
 pub struct Tally {
     ledger: PageLedger,
     throttled: u64,
     failed: u64,
     found_rate: Option<f64>,
-    on_answer: Option<Box<dyn FnMut(&Fetched) + Send>>,
+    on_answer: Option<OnAnswer>,
 }
 
 impl fmt::Debug for Tally {
