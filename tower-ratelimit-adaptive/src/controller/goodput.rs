@@ -140,6 +140,10 @@ pub struct Goodput {
     last_cut: Duration,
     /// The longest Retry-After seen in the last episode.
     last_hold: Duration,
+    /// After reverting to a clean probe step: throttles are ignored until a request
+    /// sent after the revert is accepted (or this time passes), because a window-
+    /// counting server refuses everything until the overshoot leaves its window.
+    grace_until: Option<Duration>,
     responses: Meter,
     started: bool,
 }
@@ -189,6 +193,7 @@ impl Goodput {
             },
             last_cut: Duration::ZERO,
             last_hold: Duration::ZERO,
+            grace_until: None,
             responses: Meter::new(Duration::from_millis(50)),
             started: false,
         }
@@ -256,9 +261,7 @@ impl Goodput {
                 self.estimate = Some(self.estimate.map_or(floor, |e| e.max(floor)));
                 self.set_rate(self.cfg.cruise * floor);
                 self.enter_cruise(now);
-                // A window-counting server keeps refusing until the overshoot leaves
-                // its window, even at the floor: those throttles are the same episode.
-                self.last_cut = now + self.cfg.window_guard;
+                self.grace_until = Some(now + self.cfg.window_guard);
                 return;
             }
         }
@@ -325,6 +328,12 @@ impl Controller for Goodput {
         }
         let throttle = outcome.is_throttle();
         let fresh = sent_at(now, outcome) >= self.last_cut;
+        if let Some(until) = self.grace_until {
+            if now >= until || (fresh && !throttle) {
+                self.grace_until = None;
+            }
+        }
+        let fresh = fresh && self.grace_until.is_none();
         match self.phase {
             Phase::Measuring {
                 start,
