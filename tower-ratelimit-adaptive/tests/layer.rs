@@ -119,7 +119,8 @@ async fn layer_finds_and_follows_the_servers_limit() {
         "goodput {rate} vs limit 200: {first:?}"
     );
     let r = layer.rate(&()).unwrap();
-    assert!((150.0..=260.0).contains(&r), "controller rate {r}");
+    // Cruising under the limit, or in a probe step above it (at most about 2x).
+    assert!((150.0..=400.0).contains(&r), "controller rate {r}");
 
     bucket.set_rate(100.0);
     let second = drive(svc, 16, 15).await;
