@@ -334,18 +334,31 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
                 return self.apply(state, &quota, now, cost, op);
             }
         }
+        self.decide_unseen(key, &quota, cost, op)
+    }
+
+    /// The path of a key the shard does not hold, kept out of line so that the path
+    /// of known keys stays small.
+    #[inline(never)]
+    fn decide_unseen(
+        &self,
+        key: &K,
+        quota: &Quota,
+        cost: u64,
+        op: Op,
+    ) -> Result<Decision, StoreError> {
         if let Op::Peek = op {
             let now = self.clock.now();
-            return self.apply(&self.algorithm.new_state(&quota), &quota, now, cost, op);
+            return self.apply(&self.algorithm.new_state(quota), quota, now, cost, op);
         }
         let mut shard = self.shards.write(key);
         let now = self.clock.now();
         if let Some(state) = shard.map.get(key) {
-            return self.apply(state, &quota, now, cost, op);
+            return self.apply(state, quota, now, cost, op);
         }
-        let state = self.algorithm.new_state(&quota);
-        let decision = self.apply(&state, &quota, now, cost, op)?;
-        if !decision.is_allowed() || self.algorithm.is_idle(&state, &quota, now) {
+        let state = self.algorithm.new_state(quota);
+        let decision = self.apply(&state, quota, now, cost, op)?;
+        if !decision.is_allowed() || self.algorithm.is_idle(&state, quota, now) {
             // Nothing was taken that a fresh bucket would not give again.
             return Ok(decision);
         }
