@@ -18,8 +18,8 @@
 //!   difference to the bare handler;
 //! - throughput: `wrk -t1 -c64`, the most requests per second the server sustains.
 //!
-//! First, without network, the CPU cost per request of each app (fastest of 20
-//! batches of 20 000 requests through the router on one thread).
+//! First, without network, the CPU cost per request of each app (on-CPU time of the
+//! fastest of 40 interleaved batches of 10 000 requests through the router).
 //!
 //! Configurations run interleaved, `SERVER_BENCH_ROUNDS` times (default 3), and the
 //! median of the rounds is reported. Quotas are far above the load, so every request
@@ -215,53 +215,58 @@ fn thread_cpu_ns() -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// Nanoseconds per request through the app without any network: the CPU cost of the
-/// middleware itself. The fastest of several batches is kept, as the batches that
-/// other processes preempted only add time.
-fn in_process(variant: Variant, batch: u32, batches: u32) -> (f64, f64) {
+/// Nanoseconds per request through each app without any network: the CPU cost of
+/// the middleware itself. The variants take turns batch by batch, so that other
+/// processes disturb them alike; per variant the fastest and the median batch are
+/// kept.
+fn in_process(batch: u32, batches: u32) -> Vec<(f64, f64)> {
     use tower::{Service, ServiceExt};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut app = app(variant);
+        let mut apps: Vec<Router> = Variant::ALL.iter().map(|v| app(*v)).collect();
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        let mut per_request = Vec::new();
+        let mut per_request = vec![Vec::new(); apps.len()];
         for _ in 0..batches {
-            let start = std::time::Instant::now();
-            let cpu_start = thread_cpu_ns();
-            for _ in 0..batch {
-                let mut request = axum::extract::Request::new(axum::body::Body::empty());
-                request.extensions_mut().insert(ConnectInfo(peer));
-                let ready = ServiceExt::<axum::extract::Request>::ready(&mut app)
-                    .await
-                    .unwrap();
-                let response = ready.call(request).await.unwrap();
-                std::hint::black_box(response);
+            for (i, app) in apps.iter_mut().enumerate() {
+                let start = std::time::Instant::now();
+                let cpu_start = thread_cpu_ns();
+                for _ in 0..batch {
+                    let mut request = axum::extract::Request::new(axum::body::Body::empty());
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    let ready = ServiceExt::<axum::extract::Request>::ready(&mut *app)
+                        .await
+                        .unwrap();
+                    let response = ready.call(request).await.unwrap();
+                    std::hint::black_box(response);
+                }
+                let nanos = match (cpu_start, thread_cpu_ns()) {
+                    (Some(a), Some(b)) => b.saturating_sub(a) as f64,
+                    _ => start.elapsed().as_nanos() as f64,
+                };
+                per_request[i].push(nanos / f64::from(batch));
             }
-            let nanos = match (cpu_start, thread_cpu_ns()) {
-                (Some(a), Some(b)) => b.saturating_sub(a) as f64,
-                _ => start.elapsed().as_nanos() as f64,
-            };
-            per_request.push(nanos / f64::from(batch));
         }
-        let min = per_request.iter().copied().fold(f64::INFINITY, f64::min);
-        (min, median(per_request))
+        per_request
+            .into_iter()
+            .map(|runs| {
+                let min = runs.iter().copied().fold(f64::INFINITY, f64::min);
+                (min, median(runs))
+            })
+            .collect()
     })
 }
 
 fn main() {
-    println!("In process (no network): on-CPU ns per request through the axum app (thread CPU time from /proc/thread-self/schedstat), 20 batches of 20000");
+    println!("In process (no network): on-CPU ns per request through the axum app (thread CPU time from /proc/thread-self/schedstat), 40 interleaved batches of 10000");
     println!();
     println!("| configuration | fastest batch | median batch | added (fastest) |");
     println!("|---|---|---|---|");
-    let mut bare = 0.0;
-    for variant in Variant::ALL {
-        let (min, med) = in_process(variant, 20_000, 20);
-        if variant == Variant::Bare {
-            bare = min;
-        }
+    let costs = in_process(10_000, 40);
+    let bare = costs[0].0;
+    for (variant, (min, med)) in Variant::ALL.iter().zip(costs) {
         println!(
             "| {} | {:.0} ns | {:.0} ns | {:+.0} ns |",
             variant.name(),

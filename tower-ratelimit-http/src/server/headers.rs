@@ -32,7 +32,6 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use sfv::{key_ref, Integer, ListSerializer, StringRef};
 use std::fmt;
-use std::fmt::Write as _;
 use std::sync::RwLock;
 use std::time::Duration;
 use tower_ratelimit_core::algorithm::Snapshot;
@@ -142,6 +141,19 @@ pub fn ceil_secs(d: Duration) -> u64 {
         secs.saturating_add(1)
     } else {
         secs
+    }
+}
+
+/// `n` in decimal, written at the end of `digits`.
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[start..];
+        }
     }
 }
 
@@ -296,15 +308,35 @@ impl FieldRenderer {
     }
 
     fn ratelimit(&self, snapshot: &Snapshot) -> HeaderValue {
-        let mut text = String::with_capacity(self.item.len() + 40);
-        text.push_str(&self.item);
-        let _ = write!(
-            text,
-            ";r={};t={}",
-            snapshot.remaining.min(SF_INTEGER_MAX),
-            ceil_secs(snapshot.reset).min(SF_INTEGER_MAX)
-        );
-        header_value(text)
+        // Written into a stack buffer and copied once into the value: this runs on
+        // every response, and formatting machinery and intermediate strings cost more
+        // than the rest of the layer's fields together.
+        let mut buf = [0u8; 128];
+        let mut len = 0;
+        let mut push = |bytes: &[u8]| {
+            let end = len + bytes.len();
+            if let Some(slot) = buf.get_mut(len..end) {
+                slot.copy_from_slice(bytes);
+                len = end;
+                true
+            } else {
+                false
+            }
+        };
+        let mut digits = [0u8; 20];
+        let fits = push(self.item.as_bytes())
+            && push(b";r=")
+            && push(decimal(snapshot.remaining.min(SF_INTEGER_MAX), &mut digits))
+            && push(b";t=")
+            && push(decimal(
+                ceil_secs(snapshot.reset).min(SF_INTEGER_MAX),
+                &mut digits,
+            ));
+        match fits {
+            true => HeaderValue::from_bytes(&buf[..len])
+                .unwrap_or_else(|_| ratelimit_value(&self.name, snapshot)),
+            false => ratelimit_value(&self.name, snapshot),
+        }
     }
 
     pub(crate) fn append(&self, headers: &mut HeaderMap, quota: &Quota, snapshot: &Snapshot) {
@@ -400,7 +432,8 @@ mod tests {
             Quota::per_second(3).unwrap(),
             Quota::per_minute(100).unwrap().with_burst(7).unwrap(),
         ];
-        for name in ["default", r#"we"ird\name"#] {
+        let long = "x".repeat(200);
+        for name in ["default", r#"we"ird\name"#, long.as_str()] {
             let name = PolicyName::new(name).unwrap();
             let renderer = FieldRenderer::new(name.clone(), HeaderStyle::default());
             for quota in quotas {
