@@ -1,6 +1,6 @@
 //! Prints the simulation table: every controller on every standard scenario.
 //!
-//! `cargo run --release -p tower-ratelimit-adaptive --example simulate [-- --phase-secs N --only NAME --seed N]`
+//! `cargo run --release -p tower-ratelimit-adaptive --example simulate [-- --phase-secs N --only NAME --scenario NAME --seed N --seeds N]`
 
 use std::time::Instant;
 
@@ -40,6 +40,30 @@ fn main() {
         }
     }
     println!("{}", markdown(&rows));
+    let extra_seeds: u64 = arg("--seeds").and_then(|v| v.parse().ok()).unwrap_or(1);
+    if extra_seeds > 1 {
+        // The default controller on further seeds: how often each row meets every
+        // target, and its mean score against the best of AWS CUBIC and AIMD.
+        println!("| scenario | L | seeds meeting every target | mean score default / best of cubic, aimd |");
+        println!("|---|---:|---:|---|");
+        let cs = contenders();
+        for s in scenarios(phase_secs) {
+            if filter.as_ref().is_some_and(|f| !s.name.contains(f.as_str())) {
+                continue;
+            }
+            let (mut met, mut own, mut rival) = (0, 0.0, 0.0);
+            for seed in 1..=extra_seeds {
+                let mut s = s.clone();
+                s.config.seed = seed;
+                let row = run_row(&s, &cs[0]);
+                met += usize::from(row.misses().is_empty());
+                own += row.score();
+                rival += cs[1..3].iter().map(|c| run_row(&s, c).score()).fold(f64::MIN, f64::max);
+            }
+            let n = extra_seeds as f64;
+            println!("| {} | {} | {met} / {extra_seeds} | {:.3} / {:.3} |", s.name, s.limit, own / n, rival / n);
+        }
+    }
     let default: Vec<_> = rows
         .iter()
         .filter(|r| r.controller == "goodput (default)")
