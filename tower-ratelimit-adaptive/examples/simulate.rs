@@ -48,7 +48,10 @@ fn main() {
         println!("|---|---:|---:|---|");
         let cs = contenders();
         for s in scenarios(phase_secs) {
-            if filter.as_ref().is_some_and(|f| !s.name.contains(f.as_str())) {
+            if filter
+                .as_ref()
+                .is_some_and(|f| !s.name.contains(f.as_str()))
+            {
                 continue;
             }
             let (mut met, mut own, mut rival) = (0, 0.0, 0.0);
@@ -58,10 +61,19 @@ fn main() {
                 let row = run_row(&s, &cs[0]);
                 met += usize::from(row.misses().is_empty());
                 own += row.score();
-                rival += cs[1..3].iter().map(|c| run_row(&s, c).score()).fold(f64::MIN, f64::max);
+                rival += cs[1..3]
+                    .iter()
+                    .map(|c| run_row(&s, c).score())
+                    .fold(f64::MIN, f64::max);
             }
             let n = extra_seeds as f64;
-            println!("| {} | {} | {met} / {extra_seeds} | {:.3} / {:.3} |", s.name, s.limit, own / n, rival / n);
+            println!(
+                "| {} | {} | {met} / {extra_seeds} | {:.3} / {:.3} |",
+                s.name,
+                s.limit,
+                own / n,
+                rival / n
+            );
         }
     }
     let default: Vec<_> = rows
