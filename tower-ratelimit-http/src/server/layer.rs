@@ -24,6 +24,42 @@ use tower_ratelimit_core::Quota;
 /// The wrapped service keeps its error type: a denial is a response, not an error.
 /// Allowed responses carry the `RateLimit` fields too, so clients can slow down before
 /// they are denied.
+///
+/// | situation | answer |
+/// |---|---|
+/// | allowed | the service's response, plus `RateLimit` / `RateLimit-Policy` |
+/// | over the quota | 429 (or [`status`](Self::status)), `Retry-After` rounded up (≥ 1), the fields, optional problem details |
+/// | key cannot be read | [`on_missing_key`](Self::on_missing_key): 400 by default, 401, or a shared fallback key |
+/// | the keyed store is full of active keys | 503 with `Retry-After: 1` |
+/// | cost above what the quota admits at once | 429 without `Retry-After` (waiting would not help) |
+/// | store unreachable (remote stores) | [`on_store_error`](Self::on_store_error): pass through (default) or 503 |
+///
+/// ```
+/// use std::net::IpAddr;
+/// use tower::{Layer, ServiceExt};
+/// use tower_ratelimit_core::Quota;
+/// use tower_ratelimit_http::server::key::{ClientIp, PeerAddr};
+/// use tower_ratelimit_http::server::HttpRateLimitLayer;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let layer = HttpRateLimitLayer::keyed(Quota::per_minute(1)?, ClientIp::peer());
+/// let service = layer.layer(tower::service_fn(|_: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+/// }));
+/// let request = |peer: &str| {
+///     let mut request = http::Request::new(());
+///     request.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+///     request
+/// };
+/// assert_eq!(service.clone().oneshot(request("192.0.2.1:1000")).await?.status(), 200);
+/// let denied = service.clone().oneshot(request("192.0.2.1:1001")).await?;
+/// assert_eq!(denied.status(), 429);
+/// assert_eq!(denied.headers()["retry-after"], "60");
+/// // Another client has its own quota.
+/// assert_eq!(service.oneshot(request("192.0.2.2:1000")).await?.status(), 200);
+/// # Ok(()) }
+/// ```
 pub struct HttpRateLimitLayer<St, X: KeyExtractor> {
     store: Arc<St>,
     extractor: X,
