@@ -16,6 +16,7 @@
 pub mod api_server;
 pub mod bulk;
 pub mod chart;
+pub mod cli;
 pub mod client;
 pub mod metrics;
 pub mod observe;

@@ -18,7 +18,7 @@ use examples::api_server::{ApiConfig, ApiServer, RetryAfterStyle};
 #[command(version, about)]
 struct Args {
     /// Requests per second accepted over time.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, value_parser = examples::cli::positive_rate)]
     rate: f64,
     /// Requests accepted at once after idleness.
     #[arg(long, default_value_t = 10)]

@@ -24,7 +24,7 @@ struct Args {
     #[arg(long)]
     url: String,
     /// Fetch pages 1..=N.
-    #[arg(long)]
+    #[arg(long, value_parser = examples::cli::page_count)]
     pages: u64,
     /// Requests per second (fixed pace).
     #[arg(
@@ -40,7 +40,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     burst: u64,
     /// Requests in flight at most.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = examples::cli::concurrency)]
     concurrency: usize,
     /// The file to write, one body per line.
     #[arg(long)]

@@ -27,14 +27,14 @@ struct Args {
     #[arg(long)]
     url: Option<String>,
     /// Pages 1..=N are fetched.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = examples::cli::page_count)]
     pages: u64,
     /// Requests per second the client allows itself (deliberately above the local
     /// API's 50, to show the feedback and retries at work).
-    #[arg(long, default_value_t = 80.0)]
+    #[arg(long, default_value_t = 80.0, value_parser = examples::cli::positive_rate)]
     rate: f64,
     /// Requests in flight at most.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = examples::cli::concurrency)]
     concurrency: usize,
 }
 

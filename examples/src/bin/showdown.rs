@@ -25,10 +25,10 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 #[command(version, about)]
 struct Args {
     /// Pages each strategy fetches.
-    #[arg(long, short = 'n', default_value_t = 300)]
+    #[arg(long, short = 'n', default_value_t = 300, value_parser = examples::cli::page_count)]
     requests: u64,
     /// The server's limit in requests per second.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, value_parser = examples::cli::positive_rate)]
     limit: f64,
     /// The server's burst (token bucket size).
     #[arg(long, default_value_t = 10)]
@@ -40,7 +40,7 @@ struct Args {
     #[arg(long)]
     jitter: Option<u64>,
     /// Workers, permits or batch size of the strategies that have one.
-    #[arg(long, short = 'c', default_value_t = 10)]
+    #[arg(long, short = 'c', default_value_t = 10, value_parser = examples::cli::concurrency)]
     concurrency: usize,
     /// Run only these strategies (by position in the story, 1-10), e.g. `-s 1,6`.
     #[arg(long, short = 's', value_delimiter = ',')]
