@@ -184,7 +184,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
             return;
         }
         let target = if len >= self.nominal {
-            (self.nominal * 2).max(8)
+            self.nominal.saturating_mul(2).max(8)
         } else {
             self.nominal
         };

@@ -319,7 +319,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// [`Gcra`]).
     pub fn max_table_bytes(&self) -> usize {
         let shard = table_bytes(buckets_for(self.per_shard_cap), entry_size::<K, A>());
-        shard * (self.shards.count() + 1)
+        shard.saturating_mul(self.shards.count() + 1)
     }
 
     #[inline]
@@ -417,7 +417,10 @@ fn buckets_for(items: usize) -> usize {
     if items == 0 {
         return 0;
     }
-    (items.saturating_mul(8) / 7).next_power_of_two().max(16)
+    (items.saturating_mul(8) / 7)
+        .checked_next_power_of_two()
+        .unwrap_or(usize::MAX)
+        .max(16)
 }
 
 /// The allocation of such a table: the slots, aligned, then a control byte per bucket
@@ -426,7 +429,12 @@ fn table_bytes(buckets: usize, entry: usize) -> usize {
     if buckets == 0 {
         return 0;
     }
-    (buckets * entry).next_multiple_of(16) + buckets + 16
+    buckets
+        .saturating_mul(entry)
+        .checked_next_multiple_of(16)
+        .unwrap_or(usize::MAX)
+        .saturating_add(buckets)
+        .saturating_add(16)
 }
 
 impl<K, A, S> RateStore<K> for KeyedMemoryStore<K, A, S>
@@ -490,6 +498,14 @@ mod tests {
             let (shards, cap) = layout(max);
             assert!(shards.is_power_of_two() && shards * cap <= max);
         }
+    }
+
+    #[test]
+    fn absurd_caps_saturate_instead_of_overflowing() {
+        let store =
+            KeyedMemoryStore::<u64>::new(Quota::per_second(1).unwrap()).with_max_keys(usize::MAX);
+        assert_eq!(store.max_table_bytes(), usize::MAX);
+        assert!(store.check_now(&1, 1).unwrap().is_allowed());
     }
 
     #[test]
