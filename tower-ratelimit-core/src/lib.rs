@@ -82,6 +82,7 @@ pub mod store;
 pub use builder::ServiceBuilderExt;
 pub use concurrency::ConcurrencyLimitLayer;
 pub use error::BoxError;
+pub use keyed::{KeyedMemoryStore, KeyedRateLimitLayer, KeyedRateLimiter};
 pub use limiter::RateLimiter;
 pub use quota::{Quota, QuotaError};
 pub use rate::RateLimitLayer;
