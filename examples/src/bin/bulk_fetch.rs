@@ -30,7 +30,8 @@ struct Args {
     #[arg(
         long,
         required_unless_present = "adaptive",
-        conflicts_with = "adaptive"
+        conflicts_with = "adaptive",
+        value_parser = examples::cli::positive_rate
     )]
     rate: Option<f64>,
     /// Discover the rate from the server's answers instead of fixing it.
