@@ -11,7 +11,8 @@
 //! TCP peer, or — only for requests arriving from a `--trust-proxy` network — the
 //! address that proxy appended to `X-Forwarded-For`, so clients cannot pick their own
 //! key. A global limit (`--global-rate`) guards the server as a whole; it is the outer
-//! layer, so every response lists both policies:
+//! layer. `--items-rate` adds a per-route limit on `/items/{id}` (per client IP, on the
+//! route itself). Every response lists each policy it passed through:
 //!
 //! ```text
 //! $ curl -i http://127.0.0.1:3000/items/7
@@ -51,6 +52,13 @@ struct Args {
     /// Requests per second for the whole server (burst equal to one second's worth).
     #[arg(long, default_value_t = 1000)]
     global_rate: u64,
+    /// An extra, per-route limit on `GET /items/{id}`: requests per second per client
+    /// IP on that route (off unless given).
+    #[arg(long)]
+    items_rate: Option<f64>,
+    /// The burst of the `/items/{id}` limit (default: `--burst`).
+    #[arg(long)]
+    items_burst: Option<u64>,
 }
 
 /// The app: handlers, a per-client-IP limit, and a global limit around both.
@@ -63,17 +71,29 @@ fn app(args: &Args) -> Result<Router, Box<dyn std::error::Error>> {
             ForwardedHeader::XForwardedFor,
         )
     };
-    let per_ip = HttpRateLimitLayer::keyed(Quota::from_rate(args.rate, args.burst)?, client_ip)
-        .policy_name(PolicyName::new("per-ip")?)
-        .problem_details(true);
+    let per_ip =
+        HttpRateLimitLayer::keyed(Quota::from_rate(args.rate, args.burst)?, client_ip.clone())
+            .policy_name(PolicyName::new("per-ip")?)
+            .problem_details(true);
+    let items = get(|Path(id): Path<u64>| async move { format!("{{\"id\":{id}}}\n") });
+    // A per-route limit sits on the route itself, inside the app-wide layers: a request
+    // to /items/{id} passes the global limit, then the per-IP limit, then this one.
+    let items = match args.items_rate {
+        Some(rate) => {
+            let burst = args.items_burst.unwrap_or(args.burst);
+            items.layer(
+                HttpRateLimitLayer::keyed(Quota::from_rate(rate, burst)?, client_ip)
+                    .policy_name(PolicyName::new("items-per-ip")?)
+                    .problem_details(true),
+            )
+        }
+        None => items,
+    };
     let global = HttpRateLimitLayer::global(MemoryStore::new(Quota::per_second(args.global_rate)?))
         .policy_name(PolicyName::new("global")?);
     Ok(Router::new()
         .route("/", get(|| async { "hello\n" }))
-        .route(
-            "/items/{id}",
-            get(|Path(id): Path<u64>| async move { format!("{{\"id\":{id}}}\n") }),
-        )
+        .route("/items/{id}", items)
         .layer(per_ip)
         .layer(global))
 }
