@@ -7,7 +7,8 @@
 //!    is one decision *per thread*; the time is the wall time of the slower thread.
 //! 3. `stack`: `ready().await` then `call(()).await` through a rate + concurrency stack
 //!    around an always-ready no-op service, ours against `tower::limit`'s.
-//! 4. `clock`: what one reading of each limiter's clock costs (ours reads tokio's,
+//! 4. `algorithm`: the decision alone, at a fixed instant (no clock read).
+//! 5. `clock`: what one reading of each limiter's clock costs (ours reads tokio's,
 //!    so that paused-clock tests are exact; governor reads quanta's TSC clock).
 //!
 //! Run: `cargo bench -p tower-ratelimit-core --bench rate`.
@@ -246,6 +247,28 @@ fn stack(c: &mut Criterion) {
     g.finish();
 }
 
+/// The decision alone, without a clock read: ours at a fixed instant against governor
+/// on its fake clock (one relaxed load). Burst 2³²−1, so neither denies in a run.
+fn algorithm(c: &mut Criterion) {
+    use tower_ratelimit_core::algorithm::{Algorithm, Gcra};
+    let mut g = c.benchmark_group("algorithm");
+    let q = Quota::per_second(u64::from(HUGE))
+        .and_then(|q| q.with_burst(u64::from(u32::MAX)))
+        .expect("a valid quota");
+    let state = Gcra.new_state(&q);
+    let now = Clock::new().now();
+    g.bench_function("ours/Gcra::check/fixed_now", |b| {
+        b.iter(|| black_box(Gcra.check(&state, &q, black_box(now), black_box(1))))
+    });
+    let fake = governor::clock::FakeRelativeClock::default();
+    let quota = governor::Quota::per_second(nz(HUGE)).allow_burst(nz(u32::MAX));
+    let gov = governor::RateLimiter::direct_with_clock(quota, fake);
+    g.bench_function("governor/check/fake_clock", |b| {
+        b.iter(|| black_box(gov.check()))
+    });
+    g.finish();
+}
+
 fn clock(c: &mut Criterion) {
     let mut g = c.benchmark_group("clock");
     let ours = Clock::new();
@@ -269,5 +292,5 @@ fn clock(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, uncontended, contended, stack, clock);
+criterion_group!(benches, uncontended, contended, stack, algorithm, clock);
 criterion_main!(benches);
