@@ -1,14 +1,17 @@
-//! Model-checks GCRA's lock-free state with loom: every interleaving of two or three
-//! threads deciding on one `GcraState` at a fixed instant.
+//! Model-checks the lock-free state with loom: every interleaving of two or three
+//! threads deciding on one `GcraState` at a fixed instant, and of a quota change
+//! racing a quota read.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test -p tower-ratelimit-core --test loom_gcra --release`
+//! (exhaustive, about two minutes); `LOOM_MAX_PREEMPTIONS=2` bounds it to seconds.
 //!
 //! The invariants, from a fresh bucket at a fixed `now` (so no time refills it):
 //! * no lost update: the final theoretical arrival time is `now + Σ(admitted cost) × T`,
 //!   i.e. every admitted unit is in the state exactly once;
 //! * no over-admission: checks admit at most the burst in total;
-//! * a denial happens only when the units really do not fit, and says when they would;
-//! * reservations get distinct, ordered slots.
+//! * a denial happens only when the units do not fit, and points to the future;
+//! * reservations get distinct, ordered slots, and a refused one takes nothing;
+//! * the quota (a sequence lock over several words) is never read torn.
 #![cfg(loom)]
 
 use loom::sync::Arc;
