@@ -52,9 +52,25 @@ fn governor_denying() -> governor::Quota {
     governor::Quota::per_hour(nz(1))
 }
 
+/// A multi-thread runtime, where a `#[tokio::main]` program builds its limiters: their
+/// clocks read the TSC there (tokio can only pause current-thread runtimes).
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 fn uncontended(c: &mut Criterion) {
     let mut g = c.benchmark_group("check");
+    let rt = multi_thread();
+    let _in_runtime = rt.enter();
 
+    let tokio_clock = MemoryStore::new(ours_allowing()).with_clock(Clock::tokio());
+    g.bench_function("ours/check_now/allowed/tokio_clock", |b| {
+        b.iter(|| black_box(tokio_clock.check_now(black_box(1))))
+    });
     let limiter = RateLimiter::new(ours_allowing());
     g.bench_function("ours/try_acquire_now/allowed", |b| {
         b.iter(|| black_box(limiter.try_acquire_now(black_box(1))))
@@ -119,6 +135,8 @@ where
 
 fn contended(c: &mut Criterion) {
     let mut g = c.benchmark_group("contended");
+    let rt = multi_thread();
+    let _in_runtime = rt.enter();
 
     let limiter = Arc::new(RateLimiter::new(ours_allowing()));
     g.bench_function("ours/try_acquire_now/allowed", |b| {
@@ -183,15 +201,12 @@ where
 }
 
 fn stack(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = multi_thread();
     let noop = || service_fn(|()| std::future::ready(Ok::<_, Infallible>(())));
     const LIMIT: usize = 1 << 20;
     let mut g = c.benchmark_group("stack");
 
-    // Built inside the runtime: tower's layers and our limiter read tokio time.
+    // Built inside the runtime, as in a `#[tokio::main]` program.
     let mut ours = rt.block_on(async {
         ServiceBuilder::new()
             .limit_rate(ours_allowing())

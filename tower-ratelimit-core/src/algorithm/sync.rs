@@ -4,11 +4,15 @@
 pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::Mutex;
+#[cfg(loom)]
+pub(crate) use loom::{hint::spin_loop, sync::atomic::fence};
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Mutex;
+#[cfg(not(loom))]
+pub(crate) use std::{hint::spin_loop, sync::atomic::fence};
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every
 /// algorithm leaves its state consistent between statements, so the data is sound.

@@ -22,13 +22,13 @@ struct Inner {
     limit: AtomicUsize,
     /// Permits to destroy as they come back, after a shrink found them in use.
     debt: AtomicUsize,
-    in_flight: AtomicUsize,
     resize: Mutex<()>,
 }
 
 /// The right to have one request in flight; released on drop.
 pub struct ConcurrencyPermit {
-    permit: Option<OwnedSemaphorePermit>,
+    // The semaphore's permit is forgotten when taken and given back on drop, so the
+    // permit holds one Arc (the limiter's), not two.
     limiter: Arc<Inner>,
 }
 
@@ -45,7 +45,6 @@ impl ConcurrencyLimiter {
                 semaphore: Arc::new(Semaphore::new(limit)),
                 limit: AtomicUsize::new(limit),
                 debt: AtomicUsize::new(0),
-                in_flight: AtomicUsize::new(0),
                 resize: Mutex::new(()),
             }),
         }
@@ -59,7 +58,11 @@ impl ConcurrencyLimiter {
     /// Requests in flight now (permits held). May briefly exceed a just-lowered limit:
     /// shrinking never revokes a permit in use.
     pub fn in_flight(&self) -> usize {
-        self.inner.in_flight.load(Ordering::Acquire)
+        // Permits in existence are the limit plus the debt; those not available are
+        // held. Read without a lock, so exact only when no resize races it.
+        let limit = self.inner.limit.load(Ordering::Acquire);
+        let debt = self.inner.debt.load(Ordering::Acquire);
+        (limit + debt).saturating_sub(self.inner.semaphore.available_permits())
     }
 
     /// Changes the limit. Growing wakes waiters at once; shrinking holds new requests
@@ -91,8 +94,10 @@ impl ConcurrencyLimiter {
 
     /// Takes a permit without waiting, if one is free and nobody is queued.
     pub fn try_acquire(&self) -> Option<ConcurrencyPermit> {
-        let permit = self.inner.semaphore.clone().try_acquire_owned().ok()?;
-        Some(self.wrap(permit))
+        self.inner.semaphore.try_acquire().ok()?.forget();
+        Some(ConcurrencyPermit {
+            limiter: Arc::clone(&self.inner),
+        })
     }
 
     /// Waits for a permit, in FIFO order.
@@ -109,9 +114,8 @@ impl ConcurrencyLimiter {
     }
 
     pub(crate) fn wrap(&self, permit: OwnedSemaphorePermit) -> ConcurrencyPermit {
-        self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        permit.forget();
         ConcurrencyPermit {
-            permit: Some(permit),
             limiter: Arc::clone(&self.inner),
         }
     }
@@ -119,19 +123,17 @@ impl ConcurrencyLimiter {
 
 impl Drop for ConcurrencyPermit {
     fn drop(&mut self) {
-        self.limiter.in_flight.fetch_sub(1, Ordering::AcqRel);
-        let Some(permit) = self.permit.take() else {
-            return;
-        };
-        let paid = self
-            .limiter
-            .debt
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| {
-                debt.checked_sub(1)
-            })
-            .is_ok();
-        if paid {
-            permit.forget();
+        // A load first: the debt is almost always zero, and then no write is needed.
+        let paid = self.limiter.debt.load(Ordering::Acquire) > 0
+            && self
+                .limiter
+                .debt
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| {
+                    debt.checked_sub(1)
+                })
+                .is_ok();
+        if !paid {
+            self.limiter.semaphore.add_permits(1);
         }
     }
 }

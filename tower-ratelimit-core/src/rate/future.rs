@@ -30,8 +30,9 @@ pin_project! {
         },
         // Granted just before a pause began: held until it ends.
         Paused {
-            #[pin]
-            sleep: Sleep,
+            // Boxed: a pause is rare, and an unboxed timer would make every
+            // response future several times larger.
+            sleep: Pin<Box<Sleep>>,
             limiter: RateLimiter<St>,
             call: Option<(S, Req)>,
             cost: u64,
@@ -72,7 +73,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
     ) -> Self {
         ResponseFuture {
             state: State::Paused {
-                sleep: sleep(wait),
+                sleep: Box::pin(sleep(wait)),
                 limiter,
                 call: Some((service, request)),
                 cost,
@@ -121,7 +122,7 @@ where
                     }
                 }
                 StateProj::Paused {
-                    mut sleep,
+                    sleep,
                     limiter,
                     call,
                     cost,
@@ -129,7 +130,7 @@ where
                     ready!(sleep.as_mut().poll(cx));
                     // The pause may have been extended while we slept.
                     if let Some(wait) = limiter.pause_remaining() {
-                        sleep.reset(tokio::time::Instant::now() + wait);
+                        sleep.as_mut().reset(tokio::time::Instant::now() + wait);
                         continue;
                     }
                     if *cost > 1 {

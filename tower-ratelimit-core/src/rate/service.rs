@@ -132,9 +132,12 @@ where
                 }
             }
             Mode::Wait => {
-                let max = store.max_cost(&());
-                if cost > max {
-                    return ResponseFuture::failed(Box::new(CostTooLarge { cost, max }));
+                // Every quota admits one unit, so only a larger cost reads the bound.
+                if cost > 1 {
+                    let max = store.max_cost(&());
+                    if cost > max {
+                        return ResponseFuture::failed(Box::new(CostTooLarge { cost, max }));
+                    }
                 }
                 if let Some(wait) = self.limiter.pause_remaining() {
                     // Ready before the pause began: hold the request until it ends.

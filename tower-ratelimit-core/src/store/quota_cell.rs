@@ -1,8 +1,7 @@
 //! A quota that can be replaced at run time and read on every decision without a lock.
 
-use crate::algorithm::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::algorithm::sync::{fence, lock, spin_loop, AtomicU64, Mutex, Ordering};
 use crate::quota::Quota;
-use std::sync::atomic::fence;
 
 /// A sequence lock over the quota's words. Reads are a few relaxed loads on a cache
 /// line that only changes when the quota does, so readers on many cores never bounce
@@ -34,7 +33,7 @@ impl QuotaCell {
         loop {
             let before = self.seq.load(Ordering::Acquire);
             if before & 1 == 1 {
-                std::hint::spin_loop();
+                spin_loop();
                 continue;
             }
             let quota = Quota::from_parts(
