@@ -31,7 +31,8 @@
 //!
 //! An advertised `RateLimit-Policy` seeds the first estimate, caps probing, and a
 //! change in it scales the rate at once by the same ratio (which keeps the shares of
-//! several clients behind one limit). Retry-After holds are applied by the layer (the
+//! several clients behind one limit). A `remaining` of 0 on an accepted response
+//! during a probe ends the probe as a throttle would, one request earlier. Retry-After holds are applied by the layer (the
 //! shared limiter pauses); the controller only keeps measuring across them.
 
 use std::time::Duration;
@@ -144,6 +145,9 @@ pub struct Goodput {
     /// sent after the revert is accepted (or this time passes), because a window-
     /// counting server refuses everything until the overshoot leaves its window.
     grace_until: Option<Duration>,
+    /// An accepted response since the last cut reported `remaining ≥ 2`: a later
+    /// `remaining = 0` is the quota draining, not a bucket of one that is always empty.
+    slack_seen: bool,
     responses: Meter,
     started: bool,
 }
@@ -194,6 +198,7 @@ impl Goodput {
             last_cut: Duration::ZERO,
             last_hold: Duration::ZERO,
             grace_until: None,
+            slack_seen: false,
             responses: Meter::new(Duration::from_millis(50)),
             started: false,
         }
@@ -278,6 +283,7 @@ impl Goodput {
 
     fn enter_cruise(&mut self, now: Duration) {
         self.last_cut = now;
+        self.slack_seen = false;
         let hold = self.last_hold.saturating_mul(self.cfg.hold_cruise_factor);
         self.phase = Phase::Cruise {
             until: now + self.cfg.cruise_time.max(hold),
@@ -328,6 +334,11 @@ impl Controller for Goodput {
         }
         let throttle = outcome.is_throttle();
         let fresh = sent_at(now, outcome) >= self.last_cut;
+        let remaining = outcome.hints().and_then(|h| h.remaining);
+        let drained = fresh && self.slack_seen && remaining == Some(0) && outcome.is_success();
+        if fresh && remaining.is_some_and(|r| r >= 2) {
+            self.slack_seen = true;
+        }
         if let Some(until) = self.grace_until {
             if now >= until || (fresh && !throttle) {
                 self.grace_until = None;
@@ -374,6 +385,9 @@ impl Controller for Goodput {
             }
             _ if throttle && fresh => self.start_episode(now, outcome),
             _ if throttle => {}
+            // An accepted response that says nothing is left: a probe step is draining
+            // the server's quota. Go back before the first 429 rather than after.
+            Phase::Probe { k, .. } if k >= 1 && drained => self.start_episode(now, outcome),
             Phase::Startup { next_step } => {
                 if now >= next_step {
                     if self.using_rate(now) {
@@ -529,6 +543,64 @@ mod tests {
             },
         );
         assert!((c.rate().unwrap() - 485.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_drained_quota_ends_a_probe_before_any_429() {
+        let mut c = Goodput::default();
+        let hints = |remaining| Hints {
+            remaining: Some(remaining),
+            ..Hints::default()
+        };
+        let ok = |r| Outcome::Success {
+            latency: ms(10),
+            hints: hints(r),
+        };
+        // Seeded cruise at 97/s, with slack in the server's bucket.
+        c.observe(
+            ms(0),
+            &Outcome::Success {
+                latency: ms(10),
+                hints: Hints::with_policy(Policy::new(1000, Duration::from_secs(1))),
+            },
+        );
+        // Responses at the rate in use, until the second probe step (bounded loop).
+        let mut t = 0.0;
+        for _ in 0..100_000 {
+            if matches!(c.phase, Phase::Probe { k, .. } if k >= 2) {
+                break;
+            }
+            t += 1.0 / c.rate().unwrap();
+            c.observe(Duration::from_secs_f64(t), &ok(20));
+        }
+        assert!(
+            matches!(c.phase, Phase::Probe { k, .. } if k >= 2),
+            "{:?}",
+            c.phase
+        );
+        let t = (t * 1000.0) as u64;
+        let probing = c.rate().unwrap();
+        let floor = c.prev_rate;
+        c.observe(ms(t + 10), &ok(0));
+        assert!(c.rate().unwrap() < probing);
+        assert!((c.rate().unwrap() - 0.97 * floor).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_bucket_of_one_always_at_zero_is_not_a_signal() {
+        let mut c = Goodput::default();
+        let zero = Outcome::Success {
+            latency: ms(10),
+            hints: Hints {
+                remaining: Some(0),
+                ..Hints::default()
+            },
+        };
+        // Startup growth continues: remaining 0 without ever seeing slack means nothing.
+        for i in 0..300u64 {
+            c.observe(ms(i * 5), &zero);
+        }
+        assert!(c.rate().unwrap() > 10.0);
     }
 
     #[test]
