@@ -556,6 +556,15 @@ fn parts_report() {
 }
 
 fn main() {
+    // Stores are built where a `#[tokio::main]` server builds them, on a multi-thread
+    // runtime, so their clocks read the TSC (KEYED_BENCH_TOKIO_CLOCK=1: tokio's clock).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a runtime");
+    let _in_runtime = std::env::var_os("KEYED_BENCH_TOKIO_CLOCK")
+        .is_none()
+        .then(|| runtime.enter());
     if std::env::var_os("KEYED_BENCH_PARTS").is_some() {
         parts_report();
         return;
