@@ -67,7 +67,7 @@
 //! `HashMap`s in 64 shards behind `RwLock`s (this module), `dashmap` (sharded
 //! `RwLock` tables, what governor uses), `papaya` (lock-free, epoch-reclaimed) and
 //! `scc`. On the project's 2-core machine (thread CPU time; full tables and commands
-//! in `KEYED_BENCH.md`):
+//! in `BENCHMARKS.md` at the repository root):
 //!
 //! | map alone, ns per check | 1 key | 1,000 keys | 1,000,000 keys |
 //! |---|---|---|---|
@@ -97,7 +97,7 @@
 //! Against governor's keyed limiter the store matches its bytes per key and is faster
 //! when both read the same clock; governor is faster by about the difference of the
 //! clocks (tokio's `Instant`, which paused-clock tests need, against quanta's TSC
-//! reading), see `KEYED_BENCH.md`.
+//! reading), see `BENCHMARKS.md` at the repository root.
 //!
 //! Keys are hashed with [`FoldBuildHasher`], a seeded folded-multiply hash: fast on
 //! short keys, with per-store random seeds so that collisions cannot be computed
