@@ -51,7 +51,7 @@
 //! The [`sim`] module is a deterministic discrete-event harness (server models, limit
 //! schedules, several clients, fixed seeds); `cargo run --release -p
 //! tower-ratelimit-adaptive --example simulate` prints every controller on every
-//! scenario, and `SIMULATION.md` in this crate holds the table and an honest reading
+//! scenario, and `BENCHMARKS.md` at the repository root holds the table and an honest reading
 //! of it. `examples/real_loop.rs` checks the default controller against a real hyper
 //! server on 127.0.0.1.
 //!
