@@ -65,7 +65,9 @@ impl Decision {
         }
     }
 
-    pub(crate) fn from_verdict(verdict: Verdict, now: Nanos) -> Decision {
+    /// A store's decision from an algorithm's verdict at `now` (for stores built on
+    /// the algorithms of this crate).
+    pub fn from_verdict(verdict: Verdict, now: Nanos) -> Decision {
         match verdict {
             Verdict::Allowed(snapshot) => Decision::Allowed {
                 snapshot,
@@ -78,7 +80,8 @@ impl Decision {
         }
     }
 
-    pub(crate) fn from_reservation(reservation: Reservation, now: Nanos) -> Decision {
+    /// A store's decision from an algorithm's reservation at `now`.
+    pub fn from_reservation(reservation: Reservation, now: Nanos) -> Decision {
         match reservation {
             Reservation::Reserved { valid_at, snapshot } => Decision::Allowed {
                 snapshot,

@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tower_ratelimit_core::algorithm::{Algorithm, Gcra, Reservation, Verdict};
+use tower_ratelimit_core::algorithm::{Algorithm, Gcra};
 use tower_ratelimit_core::clock::Clock;
 use tower_ratelimit_core::error::StoreError;
 use tower_ratelimit_core::store::Decision;
@@ -104,7 +104,10 @@ impl LocalFallback {
     pub fn check(&self, key: &[u8], shared: &Quota, cost: u64) -> Result<Decision, StoreError> {
         let quota = self.local_quota(shared);
         self.with_bucket(key, &quota, |b, now| {
-            Ok(verdict(Gcra.check(b, &quota, now, cost)?, now))
+            Ok(Decision::from_verdict(
+                Gcra.check(b, &quota, now, cost)?,
+                now,
+            ))
         })
     }
 
@@ -115,7 +118,10 @@ impl LocalFallback {
     pub fn peek(&self, key: &[u8], shared: &Quota, cost: u64) -> Result<Decision, StoreError> {
         let quota = self.local_quota(shared);
         self.with_bucket(key, &quota, |b, now| {
-            Ok(verdict(Gcra.peek(b, &quota, now, cost)?, now))
+            Ok(Decision::from_verdict(
+                Gcra.peek(b, &quota, now, cost)?,
+                now,
+            ))
         })
     }
 
@@ -133,16 +139,10 @@ impl LocalFallback {
         let quota = self.local_quota(shared);
         let max_wait = u64::try_from(max_wait.as_nanos()).unwrap_or(u64::MAX);
         self.with_bucket(key, &quota, |b, now| {
-            Ok(match Gcra.reserve(b, &quota, now, cost, max_wait)? {
-                Reservation::Reserved { valid_at, snapshot } => Decision::Allowed {
-                    snapshot,
-                    wait: Duration::from_nanos(valid_at.saturating_sub(now)),
-                },
-                Reservation::TooFar { valid_at, snapshot } => Decision::Denied {
-                    retry_after: Duration::from_nanos(valid_at.saturating_sub(now)),
-                    snapshot,
-                },
-            })
+            Ok(Decision::from_reservation(
+                Gcra.reserve(b, &quota, now, cost, max_wait)?,
+                now,
+            ))
         })
     }
 
@@ -154,19 +154,6 @@ impl LocalFallback {
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-fn verdict(v: Verdict, now: u64) -> Decision {
-    match v {
-        Verdict::Allowed(snapshot) => Decision::Allowed {
-            snapshot,
-            wait: Duration::ZERO,
-        },
-        Verdict::Denied { retry_at, snapshot } => Decision::Denied {
-            retry_after: Duration::from_nanos(retry_at.saturating_sub(now)),
-            snapshot,
-        },
     }
 }
 

@@ -97,6 +97,20 @@ pub enum Reservation {
     },
 }
 
+impl Reservation {
+    /// The reservation read as a check's answer: reserved means allowed; too far
+    /// means denied until the slot's instant.
+    pub fn into_verdict(self) -> Verdict {
+        match self {
+            Reservation::Reserved { snapshot, .. } => Verdict::Allowed(snapshot),
+            Reservation::TooFar { valid_at, snapshot } => Verdict::Denied {
+                retry_at: valid_at,
+                snapshot,
+            },
+        }
+    }
+}
+
 /// A rate-limiting algorithm: the math of one bucket, given its state and a quota.
 ///
 /// Implementations must be safe to call from many threads on one state at once, and

@@ -209,16 +209,6 @@ impl SlidingCounter {
     }
 }
 
-fn as_verdict(r: Reservation) -> Verdict {
-    match r {
-        Reservation::Reserved { snapshot, .. } => Verdict::Allowed(snapshot),
-        Reservation::TooFar { valid_at, snapshot } => Verdict::Denied {
-            retry_at: valid_at,
-            snapshot,
-        },
-    }
-}
-
 impl Algorithm for SlidingCounter {
     type State = SlidingCounterState;
 
@@ -234,7 +224,7 @@ impl Algorithm for SlidingCounter {
         cost: u64,
     ) -> Result<Verdict, CostTooLarge> {
         self.decide(state, quota, now, cost, None, true)
-            .map(as_verdict)
+            .map(Reservation::into_verdict)
     }
 
     fn peek(
@@ -245,7 +235,7 @@ impl Algorithm for SlidingCounter {
         cost: u64,
     ) -> Result<Verdict, CostTooLarge> {
         self.decide(state, quota, now, cost, None, false)
-            .map(as_verdict)
+            .map(Reservation::into_verdict)
     }
 
     fn reserve(

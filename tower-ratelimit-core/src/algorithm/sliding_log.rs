@@ -134,16 +134,6 @@ impl SlidingLog {
     }
 }
 
-fn as_verdict(r: Reservation) -> Verdict {
-    match r {
-        Reservation::Reserved { snapshot, .. } => Verdict::Allowed(snapshot),
-        Reservation::TooFar { valid_at, snapshot } => Verdict::Denied {
-            retry_at: valid_at,
-            snapshot,
-        },
-    }
-}
-
 impl Algorithm for SlidingLog {
     type State = SlidingLogState;
 
@@ -159,7 +149,7 @@ impl Algorithm for SlidingLog {
         cost: u64,
     ) -> Result<Verdict, CostTooLarge> {
         self.decide(state, quota, now, cost, None, true)
-            .map(as_verdict)
+            .map(Reservation::into_verdict)
     }
 
     fn peek(
@@ -170,7 +160,7 @@ impl Algorithm for SlidingLog {
         cost: u64,
     ) -> Result<Verdict, CostTooLarge> {
         self.decide(state, quota, now, cost, None, false)
-            .map(as_verdict)
+            .map(Reservation::into_verdict)
     }
 
     fn reserve(
