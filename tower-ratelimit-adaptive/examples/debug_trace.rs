@@ -1,8 +1,8 @@
 //! Per-second trace of one default-controller run (a tuning aid).
 //!
-//! `cargo run --release -p tower-ratelimit-adaptive --example debug_trace -- LIMIT [tb|big|fw|sl] [clients] [ra|hd|hdra]`
+//! `cargo run --release -p tower-ratelimit-adaptive --example debug_trace -- LIMIT [tb|big|fw|sl] [clients] [ra|hd|hdra|-] [halve|ramp|demand] [seed] [controller]`
 use std::time::Duration;
-use tower_ratelimit_adaptive::controller::{Controller, Goodput};
+use tower_ratelimit_adaptive::sim::table::contenders;
 use tower_ratelimit_adaptive::sim::*;
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -27,14 +27,21 @@ fn main() {
         },
         honour_retry_after: true,
         clients,
-        schedule: Schedule::halve_double(l, 30),
+        schedule: match a.get(5).map(String::as_str) {
+            Some("ramp") => Schedule::ramp(l, 30),
+            Some("demand") => Schedule::below_demand(l, 30, 0.6),
+            _ => Schedule::halve_double(l, 30),
+        },
         rtt: Duration::from_millis(50),
         jitter: 0.2,
-        seed: 1,
+        seed: a.get(6).and_then(|v| v.parse().ok()).unwrap_or(1),
     };
-    let t = simulate(&cfg, &|| {
-        Box::new(Goodput::default()) as Box<dyn Controller>
-    });
+    let name = a.get(7).cloned().unwrap_or_else(|| "goodput".into());
+    let contender = contenders()
+        .into_iter()
+        .find(|c| c.name.contains(name.as_str()))
+        .expect("a controller name: goodput, aws cubic, aimd, gradient2, google sre");
+    let t = simulate(&cfg, &|| (contender.make)());
     for s in 0..t.refused.len() {
         let acc: u64 = t.accepted.iter().map(|c| c[s]).sum();
         println!(
