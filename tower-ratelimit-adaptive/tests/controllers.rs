@@ -172,3 +172,30 @@ fn goodput_probes_multiplicatively_after_cruising() {
     // Probing is capped by the advertised policy (1000/s).
     assert!(c.rate().unwrap() <= 1000.0 + 1e-9);
 }
+
+#[test]
+fn goodput_measures_a_whole_window_when_refusals_come_in_one_run() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // A fixed-window server: the quota ran out, 7 refusals in a row, then the window
+    // rolls and everything is accepted. Over the planned 150 ms that looks like 47 %
+    // refused; it is only the tail of one window.
+    c.observe(ms(1000), &no());
+    for i in 1..=15u64 {
+        let o = if i <= 7 { no() } else { ok() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    assert_eq!(
+        c.estimate(),
+        None,
+        "a share over part of a window was taken"
+    );
+    // The measurement runs for a whole second (the window guard).
+    for i in 16..=100u64 {
+        c.observe(ms(1000 + i * 10), &ok());
+    }
+    let est = c.estimate().expect("measured");
+    assert!((est - 93.0).abs() < 1e-9, "{est}");
+}

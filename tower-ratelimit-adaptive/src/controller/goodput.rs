@@ -22,7 +22,9 @@
 //! 2. **Measure** (one per throttle episode): keep the rate `r0` for a short window
 //!    holding about `measure_samples` responses and count accepted `a` and refused
 //!    `b` responses after the throttle that opened the episode; the limit estimate
-//!    is `r0 · a / (a + b)`. Later throttles of
+//!    is `r0 · a / (a + b)`. When the refusals come in one run instead of spread
+//!    among acceptances (or almost nothing is accepted), the server counts in
+//!    windows and the measurement is stretched over a whole `window_guard`. Later throttles of
 //!    the same burst are part of the same measurement, not new cuts.
 //! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
 //!    Throttles of requests sent before the cut are ignored (they were in flight).
@@ -116,6 +118,9 @@ enum Phase {
         floor: f64,
         accepted: u64,
         refused: u64,
+        /// Consecutive refusals up to now, and the longest such run.
+        run: u32,
+        max_run: u32,
     },
     Cruise {
         until: Duration,
@@ -284,6 +289,8 @@ impl Goodput {
             // more goodput than the probes it saved.
             accepted: 0,
             refused: 0,
+            run: 0,
+            max_run: 0,
         };
     }
 
@@ -359,19 +366,29 @@ impl Controller for Goodput {
                 floor,
                 accepted,
                 refused,
+                run,
+                max_run,
             } => {
                 let (a, b) = if throttle {
                     (accepted, refused + 1)
                 } else {
                     (accepted + 1, refused)
                 };
+                let run = if throttle { run.saturating_add(1) } else { 0 };
+                let max_run = max_run.max(run);
                 if let Some(ra) = outcome.retry_after() {
                     self.last_hold = self.last_hold.max(ra);
                 }
                 // Too few accepted at the planned end: the server may count in windows
                 // and be refusing everything until the next one; measure a whole window.
                 let guard_end = start + self.cfg.window_guard.min(self.cfg.measure_max);
-                let end = if now >= end && 10 * a < 3 * (a + b) && end < guard_end {
+                // Refusals in one long run rather than spread among acceptances: the
+                // server counts in windows and the window rolled inside this
+                // measurement, so a share over less than a window means nothing.
+                let clustered = max_run >= 3
+                    && 2 * u64::from(max_run) >= b
+                    && f64::from(max_run) > 2.0 * b as f64 / a.max(1) as f64 + 1.0;
+                let end = if now >= end && (10 * a < 3 * (a + b) || clustered) && end < guard_end {
                     guard_end
                 } else {
                     end
@@ -386,6 +403,8 @@ impl Controller for Goodput {
                         floor,
                         accepted: a,
                         refused: b,
+                        run,
+                        max_run,
                     };
                 }
             }
