@@ -9,7 +9,8 @@
 //! Every decision is a real script run: the quota (1 000 000/s, burst 1 000 000)
 //! admits everything and the negative cache is off, so nothing is answered locally.
 //! "hot key" sends every decision to one key; "100k keys" spreads them uniformly
-//! over 100 000 keys.
+//! over 100 000 keys. "raw EVALSHA" runs the GCRA script through `redis::Script`
+//! without the store; "`return 1`" is the least any script costs.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -27,6 +28,7 @@ const KEYS: u64 = 100_000;
 #[derive(Clone, Copy, PartialEq)]
 enum Op {
     Get,
+    EmptyScript,
     RawScript,
     HotKey,
     ManyKeys,
@@ -36,6 +38,7 @@ impl Op {
     fn name(self) -> &'static str {
         match self {
             Op::Get => "GET (baseline)",
+            Op::EmptyScript => "EVALSHA of `return 1` (a script's floor)",
             Op::RawScript => "raw EVALSHA of the GCRA script, hot key",
             Op::HotKey => "decision, hot key",
             Op::ManyKeys => "decision, 100k keys",
@@ -47,9 +50,38 @@ struct Cell {
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    /// Redis's own time per call of the cell's command (`INFO commandstats`).
+    server: String,
+}
+
+async fn reset_stats(conn: &mut ConnectionManager) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(conn)
+        .await
+        .expect("CONFIG RESETSTAT");
+}
+
+/// `usec_per_call` of `command` since the last reset: the time inside the server,
+/// which separates the script's cost from the round trip's.
+async fn server_time(conn: &mut ConnectionManager, command: &str) -> String {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .expect("INFO");
+    let prefix = format!("cmdstat_{command}:");
+    info.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .flat_map(|fields| fields.split(','))
+        .find_map(|f| f.strip_prefix("usec_per_call="))
+        .unwrap_or("?")
+        .to_owned()
 }
 
 async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
+    let mut control: ConnectionManager = store.connection().clone();
+    reset_stats(&mut control).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -59,6 +91,7 @@ async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
         handles.push(tokio::spawn(async move {
             let mut conn: ConnectionManager = store.connection().clone();
             let script = redis::Script::new(RemoteAlgorithm::Gcra.source());
+            let empty = redis::Script::new("return 1");
             let mut latencies = Vec::with_capacity(100_000);
             // xorshift: a cheap uniform key per call.
             let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
@@ -76,13 +109,19 @@ async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
                             .expect("GET");
                     }
                     Op::RawScript => {
-                        let _: Vec<i64> = script
+                        // increment 1 µs, capacity 1 s, no wait: a check.
+                        let _: i64 = script
                             .key("bench:raw")
                             .arg(1)
-                            .arg(1)
                             .arg(1_000_000)
-                            .arg(1)
                             .arg(0)
+                            .invoke_async(&mut conn)
+                            .await
+                            .expect("EVALSHA");
+                    }
+                    Op::EmptyScript => {
+                        let _: i64 = empty
+                            .key("bench:raw")
                             .invoke_async(&mut conn)
                             .await
                             .expect("EVALSHA");
@@ -112,10 +151,12 @@ async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
             .copied()
             .unwrap_or_default()
     };
+    let command = if op == Op::Get { "get" } else { "evalsha" };
     Cell {
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
+        server: server_time(&mut control, command).await,
     }
 }
 
@@ -158,12 +199,6 @@ fn main() {
             .query_async(&mut store.connection().clone())
             .await
             .expect("SET");
-
-        let _: () = redis::cmd("CONFIG")
-            .arg("RESETSTAT")
-            .query_async(&mut store.connection().clone())
-            .await
-            .expect("CONFIG RESETSTAT");
         let version: String = {
             let info: String = redis::cmd("INFO")
                 .arg("server")
@@ -180,27 +215,38 @@ fn main() {
             "redis-server {version} on 127.0.0.1, one ConnectionManager (multiplexed), \
              tokio 2 worker threads, {seconds} s per cell\n"
         );
-        println!("| operation | tasks | ops/s | p50 µs | p99 µs | p50 / GET p50 |");
-        println!("|---|---:|---:|---:|---:|---:|");
+        println!(
+            "| operation | tasks | ops/s | p50 µs | p99 µs | p50 / GET p50 | server µs/call |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|");
         let levels: Vec<usize> = std::env::var("BENCH_TASKS")
             .ok()
             .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
             .unwrap_or_else(|| vec![1, 16, 64, 256]);
         for tasks in levels {
             let get = run(&store, Op::Get, tasks, for_).await;
-            for op in [Op::Get, Op::RawScript, Op::HotKey, Op::ManyKeys] {
+            for op in [
+                Op::Get,
+                Op::EmptyScript,
+                Op::RawScript,
+                Op::HotKey,
+                Op::ManyKeys,
+            ] {
+                let fresh;
                 let cell = if op == Op::Get {
-                    Cell { ..get }
+                    &get
                 } else {
-                    run(&store, op, tasks, for_).await
+                    fresh = run(&store, op, tasks, for_).await;
+                    &fresh
                 };
                 println!(
-                    "| {} | {tasks} | {:.0} | {} | {} | {:.2} |",
+                    "| {} | {tasks} | {:.0} | {} | {} | {:.2} | {} |",
                     op.name(),
                     cell.per_second,
                     us(cell.p50),
                     us(cell.p99),
-                    cell.p50.as_secs_f64() / get.p50.as_secs_f64().max(1e-9)
+                    cell.p50.as_secs_f64() / get.p50.as_secs_f64().max(1e-9),
+                    cell.server
                 );
             }
         }
@@ -209,27 +255,6 @@ fn main() {
             .await
             .expect("DBSIZE");
         println!("\nkeys in Redis at the end (each expires when its bucket is full again): {keys}");
-        // Time spent inside the server per command: separates the script's cost
-        // from the round trip's.
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query_async(&mut store.connection().clone())
-            .await
-            .expect("INFO");
-        for line in info
-            .lines()
-            .filter(|l| l.starts_with("cmdstat_get:") || l.starts_with("cmdstat_evalsha:"))
-        {
-            let (name, fields) = line.split_once(':').unwrap_or((line, ""));
-            let per_call = fields
-                .split(',')
-                .find_map(|f| f.strip_prefix("usec_per_call="))
-                .unwrap_or("?");
-            println!(
-                "server time per call, {}: {per_call} µs",
-                name.trim_start_matches("cmdstat_")
-            );
-        }
         let stats = store.stats();
         println!("store stats: {stats:?}");
     });

@@ -121,7 +121,11 @@ impl RedisStoreBuilder {
                 "RedisStoreBuilder::connect must be called within a Tokio runtime",
             )));
         }
-        let client = redis::Client::open(url)?;
+        // Nagle's algorithm would hold back a command written while an earlier one
+        // on the same (multiplexed) socket is still unacknowledged.
+        let info = url.into_connection_info()?;
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        let client = redis::Client::open(info.set_tcp_settings(tcp))?;
         // The store bounds each call itself; the manager only needs to give up on a
         // dead connection attempt, and to retry soon so that recovery is quick.
         let config = ConnectionManagerConfig::new()

@@ -182,23 +182,21 @@ where
             return self.on_failure(&key, &quota, mode, cost, max_wait, Unavailable::CircuitOpen);
         };
         let sent = Instant::now();
-        let max_wait_us = u64::try_from(max_wait.as_micros()).unwrap_or(u64::MAX);
+        let request = script::Request {
+            mode,
+            params,
+            cost,
+            max_wait_us: u64::try_from(max_wait.as_micros()).unwrap_or(u64::MAX),
+        };
+        let cmd = script::command(self.algorithm, self.script.get_hash(), &key, request);
         let mut connection = self.connection.clone();
-        let mut invocation = self.script.prepare_invoke();
-        invocation
-            .key(&key[..])
-            .arg(mode as u8)
-            .arg(params.unit_us)
-            .arg(params.limit)
-            .arg(cost)
-            .arg(max_wait_us);
         let reply = tokio::time::timeout(
             self.timeout,
-            invocation.invoke_async::<Vec<i64>>(&mut connection),
+            script::run(&self.script, &cmd, &mut connection),
         )
         .await;
         let cause = match reply {
-            Ok(Ok(reply)) => match script::decision(&reply) {
+            Ok(Ok(reply)) => match script::decode(self.algorithm, &reply, request) {
                 Some(decision) => {
                     call.succeeded();
                     Counters::bump(&self.counters.remote_decisions);

@@ -117,11 +117,139 @@ fn micros_up(d: Duration) -> u64 {
     u64::try_from(micros).unwrap_or(u64::MAX).max(1)
 }
 
-/// The script's answer: `{allowed, remaining, retry_after_us, reset_us, limit, wait_us}`.
-pub(crate) fn decision(reply: &[i64]) -> Option<Decision> {
-    let [allowed, remaining, retry_after, reset, limit, wait] = *reply else {
-        return None;
+/// The `EVALSHA` of one decision: the script's hash, the key, then the algorithm's
+/// arguments. Built directly as one command (rather than through
+/// `redis::Script::prepare_invoke`, which collects the arguments in vectors of their
+/// own and copies them into a command at the call).
+pub(crate) fn command(
+    algorithm: RemoteAlgorithm,
+    hash: &str,
+    key: &[u8],
+    request: Request,
+) -> redis::Cmd {
+    let mut cmd = redis::Cmd::with_capacity(9, 96 + key.len());
+    cmd.arg("EVALSHA").arg(hash).arg(1).arg(key);
+    let Request {
+        mode,
+        params,
+        cost,
+        max_wait_us,
+    } = request;
+    match algorithm {
+        RemoteAlgorithm::Gcra => {
+            // A check is a reservation that may not wait; a peek is a check that
+            // writes nothing.
+            let max_wait_us = if mode == Mode::Reserve {
+                max_wait_us
+            } else {
+                0
+            };
+            cmd.arg(cost.saturating_mul(params.unit_us))
+                .arg(params.limit.saturating_mul(params.unit_us))
+                .arg(max_wait_us);
+            if mode == Mode::Peek {
+                cmd.arg(0);
+            }
+        }
+        RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => {
+            cmd.arg(mode as u8)
+                .arg(params.unit_us)
+                .arg(params.limit)
+                .arg(cost)
+                .arg(max_wait_us);
+        }
+    }
+    cmd
+}
+
+/// One decision's inputs, as the scripts take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Request {
+    pub(crate) mode: Mode,
+    pub(crate) params: Params,
+    pub(crate) cost: u64,
+    pub(crate) max_wait_us: u64,
+}
+
+/// Runs `cmd` (an `EVALSHA` of `script`) and, when the server does not know the
+/// script (`NOSCRIPT`: a restart or `SCRIPT FLUSH`), loads it and runs it once more.
+pub(crate) async fn run<C: redis::aio::ConnectionLike>(
+    script: &redis::Script,
+    cmd: &redis::Cmd,
+    connection: &mut C,
+) -> redis::RedisResult<redis::Value> {
+    match cmd.query_async(connection).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.load_async(connection).await?;
+            cmd.query_async(connection).await
+        }
+        reply => reply,
+    }
+}
+
+/// The script's answer as a decision, or `None` when it is not one.
+pub(crate) fn decode(
+    algorithm: RemoteAlgorithm,
+    reply: &redis::Value,
+    request: Request,
+) -> Option<Decision> {
+    match (algorithm, reply) {
+        (RemoteAlgorithm::Gcra, redis::Value::Int(n)) => Some(gcra_decision(*n, request)),
+        (
+            RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow,
+            redis::Value::Array(items),
+        ) => {
+            let mut numbers = [0i64; 6];
+            if items.len() != numbers.len() {
+                return None;
+            }
+            for (n, item) in numbers.iter_mut().zip(items) {
+                let redis::Value::Int(v) = item else {
+                    return None;
+                };
+                *n = *v;
+            }
+            decision(&numbers)
+        }
+        _ => None,
+    }
+}
+
+/// GCRA's answer: the debt `d` before the call, as `d` when admitted and `-d - 1`
+/// when denied. The rest follows as in the script: after the call the debt would be
+/// `d + cost × interval`; what exceeds the capacity is the wait (admitted) or the
+/// retry-after (denied).
+fn gcra_decision(reply: i64, request: Request) -> Decision {
+    let Request { params, cost, .. } = request;
+    let allowed = reply >= 0;
+    // -(reply + 1) cannot overflow for any negative i64.
+    let before = if allowed { reply } else { -(reply + 1) }.unsigned_abs();
+    let capacity = params.limit.saturating_mul(params.unit_us);
+    let after = before.saturating_add(cost.saturating_mul(params.unit_us));
+    let over = Duration::from_micros(after.saturating_sub(capacity));
+    let owed = if allowed { after } else { before };
+    let snapshot = Snapshot {
+        limit: params.limit,
+        remaining: capacity.saturating_sub(owed) / params.unit_us.max(1),
+        reset: Duration::from_micros(owed),
     };
+    if allowed {
+        Decision::Allowed {
+            snapshot,
+            wait: over,
+        }
+    } else {
+        Decision::Denied {
+            retry_after: over,
+            snapshot,
+        }
+    }
+}
+
+/// The window scripts' answer:
+/// `{allowed, remaining, retry_after_us, reset_us, limit, wait_us}`.
+fn decision(reply: &[i64; 6]) -> Option<Decision> {
+    let [allowed, remaining, retry_after, reset, limit, wait] = *reply;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     let snapshot = Snapshot {
         limit: n(limit),
@@ -157,17 +285,99 @@ mod tests {
         assert_eq!(RemoteAlgorithm::Gcra.params(&q).unit_us, 1);
     }
 
+    fn array(items: &[i64]) -> redis::Value {
+        redis::Value::Array(items.iter().map(|&n| redis::Value::Int(n)).collect())
+    }
+
+    fn request(mode: Mode, cost: u64) -> Request {
+        Request {
+            mode,
+            // 10 ms per unit, burst 10: capacity 100 000 µs.
+            params: Params {
+                unit_us: 10_000,
+                limit: 10,
+            },
+            cost,
+            max_wait_us: 0,
+        }
+    }
+
     #[test]
-    fn replies_parse_or_are_rejected() {
+    fn window_replies_parse_or_are_rejected() {
+        let w = RemoteAlgorithm::FixedWindow;
+        let r = request(Mode::Check, 1);
         assert!(matches!(
-            decision(&[1, 4, 0, 6000, 10, 0]),
+            decode(w, &array(&[1, 4, 0, 6000, 10, 0]), r),
             Some(Decision::Allowed { snapshot, wait }) if snapshot.remaining == 4 && wait.is_zero()
         ));
         assert!(matches!(
-            decision(&[0, 0, 2500, 100_000, 10, 0]),
+            decode(w, &array(&[0, 0, 2500, 100_000, 10, 0]), r),
             Some(Decision::Denied { retry_after, .. }) if retry_after == Duration::from_micros(2500)
         ));
-        assert!(decision(&[1, 2, 3]).is_none());
-        assert!(decision(&[7, 0, 0, 0, 0, 0]).is_none());
+        assert!(decode(w, &array(&[1, 2, 3]), r).is_none());
+        assert!(decode(w, &array(&[7, 0, 0, 0, 0, 0]), r).is_none());
+        assert!(decode(w, &redis::Value::Int(1), r).is_none());
+        assert!(decode(RemoteAlgorithm::Gcra, &array(&[1, 4, 0, 6000, 10, 0]), r).is_none());
+    }
+
+    #[test]
+    fn gcra_replies_carry_the_debt_and_the_verdict() {
+        let g = RemoteAlgorithm::Gcra;
+        // Admitted with 25 ms owed before: 35 ms after, 6 units left, no wait.
+        match decode(g, &redis::Value::Int(25_000), request(Mode::Check, 1)) {
+            Some(Decision::Allowed { snapshot, wait }) => {
+                assert_eq!(snapshot.limit, 10);
+                assert_eq!(snapshot.remaining, 6);
+                assert_eq!(snapshot.reset, Duration::from_millis(35));
+                assert!(wait.is_zero());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Denied with 95 ms owed: cost 2 would need 15 ms more.
+        match decode(g, &redis::Value::Int(-95_001), request(Mode::Check, 2)) {
+            Some(Decision::Denied {
+                retry_after,
+                snapshot,
+            }) => {
+                assert_eq!(retry_after, Duration::from_millis(15));
+                assert_eq!(snapshot.remaining, 0);
+                assert_eq!(snapshot.reset, Duration::from_millis(95));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A reservation admitted beyond the capacity waits for the excess.
+        assert!(matches!(
+            decode(g, &redis::Value::Int(120_000), request(Mode::Reserve, 1)),
+            Some(Decision::Allowed { wait, .. }) if wait == Duration::from_millis(30)
+        ));
+        // Extremes neither panic nor wrap.
+        for n in [i64::MIN, -1, 0, i64::MAX] {
+            assert!(decode(g, &redis::Value::Int(n), request(Mode::Check, u64::MAX)).is_some());
+        }
+        assert!(decode(g, &redis::Value::Nil, request(Mode::Check, 1)).is_none());
+    }
+
+    #[test]
+    fn commands_carry_the_arguments_each_script_reads() {
+        let args = |algorithm, mode| {
+            let mut request = request(mode, 3);
+            request.max_wait_us = 500;
+            command(algorithm, "sha", b"k", request)
+                .args_iter()
+                .map(|a| match a {
+                    redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let g = RemoteAlgorithm::Gcra;
+        assert_eq!(args(g, Mode::Check), "EVALSHA sha 1 k 30000 100000 0");
+        assert_eq!(args(g, Mode::Reserve), "EVALSHA sha 1 k 30000 100000 500");
+        assert_eq!(args(g, Mode::Peek), "EVALSHA sha 1 k 30000 100000 0 0");
+        assert_eq!(
+            args(RemoteAlgorithm::FixedWindow, Mode::Reserve),
+            "EVALSHA sha 1 k 2 10000 10 3 500"
+        );
     }
 }
