@@ -66,4 +66,4 @@ mod outcome;
 pub mod sim;
 
 pub use layer::AdaptiveRateLimitLayer;
-pub use outcome::{Hints, Outcome, Policy};
+pub use outcome::{Hints, Outcome, Policy, ServerPartition};

@@ -49,6 +49,40 @@ impl Policy {
     }
 }
 
+/// A partition of the server's limits that a response named: the `pk` parameter of
+/// the IETF `RateLimit` / `RateLimit-Policy` headers, or a vendor's bucket header.
+///
+/// Kept as a 64-bit hash of the key's bytes (FNV-1a) so that [`Hints`] stays `Copy`;
+/// two different keys colliding would only make two server partitions share one
+/// controller.
+///
+/// ```
+/// use tower_ratelimit_adaptive::ServerPartition;
+///
+/// assert_eq!(ServerPartition::from_key(b"user-1"), ServerPartition::from_key(b"user-1"));
+/// assert_ne!(ServerPartition::from_key(b"user-1"), ServerPartition::from_key(b"user-2"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ServerPartition(u64);
+
+impl ServerPartition {
+    /// The partition named by `key` (the raw bytes of `pk`, or a bucket id).
+    pub fn from_key(key: &[u8]) -> ServerPartition {
+        // FNV-1a: stable across processes and releases, unlike std's hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        ServerPartition(h)
+    }
+
+    /// The 64-bit hash identifying the partition.
+    pub fn id(&self) -> u64 {
+        self.0
+    }
+}
+
 /// What the server's rate-limit headers said, when it sent any. Every field is
 /// optional: servers send some, all or none of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,6 +95,8 @@ pub struct Hints {
     pub reset: Option<Duration>,
     /// The advertised policy (quota per window), when the server sends one.
     pub policy: Option<Policy>,
+    /// The partition of the server's limits the response concerns (`pk`), when named.
+    pub partition: Option<ServerPartition>,
 }
 
 impl Hints {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tower_ratelimit_adaptive::layer::classify::{http_feedback, http_status};
-use tower_ratelimit_adaptive::Outcome;
+use tower_ratelimit_adaptive::{Outcome, ServerPartition};
 
 fn resp(status: u16, headers: &[(&str, &str)]) -> Result<http::Response<()>, std::io::Error> {
     let mut b = http::Response::builder().status(status);
@@ -51,4 +51,20 @@ fn feedback_classifier_reads_policy_and_wait() {
     assert!(throttled.is_throttle());
     assert_eq!(throttled.retry_after(), Some(Duration::from_secs(2)));
     assert!(matches!(http_feedback(&resp(404, &[])), Outcome::Ignored));
+}
+
+#[test]
+fn feedback_classifier_reads_the_partition_key() {
+    // pk=:cGs=: is the byte sequence "pk".
+    let o = http_feedback(&resp(
+        200,
+        &[
+            ("ratelimit-policy", "\"burst\";q=100;w=1;pk=:cGs=:"),
+            ("ratelimit", "\"burst\";r=40;t=1;pk=:cGs=:"),
+        ],
+    ));
+    let hints = o.hints().copied().unwrap();
+    assert_eq!(hints.partition, Some(ServerPartition::from_key(b"pk")));
+    let none = http_feedback(&resp(200, &[("ratelimit-policy", "\"burst\";q=100;w=1")]));
+    assert_eq!(none.hints().unwrap().partition, None);
 }

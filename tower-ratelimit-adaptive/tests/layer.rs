@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower::{service_fn, Service, ServiceExt};
 use tower_ratelimit_adaptive::controller::{Gradient2, SreThrottle};
-use tower_ratelimit_adaptive::layer::LocallyRejected;
-use tower_ratelimit_adaptive::{AdaptiveRateLimitLayer, Outcome};
+use tower_ratelimit_adaptive::layer::{LocallyRejected, PartitionFn};
+use tower_ratelimit_adaptive::{AdaptiveRateLimitLayer, Hints, Outcome, ServerPartition};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Reply {
@@ -291,4 +291,91 @@ async fn sre_throttle_rejects_locally() {
     }
     // Nothing is ever accepted, so nearly every request is rejected locally.
     assert!(local > 150, "{local}");
+}
+
+/// A request: (host, the `pk` the server will name, Retry-After seconds or 0 for 200).
+type PkReq = (&'static str, &'static str, u64);
+
+fn pk_classify(r: &Result<PkReq, std::io::Error>) -> Outcome {
+    match r {
+        Ok((_, pk, wait)) => {
+            let hints = Hints {
+                partition: Some(ServerPartition::from_key(pk.as_bytes())),
+                ..Hints::default()
+            };
+            if *wait > 0 {
+                Outcome::Throttled {
+                    latency: Duration::ZERO,
+                    retry_after: Some(Duration::from_secs(*wait)),
+                    hints,
+                }
+            } else {
+                Outcome::Success {
+                    latency: Duration::ZERO,
+                    hints,
+                }
+            }
+        }
+        Err(_) => Outcome::Ignored,
+    }
+}
+
+type PkClassify = fn(&Result<PkReq, std::io::Error>) -> Outcome;
+type PkHost = fn(&PkReq) -> &'static str;
+
+fn pk_layer(learn: bool) -> AdaptiveRateLimitLayer<PkClassify, PartitionFn<PkHost>, PkReq> {
+    AdaptiveRateLimitLayer::new(pk_classify as PkClassify)
+        .partition_by((|r: &PkReq| r.0) as PkHost, 16)
+        .learn_server_partitions(learn)
+}
+
+async fn pk_call<S>(svc: &mut S, req: PkReq) -> Duration
+where
+    S: Service<PkReq, Error = tower_ratelimit_core::BoxError>,
+{
+    let start = Instant::now();
+    svc.ready().await.unwrap().call(req).await.unwrap();
+    start.elapsed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_the_server_names_one_partition_share_one_controller() {
+    let inner = service_fn(|r: PkReq| async move { Ok::<_, std::io::Error>(r) });
+    let layer = pk_layer(true);
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(inner);
+    // Two hosts behind one server quota "p", a third behind "q".
+    pk_call(&mut svc, ("a.example", "p", 0)).await;
+    pk_call(&mut svc, ("b.example", "p", 0)).await;
+    pk_call(&mut svc, ("c.example", "q", 0)).await;
+    let lim = |k: &'static str| layer.limiter(&k).unwrap();
+    assert!(lim("a.example").same_as(&lim("b.example")));
+    assert!(!lim("a.example").same_as(&lim("c.example")));
+    assert_eq!(layer.server_partitions(), 2);
+    // A throttle on b's requests holds a's (same server partition), not c's.
+    pk_call(&mut svc, ("b.example", "p", 3)).await;
+    assert!(pk_call(&mut svc, ("c.example", "q", 0)).await < Duration::from_secs(1));
+    let waited = pk_call(&mut svc, ("a.example", "p", 0)).await;
+    assert!(waited >= Duration::from_secs(3), "{waited:?}");
+    // The server moves b to "q": b follows, a stays.
+    pk_call(&mut svc, ("b.example", "q", 0)).await;
+    assert!(lim("b.example").same_as(&lim("c.example")));
+    assert!(!lim("a.example").same_as(&lim("b.example")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_partitions_are_ignored_unless_learning_is_on() {
+    let inner = service_fn(|r: PkReq| async move { Ok::<_, std::io::Error>(r) });
+    let layer = pk_layer(false);
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(inner);
+    pk_call(&mut svc, ("a.example", "p", 0)).await;
+    pk_call(&mut svc, ("b.example", "p", 3)).await;
+    let lim = |k: &'static str| layer.limiter(&k).unwrap();
+    assert!(!lim("a.example").same_as(&lim("b.example")));
+    assert_eq!(layer.server_partitions(), 0);
+    // b's hold does not reach a.
+    assert!(pk_call(&mut svc, ("a.example", "p", 0)).await < Duration::from_secs(1));
 }

@@ -24,6 +24,7 @@ fn outcome() -> impl Strategy<Value = Outcome> {
             limit,
             reset: None,
             policy,
+            partition: None,
         });
     prop_oneof![
         (latency.clone(), hints.clone())

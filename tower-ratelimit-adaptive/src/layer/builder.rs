@@ -16,12 +16,26 @@ pub(crate) struct Shared<K> {
     pub(crate) make: MakeController,
     pub(crate) manage_concurrency: bool,
     pub(crate) max_hold: Option<Duration>,
+    pub(crate) learn_server_partitions: bool,
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Shared<K> {
     pub(crate) fn slot(&self, key: &K) -> Arc<Slot> {
         self.partitions
             .get_or_insert(key, || Slot::new((self.make)(), self.manage_concurrency))
+    }
+
+    /// After a response to a request keyed `key` (served by `slot`): when it named a
+    /// server partition and learning is on, `key` joins that partition's slot.
+    pub(crate) fn learn(&self, key: &K, slot: &Arc<Slot>, outcome: &crate::Outcome) {
+        if !self.learn_server_partitions {
+            return;
+        }
+        if let Some(server) = outcome.hints().and_then(|h| h.partition) {
+            self.partitions.learn(key, slot, server, || {
+                Slot::new((self.make)(), self.manage_concurrency)
+            });
+        }
     }
 }
 
@@ -77,6 +91,7 @@ impl<Cl, Req> AdaptiveRateLimitLayer<Cl, SinglePartition, Req> {
                 make: default_make(),
                 manage_concurrency: false,
                 max_hold: Some(DEFAULT_MAX_HOLD),
+                learn_server_partitions: false,
             }),
         }
     }
@@ -95,10 +110,11 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
     {
         let make: MakeController = Arc::new(move || Box::new(make()) as Box<dyn Controller>);
         let shared = self.rebuild(|s| Shared {
-            partitions: Partitions::new(DEFAULT_MAX_PARTITIONS),
+            partitions: Partitions::new(s.partitions.max()),
             make,
             manage_concurrency: s.manage_concurrency,
             max_hold: s.max_hold,
+            learn_server_partitions: s.learn_server_partitions,
         });
         AdaptiveRateLimitLayer { shared, ..self }
     }
@@ -120,6 +136,7 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
             make: s.make.clone(),
             manage_concurrency: s.manage_concurrency,
             max_hold: s.max_hold,
+            learn_server_partitions: s.learn_server_partitions,
         });
         AdaptiveRateLimitLayer {
             classify: self.classify,
@@ -132,10 +149,11 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
     /// [`concurrency`](Controller::concurrency). Resets the partitions.
     pub fn manage_concurrency(self, on: bool) -> Self {
         let shared = self.rebuild(|s| Shared {
-            partitions: Partitions::new(DEFAULT_MAX_PARTITIONS),
+            partitions: Partitions::new(s.partitions.max()),
             make: s.make.clone(),
             manage_concurrency: on,
             max_hold: s.max_hold,
+            learn_server_partitions: s.learn_server_partitions,
         });
         AdaptiveRateLimitLayer { shared, ..self }
     }
@@ -144,12 +162,38 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
     /// ignores Retry-After. Resets the partitions.
     pub fn honour_retry_after(self, max: Option<Duration>) -> Self {
         let shared = self.rebuild(|s| Shared {
-            partitions: Partitions::new(DEFAULT_MAX_PARTITIONS),
+            partitions: Partitions::new(s.partitions.max()),
             make: s.make.clone(),
             manage_concurrency: s.manage_concurrency,
             max_hold: max,
+            learn_server_partitions: s.learn_server_partitions,
         });
         AdaptiveRateLimitLayer { shared, ..self }
+    }
+
+    /// Lets the server merge partitions: when responses to requests of different
+    /// keys name the same server partition (the `pk` of the IETF RateLimit headers,
+    /// a vendor's bucket; see [`Hints::partition`](crate::Hints::partition)), those
+    /// keys share one controller and one limiter from then on, so that two hosts or
+    /// API keys behind one server quota stop probing it independently. A key follows
+    /// the partition its latest response named. Keys must be at least as fine as the
+    /// server's partitions (per host, per API key...): with a single partition there
+    /// is nothing to merge. At most `max_partitions` server partitions are learnt.
+    /// Resets the partitions.
+    pub fn learn_server_partitions(self, on: bool) -> Self {
+        let shared = self.rebuild(|s| Shared {
+            partitions: Partitions::new(s.partitions.max()),
+            make: s.make.clone(),
+            manage_concurrency: s.manage_concurrency,
+            max_hold: s.max_hold,
+            learn_server_partitions: on,
+        });
+        AdaptiveRateLimitLayer { shared, ..self }
+    }
+
+    /// Number of server partitions learnt from responses so far.
+    pub fn server_partitions(&self) -> usize {
+        self.shared.partitions.server_len()
     }
 
     /// The rate a partition's controller currently sets (`None` for an unknown key or

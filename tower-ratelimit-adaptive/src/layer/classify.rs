@@ -93,7 +93,7 @@ mod http_feedback_classifier {
         Class, Classify, DefaultClassifier, Feedback, FeedbackParser, QuotaUnit,
     };
 
-    use crate::{Hints, Outcome, Policy};
+    use crate::{Hints, Outcome, Policy, ServerPartition};
 
     fn hints(f: &Feedback) -> Hints {
         let policy = f
@@ -109,6 +109,9 @@ mod http_feedback_classifier {
             limit: f.limit,
             reset: f.reset,
             policy,
+            // The parser's partition: the `pk` of an exhausted RateLimit item first,
+            // else any `pk` (RateLimit or RateLimit-Policy), else a vendor bucket.
+            partition: f.partition.key.as_deref().map(ServerPartition::from_key),
         }
     }
 

@@ -20,7 +20,10 @@
 //! ```
 //!
 //! Each request is assigned a partition (one by default; see
-//! [`AdaptiveRateLimitLayer::partition_by`]). A partition owns one
+//! [`AdaptiveRateLimitLayer::partition_by`], per host or API key). With
+//! [`AdaptiveRateLimitLayer::learn_server_partitions`], keys whose responses name the
+//! same server partition (the `pk` of the IETF RateLimit headers, read by the `http`
+//! classifier into [`Hints::partition`](crate::Hints::partition)) then share one. A partition owns one
 //! [`Controller`](crate::controller::Controller), one core
 //! [`RateLimiter`](tower_ratelimit_core::RateLimiter) that every clone of the service
 //! shares, and optionally a

@@ -10,7 +10,7 @@ use tower_ratelimit_core::concurrency::ConcurrencyLimiter;
 use tower_ratelimit_core::{Quota, RateLimiter};
 
 use crate::controller::Controller;
-use crate::Outcome;
+use crate::{Outcome, ServerPartition};
 
 /// Chooses the partition of a request: requests with the same key share one
 /// controller and one limiter (one per host, per API key, per the server's `pk`).
@@ -57,6 +57,8 @@ pub(crate) struct Slot {
     pub(crate) limiter: RateLimiter,
     pub(crate) concurrency: Option<ConcurrencyLimiter>,
     origin: Instant,
+    /// The server partition (`pk`) this slot stands for, once a response named one.
+    server: Mutex<Option<ServerPartition>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,6 +91,7 @@ impl Slot {
             concurrency,
             controller: Mutex::new(controller),
             origin: Instant::now(),
+            server: Mutex::new(None),
         }
     }
 
@@ -143,6 +146,8 @@ impl Slot {
 pub(crate) struct Partitions<K> {
     map: Mutex<HashMap<K, Arc<Slot>>>,
     overflow: Mutex<Option<Arc<Slot>>>,
+    /// The slot of each server partition a response named (at most `max`).
+    by_server: Mutex<HashMap<ServerPartition, Arc<Slot>>>,
     max: usize,
 }
 
@@ -151,8 +156,13 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
         Partitions {
             map: Mutex::new(HashMap::new()),
             overflow: Mutex::new(None),
+            by_server: Mutex::new(HashMap::new()),
             max: max.max(1),
         }
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
     }
 
     pub(crate) fn get(&self, key: &K) -> Option<Arc<Slot>> {
@@ -177,5 +187,63 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
 
     pub(crate) fn len(&self) -> usize {
         lock(&self.map).len()
+    }
+
+    /// Number of server partitions learnt from responses.
+    pub(crate) fn server_len(&self) -> usize {
+        lock(&self.by_server).len()
+    }
+
+    /// A response to a request keyed `key` (whose slot is `slot`) named the server
+    /// partition `server`: from now on `key` shares the slot of every key whose
+    /// responses named it. The last partition named wins, so a key the server moved
+    /// to another partition follows it. Keys in the overflow partition are left there.
+    pub(crate) fn learn(
+        &self,
+        key: &K,
+        slot: &Arc<Slot>,
+        server: ServerPartition,
+        make: impl Fn() -> Slot,
+    ) {
+        if !lock(&self.map)
+            .get(key)
+            .is_some_and(|s| Arc::ptr_eq(s, slot))
+        {
+            // An overflow key, or one already moved by a concurrent response.
+            return;
+        }
+        let mut by = lock(&self.by_server);
+        if let Some(existing) = by.get(&server) {
+            if !Arc::ptr_eq(existing, slot) {
+                let existing = existing.clone();
+                drop(by);
+                self.point(key, existing);
+            }
+            return;
+        }
+        if by.len() >= self.max {
+            // Bounded: the key keeps its own slot.
+            return;
+        }
+        let mut owner = lock(&slot.server);
+        if owner.is_none() {
+            *owner = Some(server);
+            by.insert(server, slot.clone());
+            return;
+        }
+        // The slot stands for another server partition, which other keys may share:
+        // this key leaves it for a fresh slot of its own partition.
+        drop(owner);
+        let fresh = Arc::new(make());
+        *lock(&fresh.server) = Some(server);
+        by.insert(server, fresh.clone());
+        drop(by);
+        self.point(key, fresh);
+    }
+
+    fn point(&self, key: &K, slot: Arc<Slot>) {
+        if let Some(s) = lock(&self.map).get_mut(key) {
+            *s = slot;
+        }
     }
 }

@@ -105,8 +105,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let key = self.layer.partition.key(&req);
-        let slot = self.layer.shared.slot(&key);
-        let max_hold = self.layer.shared.max_hold;
+        let shared = self.layer.shared.clone();
+        let slot = shared.slot(&key);
+        let max_hold = shared.max_hold;
         let classify = self.layer.classify.clone();
         Box::pin(async move {
             let _permit = match &slot.concurrency {
@@ -121,6 +122,7 @@ where
             let result = inner.call(req).await;
             let outcome = classify(&result).with_latency(started.elapsed());
             slot.observe(&outcome, max_hold);
+            shared.learn(&key, &slot, &outcome);
             result.map_err(Into::into)
         })
     }

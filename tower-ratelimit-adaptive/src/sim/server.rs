@@ -195,6 +195,7 @@ impl Server {
                 limit: Some(self.policy().quota),
                 reset: Some(Duration::from_secs_f64(reset.max(0.0))),
                 policy: Some(self.policy()),
+                partition: None,
             }
         } else {
             Hints::default()
