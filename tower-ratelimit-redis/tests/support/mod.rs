@@ -3,8 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,11 +20,12 @@ pub struct RedisServer {
 const INSTALL_HINT: &str = "these tests need a real `redis-server` on PATH (or in $REDIS_SERVER): \
      install it with `apt-get install redis-server` (Debian/Ubuntu) and run them again";
 
+/// The server binary: `$REDIS_SERVER` (e.g. a `valkey-server`), else `redis-server`.
 fn binary() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned())
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
     listener.local_addr().expect("local address").port()
 }
@@ -41,6 +45,12 @@ impl RedisServer {
     }
 
     fn start_on(port: u16) -> Result<RedisServer, String> {
+        RedisServer::start_in(port, &[], &std::env::temp_dir())
+    }
+
+    /// Starts a server on `port` with `extra` arguments, working in `dir`, and waits
+    /// until it answers PING.
+    pub(crate) fn start_in(port: u16, extra: &[String], dir: &Path) -> Result<RedisServer, String> {
         let child = Command::new(binary())
             .args([
                 "--port",
@@ -52,7 +62,8 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
-            .current_dir(std::env::temp_dir())
+            .args(extra)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
