@@ -44,8 +44,8 @@ fn main() {
     if extra_seeds > 1 {
         // The default controller on further seeds: how often each row meets every
         // target, and its mean score against the best of AWS CUBIC and AIMD.
-        println!("| scenario | L | seeds meeting every target | mean score default / best of cubic, aimd |");
-        println!("|---|---:|---:|---|");
+        println!("| scenario | L | seeds meeting every target | mean score default / best of cubic, aimd | targets no controller can meet |");
+        println!("|---|---:|---:|---|---|");
         let cs = contenders();
         for s in scenarios(phase_secs) {
             if filter
@@ -55,11 +55,13 @@ fn main() {
                 continue;
             }
             let (mut met, mut own, mut rival) = (0, 0.0, 0.0);
+            let mut infeasible = Vec::new();
             for seed in 1..=extra_seeds {
                 let mut s = s.clone();
                 s.config.seed = seed;
                 let row = run_row(&s, &cs[0]);
                 met += usize::from(row.misses().is_empty());
+                infeasible = row.infeasible();
                 own += row.score();
                 rival += cs[1..3]
                     .iter()
@@ -68,11 +70,16 @@ fn main() {
             }
             let n = extra_seeds as f64;
             println!(
-                "| {} | {} | {met} / {extra_seeds} | {:.3} / {:.3} |",
+                "| {} | {} | {met} / {extra_seeds} | {:.3} / {:.3} | {} |",
                 s.name,
                 s.limit,
                 own / n,
-                rival / n
+                rival / n,
+                if infeasible.is_empty() {
+                    "—".to_string()
+                } else {
+                    infeasible.join(", ")
+                }
             );
         }
     }
@@ -81,8 +88,26 @@ fn main() {
         .filter(|r| r.controller == "goodput (default)")
         .collect();
     let met = default.iter().filter(|r| r.misses().is_empty()).count();
+    let infeasible = default
+        .iter()
+        .filter(|r| !r.infeasible().is_empty())
+        .count();
+    let ahead = default
+        .iter()
+        .filter(|r| {
+            let rivals: Vec<_> = rows
+                .iter()
+                .filter(|o| {
+                    o.scenario == r.scenario
+                        && o.limit == r.limit
+                        && (o.controller == "aws cubic" || o.controller == "aimd")
+                })
+                .collect();
+            !rivals.is_empty() && rivals.iter().all(|o| r.score() > o.score())
+        })
+        .count();
     println!(
-        "default controller: {met} of {} rows meet every target; {} phases of {} s; {:.1} s wall",
+        "default controller: {met} of {} rows meet every target ({infeasible} rows hold a target no controller can meet); ahead of AWS CUBIC and AIMD on {ahead}; {} phases of {} s; {:.1} s wall",
         default.len(),
         3,
         phase_secs,

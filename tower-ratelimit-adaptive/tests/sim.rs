@@ -113,3 +113,24 @@ fn retry_after_holds_the_client() {
     let r_free: u64 = free.refused.iter().sum();
     assert!(r_held * 2 < r_free, "held {r_held} vs free {r_free}");
 }
+
+#[test]
+fn the_table_marks_convergence_no_whole_count_can_reach() {
+    use tower_ratelimit_adaptive::sim::table::{contenders, run_row, scenarios};
+    let all = scenarios(6);
+    let find = |name: &str, limit: f64| {
+        all.iter()
+            .find(|s| s.name == name && s.limit == limit)
+            .unwrap()
+    };
+    let aimd = &contenders()[2];
+    // L/2 = 2.5/s on a token bucket: 2 and 3 per second are both 20 % off.
+    let row = run_row(find("token bucket, burst 0.1 s", 5.0), aimd);
+    assert_eq!(row.infeasible(), vec!["p2 conv".to_string()]);
+    assert!(row.misses().iter().any(|m| m.contains("infeasible")));
+    // A fixed window enforces round(2.5) = 3 per second: reachable.
+    let row = run_row(find("fixed window 1 s", 5.0), aimd);
+    assert!(row.infeasible().is_empty());
+    let row = run_row(find("token bucket, burst 0.1 s", 100.0), aimd);
+    assert!(row.infeasible().is_empty());
+}

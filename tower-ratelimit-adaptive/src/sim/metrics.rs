@@ -18,6 +18,11 @@ pub struct PhaseMetrics {
     /// 1 s windows with `|goodput − target| ≤ 10 %` and under 10 % refused; `None` if
     /// that never happened within the phase.
     pub convergence: Option<f64>,
+    /// `Some(target)` when convergence is impossible for any client: no whole number
+    /// of requests in a 1 s window is within 10 % of the target (requests per second)
+    /// in any three consecutive seconds of the phase, as at 2.5/s (2 and 3 are both
+    /// 20 % off). The metric is kept as defined; this says why it cannot be met.
+    pub convergence_infeasible: Option<f64>,
     /// 99th percentile of the added wait of accepted requests in the steady state, s.
     pub p99_wait: f64,
     /// Jain's fairness index of the clients' accepted requests in the steady state.
@@ -30,6 +35,13 @@ fn target(trace: &Trace, s: usize, demand: Demand) -> f64 {
         Demand::Backlog => limit,
         Demand::Poisson(d) => limit.min(d),
     }
+}
+
+/// Whether some whole number lies within `tol · t` of `t` (a tiny slack absorbs the
+/// rounding of a limit integrated over 0.1 s ticks).
+fn integer_within(t: f64, tol: f64) -> bool {
+    let slack = 1e-6 * t.abs().max(1.0);
+    (t - tol * t - slack).ceil() <= (t + tol * t + slack).floor()
 }
 
 /// Computes the metrics of every phase of `schedule` from a run's trace.
@@ -66,6 +78,10 @@ pub fn phase_metrics(trace: &Trace, schedule: &Schedule) -> Vec<PhaseMetrics> {
         let convergence = (start..end.saturating_sub(2))
             .find(|&s| good(s) && good(s + 1) && good(s + 2))
             .map(|s| (s - start) as f64);
+        let reachable = |s: usize| integer_within(target(trace, s, schedule.demand), 0.1);
+        let convergence_infeasible = (!(start..end.saturating_sub(2))
+            .any(|s| reachable(s) && reachable(s + 1) && reachable(s + 2)))
+        .then(|| target(trace, start, schedule.demand));
         let lo = waits.partition_point(|w| (w.0 as usize) < steady);
         let hi = waits.partition_point(|w| (w.0 as usize) < end);
         let mut w: Vec<f32> = waits[lo..hi].iter().map(|w| w.1).collect();
@@ -92,10 +108,27 @@ pub fn phase_metrics(trace: &Trace, schedule: &Schedule) -> Vec<PhaseMetrics> {
             goodput,
             refused_share,
             convergence,
+            convergence_infeasible,
             p99_wait,
             fairness,
         });
         start = end;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::integer_within;
+
+    #[test]
+    fn whole_counts_near_a_target() {
+        // 2.5/s: 2 and 3 are both 20 % away; 5/s, 3/s and 50/s are reachable.
+        assert!(!integer_within(2.5, 0.1));
+        assert!(!integer_within(2.499_999_9, 0.1));
+        assert!(integer_within(5.0, 0.1));
+        assert!(integer_within(3.0, 0.1));
+        assert!(integer_within(50.0, 0.1));
+        assert!(!integer_within(1.5, 0.1));
+    }
 }

@@ -170,14 +170,31 @@ impl Row {
                 _ => None,
             };
             if let Some(l) = limit {
+                let why = p.convergence_infeasible.map_or(String::new(), |t| {
+                    format!(" (infeasible: no whole count per 1 s is within 10 % of {t:.1}/s)")
+                });
                 match p.convergence {
                     Some(c) if c <= l => {}
-                    Some(c) => m.push(format!("p{ph} conv {c:.0} s")),
-                    None => m.push(format!("p{ph} no conv")),
+                    Some(c) => m.push(format!("p{ph} conv {c:.0} s{why}")),
+                    None => m.push(format!("p{ph} no conv{why}")),
                 }
             }
         }
         m
+    }
+
+    /// The targets of this row no controller can meet (see
+    /// [`PhaseMetrics::convergence_infeasible`]), e.g. `["p2 conv"]`.
+    pub fn infeasible(&self) -> Vec<String> {
+        self.phases
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                matches!(p.change, Change::Drop | Change::Rise)
+                    && p.convergence_infeasible.is_some()
+            })
+            .map(|(i, _)| format!("p{} conv", i + 1))
+            .collect()
     }
 }
 
