@@ -1,7 +1,8 @@
 //! The core's hot paths against their peers, each in the same run:
 //!
 //! 1. `check`: one uncontended decision, ours (`RateLimiter::try_acquire_now`,
-//!    `MemoryStore::check_now`) against governor 0.10's direct `RateLimiter::check`,
+//!    `MemoryStore::check_now` with its snapshot, `MemoryStore::admit_now` without,
+//!    as governor's) against governor 0.10's direct `RateLimiter::check`,
 //!    allowing (a quota that never denies) and denying (a quota that is spent).
 //! 2. `contended`: two threads deciding on one shared limiter at once. One iteration
 //!    is one decision *per thread*; the time is the wall time of the slower thread.
@@ -79,6 +80,9 @@ fn uncontended(c: &mut Criterion) {
     g.bench_function("ours/check_now/allowed", |b| {
         b.iter(|| black_box(store.check_now(black_box(1))))
     });
+    g.bench_function("ours/admit_now/allowed", |b| {
+        b.iter(|| black_box(store.admit_now(black_box(1))))
+    });
     let gov = governor::RateLimiter::direct(governor_allowing());
     g.bench_function("governor/check/allowed", |b| {
         b.iter(|| black_box(gov.check()))
@@ -151,6 +155,13 @@ fn contended(c: &mut Criterion) {
         b.iter_custom(|iters| {
             two_threads(&store, iters, |s| {
                 black_box(s.check_now(black_box(1)).ok());
+            })
+        })
+    });
+    g.bench_function("ours/admit_now/allowed", |b| {
+        b.iter_custom(|iters| {
+            two_threads(&store, iters, |s| {
+                black_box(s.admit_now(black_box(1)).ok());
             })
         })
     });

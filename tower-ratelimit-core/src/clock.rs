@@ -36,10 +36,19 @@ use tokio::time::Instant;
 pub struct Clock {
     epoch: Instant,
     unix_at_epoch: Nanos,
-    /// The counter's reading at `epoch`; `None` to read tokio's clock.
-    tsc_epoch: Option<quanta::Instant>,
+    /// The counter and its raw reading at `epoch`; `None` to read tokio's clock.
+    tsc_epoch: Option<TscEpoch>,
 }
 
+/// A raw counter reading kept unscaled, so that a reading is one subtraction and one
+/// multiply-shift to nanoseconds, with no `Duration` on the way.
+#[derive(Debug, Clone, Copy)]
+struct TscEpoch {
+    counter: &'static quanta::Clock,
+    raw: u64,
+}
+
+#[inline]
 fn tsc() -> &'static quanta::Clock {
     static TSC: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
     TSC.get_or_init(quanta::Clock::new)
@@ -64,7 +73,13 @@ impl Clock {
     /// A clock that reads `unix_time` now: for tests that need known window
     /// boundaries, or for aligning to a server's `Date`.
     pub fn with_unix_time(unix_time: Duration) -> Clock {
-        let tsc_epoch = on_multi_thread_runtime().then(|| tsc().now());
+        let tsc_epoch = on_multi_thread_runtime().then(|| {
+            let counter = tsc();
+            TscEpoch {
+                counter,
+                raw: counter.raw(),
+            }
+        });
         Clock {
             epoch: Instant::now(),
             unix_at_epoch: u64::try_from(unix_time.as_nanos()).unwrap_or(u64::MAX / 2),
@@ -85,10 +100,9 @@ impl Clock {
     #[inline]
     pub fn now(&self) -> Nanos {
         match self.tsc_epoch {
-            Some(epoch) => {
-                let since = tsc().now().saturating_duration_since(epoch).as_nanos();
-                self.unix_at_epoch
-                    .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
+            Some(TscEpoch { counter, raw }) => {
+                let since = counter.delta_as_nanos(raw, counter.raw());
+                self.unix_at_epoch.saturating_add(since)
             }
             None => self.to_nanos(Instant::now()),
         }

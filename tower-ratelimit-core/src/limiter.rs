@@ -28,7 +28,7 @@ mod waiter;
 
 pub(crate) use waiter::Waiter;
 
-use crate::algorithm::{Algorithm, Gcra, Snapshot};
+use crate::algorithm::{Admission, Algorithm, Gcra, Snapshot};
 use crate::clock::Clock;
 use crate::error::{BoxError, StoreError};
 use crate::quota::Quota;
@@ -203,6 +203,22 @@ impl<St> Shared<St> {
             return None;
         }
         Some(Duration::from_nanos(until - now))
+    }
+
+    /// Takes `cost` units at once if nobody is queued, nothing is paused, and the
+    /// store decides in memory that they fit. `false` sends the caller to the
+    /// waiter, which decides again and queues (an error reappears there).
+    #[inline]
+    pub(crate) fn admits_now(&self, cost: u64) -> bool
+    where
+        St: RateStore,
+    {
+        self.head.available_permits() > 0
+            && self.pause_remaining().is_none()
+            && matches!(
+                self.store.try_admit_now(&(), cost),
+                Some(Ok(Admission::Allowed))
+            )
     }
 
     pub(crate) fn changed(&self) {

@@ -50,6 +50,9 @@ pub struct Quota {
     count: u64,
     period_nanos: u64,
     interval_nanos: u64,
+    /// `⌊(2⁶⁴ − 1) / interval⌋`, kept so that the hot path divides by the interval
+    /// with a multiply (see [`divide`]).
+    interval_reciprocal: u64,
     burst: u64,
 }
 
@@ -108,12 +111,13 @@ impl Quota {
         if interval_nanos == 0 {
             return Err(QuotaError::RateTooHigh);
         }
-        Quota {
+        Quota::from_parts(
             count,
             period_nanos,
             interval_nanos,
-            burst: 1,
-        }
+            reciprocal(interval_nanos),
+            1,
+        )
         .with_burst(count)
     }
 
@@ -208,28 +212,36 @@ impl Quota {
         if interval_nanos == 0 {
             return Err(QuotaError::RateTooHigh);
         }
-        Quota {
-            count: 1,
-            period_nanos: interval_nanos,
+        Quota::from_parts(
+            1,
             interval_nanos,
-            burst: 1,
-        }
+            interval_nanos,
+            reciprocal(interval_nanos),
+            1,
+        )
         .with_burst(burst)
     }
 
     /// Rebuilds a quota from words that were read from a valid one.
+    #[inline]
     pub(crate) fn from_parts(
         count: u64,
         period_nanos: u64,
         interval_nanos: u64,
+        interval_reciprocal: u64,
         burst: u64,
     ) -> Quota {
         Quota {
             count,
             period_nanos,
             interval_nanos,
+            interval_reciprocal,
             burst,
         }
+    }
+
+    pub(crate) fn interval_reciprocal(&self) -> u64 {
+        self.interval_reciprocal
     }
 
     pub(crate) fn interval_nanos(&self) -> u64 {
@@ -247,6 +259,24 @@ impl Quota {
     }
 }
 
+/// `⌊(2⁶⁴ − 1) / divisor⌋`, for [`divide`]. A zero divisor is treated as 1.
+pub(crate) fn reciprocal(divisor: u64) -> u64 {
+    u64::MAX / divisor.max(1)
+}
+
+/// `⌊n / d⌋` given `r = reciprocal(d)`, exact for every `n` and every `d ≥ 1`.
+///
+/// `r ≥ (2⁶⁴ − d) / d`, so `n·r / 2⁶⁴ > n/d − n/2⁶⁴ > n/d − 1`, and `r < 2⁶⁴/d`, so
+/// `n·r / 2⁶⁴ < n/d`: the high word of `n·r` is the quotient or one less, and one
+/// comparison of the remainder fixes it.
+#[inline]
+pub(crate) fn divide(n: u64, d: u64, r: u64) -> u64 {
+    let estimate = ((u128::from(n) * u128::from(r)) >> 64) as u64;
+    // `estimate · d ≤ n`, so neither the product nor the difference can wrap.
+    let remainder = n.wrapping_sub(estimate.wrapping_mul(d));
+    estimate + u64::from(remainder >= d)
+}
+
 impl fmt::Debug for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Quota")
@@ -261,6 +291,49 @@ impl fmt::Debug for Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn divide_by_reciprocal_is_exact_at_the_edges() {
+        let divisors = [
+            1,
+            2,
+            3,
+            7,
+            10,
+            1_000,
+            999_999_937,
+            1 << 32,
+            (1 << 63) + 1,
+            u64::MAX,
+        ];
+        for d in divisors {
+            let r = reciprocal(d);
+            for n in [
+                0,
+                1,
+                d - 1,
+                d,
+                d.saturating_add(1),
+                u64::MAX / 2,
+                u64::MAX - 1,
+                u64::MAX,
+            ] {
+                assert_eq!(divide(n, d, r), n / d, "{n} / {d}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn divide_by_reciprocal_is_exact(n: u64, d in 1u64..) {
+            proptest::prop_assert_eq!(divide(n, d, reciprocal(d)), n / d);
+        }
+
+        #[test]
+        fn divide_by_a_small_divisor_is_exact(n: u64, d in 1u64..100_000) {
+            proptest::prop_assert_eq!(divide(n, d, reciprocal(d)), n / d);
+        }
+    }
 
     #[test]
     fn per_second_means_interval_and_burst() {

@@ -168,3 +168,44 @@ async fn every_algorithm_behind_the_layer() {
     // At 1.25 s the previous window's 4 weigh 3: one fits; at 1.5 s, another.
     assert_eq!(starts(SlidingCounter).await, [0, 0, 0, 0, 1250, 1500]);
 }
+
+/// `admit_now` is `check_now` without the snapshot, for every algorithm and for several
+/// quotas held together: twin stores fed the same costs at the same instants agree on
+/// every decision and every retry time.
+#[tokio::test(start_paused = true)]
+async fn admit_now_decides_as_check_now_does() {
+    use tower_ratelimit_core::algorithm::{Admission, Algorithm};
+
+    async fn twins<A: Algorithm + Copy>(algorithm: A, quotas: &[Quota]) {
+        let clock = Clock::new();
+        let checked = MemoryStore::with_quotas(algorithm, quotas.iter().copied())
+            .unwrap()
+            .with_clock(clock);
+        let admitted = MemoryStore::with_quotas(algorithm, quotas.iter().copied())
+            .unwrap()
+            .with_clock(clock);
+        let (mut allowed, mut denied) = (0, 0);
+        for step in 0u64..400 {
+            let cost = 1 + step % 3;
+            let expected = checked.check_now(cost).map(Admission::from).ok();
+            let got = admitted.admit_now(cost).ok();
+            assert_eq!(got, expected, "step {step}, cost {cost}");
+            match got {
+                Some(Admission::Allowed) => allowed += 1,
+                Some(Admission::Denied { .. }) => denied += 1,
+                None => {}
+            }
+            tokio::time::sleep(Duration::from_millis(7 * (step % 5))).await;
+        }
+        assert!(allowed > 0 && denied > 0, "both answers were exercised");
+    }
+
+    let per_second = Quota::per_second(20).unwrap().with_burst(5).unwrap();
+    let per_minute = Quota::per_minute(300).unwrap();
+    twins(Gcra, &[per_second]).await;
+    twins(Gcra, &[per_second, per_minute]).await;
+    twins(LeakyBucket, &[per_second]).await;
+    twins(FixedWindow, &[per_second]).await;
+    twins(SlidingLog, &[per_second]).await;
+    twins(SlidingCounter, &[per_second]).await;
+}

@@ -38,9 +38,11 @@
 //! denial writes nothing.
 
 use super::sync::{AtomicU64, Ordering};
-use super::{cost_error, nanos_to_duration, Algorithm, Nanos, Reservation, Snapshot, Verdict};
+use super::{
+    cost_error, nanos_to_duration, Admission, Algorithm, Nanos, Reservation, Snapshot, Verdict,
+};
 use crate::error::CostTooLarge;
-use crate::quota::Quota;
+use crate::quota::{divide, Quota};
 
 /// The generic cell rate algorithm (a token bucket of size `burst`, refilled one unit
 /// every emission interval). The default algorithm. See the [module docs](self).
@@ -58,19 +60,23 @@ pub struct GcraState {
 #[derive(Clone, Copy)]
 pub(super) struct Params {
     pub(super) interval: u64,
+    pub(super) interval_reciprocal: u64,
     pub(super) burst: u64,
     pub(super) capacity: u64,
 }
 
 impl Params {
+    #[inline]
     pub(super) fn of(quota: &Quota) -> Params {
         Params {
             interval: quota.interval_nanos(),
+            interval_reciprocal: quota.interval_reciprocal(),
             burst: quota.burst(),
             capacity: quota.capacity_nanos(),
         }
     }
 
+    #[inline]
     fn increment(&self, cost: u64) -> Result<u64, CostTooLarge> {
         if cost > self.burst {
             return Err(cost_error(cost, self.burst));
@@ -79,44 +85,79 @@ impl Params {
         Ok(cost * self.interval)
     }
 
+    #[inline]
     fn snapshot(&self, tat: u64, now: Nanos) -> Snapshot {
         let owed = tat.saturating_sub(now);
         Snapshot {
             limit: self.burst,
-            remaining: self.capacity.saturating_sub(owed) / self.interval,
+            remaining: divide(
+                self.capacity.saturating_sub(owed),
+                self.interval,
+                self.interval_reciprocal,
+            ),
             reset: nanos_to_duration(owed),
         }
     }
 }
 
 impl GcraState {
+    #[inline]
     fn load(&self) -> u64 {
         self.tat.load(Ordering::Relaxed)
     }
 
-    pub(super) fn check(&self, p: Params, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+    /// Takes `cost` units if they fit: `Ok(new TAT)`, or `Err(TAT)` as it was seen when
+    /// they did not.
+    #[inline]
+    fn take(&self, p: Params, now: Nanos, cost: u64) -> Result<Result<u64, u64>, CostTooLarge> {
         let increment = p.increment(cost)?;
         let mut tat = self.load();
         loop {
             let new = tat.max(now).saturating_add(increment);
             if new - now > p.capacity {
-                return Ok(Verdict::Denied {
-                    retry_at: new - p.capacity,
-                    snapshot: p.snapshot(tat, now),
-                });
+                return Ok(Err(tat));
             }
-            // Relaxed is enough: the timestamp is the only data, and the CAS alone
-            // orders every update of it.
             match self
                 .tat
                 .compare_exchange_weak(tat, new, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(Verdict::Allowed(p.snapshot(new, now))),
+                Ok(_) => return Ok(Ok(new)),
                 Err(actual) => tat = actual,
             }
         }
     }
 
+    /// The earliest instant at which `increment` fits on a bucket at `tat`.
+    #[inline]
+    fn retry_at(p: Params, tat: u64, now: Nanos, increment: u64) -> Nanos {
+        tat.max(now).saturating_add(increment) - p.capacity
+    }
+
+    #[inline]
+    pub(super) fn check(&self, p: Params, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
+        Ok(match self.take(p, now, cost)? {
+            Ok(new) => Verdict::Allowed(p.snapshot(new, now)),
+            Err(tat) => Verdict::Denied {
+                retry_at: GcraState::retry_at(p, tat, now, cost * p.interval),
+                snapshot: p.snapshot(tat, now),
+            },
+        })
+    }
+
+    #[inline]
+    pub(super) fn admit(
+        &self,
+        p: Params,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Admission, CostTooLarge> {
+        Ok(match self.take(p, now, cost)? {
+            Ok(_) => Admission::Allowed,
+            Err(tat) => Admission::denied(GcraState::retry_at(p, tat, now, cost * p.interval), now),
+        })
+    }
+
+    #[inline]
     pub(super) fn peek(&self, p: Params, now: Nanos, cost: u64) -> Result<Verdict, CostTooLarge> {
         let increment = p.increment(cost)?;
         let tat = self.load();
@@ -131,6 +172,7 @@ impl GcraState {
         })
     }
 
+    #[inline]
     pub(super) fn reserve(
         &self,
         p: Params,
@@ -175,6 +217,7 @@ impl GcraState {
             });
     }
 
+    #[inline]
     pub(super) fn snapshot(&self, p: Params, now: Nanos) -> Snapshot {
         p.snapshot(self.load(), now)
     }
@@ -206,6 +249,17 @@ impl Algorithm for Gcra {
         state.check(Params::of(quota), now, cost)
     }
 
+    #[inline]
+    fn admit(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Admission, CostTooLarge> {
+        state.admit(Params::of(quota), now, cost)
+    }
+
     fn peek(
         &self,
         state: &GcraState,
@@ -216,6 +270,7 @@ impl Algorithm for Gcra {
         state.peek(Params::of(quota), now, cost)
     }
 
+    #[inline]
     fn reserve(
         &self,
         state: &GcraState,
@@ -227,6 +282,7 @@ impl Algorithm for Gcra {
         state.reserve(Params::of(quota), now, cost, max_wait)
     }
 
+    #[inline]
     fn snapshot(&self, state: &GcraState, quota: &Quota, now: Nanos) -> Snapshot {
         state.snapshot(Params::of(quota), now)
     }
@@ -309,6 +365,30 @@ mod tests {
     }
 
     proptest! {
+        /// `admit` is `check` without the snapshot: the same decision and the same
+        /// retry time on twin buckets fed the same sequence, and the same state after.
+        #[test]
+        fn admit_decides_as_check_does(
+            rate in 1u64..1_000,
+            burst in 1u64..20,
+            steps in proptest::collection::vec((0u64..50_000_000, 1u64..25), 1..200),
+        ) {
+            let q = Quota::per_second(rate).unwrap().with_burst(burst).unwrap();
+            let (checked, admitted) = (Gcra.new_state(&q), Gcra.new_state(&q));
+            let mut now = 0u64;
+            for (dt, cost) in steps {
+                now += dt;
+                let expected = Gcra.check(&checked, &q, now, cost).map(|v| match v {
+                    Verdict::Allowed(_) => Admission::Allowed,
+                    Verdict::Denied { retry_at, .. } => Admission::Denied {
+                        retry_after: Duration::from_nanos(retry_at - now),
+                    },
+                });
+                prop_assert_eq!(Gcra.admit(&admitted, &q, now, cost), expected);
+                prop_assert_eq!(admitted.last_busy(), checked.last_busy());
+            }
+        }
+
         /// Reference model: a token bucket with fractional tokens, refilled
         /// continuously. GCRA must agree with it on every decision.
         #[test]

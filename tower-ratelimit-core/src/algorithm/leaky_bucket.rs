@@ -42,6 +42,7 @@ fn spacing(quota: &Quota, cost: u64) -> Params {
     let burst = cost.max(1);
     Params {
         interval,
+        interval_reciprocal: quota.interval_reciprocal(),
         burst,
         capacity: interval.saturating_mul(burst),
     }

@@ -63,6 +63,33 @@ pub struct Snapshot {
     pub reset: Duration,
 }
 
+/// The answer of [`Algorithm::admit`] and [`MemoryStore::admit_now`](crate::store::MemoryStore::admit_now):
+/// a decision without the bucket's snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The units were taken.
+    Allowed,
+    /// Nothing was taken.
+    Denied {
+        /// How long until the same cost fits, if nothing else takes units first.
+        retry_after: Duration,
+    },
+}
+
+impl Admission {
+    #[cold]
+    fn denied(retry_at: Nanos, now: Nanos) -> Admission {
+        Admission::Denied {
+            retry_after: Duration::from_nanos(retry_at.saturating_sub(now)),
+        }
+    }
+
+    /// Whether the units were taken.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Admission::Allowed)
+    }
+}
+
 /// The answer of [`Algorithm::check`] and [`Algorithm::peek`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -135,6 +162,26 @@ pub trait Algorithm: Send + Sync + 'static {
         cost: u64,
     ) -> Result<Verdict, CostTooLarge>;
 
+    /// [`Algorithm::check`] without the snapshot, for a caller that only needs to
+    /// know whether to go: an algorithm may skip the arithmetic of `remaining` and
+    /// `reset`. The default asks `check`.
+    ///
+    /// # Errors
+    /// As for [`Algorithm::check`].
+    #[inline]
+    fn admit(
+        &self,
+        state: &Self::State,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Admission, CostTooLarge> {
+        Ok(match self.check(state, quota, now, cost)? {
+            Verdict::Allowed(_) => Admission::Allowed,
+            Verdict::Denied { retry_at, .. } => Admission::denied(retry_at, now),
+        })
+    }
+
     /// Like [`Algorithm::check`], but takes nothing.
     ///
     /// # Errors
@@ -184,10 +231,12 @@ pub trait Algorithm: Send + Sync + 'static {
     fn last_busy(&self, state: &Self::State) -> Nanos;
 }
 
+#[cold]
 fn cost_error(cost: u64, max: u64) -> CostTooLarge {
     CostTooLarge { cost, max }
 }
 
+#[inline]
 fn nanos_to_duration(nanos: u64) -> Duration {
     Duration::from_nanos(nanos)
 }

@@ -66,12 +66,48 @@ impl<F> Waiter<F> {
     }
 }
 
+impl<F> Waiter<F> {
+    /// Whether the waiter holds no place in the queue and no pending decision.
+    #[inline]
+    pub(crate) fn is_idle(&mut self) -> bool {
+        matches!(self.state.get_mut(), State::Idle)
+    }
+}
+
 impl<F> Waiter<F>
 where
     F: Future<Output = Result<Decision, crate::error::StoreError>> + Unpin,
 {
-    /// Polls for `cost` units. Ready(Ok) means the units are taken.
+    /// Polls for `cost` units, waiting in FIFO order when they do not fit. Ready(Ok)
+    /// means the units are taken.
+    #[inline]
     pub(crate) fn poll_acquire<St>(
+        &mut self,
+        shared: &Shared<St>,
+        cx: &mut Context<'_>,
+        cost: u64,
+    ) -> Poll<Result<Snapshot, BoxError>>
+    where
+        St: RateStore<(), Future = F>,
+    {
+        // The common case, kept small enough to inline: nobody queued, not paused, and
+        // a store that answers at once.
+        let state = self.state.get_mut();
+        if matches!(state, State::Idle)
+            && shared.head.available_permits() > 0
+            && shared.pause_remaining().is_none()
+        {
+            match shared.store.try_check_now(&(), cost) {
+                Some(Ok(Decision::Allowed { snapshot, .. })) => return Poll::Ready(Ok(snapshot)),
+                Some(Ok(Decision::Denied { .. })) => *state = enqueue(shared),
+                Some(Err(e)) => return Poll::Ready(Err(e.into_box())),
+                None => {}
+            }
+        }
+        self.poll_acquire_slow(shared, cx, cost)
+    }
+
+    fn poll_acquire_slow<St>(
         &mut self,
         shared: &Shared<St>,
         cx: &mut Context<'_>,

@@ -22,26 +22,33 @@ pin_project! {
     #[project = StateProj]
     enum State<F, S, Req, St: RateStore> {
         Called { #[pin] future: F },
-        // A remote store is still deciding; the ready inner service waits here.
-        Deciding {
-            decision: St::Future,
-            reject: bool,
-            call: Option<(S, Req)>,
-        },
-        // Granted just before a pause began: held until it ends.
-        Paused {
-            // Boxed: a pause is rare, and an unboxed timer would make every
-            // response future several times larger.
-            sleep: Pin<Box<Sleep>>,
-            limiter: RateLimiter<St>,
-            call: Option<(S, Req)>,
-            cost: u64,
-        },
+        // Boxed: the slow paths are rare, and holding a store future, a timer and the
+        // service inline would make every response future several times larger, to
+        // be moved on every request.
+        Held { held: Box<Held<S, Req, St>> },
         Failed { error: Option<BoxError> },
     }
 }
 
+/// A request granted by readiness but not yet allowed to start.
+enum Held<S, Req, St: RateStore> {
+    /// A remote store is still deciding; the ready inner service waits here.
+    Deciding {
+        decision: St::Future,
+        reject: bool,
+        call: Option<(S, Req)>,
+    },
+    /// Granted just before a pause began: held until it ends.
+    Paused {
+        sleep: Pin<Box<Sleep>>,
+        limiter: RateLimiter<St>,
+        call: Option<(S, Req)>,
+        cost: u64,
+    },
+}
+
 impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
+    #[inline]
     pub(crate) fn called(future: F) -> Self {
         ResponseFuture {
             state: State::Called { future },
@@ -55,13 +62,11 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
     }
 
     pub(crate) fn deciding(decision: St::Future, reject: bool, service: S, request: Req) -> Self {
-        ResponseFuture {
-            state: State::Deciding {
-                decision,
-                reject,
-                call: Some((service, request)),
-            },
-        }
+        ResponseFuture::held(Held::Deciding {
+            decision,
+            reject,
+            call: Some((service, request)),
+        })
     }
 
     pub(crate) fn paused(
@@ -71,15 +76,71 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         request: Req,
         cost: u64,
     ) -> Self {
+        ResponseFuture::held(Held::Paused {
+            sleep: Box::pin(sleep(wait)),
+            limiter,
+            call: Some((service, request)),
+            cost,
+        })
+    }
+
+    fn held(held: Held<S, Req, St>) -> Self {
         ResponseFuture {
-            state: State::Paused {
-                sleep: Box::pin(sleep(wait)),
-                limiter,
-                call: Some((service, request)),
-                cost,
+            state: State::Held {
+                held: Box::new(held),
             },
         }
     }
+}
+
+impl<S, Req, St: RateStore> Held<S, Req, St> {
+    /// Waits until the request may start, and hands back the service to call.
+    fn poll_release(&mut self, cx: &mut Context<'_>) -> Poll<Result<(S, Req), BoxError>> {
+        loop {
+            match self {
+                Held::Deciding {
+                    decision,
+                    reject,
+                    call,
+                } => {
+                    return Poll::Ready(match ready!(Pin::new(decision).poll(cx)) {
+                        Ok(Decision::Denied {
+                            retry_after,
+                            snapshot,
+                        }) if *reject => Err(Box::new(RateLimited::new(retry_after, snapshot))),
+                        Ok(_) => take_call(call),
+                        Err(e) => Err(e.into_box()),
+                    });
+                }
+                Held::Paused {
+                    sleep,
+                    limiter,
+                    call,
+                    cost,
+                } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    if let Some(wait) = limiter.pause_remaining() {
+                        sleep.as_mut().reset(tokio::time::Instant::now() + wait);
+                        continue;
+                    }
+                    if *cost <= 1 {
+                        return Poll::Ready(take_call(call));
+                    }
+                    let debt = limiter.store().reserve(&(), *cost - 1, Duration::MAX);
+                    *self = Held::Deciding {
+                        decision: debt,
+                        reject: false,
+                        call: call.take(),
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn take_call<S, Req>(call: &mut Option<(S, Req)>) -> Result<(S, Req), BoxError> {
+    call.take()
+        .ok_or_else(|| "response future polled after completion".into())
 }
 
 impl<F, S, Req, St, T, E> Future for ResponseFuture<F, S, Req, St>
@@ -91,6 +152,7 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             let mut this = self.as_mut().project();
@@ -102,66 +164,15 @@ where
                         .unwrap_or_else(|| "response future polled after completion".into());
                     return Poll::Ready(Err(error));
                 }
-                StateProj::Deciding {
-                    decision,
-                    reject,
-                    call,
-                } => {
-                    let decided = ready!(Pin::new(decision).poll(cx));
-                    match decided {
-                        Ok(Decision::Denied {
-                            retry_after,
-                            snapshot,
-                        }) if *reject => State::Failed {
-                            error: Some(Box::new(RateLimited::new(retry_after, snapshot))),
-                        },
-                        Ok(_) => start(call),
-                        Err(e) => State::Failed {
-                            error: Some(e.into_box()),
-                        },
-                    }
-                }
-                StateProj::Paused {
-                    sleep,
-                    limiter,
-                    call,
-                    cost,
-                } => {
-                    ready!(sleep.as_mut().poll(cx));
-                    // The pause may have been extended while we slept.
-                    if let Some(wait) = limiter.pause_remaining() {
-                        sleep.as_mut().reset(tokio::time::Instant::now() + wait);
-                        continue;
-                    }
-                    if *cost > 1 {
-                        let debt = limiter.store().reserve(&(), *cost - 1, Duration::MAX);
-                        State::Deciding {
-                            decision: debt,
-                            reject: false,
-                            call: call.take(),
-                        }
-                    } else {
-                        start(call)
-                    }
-                }
+                StateProj::Held { held } => match ready!(held.poll_release(cx)) {
+                    Ok((mut service, request)) => State::Called {
+                        future: service.call(request),
+                    },
+                    Err(error) => State::Failed { error: Some(error) },
+                },
             };
             this.state.set(next);
         }
-    }
-}
-
-fn start<F, S, Req, St>(call: &mut Option<(S, Req)>) -> State<F, S, Req, St>
-where
-    S: Service<Req, Future = F>,
-    St: RateStore,
-{
-    match call.take() {
-        Some((mut service, request)) => State::Called {
-            future: service.call(request),
-        },
-        None => State::Failed {
-            error: Some("response future polled after completion".into()),
-        },
     }
 }
 

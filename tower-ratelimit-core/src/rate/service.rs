@@ -99,7 +99,10 @@ where
             return Poll::Ready(Err(e.into()));
         }
         if self.mode == Mode::Wait && !self.ready {
-            std::task::ready!(self.waiter.poll_acquire(self.limiter.shared(), cx, 1))?;
+            let shared = self.limiter.shared();
+            if !(self.waiter.is_idle() && shared.admits_now(1)) {
+                std::task::ready!(self.waiter.poll_acquire(shared, cx, 1))?;
+            }
         }
         self.ready = true;
         Poll::Ready(Ok(()))
@@ -116,19 +119,28 @@ where
                 if let Some(wait) = self.limiter.pause_remaining() {
                     return ResponseFuture::failed(Box::new(self.paused_denial(wait)));
                 }
-                let mut decision = store.check(&(), cost);
-                match poll_now(&mut decision) {
-                    Some(Ok(Decision::Allowed { .. })) => {
+                let decided = match store.try_check_now(&(), cost) {
+                    Some(decided) => decided,
+                    None => {
+                        let mut decision = store.check(&(), cost);
+                        match poll_now(&mut decision) {
+                            Some(decided) => decided,
+                            None => {
+                                let inner = self.take_inner();
+                                return ResponseFuture::deciding(decision, true, inner, request);
+                            }
+                        }
+                    }
+                };
+                match decided {
+                    Ok(Decision::Allowed { .. }) => {
                         ResponseFuture::called(self.inner.call(request))
                     }
-                    Some(Ok(Decision::Denied {
+                    Ok(Decision::Denied {
                         retry_after,
                         snapshot,
-                    })) => {
-                        ResponseFuture::failed(Box::new(RateLimited::new(retry_after, snapshot)))
-                    }
-                    Some(Err(e)) => ResponseFuture::failed(e.into_box()),
-                    None => ResponseFuture::deciding(decision, true, self.take_inner(), request),
+                    }) => ResponseFuture::failed(Box::new(RateLimited::new(retry_after, snapshot))),
+                    Err(e) => ResponseFuture::failed(e.into_box()),
                 }
             }
             Mode::Wait => {

@@ -3,7 +3,7 @@
 
 use super::{duration_nanos, Decision, QuotaCell, RateStore};
 use crate::algorithm::sync::{lock, Mutex};
-use crate::algorithm::{Algorithm, Gcra, Reservation, Snapshot, Verdict};
+use crate::algorithm::{Admission, Algorithm, Gcra, Reservation, Snapshot, Verdict};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::quota::Quota;
@@ -115,13 +115,43 @@ impl<A: Algorithm> MemoryStore<A> {
         self.check_at(self.clock.now(), cost)
     }
 
+    #[inline]
     fn check_at(&self, now: u64, cost: u64) -> Result<Decision, StoreError> {
         match &self.buckets {
             Buckets::Single { quota, state } => {
                 let verdict = self.algorithm.check(&state.0, &quota.get(), now, cost)?;
                 Ok(Decision::from_verdict(verdict, now))
             }
-            Buckets::All(all) => self.all_or_nothing(&lock(all), now, cost, true),
+            Buckets::All(all) => self.check_all(all, now, cost),
+        }
+    }
+
+    /// Kept out of line so that the single-quota path stays small enough to inline.
+    #[inline(never)]
+    fn check_all(
+        &self,
+        all: &Mutex<Vec<(Quota, A::State)>>,
+        now: u64,
+        cost: u64,
+    ) -> Result<Decision, StoreError> {
+        self.all_or_nothing(&lock(all), now, cost, true)
+    }
+
+    /// [`check_now`](MemoryStore::check_now) without the snapshot: takes `cost`
+    /// units if they fit, and says only whether it did (or when to retry). The
+    /// cheapest decision this crate offers, for callers that need nothing more; the
+    /// rate layer uses it on its fast path.
+    ///
+    /// # Errors
+    /// [`StoreError::CostTooLarge`] when `cost` can never pass.
+    #[inline]
+    pub fn admit_now(&self, cost: u64) -> Result<Admission, StoreError> {
+        let now = self.clock.now();
+        match &self.buckets {
+            Buckets::Single { quota, state } => {
+                Ok(self.algorithm.admit(&state.0, &quota.get(), now, cost)?)
+            }
+            Buckets::All(all) => self.check_all(all, now, cost).map(Admission::from),
         }
     }
 
@@ -238,6 +268,16 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
     #[inline]
     fn check(&self, _key: &(), cost: u64) -> Self::Future {
         ready(self.check_now(cost))
+    }
+
+    #[inline]
+    fn try_check_now(&self, _key: &(), cost: u64) -> Option<Result<Decision, StoreError>> {
+        Some(self.check_now(cost))
+    }
+
+    #[inline]
+    fn try_admit_now(&self, _key: &(), cost: u64) -> Option<Result<Admission, StoreError>> {
+        Some(self.admit_now(cost))
     }
 
     fn check_since(&self, _key: &(), cost: u64, since: tokio::time::Instant) -> Self::Future {

@@ -12,6 +12,7 @@ pub(crate) struct QuotaCell {
     count: AtomicU64,
     period: AtomicU64,
     interval: AtomicU64,
+    interval_reciprocal: AtomicU64,
     burst: AtomicU64,
     writer: Mutex<()>,
 }
@@ -23,6 +24,7 @@ impl QuotaCell {
             count: AtomicU64::new(quota.count()),
             period: AtomicU64::new(quota.period_nanos()),
             interval: AtomicU64::new(quota.interval_nanos()),
+            interval_reciprocal: AtomicU64::new(quota.interval_reciprocal()),
             burst: AtomicU64::new(quota.burst()),
             writer: Mutex::new(()),
         }
@@ -40,6 +42,7 @@ impl QuotaCell {
                 self.count.load(Ordering::Relaxed),
                 self.period.load(Ordering::Relaxed),
                 self.interval.load(Ordering::Relaxed),
+                self.interval_reciprocal.load(Ordering::Relaxed),
                 self.burst.load(Ordering::Relaxed),
             );
             fence(Ordering::Acquire);
@@ -57,6 +60,8 @@ impl QuotaCell {
         self.period.store(quota.period_nanos(), Ordering::Relaxed);
         self.interval
             .store(quota.interval_nanos(), Ordering::Relaxed);
+        self.interval_reciprocal
+            .store(quota.interval_reciprocal(), Ordering::Relaxed);
         self.burst.store(quota.burst(), Ordering::Relaxed);
         self.seq.fetch_add(1, Ordering::Release);
     }
