@@ -11,26 +11,34 @@ pin_project! {
     /// permit until the inner future completes or is dropped.
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: Option<F>,
-        permit: Option<ConcurrencyPermit>,
-        error: Option<BoxError>,
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        // The permit is released as soon as the inner future completes, not when the
+        // response future is dropped later.
+        Running { #[pin] inner: F, permit: Option<ConcurrencyPermit> },
+        Failed { error: Option<BoxError> },
     }
 }
 
 impl<F> ResponseFuture<F> {
+    #[inline]
     pub(crate) fn new(inner: F, permit: ConcurrencyPermit) -> Self {
         ResponseFuture {
-            inner: Some(inner),
-            permit: Some(permit),
-            error: None,
+            state: State::Running {
+                inner,
+                permit: Some(permit),
+            },
         }
     }
 
     pub(crate) fn failed(error: BoxError) -> Self {
         ResponseFuture {
-            inner: None,
-            permit: None,
-            error: Some(error),
+            state: State::Failed { error: Some(error) },
         }
     }
 }
@@ -42,17 +50,15 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.inner.as_pin_mut() {
-            Some(inner) => {
+        match self.project().state.project() {
+            StateProj::Running { inner, permit } => {
                 let output = std::task::ready!(inner.poll(cx));
-                // Release as soon as the response is ready, not when the future is dropped.
-                this.permit.take();
+                permit.take();
                 Poll::Ready(output.map_err(Into::into))
             }
-            None => Poll::Ready(Err(this
-                .error
+            StateProj::Failed { error } => Poll::Ready(Err(error
                 .take()
                 .unwrap_or_else(|| "response future polled after completion".into()))),
         }
@@ -62,7 +68,16 @@ where
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("holds_permit", &self.permit.is_some())
+            .field(
+                "holds_permit",
+                &matches!(
+                    &self.state,
+                    State::Running {
+                        permit: Some(_),
+                        ..
+                    }
+                ),
+            )
             .finish()
     }
 }
