@@ -199,3 +199,44 @@ fn goodput_measures_a_whole_window_when_refusals_come_in_one_run() {
     let est = c.estimate().expect("measured");
     assert!((est - 93.0).abs() < 1e-9, "{est}");
 }
+
+/// Times (s) at which the rate rose while responses arrive at the rate in use, after
+/// one measured episode at `limit`/s put the controller in cruise.
+fn probe_rises(limit: f64) -> Vec<f64> {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: limit,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(0), &no());
+    let mut t = 0.0;
+    let mut last = c.rate().unwrap();
+    let mut rises = Vec::new();
+    while t < 8.0 {
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+        let r = c.rate().unwrap();
+        if r > last {
+            rises.push(t);
+        }
+        last = r;
+    }
+    rises
+}
+
+#[test]
+fn goodput_probe_steps_hold_enough_responses() {
+    let gaps = |r: &[f64]| r.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
+    // 20/s: 30 responses would take 1.5 s; the first steps last the 0.75 s maximum
+    // (plus up to one response gap). Later, larger steps run above 40/s and shorten.
+    let slow = probe_rises(20.0);
+    assert!(slow.len() >= 3, "{slow:?}");
+    for g in &gaps(&slow)[..2] {
+        assert!((0.75..0.81).contains(g), "{slow:?}");
+    }
+    // 1000/s: 30 responses take 30 ms; a step lasts the 0.5 s minimum.
+    let fast = probe_rises(1000.0);
+    assert!(fast.len() >= 3, "{fast:?}");
+    for g in gaps(&fast) {
+        assert!((g - 0.5).abs() < 0.01, "{fast:?}");
+    }
+}

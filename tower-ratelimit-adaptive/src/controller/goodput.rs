@@ -30,7 +30,8 @@
 //!    Throttles of requests sent before the cut are ignored (they were in flight).
 //! 4. **Probe**: multiply the rate by `1 + gain·(2^k − 1)` at step `k` (5 %, 15 %,
 //!    35 %, 75 %, ...), so a small rise of the limit is found gently and a large one
-//!    in a few steps at any scale. The next throttle starts a new measurement.
+//!    in a few steps at any scale. A step holds about `probe_step_samples`
+//!    responses (0.5–0.75 s). The next throttle starts a new measurement.
 //!
 //! An advertised `RateLimit-Policy` seeds the first estimate, caps probing, and a
 //! change in it scales the rate at once by the same ratio (which keeps the shares of
@@ -61,6 +62,13 @@ pub struct GoodputConfig {
     pub probe_gain: f64,
     /// Time between startup and probe steps.
     pub step: Duration,
+    /// Responses a probe step should hold: a step lasts `probe_step_samples / rate`,
+    /// between `step` and `probe_step_max`. A client with a small share of a limit
+    /// (one of several behind it) needs longer to see what its step did before the
+    /// next, larger one.
+    pub probe_step_samples: f64,
+    /// Longest probe step.
+    pub probe_step_max: Duration,
     /// Time spent cruising after a measurement before probing again.
     pub cruise_time: Duration,
     /// Responses a measurement should hold.
@@ -94,6 +102,8 @@ impl Default for GoodputConfig {
             startup_growth: 2.0,
             probe_gain: 0.05,
             step: Duration::from_millis(500),
+            probe_step_samples: 30.0,
+            probe_step_max: Duration::from_millis(750),
             cruise_time: Duration::from_secs(3),
             measure_samples: 12.0,
             measure_min: Duration::from_millis(150),
@@ -189,6 +199,13 @@ impl Goodput {
             step: if cfg.step.is_zero() { d.step } else { cfg.step },
             measure_samples: pos(cfg.measure_samples, d.measure_samples),
             measure_max: cfg.measure_max.max(cfg.measure_min),
+            probe_step_samples: if cfg.probe_step_samples.is_finite()
+                && cfg.probe_step_samples >= 0.0
+            {
+                cfg.probe_step_samples
+            } else {
+                d.probe_step_samples
+            },
             burst_secs: pos(cfg.burst_secs, d.burst_secs),
             ..cfg
         };
@@ -227,6 +244,12 @@ impl Goodput {
         let seen = self.responses.rate(now, window) * window.as_secs_f64();
         let allowed = self.prev_rate.min(self.rate) * window.as_secs_f64();
         seen >= 0.75 * allowed - 1.0
+    }
+
+    fn probe_step(&self) -> Duration {
+        let secs = self.cfg.probe_step_samples / self.rate.max(1e-9);
+        Duration::from_secs_f64(secs.min(1e6))
+            .clamp(self.cfg.step, self.cfg.probe_step_max.max(self.cfg.step))
     }
 
     fn measure_window(&self, r0: f64) -> Duration {
@@ -450,7 +473,7 @@ impl Controller for Goodput {
                     self.phase = Phase::Probe {
                         base,
                         k,
-                        next_step: now + self.cfg.step,
+                        next_step: now + self.probe_step(),
                     };
                 }
             }
