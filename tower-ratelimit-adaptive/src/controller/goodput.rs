@@ -285,6 +285,7 @@ impl Goodput {
     }
 
     fn start_episode(&mut self, now: Duration, outcome: &Outcome) {
+        if std::env::var("GDBG").is_ok() { eprintln!("{:.3} {:x} START phase {:?} rate {:.1} prev {:.1}", now.as_secs_f64(), (self as *const Self as usize) & 0xfff, self.phase, self.rate, self.prev_rate); }
         self.last_hold = outcome.retry_after().unwrap_or_default();
         if let Phase::Probe { k, .. } = self.phase {
             if k >= 1 {
@@ -334,6 +335,7 @@ impl Goodput {
             (accepted as f64 + 0.5) / (n as f64 + 1.0)
         };
         let est = r0 * share;
+        if std::env::var("GDBG").is_ok() { eprintln!("{:.3} {:x} FINISH r0 {:.1} a {} b {} est {:.1} floor {:.1}", now.as_secs_f64(), (self as *const Self as usize) & 0xfff, r0, accepted, refused, est, floor); }
         self.estimate = Some(est.max(floor));
         self.set_rate((self.cfg.cruise * est).max(floor));
         self.enter_cruise(now);
@@ -416,7 +418,9 @@ impl Controller for Goodput {
                 } else {
                     end
                 };
-                if now >= end {
+                let minb: u64 = std::env::var("MINB").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+                let few = b < minb && now < guard_end;
+                if now >= end && !few {
                     self.finish_episode(now, r0, floor, a, b);
                 } else {
                     self.phase = Phase::Measuring {
