@@ -198,6 +198,14 @@ fn goodput_measures_a_whole_window_when_refusals_come_in_one_run() {
     }
     let est = c.estimate().expect("measured");
     assert!((est - 93.0).abs() < 1e-9, "{est}");
+    // The window the overshoot filled may still refuse for up to a window after the
+    // cut: such a refusal is not a new episode (it would measure ~90 here).
+    c.observe(ms(2600), &no());
+    for i in 1..=30u64 {
+        c.observe(ms(2600 + i * 10), &ok());
+    }
+    assert_eq!(c.estimate(), Some(est));
+    assert!((c.rate().unwrap() - 0.97 * est).abs() < 1e-9);
 }
 
 /// Times (s) at which the rate rose while responses arrive at the rate in use, after

@@ -85,7 +85,8 @@ pub struct GoodputConfig {
     pub window_guard: Duration,
     /// After a measured cut, throttles of requests sent within this time are part of
     /// the same episode: the server's bucket is empty at the cut and refills slowly,
-    /// so a few refusals still follow.
+    /// so a few refusals still follow. After a measurement whose refusals came in one
+    /// run (a window-counting server), `window_guard` instead.
     pub settle: Duration,
     /// After a Retry-After hold of `h`, cruise for at least `h` times this before
     /// probing again: each probe that hits the limit costs a whole hold.
@@ -285,7 +286,6 @@ impl Goodput {
     }
 
     fn start_episode(&mut self, now: Duration, outcome: &Outcome) {
-        if std::env::var("GDBG").is_ok() { eprintln!("{:.3} {:x} START phase {:?} rate {:.1} prev {:.1}", now.as_secs_f64(), (self as *const Self as usize) & 0xfff, self.phase, self.rate, self.prev_rate); }
         self.last_hold = outcome.retry_after().unwrap_or_default();
         if let Phase::Probe { k, .. } = self.phase {
             if k >= 1 {
@@ -327,7 +327,15 @@ impl Goodput {
         };
     }
 
-    fn finish_episode(&mut self, now: Duration, r0: f64, floor: f64, accepted: u64, refused: u64) {
+    fn finish_episode(
+        &mut self,
+        now: Duration,
+        r0: f64,
+        floor: f64,
+        accepted: u64,
+        refused: u64,
+        settle: Duration,
+    ) {
         let n = accepted + refused;
         let share = if n >= 4 {
             accepted as f64 / n as f64
@@ -335,11 +343,10 @@ impl Goodput {
             (accepted as f64 + 0.5) / (n as f64 + 1.0)
         };
         let est = r0 * share;
-        if std::env::var("GDBG").is_ok() { eprintln!("{:.3} {:x} FINISH r0 {:.1} a {} b {} est {:.1} floor {:.1}", now.as_secs_f64(), (self as *const Self as usize) & 0xfff, r0, accepted, refused, est, floor); }
         self.estimate = Some(est.max(floor));
         self.set_rate((self.cfg.cruise * est).max(floor));
         self.enter_cruise(now);
-        self.last_cut = now + self.cfg.settle;
+        self.last_cut = now + settle;
     }
 
     fn probe_cap(&self) -> f64 {
@@ -418,10 +425,17 @@ impl Controller for Goodput {
                 } else {
                     end
                 };
-                let minb: u64 = std::env::var("MINB").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-                let few = b < minb && now < guard_end;
-                if now >= end && !few {
-                    self.finish_episode(now, r0, floor, a, b);
+                if now >= end {
+                    // Measured on a window-counting server: it keeps refusing until the
+                    // window the overshoot filled has rolled, so refusals of requests
+                    // sent within a window after the cut are that overshoot's, not news.
+                    let windowed = clustered;
+                    let settle = if windowed {
+                        self.cfg.settle.max(self.cfg.window_guard)
+                    } else {
+                        self.cfg.settle
+                    };
+                    self.finish_episode(now, r0, floor, a, b, settle);
                 } else {
                     self.phase = Phase::Measuring {
                         start,
