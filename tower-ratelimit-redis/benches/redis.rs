@@ -92,6 +92,12 @@ async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
             let mut conn: ConnectionManager = store.connection().clone();
             let script = redis::Script::new(RemoteAlgorithm::Gcra.source());
             let empty = redis::Script::new("return 1");
+            // The script's packed arguments (see src/script/gcra.lua): increment 1 µs,
+            // capacity 1 s, no wait: a check.
+            let packed: Vec<u8> = [1.0f64, 1e6, 0.0]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
             let mut latencies = Vec::with_capacity(100_000);
             // xorshift: a cheap uniform key per call.
             let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
@@ -109,12 +115,9 @@ async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
                             .expect("GET");
                     }
                     Op::RawScript => {
-                        // increment 1 µs, capacity 1 s, no wait: a check.
                         let _: i64 = script
                             .key("bench:raw")
-                            .arg(1)
-                            .arg(1_000_000)
-                            .arg(0)
+                            .arg(&packed[..])
                             .invoke_async(&mut conn)
                             .await
                             .expect("EVALSHA");

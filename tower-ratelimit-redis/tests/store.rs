@@ -154,10 +154,18 @@ async fn gcra_keys_expire_when_the_bucket_is_full_again() {
     assert!(allowed(&store, "k", 5).await);
     let ttl: i64 = server.cmd(&["PTTL", "t:k"]);
     assert!((1..=50).contains(&ttl), "PTTL {ttl}");
-    let tat: String = server.cmd(&["GET", "t:k"]);
+    // The TAT: a little-endian double of whole microseconds since the epoch, about
+    // 50 ms ahead of now.
+    let tat: Vec<u8> = server.cmd(&["GET", "t:k"]);
+    let tat = f64::from_le_bytes(tat.try_into().expect("an 8-byte TAT"));
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_micros() as f64;
+    assert_eq!(tat.fract(), 0.0, "whole microseconds: {tat}");
     assert!(
-        tat.bytes().all(|b| b.is_ascii_digit()),
-        "TAT stored as an integer: {tat}"
+        (tat - now_us).abs() < 5_000_000.0,
+        "TAT {tat} near now {now_us}"
     );
     tokio::time::sleep(Duration::from_millis(120)).await;
     let exists: i64 = server.cmd(&["EXISTS", "t:k"]);

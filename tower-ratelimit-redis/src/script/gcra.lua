@@ -1,30 +1,38 @@
 -- GCRA on the server's clock, in integer microseconds.
--- KEYS[1]  the bucket: a string holding its theoretical arrival time (TAT).
--- ARGV     increment (cost * interval), capacity (burst * interval), max_wait_us
---          (0 for a check); a fourth argument, present for a peek only, writes nothing.
+-- KEYS[1]  the bucket: its theoretical arrival time (TAT), an 8-byte little-endian
+--          double (struct '<d'), read back exactly.
+-- ARGV[1]  24 bytes, struct '<ddd': increment (cost * interval), capacity
+--          (burst * interval), max_wait_us (0 for a check).
+-- ARGV[2]  present for a peek only: decide, write nothing.
 -- Returns  the debt before this call, d = max(TAT - now, 0): d when admitted, -d - 1
 --          when denied. The client derives wait, retry-after, remaining and reset
---          from d with the same integer arithmetic (see mod.rs).
+--          from d with the same arithmetic (see mod.rs).
 --
--- The script is kept to what only the server can do (TIME, GET, compare, SET) and one
--- integer reply, because its time in Redis is most of a decision's cost beyond a GET's.
-local increment = tonumber(ARGV[1])
+-- The script's time inside Redis is most of what a decision costs beyond a GET, so it
+-- does only what the server must (TIME, GET, compare, SET) and converts as few numbers
+-- as it can: decimal conversions (strtod, printf) cost more than the arithmetic, so
+-- the arguments and the TAT travel as binary doubles, which struct reads in one call.
+local increment, capacity, max_wait = struct.unpack('<ddd', ARGV[1])
 local time = redis.call('TIME')
 local now = time[1] * 1000000 + time[2]
-local owed = (tonumber(redis.call('GET', KEYS[1])) or now) - now
-if owed < 0 then
-  owed = 0
+local tat = redis.call('GET', KEYS[1])
+local owed = 0
+if tat and #tat == 8 then
+  owed = struct.unpack('<d', tat) - now
+  -- Also false for NaN, so a foreign value under the key counts as a full bucket.
+  if not (owed >= 0) then
+    owed = 0
+  end
 end
 local after = owed + increment
-if after - ARGV[2] > tonumber(ARGV[3]) then
+if after - capacity > max_wait then
   return -owed - 1
 end
 
--- Write only what changes the bucket. A Lua number given to redis.call is written with
--- 17 significant digits ("%.17g"), so the TAT is stored exactly (unlike tostring's 14).
--- The key expires when the bucket is full again: an absent key and a full bucket are
--- the same.
-if increment > 0 and not ARGV[4] then
-  redis.call('SET', KEYS[1], now + after, 'PX', math.ceil(after / 1000))
+-- Write only what changes the bucket. The key expires when the bucket is full again
+-- (whole milliseconds, rounded up: '%d' truncates the positive quotient): an absent key
+-- and a full bucket are the same.
+if increment > 0 and not ARGV[2] then
+  redis.call('SET', KEYS[1], struct.pack('<d', now + after), 'PX', string.format('%d', (after + 999) / 1000))
 end
 return owed

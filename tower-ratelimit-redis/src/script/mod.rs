@@ -144,9 +144,13 @@ pub(crate) fn command(
             } else {
                 0
             };
-            cmd.arg(cost.saturating_mul(params.unit_us))
-                .arg(params.limit.saturating_mul(params.unit_us))
-                .arg(max_wait_us);
+            cmd.arg(
+                &gcra_args(
+                    cost.saturating_mul(params.unit_us),
+                    params.limit.saturating_mul(params.unit_us),
+                    max_wait_us,
+                )[..],
+            );
             if mode == Mode::Peek {
                 cmd.arg(0);
             }
@@ -160,6 +164,20 @@ pub(crate) fn command(
         }
     }
     cmd
+}
+
+/// GCRA's numbers as the script unpacks them (`struct.unpack('<ddd', ARGV[1])`):
+/// three little-endian doubles, exact for every value below 2^53 µs (285 years).
+fn gcra_args(increment: u64, capacity: u64, max_wait_us: u64) -> [u8; 24] {
+    let mut packed = [0u8; 24];
+    for (slot, value) in packed
+        .chunks_exact_mut(8)
+        .zip([increment, capacity, max_wait_us])
+    {
+        // Rounds above 2^53, where no quota is meaningful; never panics.
+        slot.copy_from_slice(&(value as f64).to_le_bytes());
+    }
+    packed
 }
 
 /// One decision's inputs, as the scripts take them.
@@ -372,9 +390,26 @@ mod tests {
                 .join(" ")
         };
         let g = RemoteAlgorithm::Gcra;
-        assert_eq!(args(g, Mode::Check), "EVALSHA sha 1 k 30000 100000 0");
-        assert_eq!(args(g, Mode::Reserve), "EVALSHA sha 1 k 30000 100000 500");
-        assert_eq!(args(g, Mode::Peek), "EVALSHA sha 1 k 30000 100000 0 0");
+        let packed = |max_wait: u64| {
+            String::from_utf8_lossy(&gcra_args(30_000, 100_000, max_wait)).into_owned()
+        };
+        assert_eq!(
+            args(g, Mode::Check),
+            format!("EVALSHA sha 1 k {}", packed(0))
+        );
+        assert_eq!(
+            args(g, Mode::Reserve),
+            format!("EVALSHA sha 1 k {}", packed(500))
+        );
+        assert_eq!(
+            args(g, Mode::Peek),
+            format!("EVALSHA sha 1 k {} 0", packed(0))
+        );
+        let numbers: Vec<f64> = gcra_args(30_000, 100_000, 500)
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
+            .collect();
+        assert_eq!(numbers, [30_000.0, 100_000.0, 500.0]);
         assert_eq!(
             args(RemoteAlgorithm::FixedWindow, Mode::Reserve),
             "EVALSHA sha 1 k 2 10000 10 3 500"
