@@ -117,6 +117,9 @@ impl Default for GoodputConfig {
     }
 }
 
+/// Acceptances in a row that confirm a window roll (see `Goodput::window_quota`).
+const ROLL_CONFIRM: u32 = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     Startup {
@@ -132,6 +135,11 @@ enum Phase {
         /// Consecutive refusals up to now, and the longest such run.
         run: u32,
         max_run: u32,
+        /// When the request that opened the episode was sent.
+        sent: Duration,
+        /// A window roll seen after a long leading run of refusals: the quota it
+        /// implies, and the acceptances in a row since (to be confirmed).
+        roll: Option<(f64, u32)>,
     },
     Cruise {
         until: Duration,
@@ -286,6 +294,7 @@ impl Goodput {
     }
 
     fn start_episode(&mut self, now: Duration, outcome: &Outcome) {
+        if std::env::var("GDBG").is_ok() { eprintln!("{:.3} {:x} START phase {:?} rate {:.1} prev {:.1}", now.as_secs_f64(), (self as *const Self as usize) & 0xfff, self.phase, self.rate, self.prev_rate); }
         self.last_hold = outcome.retry_after().unwrap_or_default();
         if let Phase::Probe { k, .. } = self.phase {
             if k >= 1 {
@@ -315,6 +324,8 @@ impl Goodput {
             refused: 0,
             run: 0,
             max_run: 0,
+            sent: sent_at(now, outcome),
+            roll: None,
         };
     }
 
@@ -343,10 +354,42 @@ impl Goodput {
             (accepted as f64 + 0.5) / (n as f64 + 1.0)
         };
         let est = r0 * share;
+        self.apply_estimate(now, est, floor, settle);
+    }
+
+    fn apply_estimate(&mut self, now: Duration, est: f64, floor: f64, settle: Duration) {
         self.estimate = Some(est.max(floor));
         self.set_rate((self.cfg.cruise * est).max(floor));
         self.enter_cruise(now);
         self.last_cut = now + settle;
+    }
+
+    /// The quota of a window-counting server, read from a leading run of refusals:
+    /// once its quota is spent it refuses everything until the window rolls, so the
+    /// first acceptance after a long run dates the roll, and a client that sent at
+    /// `r0` for the whole window had `r0 · (W − run)` accepted in it (`W` is
+    /// `window_guard`). Known half a second or more before a measurement over a
+    /// whole window would be, which is what converging within a second after a drop
+    /// needs. `None` unless `outcome` is the first acceptance after at least 5
+    /// refusals and a tenth of a window's worth of them (a token bucket refuses in
+    /// short runs between acceptances).
+    fn window_quota(
+        &self,
+        now: Duration,
+        outcome: &Outcome,
+        r0: f64,
+        sent: Duration,
+        accepted: u64,
+        refused: u64,
+    ) -> Option<f64> {
+        if std::env::var("NOWQ").is_ok() { return None; }
+        let w = self.cfg.window_guard.as_secs_f64();
+        let lead = (refused + 1) as f64;
+        if outcome.is_throttle() || accepted > 0 || lead < 5.0 || lead < 0.1 * r0 * w {
+            return None;
+        }
+        let run = sent_at(now, outcome).saturating_sub(sent).as_secs_f64();
+        (run < w).then(|| r0 * (w - run) / w)
     }
 
     fn probe_cap(&self) -> f64 {
@@ -400,7 +443,25 @@ impl Controller for Goodput {
                 refused,
                 run,
                 max_run,
+                sent,
+                roll,
             } => {
+                // A window roll is confirmed by acceptances in a row after it (a token
+                // bucket accepts one now and then between refusals).
+                let roll = match roll {
+                    _ if throttle => None,
+                    Some((q, n)) => Some((q, n + 1)),
+                    None => self
+                        .window_quota(now, outcome, r0, sent, accepted, refused)
+                        .map(|q| (q, 1)),
+                };
+                if let Some((q, n)) = roll {
+                    if n >= ROLL_CONFIRM {
+                        let settle = self.cfg.settle.max(self.cfg.window_guard);
+                        self.apply_estimate(now, q, floor, settle);
+                        return;
+                    }
+                }
                 let (a, b) = if throttle {
                     (accepted, refused + 1)
                 } else {
@@ -446,6 +507,8 @@ impl Controller for Goodput {
                         refused: b,
                         run,
                         max_run,
+                        sent,
+                        roll,
                     };
                 }
             }
