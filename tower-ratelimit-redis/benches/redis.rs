@@ -4,7 +4,9 @@
 //! `cargo bench -p tower-ratelimit-redis --bench redis` starts a throwaway
 //! `redis-server` on a free loopback port (no persistence) and prints a Markdown
 //! table. `BENCH_SECONDS` sets the time per cell (default 2), `BENCH_TASKS` the
-//! concurrency levels (default `1,16,64,256`).
+//! concurrency levels (default `1,16,64,256`), `BENCH_CONNECTION=multiplexed` puts
+//! the store on a plain `MultiplexedConnection` instead of the default
+//! `ConnectionManager` (same socket sharing, no reconnection layer).
 //!
 //! Every decision is a real script run: the quota (1 000 000/s, burst 1 000 000)
 //! admits everything and the negative cache is off, so nothing is answered locally.
@@ -15,7 +17,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use redis::aio::ConnectionManager;
+use redis::aio::ConnectionLike;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::RedisServer;
@@ -46,6 +48,10 @@ impl Op {
     }
 }
 
+/// What the store accepts, as the bench drives it.
+trait Connection: ConnectionLike + Clone + Send + Sync + 'static {}
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> Connection for C {}
+
 struct Cell {
     per_second: f64,
     p50: Duration,
@@ -54,7 +60,7 @@ struct Cell {
     server: String,
 }
 
-async fn reset_stats(conn: &mut ConnectionManager) {
+async fn reset_stats(conn: &mut impl ConnectionLike) {
     let _: () = redis::cmd("CONFIG")
         .arg("RESETSTAT")
         .query_async(conn)
@@ -64,7 +70,7 @@ async fn reset_stats(conn: &mut ConnectionManager) {
 
 /// `usec_per_call` of `command` since the last reset: the time inside the server,
 /// which separates the script's cost from the round trip's.
-async fn server_time(conn: &mut ConnectionManager, command: &str) -> String {
+async fn server_time(conn: &mut impl ConnectionLike, command: &str) -> String {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(conn)
@@ -79,8 +85,8 @@ async fn server_time(conn: &mut ConnectionManager, command: &str) -> String {
         .to_owned()
 }
 
-async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
-    let mut control: ConnectionManager = store.connection().clone();
+async fn run<C: Connection>(store: &RedisStore<C>, op: Op, tasks: usize, for_: Duration) -> Cell {
+    let mut control = store.connection().clone();
     reset_stats(&mut control).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let started = Instant::now();
@@ -89,7 +95,7 @@ async fn run(store: &RedisStore, op: Op, tasks: usize, for_: Duration) -> Cell {
         let store = store.clone();
         let stop = stop.clone();
         handles.push(tokio::spawn(async move {
-            let mut conn: ConnectionManager = store.connection().clone();
+            let mut conn = store.connection().clone();
             let script = redis::Script::new(RemoteAlgorithm::Gcra.source());
             let empty = redis::Script::new("return 1");
             // The script's packed arguments (see src/script/gcra.lua): increment 1 µs,
@@ -184,81 +190,92 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let quota = Quota::per_second(1_000_000)
+        .and_then(|q| q.with_burst(1_000_000))
+        .expect("quota");
+    let builder = RedisStore::builder(quota)
+        .prefix("bench:")
+        .negative_cache(0)
+        .timeout(Duration::from_secs(5));
     runtime.block_on(async {
-        let quota = Quota::per_second(1_000_000)
-            .and_then(|q| q.with_burst(1_000_000))
-            .expect("quota");
-        let store = RedisStore::builder(quota)
-            .prefix("bench:")
-            .negative_cache(0)
-            .timeout(Duration::from_secs(5))
-            .connect(server.url())
-            .expect("store");
-        // Warm up: connect, load the script.
-        store.check("hot", 1).await.expect("warm-up");
-        let _: () = redis::cmd("SET")
-            .arg("bench:get")
-            .arg("1795781396984349")
-            .query_async(&mut store.connection().clone())
-            .await
-            .expect("SET");
-        let version: String = {
-            let info: String = redis::cmd("INFO")
-                .arg("server")
-                .query_async(&mut store.connection().clone())
+        if std::env::var("BENCH_CONNECTION").as_deref() == Ok("multiplexed") {
+            let client = redis::Client::open(server.url()).expect("client");
+            let connection = client
+                .get_multiplexed_async_connection()
                 .await
-                .expect("INFO");
-            info.lines()
-                .find_map(|l| l.strip_prefix("redis_version:"))
-                .unwrap_or("?")
-                .trim()
-                .to_owned()
-        };
-        println!(
-            "redis-server {version} on 127.0.0.1, one ConnectionManager (multiplexed), \
-             tokio 2 worker threads, {seconds} s per cell\n"
-        );
-        println!(
-            "| operation | tasks | ops/s | p50 µs | p99 µs | p50 / GET p50 | server µs/call |"
-        );
-        println!("|---|---:|---:|---:|---:|---:|---:|");
-        let levels: Vec<usize> = std::env::var("BENCH_TASKS")
-            .ok()
-            .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
-            .unwrap_or_else(|| vec![1, 16, 64, 256]);
-        for tasks in levels {
-            let get = run(&store, Op::Get, tasks, for_).await;
-            for op in [
-                Op::Get,
-                Op::EmptyScript,
-                Op::RawScript,
-                Op::HotKey,
-                Op::ManyKeys,
-            ] {
-                let fresh;
-                let cell = if op == Op::Get {
-                    &get
-                } else {
-                    fresh = run(&store, op, tasks, for_).await;
-                    &fresh
-                };
-                println!(
-                    "| {} | {tasks} | {:.0} | {} | {} | {:.2} | {} |",
-                    op.name(),
-                    cell.per_second,
-                    us(cell.p50),
-                    us(cell.p99),
-                    cell.p50.as_secs_f64() / get.p50.as_secs_f64().max(1e-9),
-                    cell.server
-                );
-            }
+                .expect("connect");
+            bench(builder.build(connection), "one MultiplexedConnection", for_).await;
+        } else {
+            let store = builder.connect(server.url()).expect("store");
+            bench(store, "one ConnectionManager (multiplexed)", for_).await;
         }
-        let keys: i64 = redis::cmd("DBSIZE")
+    });
+}
+
+async fn bench<C: Connection>(store: RedisStore<C>, connection: &str, for_: Duration) {
+    let seconds = for_.as_secs_f64();
+    // Warm up: connect, load the script.
+    store.check("hot", 1).await.expect("warm-up");
+    let _: () = redis::cmd("SET")
+        .arg("bench:get")
+        .arg("1795781396984349")
+        .query_async(&mut store.connection().clone())
+        .await
+        .expect("SET");
+    let version: String = {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
             .query_async(&mut store.connection().clone())
             .await
-            .expect("DBSIZE");
-        println!("\nkeys in Redis at the end (each expires when its bucket is full again): {keys}");
-        let stats = store.stats();
-        println!("store stats: {stats:?}");
-    });
+            .expect("INFO");
+        info.lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .unwrap_or("?")
+            .trim()
+            .to_owned()
+    };
+    println!(
+        "redis-server {version} on 127.0.0.1, {connection}, \
+         tokio 2 worker threads, {seconds} s per cell\n"
+    );
+    println!("| operation | tasks | ops/s | p50 µs | p99 µs | p50 / GET p50 | server µs/call |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let levels: Vec<usize> = std::env::var("BENCH_TASKS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 16, 64, 256]);
+    for tasks in levels {
+        let get = run(&store, Op::Get, tasks, for_).await;
+        for op in [
+            Op::Get,
+            Op::EmptyScript,
+            Op::RawScript,
+            Op::HotKey,
+            Op::ManyKeys,
+        ] {
+            let fresh;
+            let cell = if op == Op::Get {
+                &get
+            } else {
+                fresh = run(&store, op, tasks, for_).await;
+                &fresh
+            };
+            println!(
+                "| {} | {tasks} | {:.0} | {} | {} | {:.2} | {} |",
+                op.name(),
+                cell.per_second,
+                us(cell.p50),
+                us(cell.p99),
+                cell.p50.as_secs_f64() / get.p50.as_secs_f64().max(1e-9),
+                cell.server
+            );
+        }
+    }
+    let keys: i64 = redis::cmd("DBSIZE")
+        .query_async(&mut store.connection().clone())
+        .await
+        .expect("DBSIZE");
+    println!("\nkeys in Redis at the end (each expires when its bucket is full again): {keys}");
+    let stats = store.stats();
+    println!("store stats: {stats:?}");
 }
