@@ -248,3 +248,46 @@ fn goodput_probe_steps_hold_enough_responses() {
         assert!((g - 0.5).abs() < 0.01, "{fast:?}");
     }
 }
+
+#[test]
+fn goodput_reads_a_window_quota_from_the_run_of_refusals() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // The quota ran out: refused from the request sent at 980 ms (the one that opens
+    // the episode) to the one sent at 1380 ms; the window rolls and the request sent
+    // at 1390 ms is accepted, then the next ones.
+    c.observe(ms(1000), &no());
+    for i in 1..=40u64 {
+        c.observe(ms(1000 + i * 10), &no());
+    }
+    for i in 41..=43u64 {
+        c.observe(ms(1000 + i * 10), &ok());
+        assert_eq!(c.estimate(), None, "confirmed too early");
+    }
+    c.observe(ms(1440), &ok());
+    // Sending at 100/s, refused for 0.41 s of a 1 s window: 59 per window.
+    let est = c.estimate().expect("read from the run");
+    assert!((est - 59.0).abs() < 1e-6, "{est}");
+    assert!((c.rate().unwrap() - 0.97 * est).abs() < 1e-9);
+}
+
+#[test]
+fn goodput_does_not_take_a_shared_bucket_for_a_window_roll() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // A run of refusals, then acceptances and refusals alternating (other clients
+    // take the tokens): only half accepted after the "roll", so it is not one.
+    c.observe(ms(1000), &no());
+    for i in 1..=12u64 {
+        c.observe(ms(1000 + i * 10), &no());
+    }
+    for i in 13..=16u64 {
+        let o = if i % 2 == 1 { ok() } else { no() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    assert_eq!(c.estimate(), None, "the measurement goes on");
+}

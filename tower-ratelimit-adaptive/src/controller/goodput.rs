@@ -24,7 +24,9 @@
 //!    `b` responses after the throttle that opened the episode; the limit estimate
 //!    is `r0 · a / (a + b)`. When the refusals come in one run instead of spread
 //!    among acceptances (or almost nothing is accepted), the server counts in
-//!    windows and the measurement is stretched over a whole `window_guard`. Later throttles of
+//!    windows and the measurement is stretched over a whole `window_guard`; when
+//!    it opens with a long run of refusals that ends in acceptances (the window
+//!    rolled), the quota is read at once from the run: `r0 · (W − run) / W`. Later throttles of
 //!    the same burst are part of the same measurement, not new cuts.
 //! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
 //!    Throttles of requests sent before the cut are ignored (they were in flight).
@@ -117,8 +119,9 @@ impl Default for GoodputConfig {
     }
 }
 
-/// Acceptances in a row that confirm a window roll (see `Goodput::window_quota`).
-const ROLL_CONFIRM: u32 = 2;
+/// Responses after a window roll that confirm it when three quarters of them are
+/// accepted (see `Goodput::window_quota`).
+const ROLL_CONFIRM: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
@@ -138,8 +141,8 @@ enum Phase {
         /// When the request that opened the episode was sent.
         sent: Duration,
         /// A window roll seen after a long leading run of refusals: the quota it
-        /// implies, and the acceptances in a row since (to be confirmed).
-        roll: Option<(f64, u32)>,
+        /// implies, the responses since and how many of them were accepted.
+        roll: Option<(f64, u32, u32)>,
     },
     Cruise {
         until: Duration,
@@ -294,7 +297,6 @@ impl Goodput {
     }
 
     fn start_episode(&mut self, now: Duration, outcome: &Outcome) {
-        if std::env::var("GDBG").is_ok() { eprintln!("{:.3} {:x} START phase {:?} rate {:.1} prev {:.1}", now.as_secs_f64(), (self as *const Self as usize) & 0xfff, self.phase, self.rate, self.prev_rate); }
         self.last_hold = outcome.retry_after().unwrap_or_default();
         if let Phase::Probe { k, .. } = self.phase {
             if k >= 1 {
@@ -382,7 +384,6 @@ impl Goodput {
         accepted: u64,
         refused: u64,
     ) -> Option<f64> {
-        if std::env::var("NOWQ").is_ok() { return None; }
         let w = self.cfg.window_guard.as_secs_f64();
         let lead = (refused + 1) as f64;
         if outcome.is_throttle() || accepted > 0 || lead < 5.0 || lead < 0.1 * r0 * w {
@@ -446,22 +447,25 @@ impl Controller for Goodput {
                 sent,
                 roll,
             } => {
-                // A window roll is confirmed by acceptances in a row after it (a token
-                // bucket accepts one now and then between refusals).
+                // A window roll is confirmed by mostly acceptances after it (a token
+                // bucket shared with others accepts one now and then between refusals).
                 let roll = match roll {
-                    _ if throttle => None,
-                    Some((q, n)) => Some((q, n + 1)),
+                    Some((q, n, ok)) => Some((q, n + 1, ok + u32::from(!throttle))),
                     None => self
                         .window_quota(now, outcome, r0, sent, accepted, refused)
-                        .map(|q| (q, 1)),
+                        .map(|q| (q, 1, 1)),
                 };
-                if let Some((q, n)) = roll {
-                    if n >= ROLL_CONFIRM {
-                        let settle = self.cfg.settle.max(self.cfg.window_guard);
-                        self.apply_estimate(now, q, floor, settle);
-                        return;
+                let roll = match roll {
+                    Some((q, n, ok)) if n >= ROLL_CONFIRM => {
+                        if 4 * ok >= 3 * n {
+                            let settle = self.cfg.settle.max(self.cfg.window_guard);
+                            self.apply_estimate(now, q, floor, settle);
+                            return;
+                        }
+                        None
                     }
-                }
+                    r => r,
+                };
                 let (a, b) = if throttle {
                     (accepted, refused + 1)
                 } else {
