@@ -72,8 +72,11 @@
 //! The tests run against a real `redis-server` that they start themselves (a free
 //! loopback port, no persistence) and kill afterwards; `run-tests.sh` next to this
 //! crate's `Cargo.toml` installs the Debian package `redis-server` first when it is
-//! missing. Valkey speaks the same commands (`REDIS_SERVER=valkey-server` points the
-//! tests at it), but only Redis 7.0 was tested.
+//! missing. `REDIS_SERVER` (and, for the cluster test, `REDIS_CLI`) name other
+//! binaries: the tests pass on Redis 7.0.15 and on Valkey 8.0.1 (built from source).
+//! The scripts need Redis 5 or later (a write after `TIME` needs script effects
+//! replication, the default since 5.0); the cluster test needs Redis 7
+//! (`cluster-port`).
 
 pub mod breaker;
 pub mod builder;

@@ -2,14 +2,20 @@
 //! they take and give.
 //!
 //! Each decision is one `EVALSHA` of one script on one key (so Redis Cluster routes
-//! it without hash tags); `redis::Script` loads the script and retries once when the
-//! server answers `NOSCRIPT`. Every script reads the server's own `TIME`, so the
-//! instances' clocks never matter, and works in integer microseconds, which Lua's
-//! doubles hold exactly until the year 2255.
+//! it without hash tags); when the server answers `NOSCRIPT` the store loads the
+//! script and sends the call once more. Every script reads the server's own `TIME`,
+//! so the instances' clocks never matter, and works in integer microseconds, which
+//! Lua's doubles hold exactly until the year 2255.
+//!
+//! The GCRA script is the hot path, and its time inside Redis is most of what a
+//! decision costs beyond a `GET`; it is cut to `TIME`, `GET`, a comparison and `SET`,
+//! takes its three numbers as one packed argument, keeps the TAT as a binary double
+//! and answers one integer, from which the client derives the rest (`gcra.lua`
+//! explains the encoding; `benches/script-cost.sh` counts its instructions).
 //!
 //! | algorithm | state per key | expires | offered because |
 //! |---|---|---|---|
-//! | [`RemoteAlgorithm::Gcra`] | one integer (the TAT) | when the bucket is full again | the default: exact, cheap, token-bucket semantics |
+//! | [`RemoteAlgorithm::Gcra`] | one 8-byte double (the TAT, whole µs) | when the bucket is full again | the default: exact, cheap, token-bucket semantics |
 //! | [`RemoteAlgorithm::FixedWindow`] | hash: window, count | at the window's end | to match servers that count per clock window |
 //! | [`RemoteAlgorithm::SlidingWindow`] | hash: window, count, previous count | at the end of the next window | a smooth window at O(1) state (Cloudflare's estimate) |
 //!
