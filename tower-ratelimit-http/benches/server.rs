@@ -226,7 +226,13 @@ fn in_process(batch: u32, batches: u32) -> Vec<(f64, f64)> {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut apps: Vec<Router> = Variant::ALL.iter().map(|v| app(*v)).collect();
+        // `with_state` turns every handler into its route once, as `axum::serve` does
+        // (through `into_make_service`); a `Router` called directly would rebuild each
+        // route, layers included, on every request.
+        let mut apps: Vec<Router> = Variant::ALL
+            .iter()
+            .map(|v| app(*v).with_state(()))
+            .collect();
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let mut per_request = vec![Vec::new(); apps.len()];
         for _ in 0..batches {

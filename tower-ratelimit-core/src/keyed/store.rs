@@ -450,6 +450,11 @@ where
         ready(self.check_now(key, cost))
     }
 
+    #[inline]
+    fn try_check_now(&self, key: &K, cost: u64) -> Option<Result<Decision, StoreError>> {
+        Some(self.check_now(key, cost))
+    }
+
     fn peek(&self, key: &K, cost: u64) -> Self::Future {
         ready(self.peek_now(key, cost))
     }

@@ -71,6 +71,17 @@ where
         }
     }
 
+    pub(crate) fn calling(
+        future: S::Future,
+        fields: Option<Allowed>,
+        responder: Arc<Responder>,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Calling { future, fields },
+            responder,
+        }
+    }
+
     pub(crate) fn answered(response: Response<Bytes>, responder: Arc<Responder>) -> Self {
         ResponseFuture {
             state: State::Answered {

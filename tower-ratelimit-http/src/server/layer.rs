@@ -64,7 +64,9 @@ pub struct HttpRateLimitLayer<St, X: KeyExtractor> {
     store: Arc<St>,
     extractor: X,
     on_missing_key: OnMissingKey<X::Key>,
-    responder: Responder,
+    // Shared by every service the layer makes (axum makes one per route, and may make
+    // them per request): its rendered policy field is cached across all of them.
+    responder: Arc<Responder>,
     cost: u64,
 }
 
@@ -85,7 +87,7 @@ where
             store,
             extractor,
             on_missing_key: OnMissingKey::default(),
-            responder: Responder::default(),
+            responder: Arc::new(Responder::default()),
             cost: 1,
         }
     }
@@ -114,27 +116,29 @@ impl<St, X: KeyExtractor> HttpRateLimitLayer<St, X> {
     /// The status of denials: 429 Too Many Requests (the default) or 503 Service
     /// Unavailable (for load shedding that is not the client's fault).
     pub fn status(mut self, status: StatusCode) -> Self {
-        self.responder.status = status;
+        Arc::make_mut(&mut self.responder).status = status;
         self
     }
 
     /// Which rate-limit fields to send (default: the current IETF fields only).
     pub fn header_style(mut self, style: HeaderStyle) -> Self {
-        self.responder.fields = FieldRenderer::new(self.responder.fields.name().clone(), style);
+        let name = self.responder.fields.name().clone();
+        Arc::make_mut(&mut self.responder).fields = FieldRenderer::new(name, style);
         self
     }
 
     /// The policy name in the fields and problem details (default `"default"`). Give
     /// stacked layers distinct names.
     pub fn policy_name(mut self, name: PolicyName) -> Self {
-        self.responder.fields = FieldRenderer::new(name, self.responder.fields.style());
+        let style = self.responder.fields.style();
+        Arc::make_mut(&mut self.responder).fields = FieldRenderer::new(name, style);
         self
     }
 
     /// Sends an `application/problem+json` body with denials (the draft's
     /// `quota-exceeded` problem type). Off by default: denials have an empty body.
     pub fn problem_details(mut self, enabled: bool) -> Self {
-        self.responder.problem = enabled;
+        Arc::make_mut(&mut self.responder).problem = enabled;
         self
     }
 
@@ -142,7 +146,7 @@ impl<St, X: KeyExtractor> HttpRateLimitLayer<St, X> {
     /// 8 (`RESOURCE_EXHAUSTED`) and `grpc-retry-pushback-ms`, as gRPC clients expect
     /// (HTTP status 200).
     pub fn grpc(mut self) -> Self {
-        self.responder.grpc = true;
+        Arc::make_mut(&mut self.responder).grpc = true;
         self
     }
 
@@ -154,7 +158,7 @@ impl<St, X: KeyExtractor> HttpRateLimitLayer<St, X> {
 
     /// What to do when the store cannot decide (default: let the request through).
     pub fn on_store_error(mut self, policy: OnStoreError) -> Self {
-        self.responder.on_store_error = policy;
+        Arc::make_mut(&mut self.responder).on_store_error = policy;
         self
     }
 
@@ -176,7 +180,7 @@ impl<St, X: KeyExtractor> Clone for HttpRateLimitLayer<St, X> {
             store: Arc::clone(&self.store),
             extractor: self.extractor.clone(),
             on_missing_key: self.on_missing_key.clone(),
-            responder: self.responder.clone(),
+            responder: Arc::clone(&self.responder),
             cost: self.cost,
         }
     }
@@ -202,7 +206,7 @@ impl<S, St, X: KeyExtractor> Layer<S> for HttpRateLimitLayer<St, X> {
             Arc::clone(&self.store),
             self.extractor.clone(),
             self.on_missing_key.clone(),
-            self.responder.clone(),
+            Arc::clone(&self.responder),
             self.cost,
         )
     }

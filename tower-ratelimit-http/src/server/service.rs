@@ -4,7 +4,7 @@
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
 use super::key::KeyExtractor;
-use super::respond::{OnMissingKey, Responder};
+use super::respond::{OnMissingKey, Outcome, Responder};
 use http::{Request, Response};
 use std::fmt;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ impl<S, St, X: KeyExtractor> HttpRateLimit<S, St, X> {
         store: Arc<St>,
         extractor: X,
         on_missing_key: OnMissingKey<X::Key>,
-        responder: Responder,
+        responder: Arc<Responder>,
         cost: u64,
     ) -> Self {
         HttpRateLimit {
@@ -41,7 +41,7 @@ impl<S, St, X: KeyExtractor> HttpRateLimit<S, St, X> {
                 store,
                 extractor,
                 on_missing_key,
-                responder: Arc::new(responder),
+                responder,
                 cost,
             }),
         }
@@ -112,8 +112,18 @@ where
                 return ResponseFuture::answered(response, responder);
             }
         };
-        let decision = shared.store.check(key, shared.cost);
         let quota = shared.store.quota(key);
+        // An in-memory store decides here, and the inner service, ready since
+        // `poll_ready`, is called at once: no clone of it for the future to own.
+        if let Some(decided) = shared.store.try_check_now(key, shared.cost) {
+            return match responder.decided(decided, &quota) {
+                Outcome::Proceed(fields) => {
+                    ResponseFuture::calling(self.inner.call(request), fields, responder)
+                }
+                Outcome::Respond(response) => ResponseFuture::answered(response, responder),
+            };
+        }
+        let decision = shared.store.check(key, shared.cost);
         // The instance that was polled ready goes with the request; this one keeps a
         // fresh clone, as the decision may arrive after the caller moved on.
         let fresh = self.inner.clone();
