@@ -291,3 +291,42 @@ fn goodput_does_not_take_a_shared_bucket_for_a_window_roll() {
     }
     assert_eq!(c.estimate(), None, "the measurement goes on");
 }
+
+#[test]
+fn goodput_reads_a_window_quota_after_a_probe_overshoot_that_was_a_drop() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // One episode at 100/s (nothing refused after the opening throttle): cruise at 97.
+    c.observe(ms(0), &no());
+    let mut t = 0.0;
+    while c.estimate().is_none() {
+        t += 0.01;
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    let cruise = c.rate().unwrap();
+    // Responses at the rate in use until the first probe step (bounded loop).
+    for _ in 0..100_000 {
+        if c.rate().unwrap() > cruise * 1.04 {
+            break;
+        }
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    let probing = c.rate().unwrap();
+    assert!(probing > cruise * 1.04, "never probed");
+    // The window server's limit falls: refused from the request sent at t0 − 20 ms for
+    // 0.51 s (the probe step reverts at once), then its window rolls.
+    let t0 = (t * 1000.0).ceil() as u64 + 10;
+    for i in 0..=50u64 {
+        c.observe(ms(t0 + i * 10), &no());
+    }
+    assert!(c.rate().unwrap() < probing, "the step reverts");
+    for i in 51..=54u64 {
+        c.observe(ms(t0 + i * 10), &ok());
+    }
+    // The quota of the window: 0.49 of the probing rate, not the step before it.
+    let est = c.estimate().unwrap();
+    assert!((est - probing * 0.49).abs() < 1e-6, "{est} vs {probing}");
+}

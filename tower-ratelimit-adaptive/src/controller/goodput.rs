@@ -141,8 +141,12 @@ enum Phase {
         /// When the request that opened the episode was sent.
         sent: Duration,
         /// A window roll seen after a long leading run of refusals: the quota it
-        /// implies, the responses since and how many of them were accepted.
-        roll: Option<(f64, u32, u32)>,
+        /// implies, when its first accepted request was sent, and the responses to
+        /// requests sent since then and how many of them were accepted.
+        roll: Option<(f64, Duration, u32, u32)>,
+        /// An acceptance of a request sent after the one that opened the episode
+        /// has been seen: the leading run of refusals is over.
+        lead_over: bool,
     },
     Cruise {
         until: Duration,
@@ -173,6 +177,10 @@ pub struct Goodput {
     /// sent after the revert is accepted (or this time passes), because a window-
     /// counting server refuses everything until the overshoot leaves its window.
     grace_until: Option<Duration>,
+    /// The run of refusals since a revert: when its first request was sent, the
+    /// rate then, and the refusals after it. A long one ending in an acceptance
+    /// is a window server whose limit fell while probing (see `window_quota`).
+    revert_run: Option<(Duration, f64, u64)>,
     /// An accepted response since the last cut reported `remaining ≥ 2`: a later
     /// `remaining = 0` is the quota draining, not a bucket of one that is always empty.
     slack_seen: bool,
@@ -233,6 +241,7 @@ impl Goodput {
             last_cut: Duration::ZERO,
             last_hold: Duration::ZERO,
             grace_until: None,
+            revert_run: None,
             slack_seen: false,
             responses: Meter::new(Duration::from_millis(50)),
             started: false,
@@ -304,10 +313,12 @@ impl Goodput {
                 // Go back under it at once instead of measuring: the limit did not
                 // fall, we only learnt it is below this step.
                 let floor = self.prev_rate;
+                let probing = self.rate;
                 self.estimate = Some(self.estimate.map_or(floor, |e| e.max(floor)));
                 self.set_rate(self.cfg.cruise * floor);
                 self.enter_cruise(now);
                 self.grace_until = Some(now + self.cfg.window_guard);
+                self.revert_run = Some((sent_at(now, outcome), probing, 0));
                 return;
             }
         }
@@ -328,6 +339,7 @@ impl Goodput {
             max_run: 0,
             sent: sent_at(now, outcome),
             roll: None,
+            lead_over: false,
         };
     }
 
@@ -381,16 +393,28 @@ impl Goodput {
         outcome: &Outcome,
         r0: f64,
         sent: Duration,
-        accepted: u64,
         refused: u64,
     ) -> Option<f64> {
-        let w = self.cfg.window_guard.as_secs_f64();
-        let lead = (refused + 1) as f64;
-        if outcome.is_throttle() || accepted > 0 || lead < 5.0 || lead < 0.1 * r0 * w {
+        if outcome.is_throttle() {
             return None;
         }
-        let run = sent_at(now, outcome).saturating_sub(sent).as_secs_f64();
-        (run < w).then(|| r0 * (w - run) / w)
+        let run = sent_at(now, outcome).saturating_sub(sent);
+        // A probe step that just overshot also ends in a short run, but its rate
+        // changed within the window, so the formula would overrate the quota: the
+        // measurement over a whole window reads it better. A drop leaves a long run.
+        self.run_quota(r0, refused + 1, run)
+            .filter(|q| *q < 0.8 * r0)
+    }
+
+    /// The quota per window implied by `lead` refusals in a row lasting `run` while
+    /// sending at `r0` (see `window_quota`).
+    fn run_quota(&self, r0: f64, lead: u64, run: Duration) -> Option<f64> {
+        let w = self.cfg.window_guard.as_secs_f64();
+        let (lead, run) = (lead as f64, run.as_secs_f64());
+        if lead < 5.0 || lead < 0.1 * r0 * w || run >= w {
+            return None;
+        }
+        Some(r0 * (w - run) / w)
     }
 
     fn probe_cap(&self) -> f64 {
@@ -428,10 +452,41 @@ impl Controller for Goodput {
         if fresh && remaining.is_some_and(|r| r >= 2) {
             self.slack_seen = true;
         }
+        let mut roll_after_revert = None;
         if let Some(until) = self.grace_until {
             if now >= until || (fresh && !throttle) {
                 self.grace_until = None;
+                if let Some((sent, r, n)) = self.revert_run.take() {
+                    let run = sent_at(now, outcome).saturating_sub(sent);
+                    roll_after_revert = (!throttle)
+                        .then(|| self.run_quota(r, n + 1, run))
+                        .flatten()
+                        // Far under the step that passed: not an overshoot, a drop.
+                        .filter(|q| *q < 0.9 * self.rate);
+                }
+            } else if throttle {
+                if let Some((_, _, n)) = &mut self.revert_run {
+                    *n += 1;
+                }
             }
+        }
+        if let Some(q) = roll_after_revert {
+            // Confirmed like a roll inside a measurement, at the rate in use now.
+            let r0 = self.rate;
+            self.phase = Phase::Measuring {
+                start: now,
+                end: now + self.measure_window(r0),
+                r0,
+                floor: 0.0,
+                accepted: 1,
+                refused: 0,
+                run: 0,
+                max_run: 0,
+                sent: sent_at(now, outcome),
+                roll: Some((q, sent_at(now, outcome), 1, 1)),
+                lead_over: true,
+            };
+            return;
         }
         let fresh = fresh && self.grace_until.is_none();
         match self.phase {
@@ -446,17 +501,27 @@ impl Controller for Goodput {
                 max_run,
                 sent,
                 roll,
+                lead_over,
             } => {
                 // A window roll is confirmed by mostly acceptances after it (a token
                 // bucket shared with others accepts one now and then between refusals).
+                // Responses cross on the way: one to a request sent before the episode
+                // opened says nothing about the run.
+                let stale = sent_at(now, outcome) < sent;
+                let this = sent_at(now, outcome);
                 let roll = match roll {
-                    Some((q, n, ok)) => Some((q, n + 1, ok + u32::from(!throttle))),
+                    _ if stale => roll,
+                    // Requests sent before the roll may still come back refused.
+                    Some((_, at, _, _)) if this < at => roll,
+                    Some((q, at, n, ok)) => Some((q, at, n + 1, ok + u32::from(!throttle))),
+                    None if lead_over => None,
                     None => self
-                        .window_quota(now, outcome, r0, sent, accepted, refused)
-                        .map(|q| (q, 1, 1)),
+                        .window_quota(now, outcome, r0, sent, refused)
+                        .map(|q| (q, this, 1, 1)),
                 };
+                let lead_over = lead_over || (!stale && !throttle);
                 let roll = match roll {
-                    Some((q, n, ok)) if n >= ROLL_CONFIRM => {
+                    Some((q, _, n, ok)) if n >= ROLL_CONFIRM => {
                         if 4 * ok >= 3 * n {
                             let settle = self.cfg.settle.max(self.cfg.window_guard);
                             self.apply_estimate(now, q, floor, settle);
@@ -513,6 +578,7 @@ impl Controller for Goodput {
                         max_run,
                         sent,
                         roll,
+                        lead_over,
                     };
                 }
             }
