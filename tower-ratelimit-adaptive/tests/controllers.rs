@@ -330,3 +330,32 @@ fn goodput_reads_a_window_quota_after_a_probe_overshoot_that_was_a_drop() {
     let est = c.estimate().unwrap();
     assert!((est - probing * 0.49).abs() < 1e-6, "{est} vs {probing}");
 }
+
+#[test]
+fn goodput_measures_whole_windows_once_the_server_showed_one() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // A fixed-window episode (refusals in one run, then the window rolls).
+    c.observe(ms(1000), &no());
+    for i in 1..=100u64 {
+        let o = if i <= 7 { no() } else { ok() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    let first = c.estimate().expect("measured");
+    // A later episode with refusals spread out: on a token bucket 150 ms would do;
+    // here it runs for a whole window.
+    c.observe(ms(4000), &no());
+    for i in 1..=30u64 {
+        let o = if i % 5 == 0 { no() } else { ok() };
+        c.observe(ms(4000 + i * 10), &o);
+    }
+    assert_eq!(c.estimate(), Some(first), "ended before a whole window");
+    for i in 31..=100u64 {
+        let o = if i % 5 == 0 { no() } else { ok() };
+        c.observe(ms(4000 + i * 10), &o);
+    }
+    let est = c.estimate().unwrap();
+    assert!(est < first, "{est} vs {first}");
+}

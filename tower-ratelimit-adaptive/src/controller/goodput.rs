@@ -26,7 +26,8 @@
 //!    among acceptances (or almost nothing is accepted), the server counts in
 //!    windows and the measurement is stretched over a whole `window_guard`; when
 //!    it opens with a long run of refusals that ends in acceptances (the window
-//!    rolled), the quota is read at once from the run: `r0 · (W − run) / W`. Later throttles of
+//!    rolled), the quota is read at once from the run: `r0 · (W − run) / W`.
+//!    Once a server has refused like that, every measurement spans a window. Later throttles of
 //!    the same burst are part of the same measurement, not new cuts.
 //! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
 //!    Throttles of requests sent before the cut are ignored (they were in flight).
@@ -181,6 +182,10 @@ pub struct Goodput {
     /// rate then, and the refusals after it. A long one ending in an acceptance
     /// is a window server whose limit fell while probing (see `window_quota`).
     revert_run: Option<(Duration, f64, u64)>,
+    /// The server refused in one long run, as window-counting servers do (a
+    /// clustered measurement, or a window roll): every measurement then spans a
+    /// whole window.
+    window_seen: bool,
     /// An accepted response since the last cut reported `remaining ≥ 2`: a later
     /// `remaining = 0` is the quota draining, not a bucket of one that is always empty.
     slack_seen: bool,
@@ -242,6 +247,7 @@ impl Goodput {
             last_hold: Duration::ZERO,
             grace_until: None,
             revert_run: None,
+            window_seen: false,
             slack_seen: false,
             responses: Meter::new(Duration::from_millis(50)),
             started: false,
@@ -323,9 +329,15 @@ impl Goodput {
             }
         }
         let r0 = self.rate;
+        let mut end = now + self.measure_window(r0);
+        if self.window_seen {
+            // A window server's refusals follow what filled its window, not the rate
+            // now: only a whole window measures its quota.
+            end = end.max(now + self.cfg.window_guard.min(self.cfg.measure_max));
+        }
         self.phase = Phase::Measuring {
             start: now,
-            end: now + self.measure_window(r0),
+            end,
             r0,
             floor: 0.0,
             // The throttle that opens the episode is not counted: the server's
@@ -523,6 +535,7 @@ impl Controller for Goodput {
                 let roll = match roll {
                     Some((q, _, n, ok)) if n >= ROLL_CONFIRM => {
                         if 4 * ok >= 3 * n {
+                            self.window_seen = true;
                             let settle = self.cfg.settle.max(self.cfg.window_guard);
                             self.apply_estimate(now, q, floor, settle);
                             return;
@@ -560,6 +573,7 @@ impl Controller for Goodput {
                     // window the overshoot filled has rolled, so refusals of requests
                     // sent within a window after the cut are that overshoot's, not news.
                     let windowed = clustered;
+                    self.window_seen |= windowed;
                     let settle = if windowed {
                         self.cfg.settle.max(self.cfg.window_guard)
                     } else {
