@@ -73,6 +73,12 @@ impl<S: Service<Req>, Req, D> ResponseFuture<S, Req, D> {
         }
     }
 
+    pub(super) fn calling(future: S::Future) -> Self {
+        ResponseFuture {
+            state: State::Calling { future },
+        }
+    }
+
     pub(super) fn deciding(decision: D, inner: S, req: Req, mode: Mode) -> Self {
         ResponseFuture {
             state: State::Deciding {

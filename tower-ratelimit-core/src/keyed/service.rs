@@ -30,8 +30,8 @@ use super::future::ResponseFuture;
 use super::key::{KeyExtractor, RequestCost};
 use super::layer::Mode;
 use super::limiter::KeyedRateLimiter;
-use crate::error::{BoxError, NotReady};
-use crate::store::RateStore;
+use crate::error::{BoxError, NotReady, RateLimited};
+use crate::store::{Decision, RateStore};
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -137,7 +137,21 @@ where
             Err(e) => return ResponseFuture::failed(e),
         };
         let cost = self.cost.cost(&req);
-        // The in-memory store decides right here (its future is already resolved);
+        // Reject mode with an in-memory store: decided here, and the inner service,
+        // ready since `poll_ready`, is called at once without a clone.
+        if let Mode::Reject = self.mode {
+            if let Some(decided) = self.limiter.store().try_check_now(&key, cost) {
+                return match decided {
+                    Ok(Decision::Allowed { .. }) => ResponseFuture::calling(self.inner.call(req)),
+                    Ok(Decision::Denied {
+                        retry_after,
+                        snapshot,
+                    }) => ResponseFuture::failed(RateLimited::new(retry_after, snapshot).into()),
+                    Err(e) => ResponseFuture::failed(e.into_box()),
+                };
+            }
+        }
+        // Otherwise the in-memory store decides right here (its future is already resolved);
         // a remote store decides when the future first runs.
         let decision = match self.mode {
             Mode::Reject => self.limiter.check(&key, cost),
