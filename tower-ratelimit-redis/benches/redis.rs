@@ -169,6 +169,73 @@ async fn run<C: Connection>(store: &RedisStore<C>, op: Op, tasks: usize, for_: D
     }
 }
 
+/// One task sending a GET, a raw EVALSHA and the two decisions in turn, so that
+/// all four see the same state of a shared machine; the ratios of their p50s are the
+/// steadiest answer to "how much slower than a GET is a decision".
+async fn interleaved<C: Connection>(store: &RedisStore<C>, for_: Duration) {
+    const OPS: [Op; 4] = [Op::Get, Op::RawScript, Op::HotKey, Op::ManyKeys];
+    let mut conn = store.connection().clone();
+    let script = redis::Script::new(RemoteAlgorithm::Gcra.source());
+    let packed: Vec<u8> = [1.0f64, 1e6, 0.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let mut latencies: [Vec<Duration>; 4] = Default::default();
+    let started = Instant::now();
+    let mut key = 0u64;
+    while started.elapsed() < for_ * 2 {
+        for (op, samples) in OPS.iter().zip(latencies.iter_mut()) {
+            key = (key + 7919) % KEYS;
+            let before = Instant::now();
+            match op {
+                Op::Get => {
+                    let _: Option<String> = redis::cmd("GET")
+                        .arg("bench:get")
+                        .query_async(&mut conn)
+                        .await
+                        .expect("GET");
+                }
+                Op::RawScript => {
+                    let _: i64 = script
+                        .key("bench:raw")
+                        .arg(&packed[..])
+                        .invoke_async(&mut conn)
+                        .await
+                        .expect("EVALSHA");
+                }
+                Op::HotKey => {
+                    store.check("hot", 1).await.expect("decision");
+                }
+                _ => {
+                    store.check(&key, 1).await.expect("decision");
+                }
+            }
+            samples.push(before.elapsed());
+        }
+    }
+    let p50 = |samples: &mut Vec<Duration>| {
+        samples.sort_unstable();
+        samples.get(samples.len() / 2).copied().unwrap_or_default()
+    };
+    let get = p50(&mut latencies[0]);
+    println!(
+        "\ninterleaved, 1 task, {:.0} s: each call in turn, {} of each\n",
+        (for_ * 2).as_secs_f64(),
+        latencies[0].len()
+    );
+    println!("| operation | p50 µs | p50 / GET p50 |");
+    println!("|---|---:|---:|");
+    for (op, samples) in OPS.iter().zip(latencies.iter_mut()) {
+        let p = p50(samples);
+        println!(
+            "| {} | {} | {:.2} |",
+            op.name(),
+            us(p),
+            p.as_secs_f64() / get.as_secs_f64().max(1e-9)
+        );
+    }
+}
+
 fn us(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e6)
 }
@@ -228,14 +295,19 @@ async fn bench<C: Connection>(store: RedisStore<C>, connection: &str, for_: Dura
             .query_async(&mut store.connection().clone())
             .await
             .expect("INFO");
-        info.lines()
-            .find_map(|l| l.strip_prefix("redis_version:"))
-            .unwrap_or("?")
-            .trim()
-            .to_owned()
+        // Valkey also reports the Redis version it is compatible with.
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+        };
+        field("valkey_version:")
+            .map(|v| format!("valkey-server {v}"))
+            .or_else(|| field("redis_version:").map(|v| format!("redis-server {v}")))
+            .unwrap_or_else(|| "?".to_owned())
     };
     println!(
-        "redis-server {version} on 127.0.0.1, {connection}, \
+        "{version} on 127.0.0.1, {connection}, \
          tokio 2 worker threads, {seconds} s per cell\n"
     );
     println!("| operation | tasks | ops/s | p50 µs | p99 µs | p50 / GET p50 | server µs/call |");
@@ -271,6 +343,7 @@ async fn bench<C: Connection>(store: RedisStore<C>, connection: &str, for_: Dura
             );
         }
     }
+    interleaved(&store, for_).await;
     let keys: i64 = redis::cmd("DBSIZE")
         .query_async(&mut store.connection().clone())
         .await
