@@ -359,3 +359,35 @@ fn goodput_measures_whole_windows_once_the_server_showed_one() {
     let est = c.estimate().unwrap();
     assert!(est < first, "{est} vs {first}");
 }
+
+/// Seconds from the end of a first measured episode at `limit`/s to the first probe
+/// step, with responses arriving at the rate in use.
+fn cruise_secs(limit: f64) -> f64 {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: limit,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(0), &no());
+    let mut t = 0.0;
+    while c.estimate().is_none() {
+        t += 1.0 / limit;
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    let (cut, cruise) = (t, c.rate().unwrap());
+    while c.rate().unwrap() <= cruise && t < cut + 60.0 {
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    t - cut
+}
+
+#[test]
+fn goodput_slow_clients_cruise_for_enough_responses() {
+    // 100/s: the 3 s cruise holds 300 responses; the first step follows it.
+    let fast = cruise_secs(100.0);
+    assert!((3.0..3.05).contains(&fast), "{fast}");
+    // 5/s: 60 responses would take 12 s; the cruise lasts the 5 s maximum (the step
+    // comes with the second response after it, 0.2 s apart).
+    let slow = cruise_secs(5.0);
+    assert!((5.0..5.5).contains(&slow), "{slow}");
+}

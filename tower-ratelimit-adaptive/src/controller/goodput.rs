@@ -74,6 +74,11 @@ pub struct GoodputConfig {
     pub probe_step_max: Duration,
     /// Time spent cruising after a measurement before probing again.
     pub cruise_time: Duration,
+    /// Responses a cruise should hold: a slow client cruises `cruise_samples / rate`
+    /// when that is longer than `cruise_time`, up to `cruise_max`.
+    pub cruise_samples: f64,
+    /// Longest cruise set by `cruise_samples`.
+    pub cruise_max: Duration,
     /// Responses a measurement should hold.
     pub measure_samples: f64,
     /// Shortest measurement window.
@@ -109,6 +114,8 @@ impl Default for GoodputConfig {
             probe_step_samples: 30.0,
             probe_step_max: Duration::from_millis(750),
             cruise_time: Duration::from_secs(3),
+            cruise_samples: 60.0,
+            cruise_max: Duration::from_secs(5),
             measure_samples: 12.0,
             measure_min: Duration::from_millis(150),
             measure_max: Duration::from_secs(2),
@@ -224,6 +231,11 @@ impl Goodput {
             step: if cfg.step.is_zero() { d.step } else { cfg.step },
             measure_samples: pos(cfg.measure_samples, d.measure_samples),
             measure_max: cfg.measure_max.max(cfg.measure_min),
+            cruise_samples: if cfg.cruise_samples.is_finite() && cfg.cruise_samples >= 0.0 {
+                cfg.cruise_samples
+            } else {
+                d.cruise_samples
+            },
             probe_step_samples: if cfg.probe_step_samples.is_finite()
                 && cfg.probe_step_samples >= 0.0
             {
@@ -359,8 +371,14 @@ impl Goodput {
         self.last_cut = now;
         self.slack_seen = false;
         let hold = self.last_hold.saturating_mul(self.cfg.hold_cruise_factor);
+        // A slow client (a few requests per second, or a small share of a limit)
+        // cruises long enough to hold `cruise_samples` responses: a probe costs it
+        // about as many 429s as a fast one, for fewer requests.
+        let by_samples =
+            Duration::from_secs_f64((self.cfg.cruise_samples / self.rate.max(1e-9)).min(1e6))
+                .min(self.cfg.cruise_max);
         self.phase = Phase::Cruise {
-            until: now + self.cfg.cruise_time.max(hold),
+            until: now + self.cfg.cruise_time.max(by_samples).max(hold),
         };
     }
 
