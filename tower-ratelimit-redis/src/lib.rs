@@ -9,7 +9,8 @@
 //!
 //! * **One round trip per decision**: a Lua script ([`script`]) runs GCRA (or a fixed
 //!   or sliding window) on the server's own clock, in integer microseconds, on one
-//!   key, so Redis Cluster works. Keys expire when their bucket is full again.
+//!   key, so Redis Cluster works (tested on a three-master cluster through the
+//!   `redis` crate's async cluster client). Keys expire when their bucket is full again.
 //! * **Short timeout and a circuit breaker** ([`breaker`]): an outage costs one
 //!   timeout, not one per request.
 //! * **Failure policy** ([`FailurePolicy`]): fail open (default), fail closed with
