@@ -6,7 +6,8 @@
 //! table. `BENCH_SECONDS` sets the time per cell (default 2), `BENCH_TASKS` the
 //! concurrency levels (default `1,16,64,256`), `BENCH_CONNECTION=multiplexed` puts
 //! the store on a plain `MultiplexedConnection` instead of the default
-//! `ConnectionManager` (same socket sharing, no reconnection layer).
+//! `ConnectionManager` (same socket sharing, no reconnection layer). A last table
+//! repeats short batches of each operation at one task (`BENCH_ROUNDS`, default 10).
 //!
 //! Every decision is a real script run: the quota (1 000 000/s, burst 1 000 000)
 //! admits everything and the negative cache is off, so nothing is answered locally.
@@ -169,72 +170,59 @@ async fn run<C: Connection>(store: &RedisStore<C>, op: Op, tasks: usize, for_: D
     }
 }
 
-/// One task sending a GET, a raw EVALSHA and the two decisions in turn, so that
-/// all four see the same state of a shared machine; the ratios of their p50s are the
-/// steadiest answer to "how much slower than a GET is a decision".
-async fn interleaved<C: Connection>(store: &RedisStore<C>, for_: Duration) {
-    const OPS: [Op; 4] = [Op::Get, Op::RawScript, Op::HotKey, Op::ManyKeys];
-    let mut conn = store.connection().clone();
-    let script = redis::Script::new(RemoteAlgorithm::Gcra.source());
-    let packed: Vec<u8> = [1.0f64, 1e6, 0.0]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    let mut latencies: [Vec<Duration>; 4] = Default::default();
-    let started = Instant::now();
-    let mut key = 0u64;
-    while started.elapsed() < for_ * 2 {
-        for (op, samples) in OPS.iter().zip(latencies.iter_mut()) {
-            key = (key + 7919) % KEYS;
-            let before = Instant::now();
-            match op {
-                Op::Get => {
-                    let _: Option<String> = redis::cmd("GET")
-                        .arg("bench:get")
-                        .query_async(&mut conn)
-                        .await
-                        .expect("GET");
-                }
-                Op::RawScript => {
-                    let _: i64 = script
-                        .key("bench:raw")
-                        .arg(&packed[..])
-                        .invoke_async(&mut conn)
-                        .await
-                        .expect("EVALSHA");
-                }
-                Op::HotKey => {
-                    store.check("hot", 1).await.expect("decision");
-                }
-                _ => {
-                    store.check(&key, 1).await.expect("decision");
-                }
+/// One task, short homogeneous batches of each operation in turn, repeated: each
+/// operation gets the same chances at a quiet moment of a shared machine, and each
+/// batch is long enough for the CPUs' idle behaviour to settle on its pace (calls of
+/// different lengths mixed call by call slow even the GETs down on this VM). The
+/// minimum over rounds estimates a quiet machine; the median of the per-round ratios
+/// shows the spread.
+async fn batches<C: Connection>(store: &RedisStore<C>) {
+    const OPS: [Op; 5] = [
+        Op::Get,
+        Op::EmptyScript,
+        Op::RawScript,
+        Op::HotKey,
+        Op::ManyKeys,
+    ];
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let batch = Duration::from_millis(200);
+    let mut p50s: [Vec<Duration>; 5] = Default::default();
+    let mut ratios: [Vec<f64>; 5] = Default::default();
+    for _ in 0..rounds {
+        let mut get = Duration::ZERO;
+        for (i, op) in OPS.iter().enumerate() {
+            let p50 = run(store, *op, 1, batch).await.p50;
+            if *op == Op::Get {
+                get = p50;
             }
-            samples.push(before.elapsed());
+            p50s[i].push(p50);
+            ratios[i].push(p50.as_secs_f64() / get.as_secs_f64().max(1e-9));
         }
     }
-    let p50 = |samples: &mut Vec<Duration>| {
-        samples.sort_unstable();
-        samples.get(samples.len() / 2).copied().unwrap_or_default()
-    };
-    let get = p50(&mut latencies[0]);
+    let min_get = p50s[0].iter().min().copied().unwrap_or_default();
     println!(
-        "\ninterleaved, 1 task, {:.0} s: each call in turn, {} of each\n",
-        (for_ * 2).as_secs_f64(),
-        latencies[0].len()
+        "\nbatches, 1 task: {rounds} rounds of {} ms per operation in turn\n",
+        batch.as_millis()
     );
-    // The GET's own p50 moves with the machine's state (a busy or idle CPU wakes
-    // at different speeds), so the gap in µs is printed next to the ratio.
-    println!("| operation | p50 µs | p50 / GET p50 | p50 − GET p50 µs |");
-    println!("|---|---:|---:|---:|");
-    for (op, samples) in OPS.iter().zip(latencies.iter_mut()) {
-        let p = p50(samples);
+    println!(
+        "| operation | min p50 µs | median p50 µs | min p50 / min GET p50 | median of per-round ratios |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (i, op) in OPS.iter().enumerate() {
+        p50s[i].sort_unstable();
+        ratios[i].sort_by(f64::total_cmp);
+        let min = p50s[i].first().copied().unwrap_or_default();
+        let median = p50s[i].get(rounds / 2).copied().unwrap_or_default();
         println!(
-            "| {} | {} | {:.2} | {:.1} |",
+            "| {} | {} | {} | {:.2} | {:.2} |",
             op.name(),
-            us(p),
-            p.as_secs_f64() / get.as_secs_f64().max(1e-9),
-            (p.as_secs_f64() - get.as_secs_f64()) * 1e6
+            us(min),
+            us(median),
+            min.as_secs_f64() / min_get.as_secs_f64().max(1e-9),
+            ratios[i].get(rounds / 2).copied().unwrap_or_default()
         );
     }
 }
@@ -346,7 +334,7 @@ async fn bench<C: Connection>(store: RedisStore<C>, connection: &str, for_: Dura
             );
         }
     }
-    interleaved(&store, for_).await;
+    batches(&store).await;
     let keys: i64 = redis::cmd("DBSIZE")
         .query_async(&mut store.connection().clone())
         .await
