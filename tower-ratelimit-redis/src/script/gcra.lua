@@ -1,6 +1,7 @@
 -- GCRA on the server's clock, in integer microseconds.
 -- KEYS[1]  the bucket: its theoretical arrival time (TAT), an 8-byte little-endian
---          double (struct '<d'), read back exactly.
+--          double (struct '<d'), read back exactly. By hand: EVAL "return
+--          string.format('%d', (struct.unpack('<d', redis.call('GET', KEYS[1]))))" 1 key
 -- ARGV[1]  24 bytes, struct '<ddd': increment (cost * interval), capacity
 --          (burst * interval), max_wait_us (0 for a check).
 -- ARGV[2]  present for a peek only: decide, write nothing.
