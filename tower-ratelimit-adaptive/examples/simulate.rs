@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use tower_ratelimit_adaptive::sim::table::{contenders, markdown, run_row, scenarios};
+use tower_ratelimit_adaptive::sim::table::{
+    ahead_of_anchors, contenders, markdown, run_row, scenarios,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -94,17 +96,7 @@ fn main() {
         .count();
     let ahead = default
         .iter()
-        .filter(|r| {
-            let rivals: Vec<_> = rows
-                .iter()
-                .filter(|o| {
-                    o.scenario == r.scenario
-                        && o.limit == r.limit
-                        && (o.controller == "aws cubic" || o.controller == "aimd")
-                })
-                .collect();
-            !rivals.is_empty() && rivals.iter().all(|o| r.score() > o.score())
-        })
+        .filter(|r| ahead_of_anchors(r, &rows))
         .count();
     println!(
         "default controller: {met} of {} rows meet every target ({infeasible} rows hold a target no controller can meet); ahead of AWS CUBIC and AIMD on {ahead}; {} phases of {} s; {:.1} s wall",

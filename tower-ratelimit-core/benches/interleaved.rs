@@ -11,37 +11,25 @@
 //! (`ROUNDS=400 BATCH=20000` are the defaults; FILTER keeps the rows whose name
 //! contains it).
 
+mod support;
+
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::num::NonZeroU32;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use support::{
+    drive, governor_allowing, governor_denying, multi_thread, ours_allowing, ours_denying,
+    two_threads, HUGE,
+};
+use tower::{service_fn, ServiceBuilder};
 use tower_ratelimit_core::store::MemoryStore;
-use tower_ratelimit_core::{Quota, RateLimiter, ServiceBuilderExt};
-
-const HUGE: u32 = 1_000_000_000;
+use tower_ratelimit_core::{RateLimiter, ServiceBuilderExt};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn ours_allowing() -> Quota {
-    Quota::per_second(u64::from(HUGE))
-        .and_then(|q| q.with_burst(u64::from(HUGE)))
-        .expect("a valid quota")
-}
-
-fn governor_allowing() -> governor::Quota {
-    let huge = NonZeroU32::new(HUGE).expect("non-zero");
-    governor::Quota::per_second(huge).allow_burst(huge)
-}
-
-fn governor_denying() -> governor::Quota {
-    governor::Quota::per_hour(NonZeroU32::new(1).expect("non-zero"))
 }
 
 /// Nanoseconds per operation of each batch, for each side.
@@ -117,51 +105,11 @@ fn timed(batch: u64, mut op: impl FnMut()) -> Duration {
     start.elapsed()
 }
 
-/// The wall time of the slower of two threads, each running `op` `batch` times,
-/// released together.
-fn two_threads<L: Send + Sync + 'static>(limiter: &Arc<L>, batch: u64, op: fn(&L)) -> Duration {
-    let barrier = Arc::new(Barrier::new(2));
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let limiter = Arc::clone(limiter);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                timed(batch, || op(&limiter))
-            })
-        })
-        .collect();
-    threads
-        .into_iter()
-        .map(|t| t.join().expect("bench thread"))
-        .max()
-        .unwrap_or_default()
-}
-
-fn drive<S>(rt: &tokio::runtime::Runtime, svc: &mut S, batch: u64) -> Duration
-where
-    S: Service<()>,
-    S::Error: std::fmt::Debug,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..batch {
-            let ready = svc.ready().await.expect("always ready");
-            black_box(ready.call(()).await.expect("never fails"));
-        }
-        start.elapsed()
-    })
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
     let rounds = env("ROUNDS", 400);
     let batch = env("BATCH", 20_000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = multi_thread();
     let _in_runtime = rt.enter();
 
     println!("{rounds} rounds of {batch} operations per side, alternating; ns per operation\n");
@@ -198,7 +146,7 @@ fn main() {
     )
     .report("uncontended `try_acquire_now(1)`, allowed", "governor");
 
-    let spent = MemoryStore::new(Quota::per_hour(1).expect("a valid quota"));
+    let spent = MemoryStore::new(ours_denying());
     assert!(spent.check_now(1).is_ok_and(|d| d.is_allowed()));
     let gov_spent = governor::RateLimiter::direct(governor_denying());
     assert!(gov_spent.check().is_ok());

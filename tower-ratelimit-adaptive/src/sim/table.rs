@@ -213,6 +213,20 @@ fn join(p: &[PhaseMetrics], f: impl Fn(&PhaseMetrics) -> String) -> String {
     p.iter().map(f).collect::<Vec<_>>().join(" / ")
 }
 
+/// Whether `row` scores strictly higher than both anchors (AWS CUBIC and rate AIMD)
+/// on its scenario and scale among `rows`; `false` when no anchor ran there.
+pub fn ahead_of_anchors(row: &Row, rows: &[Row]) -> bool {
+    let mut anchors = rows
+        .iter()
+        .filter(|o| {
+            o.scenario == row.scenario
+                && o.limit == row.limit
+                && (o.controller == "aws cubic" || o.controller == "aimd")
+        })
+        .peekable();
+    anchors.peek().is_some() && anchors.all(|o| row.score() > o.score())
+}
+
 /// The rows as a markdown table; the default controller's rows end with the targets
 /// it misses and whether it beats AWS CUBIC and AIMD on the row's score.
 pub fn markdown(rows: &[Row]) -> String {
@@ -221,15 +235,7 @@ pub fn markdown(rows: &[Row]) -> String {
     s.push_str("|---|---:|---|---|---|---|---|---|---:|---|\n");
     for r in rows {
         let verdict = if r.controller == "goodput (default)" {
-            let rivals: Vec<&Row> = rows
-                .iter()
-                .filter(|o| {
-                    o.scenario == r.scenario
-                        && o.limit == r.limit
-                        && (o.controller == "aws cubic" || o.controller == "aimd")
-                })
-                .collect();
-            let ahead = rivals.iter().all(|o| r.score() > o.score());
+            let ahead = ahead_of_anchors(r, rows);
             let misses = r.misses();
             let mut v = if misses.is_empty() {
                 "all met".to_string()
