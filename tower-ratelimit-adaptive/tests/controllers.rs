@@ -140,6 +140,30 @@ fn goodput_measures_the_share_accepted_while_throttled() {
 }
 
 #[test]
+fn goodput_counts_an_opening_throttle_that_brought_a_hold() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // The same answers as above, but the opening 429 carries a Retry-After: the
+    // measurement window passes inside the hold it starts, and the answers after a
+    // hold are a refilled bucket paying out, so the opening refusal counts.
+    let hold = Outcome::Throttled {
+        latency: ms(10),
+        retry_after: Some(Duration::from_secs(1)),
+        hints: Hints::default(),
+    };
+    c.observe(ms(1000), &hold);
+    for i in 1..16u64 {
+        let o = if i % 5 == 0 { no() } else { ok() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    let est = c.estimate().expect("measured");
+    // 100 · 12/16, where the opening throttle without a hold gives 100 · 12/15.
+    assert!((est - 75.0).abs() < 1e-9, "{est}");
+}
+
+#[test]
 fn goodput_probes_multiplicatively_after_cruising() {
     let mut c = Goodput::new(GoodputConfig {
         initial_rate: 100.0,

@@ -21,8 +21,9 @@
 //!    uses its rate, until the first throttle (or seed from an advertised policy).
 //! 2. **Measure** (one per throttle episode): keep the rate `r0` for a short window
 //!    holding about `measure_samples` responses and count accepted `a` and refused
-//!    `b` responses after the throttle that opened the episode; the limit estimate
-//!    is `r0 · a / (a + b)`. When the refusals come in one run instead of spread
+//!    `b` responses after the throttle that opened the episode (counting that one
+//!    too when it brought a Retry-After hold); the limit estimate is
+//!    `r0 · a / (a + b)`. When the refusals come in one run instead of spread
 //!    among acceptances (or almost nothing is accepted), the server counts in
 //!    windows and the measurement is stretched over a whole `window_guard`; when
 //!    it opens with a long run of refusals that ends in acceptances (the window
@@ -356,9 +357,12 @@ impl Goodput {
             // bucket was empty when it arrived, so it is the one refusal the window
             // is sure to hold whatever the limit; counting it biased short windows
             // (12 responses) about 8 % low, and the cruise under that estimate cost
-            // more goodput than the probes it saved.
+            // more goodput than the probes it saved. Unless it came with a
+            // Retry-After: then the window passes inside the hold, the first answers
+            // after it are the refilled bucket paying out, and the opening refusal is
+            // the only sign of the overshoot the window holds.
             accepted: 0,
-            refused: 0,
+            refused: u64::from(outcome.retry_after().is_some()),
             run: 0,
             max_run: 0,
             sent: sent_at(now, outcome),
