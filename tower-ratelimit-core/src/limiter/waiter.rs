@@ -64,9 +64,7 @@ impl<F> Waiter<F> {
             state: SyncWrapper::new(State::Idle),
         }
     }
-}
 
-impl<F> Waiter<F> {
     /// Whether the waiter holds no place in the queue and no pending decision.
     #[inline]
     pub(crate) fn is_idle(&mut self) -> bool {
