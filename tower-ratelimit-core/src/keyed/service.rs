@@ -151,8 +151,8 @@ where
                 };
             }
         }
-        // Otherwise the in-memory store decides right here (its future is already resolved);
-        // a remote store decides when the future first runs.
+        // Otherwise (wait mode, or a remote store) the future decides: an in-memory
+        // store's is already resolved, a remote store's runs when first polled.
         let decision = match self.mode {
             Mode::Reject => self.limiter.check(&key, cost),
             Mode::Wait { max_wait } => self.limiter.reserve(&key, cost, max_wait),
