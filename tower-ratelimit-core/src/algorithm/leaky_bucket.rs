@@ -27,7 +27,7 @@
 //! `max_wait` (or, in the layer, by its FIFO of waiters and the concurrency limit).
 
 use super::gcra::{GcraState, Params};
-use super::{Algorithm, Nanos, Reservation, Snapshot, Verdict};
+use super::{Admission, Algorithm, Nanos, Reservation, Snapshot, Verdict};
 use crate::error::CostTooLarge;
 use crate::quota::Quota;
 
@@ -65,6 +65,16 @@ impl Algorithm for LeakyBucket {
         state.check(spacing(quota, cost), now, cost).map(limit_one)
     }
 
+    fn admit(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<Admission, CostTooLarge> {
+        state.admit(spacing(quota, cost), now, cost)
+    }
+
     fn peek(
         &self,
         state: &GcraState,
@@ -87,10 +97,7 @@ impl Algorithm for LeakyBucket {
     }
 
     fn snapshot(&self, state: &GcraState, quota: &Quota, now: Nanos) -> Snapshot {
-        let mut snapshot = state.snapshot(spacing(quota, 1), now);
-        snapshot.limit = 1;
-        snapshot.remaining = snapshot.remaining.min(1);
-        snapshot
+        one_at_a_time(state.snapshot(spacing(quota, 1), now))
     }
 
     fn rescale(&self, state: &GcraState, old: &Quota, new: &Quota, now: Nanos) {
@@ -110,17 +117,19 @@ impl Algorithm for LeakyBucket {
     }
 }
 
+/// The bucket as a meter shows it: it holds one unit at most.
+fn one_at_a_time(mut snapshot: Snapshot) -> Snapshot {
+    snapshot.limit = 1;
+    snapshot.remaining = snapshot.remaining.min(1);
+    snapshot
+}
+
 fn limit_one(verdict: Verdict) -> Verdict {
-    let fix = |mut s: Snapshot| {
-        s.limit = 1;
-        s.remaining = s.remaining.min(1);
-        s
-    };
     match verdict {
-        Verdict::Allowed(s) => Verdict::Allowed(fix(s)),
+        Verdict::Allowed(s) => Verdict::Allowed(one_at_a_time(s)),
         Verdict::Denied { retry_at, snapshot } => Verdict::Denied {
             retry_at,
-            snapshot: fix(snapshot),
+            snapshot: one_at_a_time(snapshot),
         },
     }
 }
