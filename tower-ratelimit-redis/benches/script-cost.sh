@@ -95,3 +95,8 @@ per_call "GCRA script, admitted (TIME, GET, SET)" "$(cat "$SCRIPT")" \
 # A cost above the capacity: every call is denied and writes nothing.
 per_call "GCRA script, denied (TIME, GET)" "$(cat "$SCRIPT")" \
     $(hex 1 bench:raw) "$(packed 2000000 1000000 0)"
+# The least any GCRA on the server's clock can cost: the same three calls with constant
+# arguments and no arithmetic. What the real script costs above it is its own work.
+per_call "floor: TIME, GET, SET … PX with constants" \
+    "redis.call('TIME') redis.call('GET', KEYS[1]) redis.call('SET', KEYS[1], 'constant', 'PX', '10') return 0" \
+    $(hex 1 bench:raw) "$(packed 1 1000000 0)"
