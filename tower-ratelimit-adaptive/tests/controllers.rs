@@ -232,6 +232,32 @@ fn goodput_measures_a_whole_window_when_refusals_come_in_one_run() {
     assert!((c.rate().unwrap() - 0.97 * est).abs() < 1e-9);
 }
 
+#[test]
+fn goodput_takes_a_refusal_soon_after_a_window_measured_nearly_clean_as_news() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // A whole-window measurement whose only refusals are a short run at its start,
+    // the tail of an earlier window: 3 of 100 refused. The rate hardly overshot.
+    c.observe(ms(1000), &no());
+    for i in 1..=100u64 {
+        let o = if i <= 3 { no() } else { ok() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    let first = c.estimate().expect("measured");
+    assert!((first - 97.0).abs() < 1e-9, "{first}");
+    // The limit halves 300 ms after the cut: half of what is sent is refused. That is
+    // news, not the overshoot's tail (a measurement that refused more than 1 in 20
+    // would ignore refusals sent within a window of its cut).
+    for i in 0..=110u64 {
+        let o = if i % 2 == 0 { no() } else { ok() };
+        c.observe(ms(2300 + i * 10), &o);
+    }
+    let est = c.estimate().unwrap();
+    assert!(est < 0.6 * first, "{est} vs {first}");
+}
+
 /// Times (s) at which the rate rose while responses arrive at the rate in use, after
 /// one measured episode at `limit`/s put the controller in cruise.
 fn probe_rises(limit: f64) -> Vec<f64> {

@@ -594,9 +594,14 @@ impl Controller for Goodput {
                     // Measured on a window-counting server: it keeps refusing until the
                     // window the overshoot filled has rolled, so refusals of requests
                     // sent within a window after the cut are that overshoot's, not news.
+                    // Unless the rate measured at hardly overshot (under 1 in 20
+                    // refused over the whole window: the run was the tail of an earlier
+                    // window): after the cut to `cruise` of it the window has room, and a
+                    // refusal is news, such as a drop right after the measurement.
                     let windowed = clustered;
                     self.window_seen |= windowed;
-                    let settle = if windowed {
+                    let overshot = 20 * b > a + b;
+                    let settle = if windowed && overshot {
                         self.cfg.settle.max(self.cfg.window_guard)
                     } else {
                         self.cfg.settle
