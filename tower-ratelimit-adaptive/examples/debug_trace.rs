@@ -45,8 +45,8 @@ fn main() {
     for s in 0..t.refused.len() {
         let acc: u64 = t.accepted.iter().map(|c| c[s]).sum();
         println!(
-            "{s} acc {acc} ref {} lim {:.1} r {:.2}",
-            t.refused[s], t.limit[s], t.rate[s]
+            "{s} acc {acc} ref {} lim {:.1} r {:.2} arr {}",
+            t.refused[s], t.limit[s], t.rate[s], t.arrivals[s]
         );
     }
 }
