@@ -56,6 +56,8 @@ pub struct Quota {
     burst: u64,
 }
 
+const MAX_SPAN_NANOS: u64 = 1 << 62;
+
 /// Why a [`Quota`] could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -66,11 +68,12 @@ pub enum QuotaError {
     ZeroPeriod,
     /// The burst was zero.
     ZeroBurst,
-    /// The period is longer than this crate can represent (about 584 years).
+    /// The period (or, for [`Quota::from_rate`], the emission interval) is longer than
+    /// [`Quota::MAX_SPAN`], about 146 years.
     PeriodTooLong,
     /// `period / count` is below one nanosecond: the rate is too high to pace.
     RateTooHigh,
-    /// `burst × emission interval` does not fit in 64-bit nanoseconds.
+    /// `burst × emission interval` is longer than [`Quota::MAX_SPAN`], about 146 years.
     BurstTooLarge,
 }
 
@@ -80,11 +83,13 @@ impl fmt::Display for QuotaError {
             QuotaError::ZeroCount => "the count per period must be at least 1",
             QuotaError::ZeroPeriod => "the period must be longer than zero",
             QuotaError::ZeroBurst => "the burst must be at least 1",
-            QuotaError::PeriodTooLong => "the period must be shorter than 2^64 nanoseconds",
+            QuotaError::PeriodTooLong => "the period must be at most 2^62 nanoseconds (146 years)",
             QuotaError::RateTooHigh => {
                 "the emission interval (period / count) must be at least one nanosecond"
             }
-            QuotaError::BurstTooLarge => "burst × emission interval must fit in 2^64 nanoseconds",
+            QuotaError::BurstTooLarge => {
+                "burst × emission interval must be at most 2^62 nanoseconds (146 years)"
+            }
         };
         write!(f, "invalid quota: {reason}")
     }
@@ -93,10 +98,20 @@ impl fmt::Display for QuotaError {
 impl std::error::Error for QuotaError {}
 
 impl Quota {
+    /// The longest period, emission interval or `burst × interval` a quota may have:
+    /// 2⁶² ns, about 146 years.
+    ///
+    /// The limiters keep instants as nanoseconds since the Unix epoch in 64 bits, which
+    /// leaves about 528 years of headroom today. Holding every span of a quota under a
+    /// quarter of the range keeps `now + capacity` exact until the year 2116, so a
+    /// quota that asks for "once a century" is enforced rather than overflowing into
+    /// "always".
+    pub const MAX_SPAN: Duration = Duration::from_nanos(MAX_SPAN_NANOS);
+
     /// `count` units per `period`, with a burst of `count`.
     ///
     /// # Errors
-    /// A zero count or period, a period over `u64::MAX` nanoseconds, or a rate above one
+    /// A zero count or period, a period over [`Quota::MAX_SPAN`], or a rate above one
     /// unit per nanosecond.
     pub fn new(count: u64, period: Duration) -> Result<Quota, QuotaError> {
         if count == 0 {
@@ -105,8 +120,10 @@ impl Quota {
         if period.is_zero() {
             return Err(QuotaError::ZeroPeriod);
         }
-        let period_nanos =
-            u64::try_from(period.as_nanos()).map_err(|_| QuotaError::PeriodTooLong)?;
+        let period_nanos = u64::try_from(period.as_nanos())
+            .ok()
+            .filter(|&nanos| nanos <= MAX_SPAN_NANOS)
+            .ok_or(QuotaError::PeriodTooLong)?;
         let interval_nanos = period_nanos / count;
         if interval_nanos == 0 {
             return Err(QuotaError::RateTooHigh);
@@ -157,13 +174,14 @@ impl Quota {
     /// `burst × T` of idleness.
     ///
     /// # Errors
-    /// A zero burst, or `burst × T` over `u64::MAX` nanoseconds.
+    /// A zero burst, or `burst × T` over [`Quota::MAX_SPAN`].
     pub fn with_burst(self, burst: u64) -> Result<Quota, QuotaError> {
         if burst == 0 {
             return Err(QuotaError::ZeroBurst);
         }
-        if self.interval_nanos.checked_mul(burst).is_none() {
-            return Err(QuotaError::BurstTooLarge);
+        match self.interval_nanos.checked_mul(burst) {
+            Some(capacity) if capacity <= MAX_SPAN_NANOS => {}
+            _ => return Err(QuotaError::BurstTooLarge),
         }
         Ok(Quota { burst, ..self })
     }
@@ -198,14 +216,14 @@ impl Quota {
     ///
     /// # Errors
     /// A rate that is not finite or not above zero (`ZeroCount`), one so small its
-    /// interval overflows (`PeriodTooLong`), or so large it is under a nanosecond
+    /// interval is over [`Quota::MAX_SPAN`] (`PeriodTooLong`), or so large it is under a nanosecond
     /// (`RateTooHigh`); a zero or overflowing burst.
     pub fn from_rate(rate: f64, burst: u64) -> Result<Quota, QuotaError> {
         if !rate.is_finite() || rate <= 0.0 {
             return Err(QuotaError::ZeroCount);
         }
         let interval = (1e9 / rate).round();
-        if interval >= u64::MAX as f64 {
+        if interval > MAX_SPAN_NANOS as f64 {
             return Err(QuotaError::PeriodTooLong);
         }
         let interval_nanos = interval as u64;
@@ -362,6 +380,26 @@ mod tests {
         assert_eq!(Quota::from_rate(-1.0, 1), Err(QuotaError::ZeroCount));
         assert_eq!(Quota::from_rate(1e-30, 1), Err(QuotaError::PeriodTooLong));
         assert_eq!(Quota::from_rate(1e12, 1), Err(QuotaError::RateTooHigh));
+    }
+
+    #[test]
+    fn spans_past_the_clock_headroom_are_errors() {
+        let year = Duration::from_secs(365 * 24 * 3600);
+        assert_eq!(
+            Quota::new(1, Duration::from_nanos(u64::MAX)),
+            Err(QuotaError::PeriodTooLong)
+        );
+        assert_eq!(Quota::new(1, year * 550), Err(QuotaError::PeriodTooLong));
+        assert!(Quota::new(1, Quota::MAX_SPAN).is_ok());
+        assert_eq!(
+            Quota::per_second(1).unwrap().with_burst(1 << 33),
+            Err(QuotaError::BurstTooLarge)
+        );
+        assert_eq!(
+            Quota::from_rate(1e-10, 1),
+            Err(QuotaError::PeriodTooLong),
+            "one unit per 317 years"
+        );
     }
 
     #[test]

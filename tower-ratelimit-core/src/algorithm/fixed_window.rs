@@ -212,6 +212,25 @@ impl Algorithm for FixedWindow {
         limits.snapshot(window, now)
     }
 
+    /// Window indices count periods since the epoch, so after a change of period the
+    /// state is re-indexed: the units used in the window in force (or booked ahead)
+    /// stay used, in the new window that holds its start (or now). Kept as an index of
+    /// the old period, it would read as a window centuries ahead (a longer period) or
+    /// long past (a shorter one).
+    fn rescale(&self, state: &FixedWindowState, old: &Quota, new: &Quota, now: Nanos) {
+        let (old_period, new_period) = (old.period_nanos(), new.period_nanos());
+        if old_period == new_period {
+            return;
+        }
+        let mut guard = lock(&state.inner);
+        let window = guard.at(now / old_period);
+        let start = window.index.saturating_mul(old_period).max(now);
+        *guard = Window {
+            index: start / new_period,
+            used: window.used,
+        };
+    }
+
     fn is_idle(&self, state: &FixedWindowState, quota: &Quota, now: Nanos) -> bool {
         let window = *lock(&state.inner);
         window.used == 0 || window.index < now / quota.period_nanos()

@@ -81,8 +81,11 @@ impl Params {
         if cost > self.burst {
             return Err(cost_error(cost, self.burst));
         }
-        // cost ≤ burst and burst × interval fits (validated by Quota).
-        Ok(cost * self.interval)
+        // Quota validates burst × interval, but the leaky bucket sets `burst` from the
+        // cost, so the product is checked rather than trusted.
+        cost.checked_mul(self.interval)
+            .filter(|&increment| increment <= self.capacity)
+            .ok_or_else(|| cost_error(cost, self.burst))
     }
 
     #[inline]
@@ -138,7 +141,7 @@ impl GcraState {
         Ok(match self.take(p, now, cost)? {
             Ok(new) => Verdict::Allowed(p.snapshot(new, now)),
             Err(tat) => Verdict::Denied {
-                retry_at: GcraState::retry_at(p, tat, now, cost * p.interval),
+                retry_at: GcraState::retry_at(p, tat, now, p.increment(cost)?),
                 snapshot: p.snapshot(tat, now),
             },
         })
@@ -153,7 +156,9 @@ impl GcraState {
     ) -> Result<Admission, CostTooLarge> {
         Ok(match self.take(p, now, cost)? {
             Ok(_) => Admission::Allowed,
-            Err(tat) => Admission::denied(GcraState::retry_at(p, tat, now, cost * p.interval), now),
+            Err(tat) => {
+                Admission::denied(GcraState::retry_at(p, tat, now, p.increment(cost)?), now)
+            }
         })
     }
 

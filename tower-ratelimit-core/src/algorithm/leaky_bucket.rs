@@ -4,7 +4,7 @@
 //! use tower_ratelimit_core::algorithm::{Algorithm, LeakyBucket, Verdict};
 //! use tower_ratelimit_core::Quota;
 //!
-//! let quota = Quota::per_second(100)?; // its burst of 100 is ignored: strict 10 ms
+//! let quota = Quota::per_second(100)?; // strict 10 ms; the burst (100) caps one cost
 //! let bucket = LeakyBucket.new_state(&quota);
 //! assert!(matches!(LeakyBucket.check(&bucket, &quota, 0, 1)?, Verdict::Allowed(_)));
 //! let Verdict::Denied { retry_at, .. } = LeakyBucket.check(&bucket, &quota, 0, 1)? else { panic!() };
@@ -19,7 +19,9 @@
 //! is the same single timestamp `tat` (the instant the next unit may leave) and the
 //! test is `max(tat, now) + n × T − now ≤ T`. Costs above 1 are spread: a request of
 //! cost `n` may start when the bucket is empty and pushes the next one `n × T` later.
-//! (A cost is therefore never "above the burst" here; it only costs more time.)
+//! The quota's burst plays one role here: it bounds a single request's cost (a cost
+//! above it is [`CostTooLarge`](crate::error::CostTooLarge)), so that no one request
+//! books more than `burst × T` of the future.
 //!
 //! As a **queue**, the same bucket is used through [`Algorithm::reserve`] (the wait
 //! mode of the rate layer): each request takes the next free slot and leaves exactly
@@ -27,7 +29,7 @@
 //! `max_wait` (or, in the layer, by its FIFO of waiters and the concurrency limit).
 
 use super::gcra::{GcraState, Params};
-use super::{Admission, Algorithm, Nanos, Reservation, Snapshot, Verdict};
+use super::{cost_error, Admission, Algorithm, Nanos, Reservation, Snapshot, Verdict};
 use crate::error::CostTooLarge;
 use crate::quota::Quota;
 
@@ -36,15 +38,25 @@ use crate::quota::Quota;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LeakyBucket;
 
-fn spacing(quota: &Quota, cost: u64) -> Params {
+/// The GCRA parameters that let `cost` pass only when the bucket is empty.
+fn spacing(quota: &Quota, cost: u64) -> Result<Params, CostTooLarge> {
+    // One request books at most the quota's burst of intervals, so a caller-derived
+    // cost (bytes, rows) cannot push the next start months away.
+    if cost > quota.burst() {
+        return Err(cost_error(cost, quota.burst()));
+    }
+    Ok(bucket_of(quota, cost.max(1)))
+}
+
+/// A GCRA bucket of `size` units at the quota's rate; `size` ≤ the quota's burst, whose
+/// span `Quota` validated.
+fn bucket_of(quota: &Quota, size: u64) -> Params {
     let interval = quota.interval_nanos();
-    // A cost of n occupies n intervals; the bucket admits it only when empty.
-    let burst = cost.max(1);
     Params {
         interval,
         interval_reciprocal: quota.interval_reciprocal(),
-        burst,
-        capacity: interval.saturating_mul(burst),
+        burst: size,
+        capacity: interval * size,
     }
 }
 
@@ -62,7 +74,7 @@ impl Algorithm for LeakyBucket {
         now: Nanos,
         cost: u64,
     ) -> Result<Verdict, CostTooLarge> {
-        state.check(spacing(quota, cost), now, cost).map(limit_one)
+        state.check(spacing(quota, cost)?, now, cost).map(limit_one)
     }
 
     fn admit(
@@ -72,7 +84,7 @@ impl Algorithm for LeakyBucket {
         now: Nanos,
         cost: u64,
     ) -> Result<Admission, CostTooLarge> {
-        state.admit(spacing(quota, cost), now, cost)
+        state.admit(spacing(quota, cost)?, now, cost)
     }
 
     fn peek(
@@ -82,7 +94,7 @@ impl Algorithm for LeakyBucket {
         now: Nanos,
         cost: u64,
     ) -> Result<Verdict, CostTooLarge> {
-        state.peek(spacing(quota, cost), now, cost).map(limit_one)
+        state.peek(spacing(quota, cost)?, now, cost).map(limit_one)
     }
 
     fn reserve(
@@ -93,11 +105,11 @@ impl Algorithm for LeakyBucket {
         cost: u64,
         max_wait: Nanos,
     ) -> Result<Reservation, CostTooLarge> {
-        state.reserve(spacing(quota, cost), now, cost, max_wait)
+        state.reserve(spacing(quota, cost)?, now, cost, max_wait)
     }
 
     fn snapshot(&self, state: &GcraState, quota: &Quota, now: Nanos) -> Snapshot {
-        one_at_a_time(state.snapshot(spacing(quota, 1), now))
+        one_at_a_time(state.snapshot(bucket_of(quota, 1), now))
     }
 
     fn rescale(&self, state: &GcraState, old: &Quota, new: &Quota, now: Nanos) {
@@ -108,8 +120,8 @@ impl Algorithm for LeakyBucket {
         state.is_idle(now)
     }
 
-    fn max_cost(&self, _quota: &Quota) -> u64 {
-        u64::MAX
+    fn max_cost(&self, quota: &Quota) -> u64 {
+        quota.burst()
     }
 
     fn last_busy(&self, state: &GcraState) -> Nanos {
@@ -147,7 +159,7 @@ mod tests {
             rate in 1u64..1_000,
             steps in proptest::collection::vec((0u64..50_000_000, 1u64..4), 1..200),
         ) {
-            let q = Quota::per_second(rate).unwrap();
+            let q = Quota::per_second(rate).unwrap().with_burst(4).unwrap(); // costs up to 4
             let t = q.interval_nanos();
             let s = LeakyBucket.new_state(&q);
             let mut next_free = 0u64;

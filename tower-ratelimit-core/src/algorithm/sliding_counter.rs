@@ -255,6 +255,22 @@ impl Algorithm for SlidingCounter {
         p.snapshot(counts, now as u128)
     }
 
+    /// Re-indexes the two windows after a change of period, keeping their counts (see
+    /// [`FixedWindow`](super::FixedWindow)'s `rescale` for why an index cannot stay).
+    fn rescale(&self, state: &SlidingCounterState, old: &Quota, new: &Quota, now: Nanos) {
+        let (old_period, new_period) = (old.period_nanos(), new.period_nanos());
+        if old_period == new_period {
+            return;
+        }
+        let mut guard = lock(&state.inner);
+        let counts = guard.at(now / old_period);
+        let start = counts.index.saturating_mul(old_period).max(now);
+        *guard = Counts {
+            index: start / new_period,
+            ..counts
+        };
+    }
+
     fn is_idle(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos) -> bool {
         let counts = lock(&state.inner).at(now / quota.period_nanos());
         counts.prev == 0 && counts.curr == 0

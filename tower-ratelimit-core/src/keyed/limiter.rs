@@ -144,7 +144,8 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
     }
 
     /// Replaces the default quota (keys with a quota of their own keep it). Buckets
-    /// keep their state, measured in the new quota's terms.
+    /// keep their fill level in units: a key owing 3 units owes 3 at the new spacing
+    /// (see [`KeyedMemoryStore::set_default_quota`]).
     pub fn set_quota(&self, quota: Quota) {
         self.store.set_quota(quota);
     }

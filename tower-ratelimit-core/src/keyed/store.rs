@@ -203,9 +203,27 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
         }
     }
 
-    /// Replaces the default quota; see [`RateStore::set_quota`].
+    /// Replaces the default quota; see [`RateStore::set_quota`]. Every bucket that
+    /// follows the default keeps its fill level in units (as
+    /// [`Algorithm::rescale`] defines it), so a cut in the rate does not hand each key a
+    /// fresh burst and a rise does not leave keys owing the old, longer time.
+    ///
+    /// This walks every key under its shard's write lock: O(keys), for a rare call.
     pub fn set_default_quota(&self, quota: Quota) {
+        let old = self.default_quota.get();
         self.default_quota.set(quota);
+        if old == quota {
+            return;
+        }
+        let now = self.clock.now();
+        self.shards.for_each_shard(|shard| {
+            for (key, state) in shard.map.iter() {
+                let own_quota = self.quota_fn.as_ref().and_then(|f| f(key));
+                if own_quota.is_none() {
+                    self.algorithm.rescale(state, &old, &quota, now);
+                }
+            }
+        });
     }
 
     /// Takes `cost` units for `key` now if they fit: the synchronous form of
@@ -468,7 +486,7 @@ where
     }
 
     fn set_quota(&self, quota: Quota) {
-        self.default_quota.set(quota);
+        self.set_default_quota(quota);
     }
 }
 

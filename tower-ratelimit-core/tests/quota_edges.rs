@@ -1,0 +1,154 @@
+//! Quota changes at run time and quotas at the edges of what the clock can hold: each
+//! algorithm keeps working, and nothing overflows into "always" or "never".
+
+use std::time::Duration;
+use tokio::time::Instant;
+use tower_ratelimit_core::algorithm::{FixedWindow, Gcra, LeakyBucket, SlidingCounter};
+use tower_ratelimit_core::error::StoreError;
+use tower_ratelimit_core::keyed::KeyedMemoryStore;
+use tower_ratelimit_core::store::{Decision, RateStore};
+use tower_ratelimit_core::{Quota, RateLimiter};
+
+fn allowed(decision: Result<Decision, StoreError>) -> bool {
+    decision.expect("a decision, not an error").is_allowed()
+}
+
+fn retry_after(decision: Result<Decision, StoreError>) -> Duration {
+    match decision.expect("a decision, not an error") {
+        Decision::Denied { retry_after, .. } => retry_after,
+        allowed => panic!("expected a denial, got {allowed:?}"),
+    }
+}
+
+/// Window limiters index windows by periods since the epoch: after a longer period
+/// the old index must not read as a window centuries ahead.
+async fn window_limiter_survives_a_longer_period(limiter: RateLimiter<impl RateStore>) {
+    assert!(allowed(limiter.try_acquire(1).await));
+    limiter.set_quota(Quota::per_minute(60).unwrap());
+    assert!(allowed(limiter.try_acquire(1).await), "one unit used of 60");
+    let mut admitted = 2;
+    while allowed(limiter.try_acquire(1).await) {
+        admitted += 1;
+        assert!(admitted <= 60, "the new window holds 60 at most");
+    }
+    assert_eq!(admitted, 60, "the unit used before the change still counts");
+    let wait = retry_after(limiter.try_acquire(1).await);
+    assert!(wait <= Duration::from_secs(60), "denied for {wait:?}");
+    // Wait mode gets through within the new window, not in 528 years.
+    let started = Instant::now();
+    limiter.acquire(1).await.unwrap();
+    assert!(started.elapsed() <= Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
+async fn fixed_window_survives_a_longer_period() {
+    window_limiter_survives_a_longer_period(RateLimiter::with_algorithm(
+        FixedWindow,
+        Quota::per_second(10).unwrap(),
+    ))
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn sliding_counter_survives_a_longer_period() {
+    window_limiter_survives_a_longer_period(RateLimiter::with_algorithm(
+        SlidingCounter,
+        Quota::per_second(10).unwrap(),
+    ))
+    .await;
+}
+
+async fn shorter_window_keeps_the_units_already_used(limiter: RateLimiter<impl RateStore>) {
+    for _ in 0..10 {
+        assert!(allowed(limiter.try_acquire(1).await));
+    }
+    limiter.set_quota(Quota::per_second(10).unwrap());
+    // The ten units were used in the window now in force: no fresh count at once.
+    let wait = retry_after(limiter.try_acquire(1).await);
+    assert!(wait <= Duration::from_secs(1), "denied for {wait:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(allowed(limiter.try_acquire(1).await));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shorter_window_keeps_the_units_already_used() {
+    let quota = Quota::per_minute(10).unwrap();
+    shorter_window_keeps_the_units_already_used(RateLimiter::with_algorithm(FixedWindow, quota))
+        .await;
+    shorter_window_keeps_the_units_already_used(RateLimiter::with_algorithm(SlidingCounter, quota))
+        .await;
+}
+
+#[test]
+fn keyed_buckets_keep_their_units_when_the_rate_rises() {
+    let store = KeyedMemoryStore::new(Quota::per_minute(1).unwrap());
+    assert!(allowed(store.check_now(&"k", 1)));
+    store.set_quota(Quota::per_second(100).unwrap());
+    // The key owes one unit: 10 ms at the new rate, not the old minute.
+    let snapshot = store.check_now(&"k", 1).unwrap().snapshot();
+    assert_eq!(snapshot.remaining, 98);
+    assert!(snapshot.reset <= Duration::from_millis(20));
+}
+
+#[test]
+fn keyed_buckets_keep_their_debt_when_the_rate_falls() {
+    let store = KeyedMemoryStore::new(Quota::per_second(100).unwrap());
+    for _ in 0..100 {
+        assert!(allowed(store.check_now(&"k", 1)));
+    }
+    store.set_quota(Quota::per_second(1).unwrap().with_burst(60).unwrap());
+    assert!(
+        !allowed(store.check_now(&"k", 1)),
+        "a drained key gets no fresh burst from a rate cut"
+    );
+    // A key with its own quota is left alone.
+    let own = KeyedMemoryStore::new(Quota::per_second(100).unwrap())
+        .with_quota_fn(|key: &&str| (*key == "own").then(|| Quota::per_second(2).unwrap()));
+    assert!(allowed(own.check_now(&"own", 1)));
+    own.set_quota(Quota::per_minute(1).unwrap());
+    assert!(allowed(own.check_now(&"own", 1)), "2 per second still");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leaky_bucket_cost_above_the_burst_is_an_error_not_a_lockout() {
+    let limiter = RateLimiter::with_algorithm(LeakyBucket, Quota::per_second(100).unwrap());
+    for cost in [101, u64::MAX / 1000, u64::MAX] {
+        assert!(
+            matches!(
+                limiter.try_acquire(cost).await,
+                Err(StoreError::CostTooLarge(_))
+            ),
+            "cost {cost}"
+        );
+    }
+    // Nothing was booked: the bucket is still free, and a cost of the burst passes.
+    assert!(allowed(limiter.try_acquire(100).await));
+    assert!(retry_after(limiter.try_acquire(1).await) <= Duration::from_secs(1));
+}
+
+async fn admitted_of_a_thousand(limiter: RateLimiter<impl RateStore>) -> usize {
+    let mut admitted = 0;
+    for _ in 0..1_000 {
+        if allowed(limiter.try_acquire(1).await) {
+            admitted += 1;
+        }
+    }
+    admitted
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_longest_quota_is_enforced() {
+    let once = Quota::new(1, Quota::MAX_SPAN).unwrap();
+    let admitted = [
+        admitted_of_a_thousand(RateLimiter::with_algorithm(Gcra, once)).await,
+        admitted_of_a_thousand(RateLimiter::with_algorithm(LeakyBucket, once)).await,
+        admitted_of_a_thousand(RateLimiter::with_algorithm(FixedWindow, once)).await,
+        admitted_of_a_thousand(RateLimiter::with_algorithm(SlidingCounter, once)).await,
+    ];
+    assert!(
+        admitted.iter().all(|&n| n <= 1),
+        "admitted by a once-a-century quota: {admitted:?}"
+    );
+    assert_eq!(admitted[0], 1, "GCRA admits its one unit");
+    assert!(Quota::new(1, Duration::from_nanos(u64::MAX)).is_err());
+}
