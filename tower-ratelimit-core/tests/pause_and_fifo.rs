@@ -184,6 +184,53 @@ async fn wait_mode_costs_are_charged_as_debt() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_heavy_request_waits_for_its_own_cost() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    // 10 per second, burst 10, every request costs 10: the first empties the full
+    // bucket and starts at once; the second takes one unit after 100 ms and reserves
+    // nine more, so it starts at 1 s (20 units by 1 s: B + D/T).
+    let mut svc = RateLimitLayer::new(Quota::per_second(10).unwrap())
+        .cost(|_: &usize| 10)
+        .layer(recording_service(starts.clone(), t0));
+    svc.ready().await.unwrap().call(0).await.unwrap();
+    svc.ready().await.unwrap().call(1).await.unwrap();
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(
+        starts,
+        vec![(0, Duration::ZERO), (1, Duration::from_secs(1))]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_clones_with_heavy_costs_start_at_the_rate() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let svc = RateLimitLayer::new(Quota::per_second(10).unwrap())
+        .cost(|_: &usize| 10)
+        .layer(recording_service(starts.clone(), t0));
+    // Ten clones made ready take the burst's ten units, one each; each call then
+    // reserves nine more, so the clones start 0.9 s apart instead of all at once.
+    let mut clones: Vec<_> = (0..10).map(|_| svc.clone()).collect();
+    for clone in clones.iter_mut() {
+        clone.ready().await.unwrap();
+    }
+    let calls: Vec<_> = clones
+        .iter_mut()
+        .enumerate()
+        .map(|(i, clone)| clone.call(i))
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    let starts = starts.lock().unwrap().clone();
+    let expected: Vec<_> = (0..10)
+        .map(|i| (i, Duration::from_millis(900 * (i as u64 + 1))))
+        .collect();
+    assert_eq!(starts, expected);
+}
+
+#[tokio::test(start_paused = true)]
 async fn timer_granularity_does_not_lower_the_rate() {
     // Intervals below tokio's 1 ms timer resolution: every wake-up of the queue's head
     // is late. Slots that fell due meanwhile belong to the queue, so 16 callers keep a

@@ -36,6 +36,8 @@ enum Held<S, Req, St: RateStore> {
     Deciding {
         decision: St::Future,
         reject: bool,
+        /// Set for a reservation whose wait the request must sit out.
+        limiter: Option<RateLimiter<St>>,
         call: Option<(S, Req)>,
     },
     /// Granted just before a pause began: held until it ends.
@@ -44,6 +46,14 @@ enum Held<S, Req, St: RateStore> {
         limiter: RateLimiter<St>,
         call: Option<(S, Req)>,
         cost: u64,
+    },
+    /// A cost above one unit: the rest is reserved, and the request starts when the
+    /// reserved units fall due, so that a heavy request waits for its own cost rather
+    /// than starting at once and making later ones pay.
+    Reserved {
+        sleep: Pin<Box<Sleep>>,
+        limiter: RateLimiter<St>,
+        call: Option<(S, Req)>,
     },
 }
 
@@ -65,6 +75,36 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         ResponseFuture::held(Held::Deciding {
             decision,
             reject,
+            limiter: None,
+            call: Some((service, request)),
+        })
+    }
+
+    /// Reserving the rest of a wait-mode cost: the request starts when it falls due.
+    pub(crate) fn reserving(
+        reservation: St::Future,
+        limiter: RateLimiter<St>,
+        service: S,
+        request: Req,
+    ) -> Self {
+        ResponseFuture::held(Held::Deciding {
+            decision: reservation,
+            reject: false,
+            limiter: Some(limiter),
+            call: Some((service, request)),
+        })
+    }
+
+    /// Holding a request until its reserved units fall due.
+    pub(crate) fn reserved(
+        wait: Duration,
+        limiter: RateLimiter<St>,
+        service: S,
+        request: Req,
+    ) -> Self {
+        ResponseFuture::held(Held::Reserved {
+            sleep: Box::pin(sleep(wait)),
+            limiter,
             call: Some((service, request)),
         })
     }
@@ -101,9 +141,22 @@ impl<S, Req, St: RateStore> Held<S, Req, St> {
                 Held::Deciding {
                     decision,
                     reject,
+                    limiter,
                     call,
                 } => {
-                    return Poll::Ready(match ready!(Pin::new(decision).poll(cx)) {
+                    let decided = ready!(Pin::new(decision).poll(cx));
+                    if let (Ok(Decision::Allowed { wait, .. }), Some(limiter)) = (&decided, limiter)
+                    {
+                        if !wait.is_zero() {
+                            *self = Held::Reserved {
+                                sleep: Box::pin(sleep(*wait)),
+                                limiter: limiter.clone(),
+                                call: call.take(),
+                            };
+                            continue;
+                        }
+                    }
+                    return Poll::Ready(match decided {
                         Ok(Decision::Denied {
                             retry_after,
                             snapshot,
@@ -111,6 +164,25 @@ impl<S, Req, St: RateStore> Held<S, Req, St> {
                         Ok(_) => take_call(call),
                         Err(e) => Err(e.into_box()),
                     });
+                }
+                Held::Reserved {
+                    sleep,
+                    limiter,
+                    call,
+                } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    // The units are ours, but a pause (a server's Retry-After) that
+                    // began meanwhile still holds the start.
+                    if let Some(wait) = limiter.pause_remaining() {
+                        *self = Held::Paused {
+                            sleep: Box::pin(tokio::time::sleep(wait)),
+                            limiter: limiter.clone(),
+                            call: call.take(),
+                            cost: 1,
+                        };
+                        continue;
+                    }
+                    return Poll::Ready(take_call(call));
                 }
                 Held::Paused {
                     sleep,
@@ -126,10 +198,11 @@ impl<S, Req, St: RateStore> Held<S, Req, St> {
                     if *cost <= 1 {
                         return Poll::Ready(take_call(call));
                     }
-                    let debt = limiter.store().reserve(&(), *cost - 1, Duration::MAX);
+                    let rest = limiter.store().reserve(&(), *cost - 1, Duration::MAX);
                     *self = Held::Deciding {
-                        decision: debt,
+                        decision: rest,
                         reject: false,
+                        limiter: Some(limiter.clone()),
                         call: call.take(),
                     };
                 }

@@ -63,9 +63,16 @@ impl<St, C> RateLimitLayer<St, C> {
     /// Charges each request `cost(&request)` units.
     ///
     /// In reject mode the whole cost is decided in `call`. In wait mode `poll_ready`
-    /// waits for one unit (it cannot see the request) and `call` charges the rest as
-    /// debt that later requests wait for, so the rate holds on average and the request
-    /// itself is not delayed twice. A cost above the burst fails at once.
+    /// waits for one unit (it cannot see the request) and `call` reserves the rest:
+    /// the response future holds the request until those units fall due, then calls
+    /// the inner service. A heavy request thus waits for its own cost instead of
+    /// starting at once and leaving the debt to later requests, so weighted requests
+    /// start at the quota's rate (ten ready clones of cost 10 at 10/s start one per
+    /// second, not all at once). A cost above the burst fails at once.
+    ///
+    /// Wait mode charges at least one unit per request: a cost of 0 still takes the
+    /// unit `poll_ready` waited for, and so does a request refused in `call` for a cost
+    /// above the burst.
     pub fn cost<C2>(self, cost: C2) -> RateLimitLayer<St, C2> {
         RateLimitLayer {
             limiter: self.limiter,

@@ -157,18 +157,29 @@ where
                     return ResponseFuture::paused(wait, limiter, self.take_inner(), request, cost);
                 }
                 if cost > 1 {
-                    // The first unit was taken in poll_ready; the rest is debt.
-                    let mut debt = store.reserve(&(), cost - 1, Duration::MAX);
-                    match poll_now(&mut debt) {
+                    // The first unit was taken in poll_ready; the rest is reserved, and
+                    // the request starts when it falls due.
+                    let mut rest = store.reserve(&(), cost - 1, Duration::MAX);
+                    match poll_now(&mut rest) {
+                        Some(Ok(Decision::Allowed { wait, .. })) if !wait.is_zero() => {
+                            let limiter = self.limiter.clone();
+                            return ResponseFuture::reserved(
+                                wait,
+                                limiter,
+                                self.take_inner(),
+                                request,
+                            );
+                        }
                         Some(Ok(_)) => {}
                         Some(Err(e)) => return ResponseFuture::failed(e.into_box()),
                         None => {
-                            return ResponseFuture::deciding(
-                                debt,
-                                false,
+                            let limiter = self.limiter.clone();
+                            return ResponseFuture::reserving(
+                                rest,
+                                limiter,
                                 self.take_inner(),
                                 request,
-                            )
+                            );
                         }
                     }
                 }
