@@ -49,7 +49,10 @@ use tokio::time::Instant;
 ///
 /// * [`RateLimiter::acquire`] waits its turn (**wait mode**): waiters are served in
 ///   order (FIFO) across all sharers; only the waiter at the head of the queue holds
-///   a timer, and no wake-up is lost however many wait.
+///   a timer, and no wake-up is lost however many wait. A waiter holds its place
+///   until it is polled to the end or dropped, so a caller that stops polling must
+///   drop its future (or its service; see the [rate module](crate::rate#a-waiting-service-holds-its-place)):
+///   otherwise, when its turn comes, the others wait for it.
 /// * [`RateLimiter::try_acquire`] answers at once (**reject mode**) with a
 ///   [`Decision`] that carries the retry-after.
 /// * [`RateLimiter::pause_until`] holds every request of every sharer until an
@@ -144,6 +147,11 @@ impl<St> RateLimiter<St> {
     /// Holds every request of every sharer until `until`, including requests already
     /// waiting for a slot. A pause only ever extends: an earlier instant than the
     /// current pause changes nothing (use [`RateLimiter::resume`] to lift it).
+    ///
+    /// The bucket keeps refilling during a pause, so when it ends, the requests that
+    /// were already granted before it start together with up to a full burst. Give
+    /// the quota a small burst where the server must not see a burst right after its
+    /// `Retry-After`.
     pub fn pause_until(&self, until: Instant) {
         let at = self.shared.clock.to_nanos(until).max(1);
         let previous = self.shared.paused_until.fetch_max(at, Ordering::AcqRel);

@@ -20,7 +20,7 @@
 //! test is `max(tat, now) + n × T − now ≤ T`. Costs above 1 are spread: a request of
 //! cost `n` may start when the bucket is empty and pushes the next one `n × T` later.
 //! The quota's burst plays one role here: it bounds a single request's cost (a cost
-//! above it is [`CostTooLarge`](crate::error::CostTooLarge)), so that no one request
+//! above it is [`CostTooLarge`]), so that no one request
 //! books more than `burst × T` of the future.
 //!
 //! As a **queue**, the same bucket is used through [`Algorithm::reserve`] (the wait

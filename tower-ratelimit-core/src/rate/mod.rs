@@ -31,6 +31,15 @@
 //! Every service made by one layer, and every clone of them, shares the layer's
 //! [`RateLimiter`](crate::RateLimiter): a limit that each clone enforced alone would be
 //! no limit (the failure of `tower::limit::RateLimit` behind axum).
+//!
+//! # A waiting service holds its place
+//!
+//! In wait mode, a service whose `poll_ready` returned `Pending` keeps its place in
+//! the limiter's FIFO queue, and when its turn comes, the clones queued behind it wait
+//! for it to be polled. So if you give up on readiness (`timeout(d, svc.ready())`,
+//! a `select!`), then **poll that service again or drop it**; do not keep it idle.
+//! Dropping it frees its place at once. Tower's own `ConcurrencyLimit` and `Buffer`
+//! have the same contract: their pending acquire holds its place in a semaphore queue.
 
 mod cost;
 mod future;
