@@ -111,7 +111,9 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         }
     }
 
-    /// Adopts the tightest advertised request policy as the limiter's quota.
+    /// Adopts the tightest advertised request policy as the limiter's rate; the limiter
+    /// keeps its burst shape, as with
+    /// [`FeedbackLayer::adopt_policy`](crate::FeedbackLayer::adopt_policy).
     pub fn adopt_policy(mut self, adopt: bool) -> Self {
         Arc::make_mut(&mut self.steer).adopt_policy = adopt;
         self

@@ -35,7 +35,9 @@ async fn denial_is_resource_exhausted_with_pushback() {
 
     let ok = call(Some("a")).await.unwrap();
     assert_eq!(ok.headers()["grpc-status"], "0");
-    assert_eq!(ok.headers()["ratelimit"], r#""default";r=0;t=1"#);
+    // 4/s with burst 1 is advertised as its rate; the spent burst leaves 3 of those 4.
+    assert_eq!(ok.headers()["ratelimit-policy"], r#""default";q=4;w=1"#);
+    assert_eq!(ok.headers()["ratelimit"], r#""default";r=3;t=1"#);
 
     let denied = call(Some("a")).await.unwrap();
     assert_eq!(denied.status(), 200);

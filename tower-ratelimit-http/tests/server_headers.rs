@@ -51,13 +51,18 @@ async fn retry_after_for_a_fifth_of_a_second_is_one() {
     let denied = get(addr, "/", &[]).await;
     assert_eq!(denied.status, 429);
     assert_eq!(denied.header("retry-after"), "1");
+    assert_eq!(denied.header("ratelimit-policy"), r#""default";q=5;w=1"#);
+    assert_eq!(denied.header("ratelimit"), r#""default";r=0;t=1"#);
     // Retrying after the advertised wait (here exactly the 200 ms) succeeds.
     tokio::time::advance(Duration::from_millis(199)).await;
     assert_eq!(get(addr, "/", &[]).await.status, 429);
     tokio::time::advance(Duration::from_millis(1)).await;
     let allowed = get(addr, "/", &[]).await;
     assert_eq!(allowed.status, 200);
-    assert_eq!(allowed.header("ratelimit"), r#""default";r=0;t=1"#);
+    // The policy is the rate (5 per second), and `r` counts in its terms: the
+    // spent burst of 1 leaves 4 of the 5.
+    assert_eq!(allowed.header("ratelimit-policy"), r#""default";q=5;w=1"#);
+    assert_eq!(allowed.header("ratelimit"), r#""default";r=4;t=1"#);
 }
 
 #[tokio::test(start_paused = true)]

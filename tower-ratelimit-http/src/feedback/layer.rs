@@ -114,7 +114,11 @@ impl<C: Clone, St> FeedbackLayer<C, St> {
     }
 
     /// Adopts the tightest request policy the server advertises (`q` per `w`) as the
-    /// limiter's quota. Off by default.
+    /// limiter's rate. Off by default.
+    ///
+    /// A policy carries a rate, not a burst, so the limiter keeps its own burst shape:
+    /// one built with a burst below its count (strict spacing) keeps that burst (capped
+    /// at `q`), and one with the default burst takes `q` as its burst.
     pub fn adopt_policy(mut self, adopt: bool) -> Self {
         self.steer_mut().adopt_policy = adopt;
         self

@@ -277,7 +277,9 @@ impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
     }
 
     /// Adopts the tightest request policy a partition's server advertises as that
-    /// partition's quota. Off by default.
+    /// partition's rate, keeping the partition's burst shape as
+    /// [`FeedbackLayer::adopt_policy`](crate::FeedbackLayer::adopt_policy) does. Off by
+    /// default.
     pub fn adopt_policy(mut self, adopt: bool) -> Self {
         Arc::make_mut(&mut self.steer).adopt_policy = adopt;
         self

@@ -71,12 +71,31 @@ pub(crate) fn apply<St: RateStore>(
         limiter.pause_for(wait);
     }
     if adopt_policy {
-        if let Some(quota) = advertised_quota(&verdict.feedback) {
-            if limiter.quota() != quota {
+        if let Some(advertised) = advertised_quota(&verdict.feedback) {
+            let current = limiter.quota();
+            let quota = adopted(&current, advertised);
+            if current != quota {
                 limiter.set_quota(quota);
             }
         }
     }
+}
+
+/// The quota a limiter at `current` takes from a server's `advertised` one: the
+/// server's rate, with the client's own burst shape.
+///
+/// A policy (`q` per `w`) says nothing about how much may start at once: a server at
+/// 100/s with strict spacing advertises `q=100;w=1` too. So a client that chose a
+/// burst below its count (strict spacing, smoothing) keeps that burst, capped at `q`;
+/// a client with the default burst (its count, or more) takes `q`, as a window server
+/// admits `q` at once.
+pub(crate) fn adopted(current: &Quota, advertised: Quota) -> Quota {
+    if current.burst() >= current.count() {
+        return advertised;
+    }
+    advertised
+        .with_burst(current.burst().min(advertised.count()))
+        .unwrap_or(advertised)
 }
 
 /// The tightest request policy the server advertises (lowest `q / w`), as a quota.

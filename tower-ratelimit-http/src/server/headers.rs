@@ -166,28 +166,110 @@ fn header_value(text: String) -> HeaderValue {
     HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static(""))
 }
 
-/// The policy's quota `q` and window `w` (seconds) for the fields.
+/// Nanoseconds in a second, for whole-second windows.
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// How many windows past the shortest one [`quota_and_window`] tries before it settles
+/// for the shortest. 128 always suffices for a 1% fit (see the function's docs); the
+/// bound only keeps the loop finite whatever a store reports.
+const WINDOW_CANDIDATES: u128 = 128;
+
+/// The policy's quota `q` and window `w` (whole seconds) for the fields, given the
+/// snapshot's `limit` (the burst for GCRA, the count for window algorithms, 1 for the
+/// leaky bucket).
 ///
-/// `q` is what the client may spend at once (the snapshot's limit: the burst for GCRA,
-/// the count for window algorithms) and `w` the time in which that much is refilled,
-/// rounded up to whole seconds (at least 1). With the default burst this is the quota's
-/// own count and period: `Quota::per_minute(100)` is `q=100;w=60`.
+/// The pair describes the real **rate**: a client that spends `q` units every `w`
+/// seconds is never refused for rate, and is at most 1% slower than the server allows.
+/// The IETF `w` is a whole number of seconds, so a quota whose `limit` refills in less
+/// than a second (strict spacing, `Quota::from_rate(100.0, 1)`, a leaky bucket) is
+/// expressed by scaling `q`, not by stretching `w`:
+///
+/// 1. When the `limit` refills in a whole number of seconds (`limit × T`, or the
+///    quota's period when `limit` is its count), that is the policy: `q = limit` and
+///    `w = limit × T`. `Quota::per_minute(100)` is `q=100;w=60`,
+///    `Quota::per_second(5).with_burst(20)` is `q=20;w=4`.
+/// 2. Otherwise `w` is the first whole number of seconds, from
+///    `max(1, ⌈limit × T⌉)`, in which the quota refills whole units to within 1%, and
+///    `q = ⌊w / T⌋`, the units it refills in `w` (rounded down, so the policy never
+///    promises more than the server admits). `Quota::per_second(100).with_burst(1)`
+///    and a leaky bucket at 100/s are `q=100;w=1`; `Quota::per_minute(100).with_burst(7)`
+///    is `q=10;w=6`.
+///
+/// `q` is never under `limit`, but it can be over it: the fields cannot say "at most
+/// one at once", so clients should pace `q` over `w` rather than send it at once (the
+/// crate's own `FeedbackLayer::adopt_policy` keeps the client's burst). A `limit` of 0
+/// is `q=0;w=1`. Values too large for a Structured Fields Integer are saturated when
+/// rendered.
 pub fn quota_and_window(quota: &Quota, limit: u64) -> (u64, u64) {
-    let window = if limit == quota.count() {
-        quota.period()
+    if limit == 0 {
+        return (0, 1);
+    }
+    let interval = quota.emission_interval().as_nanos().max(1);
+    let refill = if limit == quota.count() {
+        // The period is exact; `count × T` can fall a few nanoseconds short of it.
+        quota.period().as_nanos()
     } else {
-        let nanos = quota
-            .emission_interval()
-            .as_nanos()
-            .saturating_mul(u128::from(limit));
-        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        interval.saturating_mul(u128::from(limit))
     };
-    (limit, ceil_secs(window).max(1))
+    if refill >= NANOS_PER_SEC && refill % NANOS_PER_SEC == 0 {
+        return (limit, saturate(refill / NANOS_PER_SEC));
+    }
+    let shortest = refill.div_ceil(NANOS_PER_SEC).max(1);
+    for window in shortest..shortest.saturating_add(WINDOW_CANDIDATES) {
+        let Some(nanos) = window.checked_mul(NANOS_PER_SEC) else {
+            break;
+        };
+        // `lost` (< T) is the part of the window that refills no whole unit.
+        let lost = nanos % interval;
+        if lost.saturating_mul(100) <= nanos {
+            return (saturate(nanos / interval).max(limit), saturate(window));
+        }
+    }
+    let nanos = shortest.saturating_mul(NANOS_PER_SEC);
+    (saturate(nanos / interval).max(limit), saturate(shortest))
 }
 
-/// `RateLimit-Policy: "name";q=..;w=..`.
+fn saturate(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// The `r` that goes with [`quota_and_window`]'s `q` on an allowed response: the
+/// snapshot's remaining units plus what `q` adds over the `limit` (`q - limit`).
+///
+/// For GCRA this is exactly what the same bucket would have left with a burst of `q`:
+/// one theoretical arrival time, seen through the advertised policy. So a server at
+/// 100/s with burst 1 says `r=99` (not `r=0`) right after a request, and a client does
+/// not read "exhausted, wait `t` seconds" into a 10 ms gap. `t` is the time until the
+/// bucket is full, which is the same for both bursts.
+fn advertised_remaining(q: u64, snapshot: &Snapshot) -> u64 {
+    snapshot
+        .remaining
+        .saturating_add(q.saturating_sub(snapshot.limit))
+}
+
+/// Whether a response admits the request: a denial reports the bucket's own remaining
+/// units (fewer than the request costs; 0 for one unit), since "99 left" on a 429
+/// would contradict its `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Allowed,
+    Denied,
+}
+
+fn remaining_field(q: u64, snapshot: &Snapshot, verdict: Verdict) -> u64 {
+    match verdict {
+        Verdict::Allowed => advertised_remaining(q, snapshot),
+        Verdict::Denied => snapshot.remaining,
+    }
+}
+
+/// `RateLimit-Policy: "name";q=..;w=..` (see [`quota_and_window`]).
 pub fn policy_value(name: &PolicyName, quota: &Quota, limit: u64) -> HeaderValue {
     let (q, w) = quota_and_window(quota, limit);
+    policy_item(name, q, w)
+}
+
+fn policy_item(name: &PolicyName, q: u64, w: u64) -> HeaderValue {
     let mut ser = ListSerializer::new();
     let _ = ser
         .bare_item(name.sf())
@@ -196,22 +278,30 @@ pub fn policy_value(name: &PolicyName, quota: &Quota, limit: u64) -> HeaderValue
     header_value(ser.finish().unwrap_or_default())
 }
 
-/// `RateLimit: "name";r=..;t=..`: `r` units remain, and the bucket is full again in `t`
-/// seconds (rounded up).
-pub fn ratelimit_value(name: &PolicyName, snapshot: &Snapshot) -> HeaderValue {
+/// `RateLimit: "name";r=..;t=..` for an allowed request: `r` units remain under the
+/// policy [`policy_value`] advertises for this quota (see [`quota_and_window`]: when
+/// `q` is scaled above the snapshot's limit, `r` is scaled by the same amount), and
+/// the bucket is full again in `t` seconds (rounded up).
+pub fn ratelimit_value(name: &PolicyName, quota: &Quota, snapshot: &Snapshot) -> HeaderValue {
+    let (q, _) = quota_and_window(quota, snapshot.limit);
+    ratelimit_item(name, advertised_remaining(q, snapshot), snapshot)
+}
+
+fn ratelimit_item(name: &PolicyName, remaining: u64, snapshot: &Snapshot) -> HeaderValue {
     let mut ser = ListSerializer::new();
     let _ = ser
         .bare_item(name.sf())
-        .parameter(key_ref("r"), sf_int(snapshot.remaining))
+        .parameter(key_ref("r"), sf_int(remaining))
         .parameter(key_ref("t"), sf_int(ceil_secs(snapshot.reset)));
     header_value(ser.finish().unwrap_or_default())
 }
 
-/// Adds the fields of `style` for one policy to `headers`.
+/// Adds the fields of `style` for one policy to the response of an allowed request.
 ///
 /// The IETF fields are appended, so that layers stacked in one app (a global limit
 /// around per-route limits) each list their policy; each legacy trio is set only if
-/// absent, so the innermost layer's numbers win.
+/// absent, so the innermost layer's numbers win. The legacy trios carry no window and
+/// report the snapshot as it is (`limit`, `remaining`, reset seconds).
 pub fn append(
     headers: &mut HeaderMap,
     style: HeaderStyle,
@@ -219,12 +309,35 @@ pub fn append(
     quota: &Quota,
     snapshot: &Snapshot,
 ) {
+    append_as(headers, style, name, quota, snapshot, Verdict::Allowed);
+}
+
+/// [`append`] for the response to a denied request: the same policy, and `r` is the
+/// bucket's own remaining units (fewer than the request costs, so 0 for a one-unit
+/// request) rather than the scaled count of [`ratelimit_value`].
+pub fn append_denied(
+    headers: &mut HeaderMap,
+    style: HeaderStyle,
+    name: &PolicyName,
+    quota: &Quota,
+    snapshot: &Snapshot,
+) {
+    append_as(headers, style, name, quota, snapshot, Verdict::Denied);
+}
+
+fn append_as(
+    headers: &mut HeaderMap,
+    style: HeaderStyle,
+    name: &PolicyName,
+    quota: &Quota,
+    snapshot: &Snapshot,
+    verdict: Verdict,
+) {
     if style.ietf {
-        headers.append(
-            RATELIMIT_POLICY.clone(),
-            policy_value(name, quota, snapshot.limit),
-        );
-        headers.append(RATELIMIT.clone(), ratelimit_value(name, snapshot));
+        let (q, w) = quota_and_window(quota, snapshot.limit);
+        headers.append(RATELIMIT_POLICY.clone(), policy_item(name, q, w));
+        let remaining = remaining_field(q, snapshot, verdict);
+        headers.append(RATELIMIT.clone(), ratelimit_item(name, remaining, snapshot));
     }
     append_trios(headers, style, snapshot);
 }
@@ -268,7 +381,15 @@ pub(crate) struct FieldRenderer {
     style: HeaderStyle,
     /// The policy name as a serialised Structured Fields String.
     item: String,
-    policy: RwLock<Option<(Quota, u64, HeaderValue)>>,
+    /// The last quota and limit rendered, with their `q` and `RateLimit-Policy` value.
+    policy: RwLock<Option<CachedPolicy>>,
+}
+
+struct CachedPolicy {
+    quota: Quota,
+    limit: u64,
+    q: u64,
+    value: HeaderValue,
 }
 
 impl FieldRenderer {
@@ -292,22 +413,29 @@ impl FieldRenderer {
         self.style
     }
 
-    fn policy(&self, quota: &Quota, limit: u64) -> HeaderValue {
+    /// The policy's `q` and its `RateLimit-Policy` value.
+    fn policy(&self, quota: &Quota, limit: u64) -> (u64, HeaderValue) {
         if let Ok(cached) = self.policy.read() {
-            if let Some((q, l, value)) = &*cached {
-                if q == quota && *l == limit {
-                    return value.clone();
+            if let Some(c) = &*cached {
+                if c.quota == *quota && c.limit == limit {
+                    return (c.q, c.value.clone());
                 }
             }
         }
-        let value = policy_value(&self.name, quota, limit);
+        let (q, w) = quota_and_window(quota, limit);
+        let value = policy_item(&self.name, q, w);
         if let Ok(mut cached) = self.policy.write() {
-            *cached = Some((*quota, limit, value.clone()));
+            *cached = Some(CachedPolicy {
+                quota: *quota,
+                limit,
+                q,
+                value: value.clone(),
+            });
         }
-        value
+        (q, value)
     }
 
-    fn ratelimit(&self, snapshot: &Snapshot) -> HeaderValue {
+    fn ratelimit(&self, remaining: u64, snapshot: &Snapshot) -> HeaderValue {
         // Written into a stack buffer and copied once into the value: this runs on
         // every response, and formatting machinery and intermediate strings cost more
         // than the rest of the layer's fields together.
@@ -326,7 +454,7 @@ impl FieldRenderer {
         let mut digits = [0u8; 20];
         let fits = push(self.item.as_bytes())
             && push(b";r=")
-            && push(decimal(snapshot.remaining.min(SF_INTEGER_MAX), &mut digits))
+            && push(decimal(remaining.min(SF_INTEGER_MAX), &mut digits))
             && push(b";t=")
             && push(decimal(
                 ceil_secs(snapshot.reset).min(SF_INTEGER_MAX),
@@ -334,15 +462,38 @@ impl FieldRenderer {
             ));
         match fits {
             true => HeaderValue::from_bytes(&buf[..len])
-                .unwrap_or_else(|_| ratelimit_value(&self.name, snapshot)),
-            false => ratelimit_value(&self.name, snapshot),
+                .unwrap_or_else(|_| ratelimit_item(&self.name, remaining, snapshot)),
+            false => ratelimit_item(&self.name, remaining, snapshot),
         }
     }
 
+    /// The fields of an allowed request's response ([`append`]'s output).
     pub(crate) fn append(&self, headers: &mut HeaderMap, quota: &Quota, snapshot: &Snapshot) {
+        self.append_as(headers, quota, snapshot, Verdict::Allowed);
+    }
+
+    /// The fields of a denial ([`append_denied`]'s output).
+    pub(crate) fn append_denied(
+        &self,
+        headers: &mut HeaderMap,
+        quota: &Quota,
+        snapshot: &Snapshot,
+    ) {
+        self.append_as(headers, quota, snapshot, Verdict::Denied);
+    }
+
+    fn append_as(
+        &self,
+        headers: &mut HeaderMap,
+        quota: &Quota,
+        snapshot: &Snapshot,
+        verdict: Verdict,
+    ) {
         if self.style.ietf {
-            headers.append(RATELIMIT_POLICY.clone(), self.policy(quota, snapshot.limit));
-            headers.append(RATELIMIT.clone(), self.ratelimit(snapshot));
+            let (q, policy) = self.policy(quota, snapshot.limit);
+            headers.append(RATELIMIT_POLICY.clone(), policy);
+            let remaining = remaining_field(q, snapshot, verdict);
+            headers.append(RATELIMIT.clone(), self.ratelimit(remaining, snapshot));
         }
         append_trios(headers, self.style, snapshot);
     }
@@ -398,32 +549,168 @@ mod tests {
             remaining: 0,
             reset: Duration::ZERO,
         };
+        let quota = Quota::per_second(1).unwrap();
         assert_eq!(
-            ratelimit_value(&name, &snap),
+            ratelimit_value(&name, &quota, &snap),
             r#""per \"ip\" \\ key";r=0;t=0"#
         );
         assert!(PolicyName::new("caf\u{e9}").is_err());
         assert!(PolicyName::new("a\nb").is_err());
     }
 
+    fn q(count: u64, period_ms: u64) -> Quota {
+        Quota::new(count, Duration::from_millis(period_ms)).unwrap()
+    }
+
     #[test]
-    fn window_follows_burst_and_saturates() {
-        let q = Quota::per_second(5).unwrap().with_burst(20).unwrap();
-        assert_eq!(quota_and_window(&q, 20), (20, 4));
-        let q = Quota::per_minute(100).unwrap();
-        assert_eq!(quota_and_window(&q, 100), (100, 60));
-        let q = Quota::per_second(1000).unwrap();
-        assert_eq!(quota_and_window(&q, 1000), (1000, 1));
+    fn whole_second_burst_windows_are_the_quota_itself() {
+        for (quota, limit, want) in [
+            (Quota::per_minute(100).unwrap(), 100, (100, 60)),
+            (Quota::per_hour(100).unwrap(), 100, (100, 3600)),
+            (Quota::per_second(1000).unwrap(), 1000, (1000, 1)),
+            (
+                Quota::per_second(5).unwrap().with_burst(20).unwrap(),
+                20,
+                (20, 4),
+            ),
+            (Quota::per_hour(1).unwrap(), 1, (1, 3600)),
+            // T = 333_333_333 ns, but the period is exact: 3 per second.
+            (q(3, 1000), 3, (3, 1)),
+        ] {
+            assert_eq!(quota_and_window(&quota, limit), want, "{quota:?}");
+        }
+    }
+
+    #[test]
+    fn sub_second_and_fractional_windows_scale_q() {
+        for (quota, limit, want) in [
+            // Strict spacing and the leaky bucket (snapshot limit 1): the rate, not 1/s.
+            (
+                Quota::per_second(100).unwrap().with_burst(1).unwrap(),
+                1,
+                (100, 1),
+            ),
+            (Quota::from_rate(100.0, 1).unwrap(), 1, (100, 1)),
+            (Quota::per_second(100).unwrap(), 1, (100, 1)),
+            (
+                Quota::per_second(100).unwrap().with_burst(10).unwrap(),
+                10,
+                (100, 1),
+            ),
+            // 4.2 s of burst; 5 s would refill 8.33 units, 6 s refills 10 exactly.
+            (
+                Quota::per_minute(100).unwrap().with_burst(7).unwrap(),
+                7,
+                (10, 6),
+            ),
+            // A leaky bucket at 100/min: 1 s refills 1.67, 2 s 3.33, 3 s exactly 5.
+            (Quota::per_minute(100).unwrap(), 1, (5, 3)),
+            (
+                Quota::per_second(10).unwrap().with_burst(25).unwrap(),
+                25,
+                (30, 3),
+            ),
+            // `count × T` falls 2 ns short of 2 s: 6 units in 2 s, not 5.
+            (q(3, 1000).with_burst(6).unwrap(), 6, (6, 2)),
+            // Default burst over a non-whole period: 3 per 1.5 s is 2 per second.
+            (q(3, 1500), 3, (4, 2)),
+            (
+                Quota::per_hour(7).unwrap().with_burst(1).unwrap(),
+                1,
+                (1, 515),
+            ),
+        ] {
+            assert_eq!(
+                quota_and_window(&quota, limit),
+                want,
+                "{quota:?} limit {limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn window_edge_cases_do_not_overflow() {
+        let per_ns = Quota::new(1_000_000_000, Duration::from_secs(1)).unwrap();
+        assert_eq!(per_ns.emission_interval(), Duration::from_nanos(1));
+        assert_eq!(quota_and_window(&per_ns, 1_000_000_000), (1_000_000_000, 1));
+        assert_eq!(quota_and_window(&per_ns, 1), (1_000_000_000, 1));
+        assert_eq!(quota_and_window(&per_ns, 0), (0, 1));
+        // Once in 2^62 ns (146 years): the window is the period rounded up.
+        let rare = Quota::new(1, Duration::from_nanos(1 << 62)).unwrap();
+        assert_eq!(quota_and_window(&rare, 1), (1, 4_611_686_019));
+        // A store reporting a limit far over the burst: saturated, no overflow.
+        let fast = Quota::per_second(1000).unwrap();
+        assert_eq!(
+            quota_and_window(&fast, u64::MAX),
+            (u64::MAX, 18_446_744_073_709_552)
+        );
+        assert_eq!(quota_and_window(&per_ns, u64::MAX).0, u64::MAX);
+        assert_eq!(
+            policy_value(&PolicyName::default(), &fast, u64::MAX),
+            r#""default";q=999999999999999;w=999999999999999"#
+        );
         let snap = Snapshot {
             limit: u64::MAX,
             remaining: u64::MAX,
             reset: Duration::MAX,
         };
-        let v = ratelimit_value(&PolicyName::default(), &snap);
+        let v = ratelimit_value(&PolicyName::default(), &fast, &snap);
         assert_eq!(v, r#""default";r=999999999999999;t=999999999999999"#);
-        // The window saturates at u64::MAX nanoseconds (about 584 years).
-        let v = policy_value(&PolicyName::default(), &q, u64::MAX);
-        assert_eq!(v, r#""default";q=999999999999999;w=18446744074"#);
+    }
+
+    proptest::proptest! {
+        /// The advertised rate is never over the real one and at most 1% under it,
+        /// `q` covers the limit, and `w` is at least a second and covers the burst.
+        #[test]
+        fn advertised_rate_is_the_real_rate_within_one_percent(
+            count in 1u64..2_000_000,
+            period_ms in 1u64..10_000_000,
+            burst in 1u64..5_000,
+            limit_is_count in proptest::bool::ANY,
+        ) {
+            let Ok(quota) = Quota::new(count, Duration::from_millis(period_ms)) else {
+                return Ok(());
+            };
+            let Ok(quota) = quota.with_burst(burst) else { return Ok(()); };
+            let limit = if limit_is_count { quota.count() } else { quota.burst() };
+            let (q, w) = quota_and_window(&quota, limit);
+            let t = quota.emission_interval().as_nanos();
+            let w_ns = u128::from(w) * NANOS_PER_SEC;
+            proptest::prop_assert!(w >= 1 && q >= limit);
+            proptest::prop_assert!(u128::from(q) * t <= w_ns, "q={q} w={w} over the rate");
+            proptest::prop_assert!(u128::from(q) * t * 100 >= w_ns * 99, "q={q} w={w} >1% under");
+            proptest::prop_assert!(w_ns + NANOS_PER_SEC > u128::from(limit) * t);
+        }
+    }
+
+    #[test]
+    fn remaining_is_scaled_with_q_on_allowed_responses_only() {
+        let strict = Quota::per_second(100).unwrap().with_burst(1).unwrap();
+        let spent = Snapshot {
+            limit: 1,
+            remaining: 0,
+            reset: Duration::from_millis(10),
+        };
+        let (mut allowed, mut denied) = (HeaderMap::new(), HeaderMap::new());
+        let name = PolicyName::default();
+        append(&mut allowed, HeaderStyle::default(), &name, &strict, &spent);
+        append_denied(&mut denied, HeaderStyle::default(), &name, &strict, &spent);
+        assert_eq!(allowed["ratelimit-policy"], r#""default";q=100;w=1"#);
+        // The same bucket with a burst of 100 has 99 left, and is full within 1 s.
+        assert_eq!(allowed["ratelimit"], r#""default";r=99;t=1"#);
+        assert_eq!(denied["ratelimit-policy"], r#""default";q=100;w=1"#);
+        assert_eq!(denied["ratelimit"], r#""default";r=0;t=1"#);
+        // Unscaled policies are unchanged: r is the snapshot's remaining.
+        let minute = Quota::per_minute(100).unwrap();
+        let snap = Snapshot {
+            limit: 100,
+            remaining: 40,
+            reset: Duration::from_millis(36_500),
+        };
+        assert_eq!(
+            ratelimit_value(&name, &minute, &snap),
+            r#""default";r=40;t=37"#
+        );
     }
 
     #[test]
@@ -431,6 +718,7 @@ mod tests {
         let quotas = [
             Quota::per_second(3).unwrap(),
             Quota::per_minute(100).unwrap().with_burst(7).unwrap(),
+            Quota::per_second(100).unwrap().with_burst(1).unwrap(),
         ];
         let long = "x".repeat(200);
         for name in ["default", r#"we"ird\name"#, long.as_str()] {
@@ -446,6 +734,10 @@ mod tests {
                     let (mut fast, mut slow) = (HeaderMap::new(), HeaderMap::new());
                     renderer.append(&mut fast, &quota, &snap);
                     append(&mut slow, HeaderStyle::default(), &name, &quota, &snap);
+                    assert_eq!(fast, slow);
+                    let (mut fast, mut slow) = (HeaderMap::new(), HeaderMap::new());
+                    renderer.append_denied(&mut fast, &quota, &snap);
+                    append_denied(&mut slow, HeaderStyle::default(), &name, &quota, &snap);
                     assert_eq!(fast, slow);
                 }
             }

@@ -138,7 +138,8 @@ impl Responder {
             detail,
             Some(retry_after),
         );
-        self.fields.append(response.headers_mut(), quota, snapshot);
+        self.fields
+            .append_denied(response.headers_mut(), quota, snapshot);
         response
     }
 
