@@ -410,6 +410,57 @@ fn goodput_measures_whole_windows_once_the_server_showed_one() {
     assert!(est < first, "{est} vs {first}");
 }
 
+/// Seconds from a probe step that overshot to the next rise of the rate, when the
+/// step that overshot is the first one at least `step` times the cruise it started
+/// from, after a first episode at `limit`/s (responses at the rate in use, nothing
+/// refused after that one throttle).
+fn cruise_after_overshoot(limit: f64, step: f64) -> f64 {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: limit,
+        ..GoodputConfig::default()
+    });
+    // One episode with nothing refused after the opening throttle: cruise at 0.97 L.
+    c.observe(ms(0), &no());
+    let mut t = 0.0;
+    while c.estimate().is_none() {
+        t += 1.0 / limit;
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    let cruise = c.rate().unwrap();
+    for _ in 0..100_000 {
+        if c.rate().unwrap() >= cruise * step - 1e-9 {
+            break;
+        }
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    assert!(c.rate().unwrap() >= cruise * step - 1e-9, "never probed");
+    t += 10.0 / limit;
+    c.observe(Duration::from_secs_f64(t), &no());
+    let (cut, after) = (t, c.rate().unwrap());
+    assert!(after < cruise * step, "the step reverts");
+    while c.rate().unwrap() <= after && t < cut + 60.0 {
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    t - cut
+}
+
+#[test]
+fn goodput_probes_again_soon_after_a_wide_step_overshot() {
+    // The first step (+5 %) overshot: the limit is within 5 % of the cruise; the
+    // usual 3 s cruise follows.
+    let narrow = cruise_after_overshoot(1000.0, 1.05);
+    assert!((3.0..3.01).contains(&narrow), "{narrow}");
+    // The +35 % step overshot after +15 % passed: the limit rose and lies in a 17 %
+    // bracket; probing resumes after 1 s.
+    let wide = cruise_after_overshoot(1000.0, 1.35);
+    assert!((1.0..1.01).contains(&wide), "{wide}");
+    // The same at 100/s: the step that passed held ~56 responses, too few to act on.
+    let slow = cruise_after_overshoot(100.0, 1.35);
+    assert!((3.0..3.05).contains(&slow), "{slow}");
+}
+
 /// Seconds from the end of a first measured episode at `limit`/s to the first probe
 /// step, with responses arriving at the rate in use.
 fn cruise_secs(limit: f64) -> f64 {

@@ -75,6 +75,10 @@ pub struct GoodputConfig {
     pub probe_step_max: Duration,
     /// Time spent cruising after a measurement before probing again.
     pub cruise_time: Duration,
+    /// Longest cruise after a probe step of +35 % or more (the fourth) overshot
+    /// without a Retry-After, at 400/s or more: the limit rose and lies in a wide
+    /// bracket.
+    pub wide_revert_cruise: Duration,
     /// Responses a cruise should hold: a slow client cruises `cruise_samples / rate`
     /// when that is longer than `cruise_time`, up to `cruise_max`.
     pub cruise_samples: f64,
@@ -115,6 +119,7 @@ impl Default for GoodputConfig {
             probe_step_samples: 30.0,
             probe_step_max: Duration::from_millis(750),
             cruise_time: Duration::from_secs(3),
+            wide_revert_cruise: Duration::from_secs(1),
             cruise_samples: 60.0,
             cruise_max: Duration::from_secs(5),
             measure_samples: 12.0,
@@ -127,6 +132,15 @@ impl Default for GoodputConfig {
         }
     }
 }
+
+/// The first probe step whose overshoot leaves a wide bracket (+35 % over the cruise
+/// it started from, 17 % over the step before it): the cruise after it is
+/// `wide_revert_cruise`.
+const WIDE_STEP: u32 = 3;
+
+/// Responses the step under a wide overshoot must have held in `step` for the short
+/// cruise (200 in 0.5 s: 400/s and more).
+const WIDE_MIN_RESPONSES: f64 = 200.0;
 
 /// Responses after a window roll that confirm it when three quarters of them are
 /// accepted (see `Goodput::window_quota`).
@@ -336,6 +350,19 @@ impl Goodput {
                 self.estimate = Some(self.estimate.map_or(floor, |e| e.max(floor)));
                 self.set_rate(self.cfg.cruise * floor);
                 self.enter_cruise(now);
+                let held = floor * self.cfg.step.as_secs_f64();
+                if k >= WIDE_STEP && held >= WIDE_MIN_RESPONSES && self.last_hold.is_zero() {
+                    // The limit rose well above the last estimate: it lies between
+                    // this step and the one before it, a bracket of 17 % or more, and
+                    // the cruise under that floor may be far under it. Look again
+                    // sooner (a doubling is found about 2 s earlier). Only when the
+                    // step that passed held a few hundred responses: at ~100/s and
+                    // below, over 20 seeds, this moved as many rows out of their
+                    // targets as into them (several clients, window servers).
+                    if let Phase::Cruise { until } = &mut self.phase {
+                        *until = (*until).min(now + self.cfg.wide_revert_cruise);
+                    }
+                }
                 self.grace_until = Some(now + self.cfg.window_guard);
                 self.revert_run = Some((sent_at(now, outcome), probing, 0));
                 return;
