@@ -4,6 +4,9 @@
 //!   Structured Fields form (draft revision -08 and later), on allowed and denied
 //!   responses alike, so that clients can pace themselves before they are denied:
 //!   `RateLimit-Policy: "default";q=10;w=1` and `RateLimit: "default";r=7;t=1`.
+//!   `q` per `w` is the server's real rate: a burst that refills in under a second (or
+//!   in a fraction of one) is stated over a whole-second window with `q` scaled to
+//!   match, and `r` scaled with it ([`quota_and_window`] has the rule).
 //! - `Retry-After` on denials, in whole seconds rounded **up** and never `0`: a client
 //!   that retries after `Retry-After` seconds finds the quota there (the
 //!   `as_secs()` truncation of other crates tells a client to retry at once and be
@@ -26,6 +29,14 @@
 //! headers::append(&mut map, HeaderStyle::default(), &PolicyName::default(), &quota, &snapshot);
 //! assert_eq!(map["ratelimit-policy"], r#""default";q=10;w=1"#);
 //! assert_eq!(map["ratelimit"], r#""default";r=7;t=1"#);
+//!
+//! // 100/s with strict spacing is 100 per second, not 1: right after a request the
+//! // same bucket with a burst of 100 would have 99 left.
+//! let strict = Quota::per_second(100)?.with_burst(1)?;
+//! let spent = Snapshot { limit: 1, remaining: 0, reset: Duration::from_millis(10) };
+//! let name = PolicyName::default();
+//! assert_eq!(headers::policy_value(&name, &strict, 1), r#""default";q=100;w=1"#);
+//! assert_eq!(headers::ratelimit_value(&name, &strict, &spent), r#""default";r=99;t=1"#);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
