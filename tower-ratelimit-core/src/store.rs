@@ -164,6 +164,14 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// The quota that applies to `key`.
     fn quota(&self, key: &K) -> Quota;
 
+    /// The quota that this store's snapshots for `key` describe, for a server to
+    /// advertise next to them (`RateLimit-Policy`). For a store of one quota that is
+    /// [`RateStore::quota`]; a store of several reports the snapshot of the one with
+    /// the fewest units left, and returns that one here.
+    fn advertised_quota(&self, key: &K) -> Quota {
+        self.quota(key)
+    }
+
     /// The largest cost that can ever pass for `key` (the burst for GCRA, the count
     /// per window for window algorithms). Wait-mode layers fail a larger cost at once
     /// with [`crate::error::CostTooLarge`] instead of waiting forever.

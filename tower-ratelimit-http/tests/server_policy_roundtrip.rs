@@ -235,3 +235,31 @@ async fn adoption_keeps_the_clients_burst_shape() {
         assert_eq!(adopted.burst(), burst, "client {client:?}");
     }
 }
+
+/// A store of several quotas advertises the one its snapshot describes: 5 per hour
+/// binds before 10 per second, so the policy says 5 per 3600 s, not 5 per second.
+#[tokio::test(start_paused = true)]
+async fn several_quotas_advertise_the_binding_one() {
+    let store = MemoryStore::with_quotas(
+        tower_ratelimit_core::algorithm::Gcra,
+        [Quota::per_second(10).unwrap(), Quota::per_hour(5).unwrap()],
+    )
+    .unwrap();
+    let server = server(store);
+    let first = send(&server).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        first.headers()["ratelimit-policy"],
+        r#""default";q=5;w=3600"#
+    );
+    assert_eq!(first.headers()["ratelimit"], r#""default";r=4;t=720"#);
+    for _ in 0..4 {
+        assert_eq!(send(&server).await.status(), StatusCode::OK);
+    }
+    let denied = send(&server).await;
+    assert_eq!(denied.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        denied.headers()["ratelimit-policy"],
+        r#""default";q=5;w=3600"#
+    );
+}

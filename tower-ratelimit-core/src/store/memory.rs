@@ -255,9 +255,15 @@ impl<A: Algorithm> MemoryStore<A> {
 
     /// The snapshot of the quota with the fewest remaining units.
     fn tightest(&self, all: &[(Quota, A::State)], now: u64) -> Snapshot {
+        self.tightest_with_quota(all, now).1
+    }
+
+    /// The quota with the fewest remaining units (the latest reset among equals), and
+    /// its snapshot.
+    fn tightest_with_quota(&self, all: &[(Quota, A::State)], now: u64) -> (Quota, Snapshot) {
         all.iter()
-            .map(|(q, s)| self.algorithm.snapshot(s, q, now))
-            .min_by_key(|s| (s.remaining, std::cmp::Reverse(s.reset)))
+            .map(|(q, s)| (*q, self.algorithm.snapshot(s, q, now)))
+            .min_by_key(|(_, s)| (s.remaining, std::cmp::Reverse(s.reset)))
             .expect("a multi-quota store holds at least two quotas")
     }
 }
@@ -314,6 +320,13 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         match &self.buckets {
             Buckets::Single { quota, .. } => quota.get(),
             Buckets::All(all) => lock(all)[0].0,
+        }
+    }
+
+    fn advertised_quota(&self, _key: &()) -> Quota {
+        match &self.buckets {
+            Buckets::Single { quota, .. } => quota.get(),
+            Buckets::All(all) => self.tightest_with_quota(&lock(all), self.clock.now()).0,
         }
     }
 

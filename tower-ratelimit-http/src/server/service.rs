@@ -112,10 +112,12 @@ where
                 return ResponseFuture::answered(response, responder);
             }
         };
-        let quota = shared.store.quota(key);
         // An in-memory store decides here, and the inner service, ready since
         // `poll_ready`, is called at once: no clone of it for the future to own.
         if let Some(decided) = shared.store.try_check_now(key, shared.cost) {
+            // Read after the decision: a store of several quotas reports the one its
+            // snapshot now describes.
+            let quota = shared.store.advertised_quota(key);
             return match responder.decided(decided, &quota) {
                 Outcome::Proceed(fields) => {
                     ResponseFuture::calling(self.inner.call(request), fields, responder)
@@ -123,6 +125,7 @@ where
                 Outcome::Respond(response) => ResponseFuture::answered(response, responder),
             };
         }
+        let quota = shared.store.advertised_quota(key);
         let decision = shared.store.check(key, shared.cost);
         // The instance that was polled ready goes with the request; this one keeps a
         // fresh clone, as the decision may arrive after the caller moved on.
