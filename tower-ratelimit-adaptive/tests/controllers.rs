@@ -140,6 +140,25 @@ fn goodput_measures_the_share_accepted_while_throttled() {
 }
 
 #[test]
+fn goodput_scales_what_a_demand_limited_client_really_sent() {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // The rate allows 100/s but the client's queue only holds 50/s of work: responses
+    // come every 20 ms. After the opening throttle, 1 in 4 is refused; the 150 ms
+    // measurement ends with the 8th response (160 ms, 6 accepted).
+    c.observe(ms(1000), &no());
+    for i in 1..=8u64 {
+        let o = if i % 4 == 0 { no() } else { ok() };
+        c.observe(ms(1000 + i * 20), &o);
+    }
+    let est = c.estimate().expect("measured");
+    // 50/s sent, 6/8 accepted; the rate in use would give 100 · 6/8 = 75.
+    assert!((est - 37.5).abs() < 1e-9, "{est}");
+}
+
+#[test]
 fn goodput_counts_an_opening_throttle_that_brought_a_hold() {
     let mut c = Goodput::new(GoodputConfig {
         initial_rate: 100.0,

@@ -23,7 +23,8 @@
 //!    holding about `measure_samples` responses and count accepted `a` and refused
 //!    `b` responses after the throttle that opened the episode (counting that one
 //!    too when it brought a Retry-After hold); the limit estimate is
-//!    `r0 · a / (a + b)`. When the refusals come in one run instead of spread
+//!    `r0 · a / (a + b)` (with the rate the responses really came at instead of
+//!    `r0` when the client's demand kept it well under `r0`). When the refusals come in one run instead of spread
 //!    among acceptances (or almost nothing is accepted), the server counts in
 //!    windows and the measurement is stretched over a whole `window_guard`; when
 //!    it opens with a long run of refusals that ends in acceptances (the window
@@ -132,6 +133,10 @@ impl Default for GoodputConfig {
         }
     }
 }
+
+/// A measurement whose responses came at under this share of the rate in use was
+/// limited by the client's demand: its estimate scales what was really sent.
+const UNDER_USED: f64 = 0.8;
 
 /// The first probe step whose overshoot leaves a wide bracket (+35 % over the cruise
 /// it started from, 17 % over the step before it): the cruise after it is
@@ -632,6 +637,17 @@ impl Controller for Goodput {
                         self.cfg.settle.max(self.cfg.window_guard)
                     } else {
                         self.cfg.settle
+                    };
+                    // The share accepted is of what was sent: a client whose demand
+                    // is under its rate (a queue that empties) sent less than `r0`, and
+                    // the limit is that share of what it really sent. Not across a
+                    // Retry-After hold, which stops the responses.
+                    let elapsed = now.saturating_sub(start).as_secs_f64();
+                    let sent_rate = (a + b) as f64 / elapsed.max(1e-9);
+                    let r0 = if sent_rate < UNDER_USED * r0 && self.last_hold.is_zero() {
+                        sent_rate
+                    } else {
+                        r0
                     };
                     self.finish_episode(now, r0, floor, a, b, settle);
                 } else {
