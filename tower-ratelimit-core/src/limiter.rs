@@ -24,7 +24,10 @@
 //! # Ok(()) }
 //! ```
 
+mod queue;
 mod waiter;
+
+use queue::Queue;
 
 pub(crate) use waiter::Waiter;
 
@@ -39,7 +42,6 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 /// A rate limiter shared by every service (and clone) that holds a handle to it.
@@ -49,10 +51,10 @@ use tokio::time::Instant;
 ///
 /// * [`RateLimiter::acquire`] waits its turn (**wait mode**): waiters are served in
 ///   order (FIFO) across all sharers; only the waiter at the head of the queue holds
-///   a timer, and no wake-up is lost however many wait. A waiter holds its place
-///   until it is polled to the end or dropped, so a caller that stops polling must
-///   drop its future (or its service; see the [rate module](crate::rate#a-waiting-service-holds-its-place)):
-///   otherwise, when its turn comes, the others wait for it.
+///   a timer, and no wake-up is lost however many wait. A dropped waiter leaves the
+///   queue at once; one that is kept but no longer polled (see the
+///   [rate module](crate::rate#a-waiting-service-that-is-no-longer-polled)) loses its
+///   turn to the next waiter about a second after it came.
 /// * [`RateLimiter::try_acquire`] answers at once (**reject mode**) with a
 ///   [`Decision`] that carries the retry-after.
 /// * [`RateLimiter::pause_until`] holds every request of every sharer until an
@@ -67,9 +69,8 @@ pub(crate) struct Shared<St> {
     clock: Clock,
     /// Clock nanoseconds until which nothing starts; 0 when not paused.
     paused_until: AtomicU64,
-    /// One permit: whoever holds it is the head of the queue and may decide. The
-    /// semaphore's queue is FIFO and keeps a waker per waiter.
-    pub(crate) head: Arc<Semaphore>,
+    /// The FIFO queue of waiters; its head is the one that may decide.
+    pub(crate) queue: Arc<Queue>,
     /// The head's waker, so that a change reaches a head asleep on its timer.
     pub(crate) head_waker: AtomicWaker,
     /// Bumped on every change; a sleeping head compares it to decide afresh.
@@ -123,7 +124,7 @@ impl<St> RateLimiter<St> {
                 store,
                 clock: Clock::new(),
                 paused_until: AtomicU64::new(0),
-                head: Arc::new(Semaphore::new(1)),
+                queue: Arc::new(Queue::new()),
                 head_waker: AtomicWaker::new(),
                 generation: AtomicU64::new(0),
             }),
@@ -221,7 +222,7 @@ impl<St> Shared<St> {
     where
         St: RateStore,
     {
-        self.head.available_permits() > 0
+        self.queue.is_empty()
             && self.pause_remaining().is_none()
             && matches!(
                 self.store.try_admit_now(&(), cost),

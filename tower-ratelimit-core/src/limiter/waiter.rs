@@ -1,12 +1,13 @@
 //! One caller's place in a limiter's FIFO queue.
 //!
 //! Uncontended, a waiter decides at once without touching the queue. Otherwise it
-//! queues on a one-permit semaphore (FIFO, one waker per waiter, cancel-safe); the
-//! holder of the permit is the head: it asks the store, sleeps until the store's
-//! retry-after (or the end of a pause), and asks again. When the head gets its units
-//! it releases the permit, which wakes the next waiter. Only the head holds a timer, so
-//! a queue of any length costs one timer and no polling.
+//! takes a ticket in the queue (FIFO, one waker per waiter, cancel-safe; see
+//! [`super::queue`]); the head of the queue asks the store, sleeps until the store's
+//! retry-after (or the end of a pause), and asks again. When the head gets its units it
+//! leaves the queue, which wakes the next waiter. Only the head and the first in line
+//! hold a timer, so a queue of any length costs two timers and no polling.
 
+use super::queue::{Ticket, Turn};
 use super::Shared;
 use crate::algorithm::Snapshot;
 use crate::error::BoxError;
@@ -16,10 +17,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use sync_wrapper::SyncWrapper;
-use tokio::sync::{AcquireError, OwnedSemaphorePermit};
 use tokio::time::{sleep_until, Instant, Sleep};
-
-type Queued = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
 pub(crate) struct Waiter<F> {
     // Only ever touched through `&mut self`, so the service holding it may be `Sync`
@@ -32,12 +30,14 @@ enum State<F> {
     /// Uncontended, but the store answers asynchronously.
     Deciding(F),
     Queued {
-        queued: Queued,
+        ticket: Ticket,
+        /// Set while first in line: fires when the head's lease runs out.
+        watchdog: Option<Pin<Box<Sleep>>>,
         since: Instant,
     },
     Head {
-        // Held only for its drop, which hands the head to the next waiter.
-        _permit: OwnedSemaphorePermit,
+        // Dropping it hands the head to the next waiter.
+        ticket: Ticket,
         phase: Phase<F>,
         /// Since when demand has been waiting (not counting pauses): slots that fall
         /// due after it belong to this waiter even if its timer fires late.
@@ -92,12 +92,12 @@ where
         // a store that answers at once.
         let state = self.state.get_mut();
         if matches!(state, State::Idle)
-            && shared.head.available_permits() > 0
+            && shared.queue.is_empty()
             && shared.pause_remaining().is_none()
         {
             match shared.store.try_check_now(&(), cost) {
                 Some(Ok(Decision::Allowed { snapshot, .. })) => return Poll::Ready(Ok(snapshot)),
-                Some(Ok(Decision::Denied { .. })) => *state = enqueue(shared),
+                Some(Ok(Decision::Denied { .. })) => *state = enqueue(shared, cx, Instant::now()),
                 Some(Err(e)) => return Poll::Ready(Err(e.into_box())),
                 None => {}
             }
@@ -120,7 +120,7 @@ where
                 State::Idle => {
                     // Fast path: nobody queued and no pause, so deciding now cannot
                     // overtake anyone.
-                    if shared.head.available_permits() > 0 && shared.pause_remaining().is_none() {
+                    if shared.queue.is_empty() && shared.pause_remaining().is_none() {
                         let mut decision = shared.store.check(&(), cost);
                         match Pin::new(&mut decision).poll(cx) {
                             Poll::Ready(Ok(Decision::Allowed { snapshot, .. })) => {
@@ -134,36 +134,71 @@ where
                             }
                         }
                     }
-                    *state = enqueue(shared);
+                    *state = enqueue(shared, cx, Instant::now());
                 }
                 State::Deciding(decision) => match Pin::new(decision).poll(cx) {
                     Poll::Ready(Ok(Decision::Allowed { snapshot, .. })) => {
                         *state = State::Idle;
                         return Poll::Ready(Ok(snapshot));
                     }
-                    Poll::Ready(Ok(Decision::Denied { .. })) => *state = enqueue(shared),
+                    Poll::Ready(Ok(Decision::Denied { .. })) => {
+                        *state = enqueue(shared, cx, Instant::now())
+                    }
                     Poll::Ready(Err(e)) => {
                         *state = State::Idle;
                         return Poll::Ready(Err(e.into_box()));
                     }
                     Poll::Pending => return Poll::Pending,
                 },
-                State::Queued { queued, since } => match queued.as_mut().poll(cx) {
-                    Poll::Ready(Ok(permit)) => {
-                        *state = State::Head {
-                            _permit: permit,
-                            phase: Phase::Start,
-                            since: *since,
+                State::Queued {
+                    ticket,
+                    watchdog,
+                    since,
+                } => match ticket.turn(cx.waker()) {
+                    Turn::Head => {
+                        let since = *since;
+                        if let State::Queued { ticket, .. } = std::mem::replace(state, State::Idle)
+                        {
+                            *state = State::Head {
+                                ticket,
+                                phase: Phase::Start,
+                                since,
+                            };
                         }
                     }
-                    Poll::Ready(Err(closed)) => {
-                        // The semaphore is never closed; report rather than panic.
-                        *state = State::Idle;
-                        return Poll::Ready(Err(Box::new(closed)));
+                    Turn::Waiting { watch_until: None } => {
+                        *watchdog = None;
+                        return Poll::Pending;
                     }
-                    Poll::Pending => return Poll::Pending,
+                    Turn::Waiting {
+                        watch_until: Some(deadline),
+                    } => {
+                        let timer = watchdog.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
+                        if timer.deadline() != deadline {
+                            timer.as_mut().reset(deadline);
+                        }
+                        match timer.as_mut().poll(cx) {
+                            // The lease ran out meanwhile: look again, and take over.
+                            Poll::Ready(()) => continue,
+                            Poll::Pending => return Poll::Pending,
+                        }
+                    }
+                    Turn::Lost => {
+                        // Overtaken while not polled: the back of the queue again.
+                        *state = enqueue(shared, cx, Instant::now());
+                    }
                 },
-                State::Head { phase, since, .. } => {
+                State::Head {
+                    ticket,
+                    phase,
+                    since,
+                } => {
+                    if let Turn::Lost = ticket.turn(cx.waker()) {
+                        // The head went to the next waiter while this one was not
+                        // polled: the back of the queue again.
+                        *state = enqueue(shared, cx, Instant::now());
+                        continue;
+                    }
                     shared.head_waker.register(cx.waker());
                     match phase {
                         Phase::Start => {
@@ -172,12 +207,15 @@ where
                                 Some(wait) => {
                                     // Slots inside a pause are not owed to anyone.
                                     *since = Instant::now() + wait;
-                                    sleeping(wait, generation)
+                                    sleeping(ticket, wait, generation)
                                 }
-                                None => Phase::Deciding {
-                                    decision: shared.store.check_since(&(), cost, *since),
-                                    generation,
-                                },
+                                None => {
+                                    ticket.renew(Instant::now());
+                                    Phase::Deciding {
+                                        decision: shared.store.check_since(&(), cost, *since),
+                                        generation,
+                                    }
+                                }
                             };
                         }
                         Phase::Deciding {
@@ -190,7 +228,7 @@ where
                                 return Poll::Ready(Ok(snapshot));
                             }
                             Poll::Ready(Ok(Decision::Denied { retry_after, .. })) => {
-                                *phase = sleeping(retry_after, *generation);
+                                *phase = sleeping(ticket, retry_after, *generation);
                             }
                             Poll::Ready(Err(e)) => {
                                 *state = State::Idle;
@@ -216,25 +254,30 @@ where
     }
 }
 
-fn sleeping<F>(wait: std::time::Duration, generation: u64) -> Phase<F> {
+/// The head sleeps for `wait`, and renews its lease to the end of it.
+fn sleeping<F>(ticket: &Ticket, wait: std::time::Duration, generation: u64) -> Phase<F> {
+    let wake_at = Instant::now() + wait;
+    ticket.renew(wake_at);
     Phase::Sleeping {
-        sleep: Box::pin(sleep_until(Instant::now() + wait)),
+        sleep: Box::pin(sleep_until(wake_at)),
         generation,
     }
 }
 
-/// Takes the head at once if it is free, else a place in the FIFO queue.
-fn enqueue<F, St>(shared: &Shared<St>) -> State<F> {
-    let since = Instant::now();
-    match shared.head.clone().try_acquire_owned() {
-        Ok(permit) => State::Head {
-            _permit: permit,
+/// Takes the head at once if nobody waits, else the last place in the queue.
+fn enqueue<F, St>(shared: &Shared<St>, cx: &Context<'_>, since: Instant) -> State<F> {
+    let (ticket, is_head) = shared.queue.join(cx.waker());
+    if is_head {
+        State::Head {
+            ticket,
             phase: Phase::Start,
             since,
-        },
-        Err(_) => State::Queued {
-            queued: Box::pin(shared.head.clone().acquire_owned()),
+        }
+    } else {
+        State::Queued {
+            ticket,
+            watchdog: None,
             since,
-        },
+        }
     }
 }

@@ -32,14 +32,14 @@
 //! [`RateLimiter`](crate::RateLimiter): a limit that each clone enforced alone would be
 //! no limit (the failure of `tower::limit::RateLimit` behind axum).
 //!
-//! # A waiting service holds its place
+//! # A waiting service that is no longer polled
 //!
-//! In wait mode, a service whose `poll_ready` returned `Pending` keeps its place in
-//! the limiter's FIFO queue, and when its turn comes, the clones queued behind it wait
-//! for it to be polled. So if you give up on readiness (`timeout(d, svc.ready())`,
-//! a `select!`), then **poll that service again or drop it**; do not keep it idle.
-//! Dropping it frees its place at once. Tower's own `ConcurrencyLimit` and `Buffer`
-//! have the same contract: their pending acquire holds its place in a semaphore queue.
+//! In wait mode, a service whose `poll_ready` returned `Pending` holds a place in the
+//! limiter's FIFO queue. If its owner stops polling it but keeps it (a
+//! `timeout(d, svc.ready())` that gave up, a `select!`), it cannot hold up the clones
+//! behind it: about a second after its turn came, the next waiter takes its place, and
+//! the idle service joins the queue again at the back when it is polled. Dropping it
+//! frees its place at once.
 
 mod cost;
 mod future;
