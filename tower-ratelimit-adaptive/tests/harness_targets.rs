@@ -1,7 +1,7 @@
 //! A reduced harness run: the default controller meets its targets on rows where the
-//! full table says it does (token bucket with small and large burst, fixed window,
-//! RateLimit headers with and without Retry-After, at 100 and 2000 requests/s), and
-//! is ahead of AWS CUBIC and AIMD on the header-less ones.
+//! full table says it does with seed 1 (token bucket with small and large burst,
+//! fixed window, RateLimit headers with and without Retry-After, at 100 and 2000
+//! requests/s), and is ahead of AWS CUBIC and AIMD on the header-less ones.
 
 use tower_ratelimit_adaptive::sim::table::{contenders, run_row, scenarios};
 
@@ -11,14 +11,14 @@ fn default_controller_meets_targets_on_reduced_harness() {
     let met = |name: &str, limit: f64| match name {
         "token bucket, burst 0.1 s" | "+ RateLimit headers" | "+ headers + Retry-After" => true,
         "token bucket, burst 1 s" => true,
-        "fixed window 1 s" => limit == 100.0,
+        "fixed window 1 s" => true,
         _ => false,
     };
     let picked: Vec<_> = all
         .iter()
         .filter(|s| s.limit >= 100.0 && met(&s.name, s.limit))
         .collect();
-    assert_eq!(picked.len(), 9);
+    assert_eq!(picked.len(), 10);
     let cs = contenders();
     for s in picked {
         let row = run_row(s, &cs[0]);
