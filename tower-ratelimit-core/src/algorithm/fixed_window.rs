@@ -231,6 +231,15 @@ impl Algorithm for FixedWindow {
         };
     }
 
+    /// Gives units back to the current window only: a past window's units are spent,
+    /// and a window booked ahead holds reservations, not the refunded units.
+    fn refund(&self, state: &FixedWindowState, quota: &Quota, cost: u64, now: Nanos) {
+        let mut guard = lock(&state.inner);
+        if guard.index == now / quota.period_nanos() {
+            guard.used = guard.used.saturating_sub(cost);
+        }
+    }
+
     fn is_idle(&self, state: &FixedWindowState, quota: &Quota, now: Nanos) -> bool {
         let window = *lock(&state.inner);
         window.used == 0 || window.index < now / quota.period_nanos()

@@ -222,6 +222,17 @@ impl GcraState {
             });
     }
 
+    /// Moves the TAT back by `cost` intervals, but not before `now`: time that has
+    /// passed refilled the bucket already.
+    pub(super) fn refund(&self, interval: u64, cost: u64, now: Nanos) {
+        let owed_back = interval.saturating_mul(cost);
+        let _ = self
+            .tat
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
+                (tat > now).then(|| tat.saturating_sub(owed_back).max(now))
+            });
+    }
+
     #[inline]
     pub(super) fn snapshot(&self, p: Params, now: Nanos) -> Snapshot {
         p.snapshot(self.load(), now)
@@ -294,6 +305,10 @@ impl Algorithm for Gcra {
 
     fn rescale(&self, state: &GcraState, old: &Quota, new: &Quota, now: Nanos) {
         state.rescale(old.interval_nanos(), new.interval_nanos(), now);
+    }
+
+    fn refund(&self, state: &GcraState, quota: &Quota, cost: u64, now: Nanos) {
+        state.refund(quota.interval_nanos(), cost, now);
     }
 
     fn is_idle(&self, state: &GcraState, _quota: &Quota, now: Nanos) -> bool {

@@ -116,6 +116,10 @@ impl Algorithm for LeakyBucket {
         state.rescale(old.interval_nanos(), new.interval_nanos(), now);
     }
 
+    fn refund(&self, state: &GcraState, quota: &Quota, cost: u64, now: Nanos) {
+        state.refund(quota.interval_nanos(), cost, now);
+    }
+
     fn is_idle(&self, state: &GcraState, _quota: &Quota, now: Nanos) -> bool {
         state.is_idle(now)
     }

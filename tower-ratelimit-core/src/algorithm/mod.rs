@@ -221,6 +221,13 @@ pub trait Algorithm: Send + Sync + 'static {
     /// which is right for algorithms that count units rather than time.
     fn rescale(&self, _state: &Self::State, _old: &Quota, _new: &Quota, _now: Nanos) {}
 
+    /// Gives back `cost` units taken at or before `now` that went unused (a request
+    /// granted in advance that turned out to cost nothing, or was refused or dropped
+    /// before it started). The bucket never ends up fuller than it would be had the
+    /// units never been taken; units whose time or window has already passed are not
+    /// given back twice. The default gives nothing back.
+    fn refund(&self, _state: &Self::State, _quota: &Quota, _cost: u64, _now: Nanos) {}
+
     /// The largest cost this algorithm can ever admit under `quota` at once.
     fn max_cost(&self, quota: &Quota) -> u64 {
         quota.burst()

@@ -271,6 +271,15 @@ impl Algorithm for SlidingCounter {
         };
     }
 
+    /// Gives units back to the current window's count only (see
+    /// [`FixedWindow`](super::FixedWindow)'s `refund`).
+    fn refund(&self, state: &SlidingCounterState, quota: &Quota, cost: u64, now: Nanos) {
+        let mut guard = lock(&state.inner);
+        if guard.index == now / quota.period_nanos() {
+            guard.curr = guard.curr.saturating_sub(cost);
+        }
+    }
+
     fn is_idle(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos) -> bool {
         let counts = lock(&state.inner).at(now / quota.period_nanos());
         counts.prev == 0 && counts.curr == 0

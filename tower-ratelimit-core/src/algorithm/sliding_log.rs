@@ -92,6 +92,23 @@ impl Log {
         }
     }
 
+    /// Removes up to `cost` units from the latest entries logged at or before `now`.
+    fn take_back(&mut self, mut cost: u64, now: Nanos) {
+        let mut index = self.entries.len();
+        while cost > 0 && index > 0 {
+            index -= 1;
+            let (at, units) = &mut self.entries[index];
+            if *at > now {
+                continue;
+            }
+            let taken = cost.min(*units);
+            *units -= taken;
+            self.used -= taken;
+            cost -= taken;
+        }
+        self.entries.retain(|&(_, units)| units > 0);
+    }
+
     fn push(&mut self, at: Nanos, cost: u64) {
         if cost > 0 {
             self.entries.push_back((at, cost));
@@ -178,6 +195,14 @@ impl Algorithm for SlidingLog {
         let mut log = lock(&state.log);
         log.expire(now, quota.period_nanos());
         log.snapshot(now, quota.period_nanos(), quota.count())
+    }
+
+    /// Removes the most recent `cost` units from the log (at most those logged by
+    /// `now`: later entries are reservations).
+    fn refund(&self, state: &SlidingLogState, quota: &Quota, cost: u64, now: Nanos) {
+        let mut log = lock(&state.log);
+        log.expire(now, quota.period_nanos());
+        log.take_back(cost, now);
     }
 
     fn is_idle(&self, state: &SlidingLogState, quota: &Quota, now: Nanos) -> bool {

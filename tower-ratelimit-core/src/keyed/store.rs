@@ -276,6 +276,16 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
         }
     }
 
+    /// Gives back `cost` unused units of `key`; see [`RateStore::refund`]. An unknown
+    /// key has nothing to give back.
+    pub fn refund_now(&self, key: &K, cost: u64) {
+        let quota = self.quota_for(key);
+        let shard = self.shards.read(key);
+        if let Some(state) = shard.map.get(key) {
+            self.algorithm.refund(state, &quota, cost, self.clock.now());
+        }
+    }
+
     /// Forgets `key`: its next request starts with a full bucket. Returns whether the
     /// key was held.
     pub fn remove(&self, key: &K) -> bool {
@@ -487,6 +497,10 @@ where
 
     fn set_quota(&self, quota: Quota) {
         self.set_default_quota(quota);
+    }
+
+    fn refund(&self, key: &K, cost: u64) {
+        self.refund_now(key, cost);
     }
 }
 

@@ -170,6 +170,21 @@ impl<A: Algorithm> MemoryStore<A> {
         }
     }
 
+    /// Gives back `cost` unused units; see [`RateStore::refund`].
+    pub fn refund_now(&self, cost: u64) {
+        let now = self.clock.now();
+        match &self.buckets {
+            Buckets::Single { quota, state } => {
+                self.algorithm.refund(&state.0, &quota.get(), cost, now)
+            }
+            Buckets::All(all) => {
+                for (quota, state) in lock(all).iter() {
+                    self.algorithm.refund(state, quota, cost, now);
+                }
+            }
+        }
+    }
+
     /// The synchronous form of [`RateStore::reserve`].
     ///
     /// # Errors
@@ -339,6 +354,10 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
                 .min()
                 .unwrap_or(0),
         }
+    }
+
+    fn refund(&self, _key: &(), cost: u64) {
+        self.refund_now(cost);
     }
 
     fn set_quota(&self, new: Quota) {
