@@ -220,3 +220,22 @@ async fn a_partition_adopts_its_servers_policy() {
         Quota::per_second(100).unwrap()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_global_pause_costs_a_waiting_request_no_unit() {
+    let log: Log = Arc::default();
+    let global = RateLimiter::new(Quota::per_second(1000).unwrap());
+    // One request per 10 s per host: a unit lost to the pause would cost 10 s.
+    let layer = PartitionedFeedbackLayer::new(
+        Quota::new(1, Duration::from_secs(10)).unwrap(),
+        global.clone(),
+    );
+    let client = layer.layer(api(Arc::clone(&log), |_, _| vec![]));
+    let t0 = Instant::now();
+    global.pause_for(Duration::from_secs(2));
+    client.oneshot(get("http://a.test/")).await.unwrap();
+    assert_eq!(
+        starts_of(&log, "a.test/"),
+        vec![t0 + Duration::from_secs(2)]
+    );
+}

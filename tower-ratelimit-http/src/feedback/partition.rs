@@ -385,9 +385,13 @@ where
             let limiter = partitions.limiter(&partition);
             loop {
                 limiter.acquire(1).await?;
-                // A global pause may have begun while this request waited its turn.
+                // A global pause may have begun while this request waited its turn:
+                // the unit goes back, and the request queues again when it ends.
                 match partitions.global.paused_until() {
-                    Some(until) => tokio::time::sleep_until(until).await,
+                    Some(until) => {
+                        limiter.store().refund_now(1);
+                        tokio::time::sleep_until(until).await
+                    }
                     None => break,
                 }
             }
