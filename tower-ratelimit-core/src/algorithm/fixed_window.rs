@@ -33,7 +33,9 @@
 //! denied, so reservations keep their order.
 
 use super::sync::{lock, Mutex};
-use super::{cost_error, nanos_to_duration, Algorithm, Nanos, Reservation, Snapshot, Verdict};
+use super::{
+    cost_error, nanos_to_duration, reindex_window, Algorithm, Nanos, Reservation, Snapshot, Verdict,
+};
 use crate::error::CostTooLarge;
 use crate::quota::Quota;
 
@@ -212,11 +214,9 @@ impl Algorithm for FixedWindow {
         limits.snapshot(window, now)
     }
 
-    /// Window indices count periods since the epoch, so after a change of period the
-    /// state is re-indexed: the units used in the window in force (or booked ahead)
-    /// stay used, in the new window that holds its start (or now). Kept as an index of
-    /// the old period, it would read as a window centuries ahead (a longer period) or
-    /// long past (a shorter one).
+    /// After a change of period the state is re-indexed: the units used in the
+    /// window in force (or booked ahead) stay used, in the new window that holds its
+    /// start (or now).
     fn rescale(&self, state: &FixedWindowState, old: &Quota, new: &Quota, now: Nanos) {
         let (old_period, new_period) = (old.period_nanos(), new.period_nanos());
         if old_period == new_period {
@@ -224,9 +224,8 @@ impl Algorithm for FixedWindow {
         }
         let mut guard = lock(&state.inner);
         let window = guard.at(now / old_period);
-        let start = window.index.saturating_mul(old_period).max(now);
         *guard = Window {
-            index: start / new_period,
+            index: reindex_window(window.index, old_period, new_period, now),
             used: window.used,
         };
     }

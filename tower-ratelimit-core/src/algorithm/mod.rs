@@ -238,6 +238,15 @@ pub trait Algorithm: Send + Sync + 'static {
     fn last_busy(&self, state: &Self::State) -> Nanos;
 }
 
+/// The index, in windows of `new_period`, of a window state kept as an index of
+/// `old_period`: the new window holding the old one's start, or the one holding `now`
+/// if that start has passed. Window indices count periods since the epoch, so kept as
+/// they are after a change of period they would read as a window centuries ahead (a
+/// longer period) or long past (a shorter one).
+fn reindex_window(index: u64, old_period: Nanos, new_period: Nanos, now: Nanos) -> u64 {
+    index.saturating_mul(old_period).max(now) / new_period
+}
+
 #[cold]
 fn cost_error(cost: u64, max: u64) -> CostTooLarge {
     CostTooLarge { cost, max }

@@ -44,7 +44,9 @@
 //! it are denied, so reservations keep their order).
 
 use super::sync::{lock, Mutex};
-use super::{cost_error, nanos_to_duration, Algorithm, Nanos, Reservation, Snapshot, Verdict};
+use super::{
+    cost_error, nanos_to_duration, reindex_window, Algorithm, Nanos, Reservation, Snapshot, Verdict,
+};
 use crate::error::CostTooLarge;
 use crate::quota::Quota;
 
@@ -255,8 +257,7 @@ impl Algorithm for SlidingCounter {
         p.snapshot(counts, now as u128)
     }
 
-    /// Re-indexes the two windows after a change of period, keeping their counts (see
-    /// [`FixedWindow`](super::FixedWindow)'s `rescale` for why an index cannot stay).
+    /// Re-indexes the two windows after a change of period, keeping their counts.
     fn rescale(&self, state: &SlidingCounterState, old: &Quota, new: &Quota, now: Nanos) {
         let (old_period, new_period) = (old.period_nanos(), new.period_nanos());
         if old_period == new_period {
@@ -264,9 +265,8 @@ impl Algorithm for SlidingCounter {
         }
         let mut guard = lock(&state.inner);
         let counts = guard.at(now / old_period);
-        let start = counts.index.saturating_mul(old_period).max(now);
         *guard = Counts {
-            index: start / new_period,
+            index: reindex_window(counts.index, old_period, new_period, now),
             ..counts
         };
     }
