@@ -24,19 +24,23 @@
 //!    `b` responses after the throttle that opened the episode (counting that one
 //!    too when it brought a Retry-After hold); the limit estimate is
 //!    `r0 · a / (a + b)` (with the rate the responses really came at instead of
-//!    `r0` when the client's demand kept it well under `r0`). When the refusals come in one run instead of spread
-//!    among acceptances (or almost nothing is accepted), the server counts in
-//!    windows and the measurement is stretched over a whole `window_guard`; when
-//!    it opens with a long run of refusals that ends in acceptances (the window
-//!    rolled), the quota is read at once from the run: `r0 · (W − run) / W`.
-//!    Once a server has refused like that, every measurement spans a window. Later throttles of
-//!    the same burst are part of the same measurement, not new cuts.
+//!    `r0` when the client's demand kept it well under `r0`). When the refusals
+//!    come in one run instead of spread among acceptances (or almost nothing is
+//!    accepted), the server counts in windows and the measurement is stretched over
+//!    a whole `window_guard`; when it opens with a long run of refusals that ends in
+//!    acceptances (the window rolled), the quota is read at once from the run:
+//!    `r0 · (W − run) / W`. Once a server has refused like that, every measurement
+//!    spans a window. Later throttles of the same burst are part of the same
+//!    measurement, not new cuts.
 //! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
 //!    Throttles of requests sent before the cut are ignored (they were in flight).
 //! 4. **Probe**: multiply the rate by `1 + gain·(2^k − 1)` at step `k` (5 %, 15 %,
 //!    35 %, 75 %, ...), so a small rise of the limit is found gently and a large one
 //!    in a few steps at any scale. A step holds about `probe_step_samples`
-//!    responses (0.5–0.75 s). The next throttle starts a new measurement.
+//!    responses (0.5–0.75 s). The next throttle starts a new measurement; during
+//!    a step `k ≥ 1` it reverts to `cruise` times the step before instead, and
+//!    after a step of +35 % or more at 400/s or more (the limit rose, somewhere in
+//!    a wide bracket) the cruise that follows lasts only `wide_revert_cruise`.
 //!
 //! An advertised `RateLimit-Policy` seeds the first estimate, caps probing, and a
 //! change in it scales the rate at once by the same ratio (which keeps the shares of
@@ -76,9 +80,9 @@ pub struct GoodputConfig {
     pub probe_step_max: Duration,
     /// Time spent cruising after a measurement before probing again.
     pub cruise_time: Duration,
-    /// Longest cruise after a probe step of +35 % or more (the fourth) overshot
-    /// without a Retry-After, at 400/s or more: the limit rose and lies in a wide
-    /// bracket.
+    /// Longest cruise after a probe step of +35 % or more (the third or a later one)
+    /// overshot without a Retry-After, at 400/s or more: the limit rose and lies in
+    /// a wide bracket.
     pub wide_revert_cruise: Duration,
     /// Responses a cruise should hold: a slow client cruises `cruise_samples / rate`
     /// when that is longer than `cruise_time`, up to `cruise_max`.
