@@ -53,6 +53,26 @@ impl fmt::Display for Unavailable {
     }
 }
 
+impl Unavailable {
+    /// Whether this failure says Redis is out of reach (or not serving), as opposed to
+    /// an error a healthy server gave for this one call. Only outages count toward the
+    /// circuit breaker: one odd key must not turn the limiter off for every key.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Unavailable::Redis(e) => {
+                // The server answered, with an error about this call: a script error,
+                // a key of another type, a missing permission.
+                let per_call = matches!(
+                    e.code(),
+                    Some("ERR" | "WRONGTYPE" | "NOSCRIPT" | "CROSSSLOT" | "NOPERM" | "EXECABORT")
+                ) || e.kind() == redis::ErrorKind::UnexpectedReturnType;
+                !per_call
+            }
+            Unavailable::Timeout(_) | Unavailable::CircuitOpen | Unavailable::BadReply => true,
+        }
+    }
+}
+
 impl std::error::Error for Unavailable {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

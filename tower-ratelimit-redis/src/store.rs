@@ -214,7 +214,12 @@ where
             Ok(Err(e)) => Unavailable::Redis(e),
             Err(_) => Unavailable::Timeout(self.timeout),
         };
-        call.failed();
+        if cause.is_outage() {
+            call.failed();
+        } else {
+            // The server answered: it is up, whatever this one call met.
+            call.succeeded();
+        }
         Counters::bump(&self.counters.remote_errors);
         self.on_failure(&key, &quota, mode, cost, max_wait, cause)
     }

@@ -13,7 +13,13 @@ local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local window = math.floor(now / period)
 local reset = (window + 1) * period - now
 
-local state = redis.call('HMGET', KEYS[1], 'w', 'c')
+-- pcall: a value of another type under the key reads as an empty window, and is
+-- replaced when units are taken.
+local state = redis.pcall('HMGET', KEYS[1], 'w', 'c')
+local foreign = state.err ~= nil
+if foreign then
+  state = {}
+end
 local count = 0
 if tonumber(state[1]) == window then
   count = tonumber(state[2]) or 0
@@ -25,6 +31,9 @@ if count + cost <= limit then
   allowed = 1
   count = count + cost
   if mode ~= 0 and cost > 0 then
+    if foreign then
+      redis.call('DEL', KEYS[1])
+    end
     redis.call('HSET', KEYS[1], 'w', string.format('%.0f', window), 'c', count)
     redis.call('PEXPIRE', KEYS[1], math.ceil(reset / 1000))
   end

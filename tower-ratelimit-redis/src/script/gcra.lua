@@ -16,12 +16,16 @@
 local increment, capacity, max_wait = struct.unpack('<ddd', ARGV[1])
 local time = redis.call('TIME')
 local now = time[1] * 1000000 + time[2]
-local tat = redis.call('GET', KEYS[1])
+-- pcall: a value of another type under the key (a hash, a list) answers an error
+-- table instead of failing the script; like any foreign value, it reads as a full
+-- bucket, and the SET below replaces it.
+local tat = redis.pcall('GET', KEYS[1])
 local owed = 0
-if tat and #tat == 8 then
+if type(tat) == 'string' and #tat == 8 then
   owed = struct.unpack('<d', tat) - now
-  -- Also false for NaN, so a foreign value under the key counts as a full bucket.
-  if not (owed >= 0) then
+  -- False for NaN and for debts over 2^62 ns (the longest quota), so 8 foreign bytes
+  -- count as a full bucket rather than a lockout for millennia.
+  if not (owed >= 0 and owed < 4.6e15) then
     owed = 0
   end
 end

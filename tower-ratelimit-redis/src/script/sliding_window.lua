@@ -15,7 +15,13 @@ local window = math.floor(now / period)
 local elapsed = now - window * period
 local left = period - elapsed
 
-local state = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
+-- pcall: a value of another type under the key reads as empty windows, and is
+-- replaced when units are taken.
+local state = redis.pcall('HMGET', KEYS[1], 'w', 'c', 'p')
+local foreign = state.err ~= nil
+if foreign then
+  state = {}
+end
 local stored = tonumber(state[1])
 local current = 0
 local previous = 0
@@ -34,6 +40,9 @@ if estimate + cost <= limit then
   current = current + cost
   estimate = estimate + cost
   if mode ~= 0 and cost > 0 then
+    if foreign then
+      redis.call('DEL', KEYS[1])
+    end
     redis.call('HSET', KEYS[1], 'w', string.format('%.0f', window), 'c', current, 'p', previous)
     -- The count matters until the end of the next window, where it stops weighing.
     redis.call('PEXPIRE', KEYS[1], math.ceil((left + period) / 1000))
