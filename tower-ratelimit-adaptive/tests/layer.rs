@@ -219,7 +219,71 @@ async fn partitions_are_separate_and_bounded() {
         .await
         .unwrap();
     assert_eq!(layer.partitions(), 2);
-    assert!(layer.rate(&"third.example").is_none());
+    let third = layer
+        .limiter(&"third.example")
+        .expect("the overflow limiter");
+    assert!(!third.same_as(&layer.limiter(&"slow.example").unwrap()));
+    assert!(!third.same_as(&layer.limiter(&"fast.example").unwrap()));
+}
+
+/// Keys past `max_partitions` are served by the overflow partition; the accessors
+/// report its controller and limiters for them, and looking creates nothing.
+#[tokio::test(start_paused = true)]
+async fn overflow_keys_report_the_overflow_partition() {
+    let inner = service_fn(|host: String| async move { Ok::<_, std::io::Error>(host) });
+    let layer = AdaptiveRateLimitLayer::new(|r: &Result<String, std::io::Error>| match r {
+        Ok(host) if host != "a" => Outcome::throttled(Duration::ZERO),
+        _ => Outcome::success(Duration::ZERO),
+    })
+    .honour_retry_after(None)
+    .manage_concurrency(true)
+    .partition_by(|host: &String| host.clone(), 1);
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(inner);
+    let (a, b, c) = ("a".to_owned(), "b".to_owned(), "c".to_owned());
+    // Room in the map: "a" would get a partition of its own, which looking does not make.
+    assert!(layer.rate(&a).is_none());
+    assert!(layer.limiter(&a).is_none());
+    assert_eq!(layer.partitions(), 0);
+    svc.ready().await.unwrap().call(a.clone()).await.unwrap();
+    // The map is full; "b" would go to the overflow partition, not made yet.
+    assert!(layer.limiter(&b).is_none());
+    assert!(layer.concurrency_limiter(&b).is_none());
+    svc.ready().await.unwrap().call(b.clone()).await.unwrap();
+    assert_eq!(layer.partitions(), 1);
+
+    let overflow = layer
+        .limiter(&b)
+        .expect("b is paced by the overflow limiter");
+    assert!(!overflow.same_as(&layer.limiter(&a).unwrap()));
+    // "c" was never seen, but a request for it would take the same overflow slot.
+    assert!(overflow.same_as(&layer.limiter(&c).unwrap()));
+    assert!(layer.concurrency_limiter(&b).is_some());
+    assert!(layer.concurrency_limiter(&c).is_some());
+    assert_eq!(layer.partitions(), 1);
+
+    // The limiter reported for "b" is the one that paces the overflow keys.
+    overflow.pause_for(Duration::from_secs(5));
+    let start = Instant::now();
+    svc.ready().await.unwrap().call(a.clone()).await.unwrap();
+    assert!(start.elapsed() < Duration::from_secs(1), "a is not paused");
+    svc.ready().await.unwrap().call(c.clone()).await.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_secs(5),
+        "c waits out the pause"
+    );
+
+    // The rate reported for "b" and "c" is the overflow controller's, brought down by
+    // their throttles, while "a" keeps succeeding.
+    for _ in 0..20 {
+        svc.ready().await.unwrap().call(a.clone()).await.unwrap();
+        svc.ready().await.unwrap().call(b.clone()).await.unwrap();
+        tokio::time::advance(Duration::from_millis(100)).await;
+    }
+    let (ra, rb) = (layer.rate(&a).unwrap(), layer.rate(&b).unwrap());
+    assert!(rb < ra, "overflow {rb} vs a {ra}");
+    assert_eq!(layer.rate(&c), Some(rb));
 }
 
 #[tokio::test(start_paused = true)]

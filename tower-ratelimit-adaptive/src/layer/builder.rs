@@ -121,7 +121,8 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
 
     /// Partitions requests by `key(&req)`: each key gets its own controller and
     /// limiter (per host, per API key...). At most `max_partitions` keys are kept;
-    /// further keys share one overflow partition. Resets the partitions.
+    /// further keys share one overflow partition (which [`rate`](Self::rate) and
+    /// [`limiter`](Self::limiter) report for them). Resets the partitions.
     pub fn partition_by<K, F>(
         self,
         key: F,
@@ -196,18 +197,26 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
         self.shared.partitions.server_len()
     }
 
-    /// The rate a partition's controller currently sets (`None` for an unknown key or
-    /// a controller that sets no rate).
+    /// The rate set by the controller that paces requests keyed `key`: its own
+    /// partition's, or, for a key past `max_partitions`, the overflow partition's.
+    /// `None` when no request could yet have been paced for `key` (its partition, or
+    /// the overflow partition, does not exist yet) or the controller sets no rate.
+    /// Looking does not create a partition.
     pub fn rate(&self, key: &P::Key) -> Option<f64> {
         self.shared.partitions.get(key)?.rate()
     }
 
-    /// The shared rate limiter of a partition, once it exists.
+    /// The shared rate limiter that paces requests keyed `key` (pausing it holds
+    /// them): its own partition's, or, for a key past `max_partitions`, the overflow
+    /// partition's, which every such key shares. `None` until that partition exists;
+    /// looking does not create it.
     pub fn limiter(&self, key: &P::Key) -> Option<RateLimiter> {
         Some(self.shared.partitions.get(key)?.limiter.clone())
     }
 
-    /// The concurrency limiter of a partition, when managed and once it exists.
+    /// The concurrency limiter of the partition serving `key` (the overflow
+    /// partition's for a key past `max_partitions`), when concurrency is managed.
+    /// `None` until that partition exists; looking does not create it.
     pub fn concurrency_limiter(&self, key: &P::Key) -> Option<ConcurrencyLimiter> {
         self.shared.partitions.get(key)?.concurrency.clone()
     }

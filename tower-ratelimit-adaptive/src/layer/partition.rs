@@ -165,8 +165,23 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
         self.max
     }
 
+    /// The slot that [`get_or_insert`](Self::get_or_insert) would give `key` now,
+    /// without creating one: the key's own slot, else the overflow slot when the map
+    /// is full (the map never shrinks, so such a key can only ever be served there).
+    /// `None` when the key would get a slot of its own, or the overflow slot it would
+    /// use does not exist yet.
     pub(crate) fn get(&self, key: &K) -> Option<Arc<Slot>> {
-        lock(&self.map).get(key).cloned()
+        let map = lock(&self.map);
+        if let Some(s) = map.get(key) {
+            return Some(s.clone());
+        }
+        if map.len() < self.max {
+            return None;
+        }
+        // No path takes the map while holding the overflow, so holding both is safe.
+        let overflow = lock(&self.overflow).clone();
+        drop(map);
+        overflow
     }
 
     pub(crate) fn get_or_insert(&self, key: &K, make: impl Fn() -> Slot) -> Arc<Slot> {
