@@ -43,8 +43,8 @@ struct Args {
     /// The shared burst.
     #[arg(long, default_value_t = 10)]
     burst: u64,
-    /// How long to run, in seconds.
-    #[arg(long, default_value_t = 5.0)]
+    /// How long to run, in seconds (from 0 to a year).
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds, allow_hyphen_values = true)]
     seconds: f64,
     /// The Redis key (prefix) of the shared bucket.
     #[arg(long, default_value = "distributed-example")]
@@ -52,6 +52,26 @@ struct Args {
     /// Internal: run as one worker process, starting at this Unix time (µs).
     #[arg(long, hide = true)]
     worker_start_us: Option<u64>,
+}
+
+/// The longest run `--seconds` accepts: a year, far past any useful run and far
+/// from where the workers' deadline `now + run` overflows the clock (and panics).
+const MAX_SECONDS: f64 = 365.0 * 86_400.0;
+
+/// Checks `--seconds` once, where the arguments are parsed, so that a bad value
+/// stops the parent with a message instead of panicking in every worker.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a number of seconds ({e})"))?;
+    if secs.is_nan() || secs < 0.0 {
+        return Err(format!("`{s}` is not 0 or more seconds"));
+    }
+    if secs > MAX_SECONDS {
+        return Err(format!("`{s}` is longer than a year ({MAX_SECONDS} s)"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))?;
+    Ok(secs)
 }
 
 fn unix_us() -> u64 {
@@ -84,9 +104,11 @@ async fn worker(args: &Args, start_us: u64) -> Result<(), BoxError> {
     let limiter = RateLimiter::from_store(store.clone());
     // Connect and load the script before the common start.
     limiter.snapshot().await?;
-    let run = Duration::from_secs_f64(args.seconds.max(0.0));
+    let run = Duration::try_from_secs_f64(args.seconds)?;
     tokio::time::sleep(Duration::from_micros(start_us.saturating_sub(unix_us()))).await;
-    let end = tokio::time::Instant::now() + run;
+    let end = tokio::time::Instant::now()
+        .checked_add(run)
+        .ok_or("--seconds: the run ends past the clock's range")?;
     let mut tasks = Vec::new();
     for _ in 0..args.tasks {
         let limiter = limiter.clone();
@@ -199,12 +221,12 @@ fn parent(args: &Args) -> Result<(), BoxError> {
     println!(
         "bound over the run (D = {} s): burst + floor(D / T) = {}",
         args.seconds,
-        args.burst + run_us / interval_us
+        args.burst.saturating_add(run_us / interval_us)
     );
     println!(
         "first to last admission: {:.3} s, bound {} ; admitted {total}",
         span as f64 / 1e6,
-        args.burst + span / interval_us
+        args.burst.saturating_add(span / interval_us)
     );
     drop(server);
     Ok(())
@@ -257,5 +279,51 @@ impl Drop for SpawnedRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn seconds(value: &str) -> Result<f64, clap::Error> {
+        Args::try_parse_from(["distributed", "--seconds", value]).map(|a| a.seconds)
+    }
+
+    #[test]
+    fn the_arguments_are_consistent() {
+        Args::command().debug_assert();
+        assert_eq!(Args::try_parse_from(["distributed"]).unwrap().seconds, 5.0);
+    }
+
+    #[test]
+    fn seconds_a_worker_can_run_for_are_accepted() {
+        for (value, secs) in [
+            ("2.5", 2.5),
+            ("0", 0.0),
+            ("1e-3", 1e-3),
+            ("31536000", MAX_SECONDS),
+        ] {
+            assert_eq!(seconds(value).unwrap(), secs, "{value}");
+            // What a worker does with it, on the value the parent passes on.
+            let again = seconds(&secs.to_string()).unwrap();
+            let run = Duration::try_from_secs_f64(again).unwrap();
+            assert!(tokio::time::Instant::now().checked_add(run).is_some());
+        }
+    }
+
+    #[test]
+    fn seconds_no_worker_can_run_for_are_an_error() {
+        for value in [
+            "inf", "-inf", "1e30", "NaN", "-1", "-0.5", "31536001", "five", "",
+        ] {
+            let err = seconds(value).expect_err(value);
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{value}: {err}"
+            );
+        }
     }
 }
