@@ -45,8 +45,8 @@ while done < n:
 EOF
 
 hex() { python3 -c 'import sys; print(" ".join(a.encode().hex() for a in sys.argv[1:]))' "$@"; }
-# GCRA's packed argument: increment, capacity, max_wait as '<ddd'.
-packed() { python3 -c 'import struct, sys; print(struct.pack("<ddd", *map(float, sys.argv[1:])).hex())' "$@"; }
+# GCRA's packed argument: increment, capacity, max_wait, backdate, interval as '<ddddd'.
+packed() { python3 -c 'import struct, sys; print(struct.pack("<ddddd", *map(float, sys.argv[1:])).hex())' "$@"; }
 
 # instructions CALLS SCRIPT-OR-EMPTY HEXARGS...: total instructions of a server run.
 instructions() {
@@ -88,15 +88,15 @@ echo
 echo "| call | instructions per call in the server |"
 echo "|---|---:|"
 per_call "GET" "" $(hex GET bench:get)
-per_call 'EVALSHA `return 1`' "return 1" $(hex 1 bench:raw) "$(packed 1 1000000 0)"
+per_call 'EVALSHA `return 1`' "return 1" $(hex 1 bench:raw) "$(packed 1 1000000 0 0 1)"
 # 1 µs per unit, capacity 1 s: every call admits and writes.
 per_call "GCRA script, admitted (TIME, GET, SET)" "$(cat "$SCRIPT")" \
-    $(hex 1 bench:raw) "$(packed 1 1000000 0)"
+    $(hex 1 bench:raw) "$(packed 1 1000000 0 0 1)"
 # A cost above the capacity: every call is denied and writes nothing.
 per_call "GCRA script, denied (TIME, GET)" "$(cat "$SCRIPT")" \
-    $(hex 1 bench:raw) "$(packed 2000000 1000000 0)"
+    $(hex 1 bench:raw) "$(packed 2000000 1000000 0 0 1)"
 # The least any GCRA on the server's clock can cost: the same three calls with constant
 # arguments and no arithmetic. What the real script costs above it is its own work.
 per_call "floor: TIME, GET, SET … PX with constants" \
     "redis.call('TIME') redis.call('GET', KEYS[1]) redis.call('SET', KEYS[1], 'constant', 'PX', '10') return 0" \
-    $(hex 1 bench:raw) "$(packed 1 1000000 0)"
+    $(hex 1 bench:raw) "$(packed 1 1000000 0 0 1)"

@@ -10,7 +10,8 @@
 //! * **One round trip per decision**: a Lua script ([`script`]) runs GCRA (or a fixed
 //!   or sliding window) on the server's own clock, in integer microseconds, on one
 //!   key, so Redis Cluster works (tested on a three-master cluster through the
-//!   `redis` crate's async cluster client). Keys expire when their bucket is full again.
+//!   `redis` crate's async cluster client). Keys expire when their bucket is full again
+//!   (GCRA: one emission interval later, for a waiter that woke late).
 //! * **Short timeout and a circuit breaker** ([`breaker`]): an outage costs one
 //!   timeout, not one per request.
 //! * **Failure policy** ([`FailurePolicy`]): fail open (default), fail closed with

@@ -164,6 +164,7 @@ where
         mode: Mode,
         cost: u64,
         max_wait: Duration,
+        backdate: Duration,
     ) -> Result<Decision, StoreError> {
         let quota = self.current_quota();
         let params = self.algorithm.params(&quota);
@@ -187,6 +188,7 @@ where
             params,
             cost,
             max_wait_us: u64::try_from(max_wait.as_micros()).unwrap_or(u64::MAX),
+            backdate_us: u64::try_from(backdate.as_micros()).unwrap_or(u64::MAX),
         };
         let cmd = script::command(self.algorithm, self.script.get_hash(), &key, request);
         let mut connection = self.connection.clone();
@@ -296,19 +298,53 @@ where
     fn check(&self, key: &K, cost: u64) -> Self::Future {
         let inner = self.inner.clone();
         let key = inner.redis_key(key);
-        Box::pin(async move { inner.decide(key, Mode::Check, cost, Duration::ZERO).await })
+        Box::pin(async move {
+            inner
+                .decide(key, Mode::Check, cost, Duration::ZERO, Duration::ZERO)
+                .await
+        })
     }
 
     fn peek(&self, key: &K, cost: u64) -> Self::Future {
         let inner = self.inner.clone();
         let key = inner.redis_key(key);
-        Box::pin(async move { inner.decide(key, Mode::Peek, cost, Duration::ZERO).await })
+        Box::pin(async move {
+            inner
+                .decide(key, Mode::Peek, cost, Duration::ZERO, Duration::ZERO)
+                .await
+        })
     }
 
     fn reserve(&self, key: &K, cost: u64, max_wait: Duration) -> Self::Future {
         let inner = self.inner.clone();
         let key = inner.redis_key(key);
-        Box::pin(async move { inner.decide(key, Mode::Reserve, cost, max_wait).await })
+        Box::pin(async move {
+            inner
+                .decide(key, Mode::Reserve, cost, max_wait, Duration::ZERO)
+                .await
+        })
+    }
+
+    /// GCRA decides as of `since` (at most one emission interval ago): a waiter's head
+    /// that woke late on tokio's millisecond timer, plus a round trip, claims the slot
+    /// that fell due meanwhile instead of losing it, which at 1,000/s with burst 1
+    /// would lose more than half the rate. One interval is the most that is safe across
+    /// processes: a waiter elsewhere may have taken any slot before that. The window
+    /// scripts decide now.
+    fn check_since(&self, key: &K, cost: u64, since: tokio::time::Instant) -> Self::Future {
+        let inner = self.inner.clone();
+        let key = inner.redis_key(key);
+        let backdate = match inner.algorithm {
+            RemoteAlgorithm::Gcra => tokio::time::Instant::now()
+                .saturating_duration_since(since)
+                .min(inner.current_quota().emission_interval()),
+            RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => Duration::ZERO,
+        };
+        Box::pin(async move {
+            inner
+                .decide(key, Mode::Check, cost, Duration::ZERO, backdate)
+                .await
+        })
     }
 
     fn quota(&self, _key: &K) -> Quota {

@@ -9,13 +9,13 @@
 //!
 //! The GCRA script is the hot path, and its time inside Redis is most of what a
 //! decision costs beyond a `GET`; it is cut to `TIME`, `GET`, a comparison and `SET`,
-//! takes its three numbers as one packed argument, keeps the TAT as a binary double
+//! takes its numbers as one packed argument, keeps the TAT as a binary double
 //! and answers one integer, from which the client derives the rest (`gcra.lua`
 //! explains the encoding; `benches/script-cost.sh` counts its instructions).
 //!
 //! | algorithm | state per key | expires | offered because |
 //! |---|---|---|---|
-//! | [`RemoteAlgorithm::Gcra`] | one 8-byte double (the TAT, whole µs) | when the bucket is full again | the default: exact, cheap, token-bucket semantics |
+//! | [`RemoteAlgorithm::Gcra`] | one 8-byte double (the TAT, whole µs) | one emission interval after the bucket is full again (so a waiter that woke up to an interval late still finds which slot fell due; see `RateStore::check_since`) | the default: exact, cheap, token-bucket semantics |
 //! | [`RemoteAlgorithm::FixedWindow`] | hash: window, count | at the window's end | to match servers that count per clock window |
 //! | [`RemoteAlgorithm::SlidingWindow`] | hash: window, count, previous count | at the end of the next window | a smooth window at O(1) state (Cloudflare's estimate) |
 //!
@@ -140,22 +140,26 @@ pub(crate) fn command(
         params,
         cost,
         max_wait_us,
+        backdate_us,
     } = request;
     match algorithm {
         RemoteAlgorithm::Gcra => {
             // A check is a reservation that may not wait; a peek is a check that
-            // writes nothing.
+            // writes nothing. A backdated decision is made `backdate` earlier, and
+            // may then wait up to that long (to now).
             let max_wait_us = if mode == Mode::Reserve {
                 max_wait_us
             } else {
                 0
             };
             cmd.arg(
-                &gcra_args(
+                &gcra_args([
                     cost.saturating_mul(params.unit_us),
                     params.limit.saturating_mul(params.unit_us),
-                    max_wait_us,
-                )[..],
+                    max_wait_us.saturating_add(backdate_us),
+                    backdate_us,
+                    params.unit_us,
+                ])[..],
             );
             if mode == Mode::Peek {
                 cmd.arg(0);
@@ -172,14 +176,12 @@ pub(crate) fn command(
     cmd
 }
 
-/// GCRA's numbers as the script unpacks them (`struct.unpack('<ddd', ARGV[1])`):
-/// three little-endian doubles, exact for every value below 2^53 µs (285 years).
-fn gcra_args(increment: u64, capacity: u64, max_wait_us: u64) -> [u8; 24] {
-    let mut packed = [0u8; 24];
-    for (slot, value) in packed
-        .chunks_exact_mut(8)
-        .zip([increment, capacity, max_wait_us])
-    {
+/// GCRA's numbers as the script unpacks them (`struct.unpack('<ddddd', ARGV[1])`):
+/// increment, capacity, max_wait, backdate and the interval as little-endian doubles,
+/// exact for every value below 2^53 µs (285 years).
+fn gcra_args(values: [u64; 5]) -> [u8; 40] {
+    let mut packed = [0u8; 40];
+    for (slot, value) in packed.chunks_exact_mut(8).zip(values) {
         // Rounds above 2^53, where no quota is meaningful; never panics.
         slot.copy_from_slice(&(value as f64).to_le_bytes());
     }
@@ -193,6 +195,9 @@ pub(crate) struct Request {
     pub(crate) params: Params,
     pub(crate) cost: u64,
     pub(crate) max_wait_us: u64,
+    /// GCRA only: decide as of this long ago (a waiter's head that woke late claims
+    /// the slots that fell due while it slept; see `RateStore::check_since`).
+    pub(crate) backdate_us: u64,
 }
 
 /// Runs `cmd` (an `EVALSHA` of `script`) and, when the server does not know the
@@ -242,16 +247,22 @@ pub(crate) fn decode(
 /// GCRA's answer: the debt `d` before the call, as `d` when admitted and `-d - 1`
 /// when denied. The rest follows as in the script: after the call the debt would be
 /// `d + cost × interval`; what exceeds the capacity is the wait (admitted) or the
-/// retry-after (denied).
+/// retry-after (denied). A backdated decision's debt is counted from `backdate`
+/// ago, so that much less of it remains now.
 fn gcra_decision(reply: i64, request: Request) -> Decision {
-    let Request { params, cost, .. } = request;
+    let Request {
+        params,
+        cost,
+        backdate_us,
+        ..
+    } = request;
     let allowed = reply >= 0;
     // -(reply + 1) cannot overflow for any negative i64.
     let before = if allowed { reply } else { -(reply + 1) }.unsigned_abs();
     let capacity = params.limit.saturating_mul(params.unit_us);
     let after = before.saturating_add(cost.saturating_mul(params.unit_us));
-    let over = Duration::from_micros(after.saturating_sub(capacity));
-    let owed = if allowed { after } else { before };
+    let over = Duration::from_micros(after.saturating_sub(capacity).saturating_sub(backdate_us));
+    let owed = if allowed { after } else { before }.saturating_sub(backdate_us);
     let snapshot = Snapshot {
         limit: params.limit,
         remaining: capacity.saturating_sub(owed) / params.unit_us.max(1),
@@ -323,6 +334,7 @@ mod tests {
             },
             cost,
             max_wait_us: 0,
+            backdate_us: 0,
         }
     }
 
@@ -397,7 +409,7 @@ mod tests {
         };
         let g = RemoteAlgorithm::Gcra;
         let packed = |max_wait: u64| {
-            String::from_utf8_lossy(&gcra_args(30_000, 100_000, max_wait)).into_owned()
+            String::from_utf8_lossy(&gcra_args([30_000, 100_000, max_wait, 0, 10_000])).into_owned()
         };
         assert_eq!(
             args(g, Mode::Check),
@@ -411,11 +423,11 @@ mod tests {
             args(g, Mode::Peek),
             format!("EVALSHA sha 1 k {} 0", packed(0))
         );
-        let numbers: Vec<f64> = gcra_args(30_000, 100_000, 500)
+        let numbers: Vec<f64> = gcra_args([30_000, 100_000, 500, 0, 10_000])
             .chunks_exact(8)
             .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
             .collect();
-        assert_eq!(numbers, [30_000.0, 100_000.0, 500.0]);
+        assert_eq!(numbers, [30_000.0, 100_000.0, 500.0, 0.0, 10_000.0]);
         assert_eq!(
             args(RemoteAlgorithm::FixedWindow, Mode::Reserve),
             "EVALSHA sha 1 k 2 10000 10 3 500"
