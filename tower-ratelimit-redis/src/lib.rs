@@ -18,7 +18,8 @@
 //!   `StoreError::Unavailable` (never confused with "over the limit"), or a local
 //!   limiter at a share of the rate ([`fallback`]).
 //! * **Negative cache** ([`negative_cache`]): an exhausted key is denied locally
-//!   until its retry-after, exactly, without a round trip.
+//!   until its retry-after without a round trip (for at most a second per entry, so a
+//!   key reset in Redis is not denied here for long; `RedisStore::forget` drops one).
 //! * **Leasing** ([`lease`]): clients may take units in batches, with a documented
 //!   over-admission bound.
 //!

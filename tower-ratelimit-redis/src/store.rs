@@ -28,7 +28,7 @@ use crate::builder::RedisStoreBuilder;
 use crate::error::Unavailable;
 use crate::fallback::LocalFallback;
 use crate::key::RedisKey;
-use crate::negative_cache::NegativeCache;
+use crate::negative_cache::{Denial, NegativeCache};
 use crate::policy::FailurePolicy;
 use crate::script::{self, Mode, RemoteAlgorithm};
 use crate::stats::{Counters, Stats};
@@ -129,6 +129,18 @@ impl<C> RedisStore<C> {
         self.inner.breaker.is_open()
     }
 
+    /// Drops this instance's cached denial of `key`, for use after its state in
+    /// Redis was reset (a `DEL` to unblock a client): the next request asks Redis.
+    /// Without it, a cached denial answers for at most
+    /// [`MAX_AGE`](crate::negative_cache::MAX_AGE). Returns whether one was held.
+    pub fn forget<K: RedisKey + ?Sized>(&self, key: &K) -> bool {
+        let key = self.inner.redis_key(key);
+        self.inner
+            .negative
+            .as_ref()
+            .is_some_and(|cache| cache.forget(&key))
+    }
+
     /// The Redis key that holds `key`'s bucket.
     pub fn redis_key<K: RedisKey + ?Sized>(&self, key: &K) -> Vec<u8> {
         self.inner.redis_key(key)
@@ -183,6 +195,7 @@ where
             return self.on_failure(&key, &quota, mode, cost, max_wait, Unavailable::CircuitOpen);
         };
         let sent = Instant::now();
+        let generation = self.negative.as_ref().map(NegativeCache::generation);
         let request = script::Request {
             mode,
             params,
@@ -202,12 +215,23 @@ where
                 Some(decision) => {
                     call.succeeded();
                     Counters::bump(&self.counters.remote_decisions);
-                    if let (Decision::Denied { retry_after, .. }, Some(cache)) =
-                        (decision, &self.negative)
+                    if let (
+                        Decision::Denied {
+                            retry_after,
+                            snapshot,
+                        },
+                        Some(cache),
+                        Some(generation),
+                    ) = (decision, &self.negative, generation)
                     {
                         // Measured from the send, not the answer, so the cached
                         // denial never outlasts the server's.
-                        cache.deny(&key, cost, sent + retry_after);
+                        let denial = Denial {
+                            cost,
+                            until: sent + retry_after,
+                            full_at: sent + snapshot.reset,
+                        };
+                        cache.deny(&key, denial, generation);
                     }
                     return Ok(decision);
                 }
@@ -241,7 +265,7 @@ where
         let per_unit = self
             .algorithm
             .per_unit(self.algorithm.params(&self.current_quota()));
-        let retry_after = cache.denied(key, cost, per_unit, Instant::now())?;
+        let (retry_after, reset) = cache.denied(key, cost, per_unit, Instant::now())?;
         if mode == Mode::Reserve && retry_after <= max_wait {
             return None;
         }
@@ -251,7 +275,7 @@ where
             snapshot: Snapshot {
                 limit,
                 remaining: 0,
-                reset: retry_after,
+                reset,
             },
         })
     }

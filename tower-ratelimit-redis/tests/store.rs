@@ -427,3 +427,42 @@ async fn a_late_head_claims_the_slot_that_fell_due_while_it_slept() {
         Decision::Allowed { .. } => {}
     }
 }
+
+/// A cached denial says what Redis said (retry-after and time until full), answers
+/// for a second at most, and `forget` drops it: a key reset in Redis (an operator's
+/// `DEL`, a restart) is not denied on this instance for the old retry-after.
+#[tokio::test]
+async fn cached_denials_repeat_redis_and_do_not_outlive_a_reset_key() {
+    let server = RedisServer::start();
+    // One unit a minute, burst 5: a spent bucket is full in 5 minutes.
+    let store = store(&server, quota(1, Duration::from_secs(60), 5));
+    for _ in 0..5 {
+        assert!(allowed(&store, "k", 1).await);
+    }
+    let (from_redis, cached) = (store.check("k", 1).await, store.check("k", 1).await);
+    let reset = |d: Result<Decision, StoreError>| d.expect("decision").snapshot().reset;
+    assert_eq!(store.stats().cached_denials, 1);
+    let (from_redis, cached) = (reset(from_redis), reset(cached));
+    assert!(from_redis > Duration::from_secs(290), "{from_redis:?}");
+    assert!(
+        from_redis - cached < Duration::from_secs(1),
+        "{from_redis:?} from Redis, {cached:?} from the cache"
+    );
+
+    // An operator unblocks the client.
+    let _: () = server.cmd(&["DEL", "t:k"]);
+    assert!(store.forget("k"));
+    assert!(allowed(&store, "k", 1).await, "forgotten at once");
+
+    // Without `forget`, at most a second.
+    for _ in 0..4 {
+        assert!(allowed(&store, "k", 1).await);
+    }
+    assert!(!allowed(&store, "k", 1).await);
+    let _: () = server.cmd(&["DEL", "t:k"]);
+    tokio::time::sleep(tower_ratelimit_redis::negative_cache::MAX_AGE).await;
+    assert!(
+        allowed(&store, "k", 1).await,
+        "asked Redis again after a second"
+    );
+}
