@@ -137,9 +137,15 @@ impl RedisStoreBuilder {
         Ok(self.build(manager))
     }
 
-    /// A store on any async connection: a `MultiplexedConnection`, a
-    /// `ConnectionManager` you configured, or a cluster connection. The connection is
-    /// cloned for every call, so it should be a cheap handle.
+    /// A store on any async connection: a `ConnectionManager` you configured, a
+    /// cluster connection, or a `MultiplexedConnection`. The connection is cloned for
+    /// every call, so it should be a cheap handle.
+    ///
+    /// The store recovers from an outage only if the connection does: a
+    /// `ConnectionManager` (what [`connect`](Self::connect) builds) and the cluster
+    /// client reconnect by themselves, but a bare `MultiplexedConnection` stays broken
+    /// once the server restarts, and every call then goes to the failure policy for as
+    /// long as the process lives. Use one only where something else replaces it.
     pub fn build<C>(self, connection: C) -> RedisStore<C>
     where
         C: ConnectionLike + Clone + Send + Sync + 'static,

@@ -291,11 +291,22 @@ where
     ) -> Result<Decision, StoreError> {
         Counters::bump(&self.counters.policy_decisions);
         match (&self.policy, &self.fallback) {
-            (FailurePolicy::LocalFallback { .. }, Some(local)) => match mode {
-                Mode::Peek => local.peek(key, quota, cost),
-                Mode::Check => local.check(key, quota, cost),
-                Mode::Reserve => local.reserve(key, quota, cost, max_wait),
-            },
+            (FailurePolicy::LocalFallback { .. }, Some(local)) => {
+                let decided = match mode {
+                    Mode::Peek => local.peek(key, quota, cost),
+                    Mode::Check => local.check(key, quota, cost),
+                    Mode::Reserve => local.reserve(key, quota, cost, max_wait),
+                };
+                match decided {
+                    // The cost fits the shared quota (checked before the call) but not
+                    // this instance's share of its burst: Redis being down is why it
+                    // cannot pass, which is not the caller's error.
+                    Err(StoreError::CostTooLarge(_)) => {
+                        Err(StoreError::Unavailable(Box::new(cause)))
+                    }
+                    decided => decided,
+                }
+            }
             (FailurePolicy::FailClosed, _) => Err(StoreError::Unavailable(Box::new(cause))),
             _ => {
                 let limit = self.algorithm.max_cost(quota);

@@ -154,6 +154,13 @@ async fn local_fallback_limits_at_its_share_of_the_rate() {
     assert!(tally.denied > 0, "{tally:?}");
     assert_eq!(tally.unavailable, 0);
     assert_outage_was_cheap(&store, &tally);
+    // A cost within the shared burst (10) but over the local one (5) cannot pass
+    // during the outage: that is Redis's unavailability, not the caller's error.
+    assert_eq!(RateStore::<str>::max_cost(&store, "fresh"), 10);
+    match store.check("fresh", 8).await {
+        Err(StoreError::Unavailable(cause)) => assert!(cause.is::<Unavailable>(), "{cause}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
     server.restart();
     recovers(&store).await;
 }
