@@ -35,7 +35,6 @@ enum Held<S, Req, St: RateStore> {
     /// A remote store is still deciding; the ready inner service waits here.
     Deciding {
         decision: St::Future,
-        reject: bool,
         /// Set for a reservation whose wait the request must sit out.
         limiter: Option<RateLimiter<St>>,
         call: Option<(S, Req)>,
@@ -71,10 +70,9 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         }
     }
 
-    pub(crate) fn deciding(decision: St::Future, reject: bool, service: S, request: Req) -> Self {
+    pub(crate) fn deciding(decision: St::Future, service: S, request: Req) -> Self {
         ResponseFuture::held(Held::Deciding {
             decision,
-            reject,
             limiter: None,
             call: Some((service, request)),
         })
@@ -89,7 +87,6 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
     ) -> Self {
         ResponseFuture::held(Held::Deciding {
             decision: reservation,
-            reject: false,
             limiter: Some(limiter),
             call: Some((service, request)),
         })
@@ -140,12 +137,12 @@ impl<S, Req, St: RateStore> Held<S, Req, St> {
             match self {
                 Held::Deciding {
                     decision,
-                    reject,
                     limiter,
                     call,
                 } => {
                     let decided = ready!(Pin::new(decision).poll(cx));
-                    if let (Ok(Decision::Allowed { wait, .. }), Some(limiter)) = (&decided, limiter)
+                    if let (Ok(Decision::Allowed { wait, .. }), Some(limiter)) =
+                        (&decided, limiter.as_ref())
                     {
                         if !wait.is_zero() {
                             *self = Held::Reserved {
@@ -160,7 +157,15 @@ impl<S, Req, St: RateStore> Held<S, Req, St> {
                         Ok(Decision::Denied {
                             retry_after,
                             snapshot,
-                        }) if *reject => Err(Box::new(RateLimited::new(retry_after, snapshot))),
+                        }) => {
+                            if let Some(limiter) = limiter {
+                                // The rest of a wait-mode cost could not be booked
+                                // (a store that does not book ahead): the unit taken
+                                // in poll_ready goes back, and nothing starts.
+                                limiter.store().refund(&(), 1);
+                            }
+                            Err(Box::new(RateLimited::new(retry_after, snapshot)))
+                        }
                         Ok(_) => take_call(call),
                         Err(e) => Err(e.into_box()),
                     });
@@ -201,7 +206,6 @@ impl<S, Req, St: RateStore> Held<S, Req, St> {
                     let rest = limiter.store().reserve(&(), *cost - 1, Duration::MAX);
                     *self = Held::Deciding {
                         decision: rest,
-                        reject: false,
                         limiter: Some(limiter.clone()),
                         call: call.take(),
                     };

@@ -145,7 +145,7 @@ where
                             Some(decided) => decided,
                             None => {
                                 let inner = self.take_inner();
-                                return ResponseFuture::deciding(decision, true, inner, request);
+                                return ResponseFuture::deciding(decision, inner, request);
                             }
                         }
                     }
@@ -194,7 +194,19 @@ where
                                 request,
                             );
                         }
-                        Some(Ok(_)) => {}
+                        Some(Ok(Decision::Allowed { .. })) => {}
+                        // A store that cannot book ahead: nothing of the rest was taken,
+                        // so the request must not start on the one unit it holds.
+                        Some(Ok(Decision::Denied {
+                            retry_after,
+                            snapshot,
+                        })) => {
+                            store.refund(&(), 1);
+                            return ResponseFuture::failed(Box::new(RateLimited::new(
+                                retry_after,
+                                snapshot,
+                            )));
+                        }
                         Some(Err(e)) => return ResponseFuture::failed(e.into_box()),
                         None => {
                             let limiter = self.gate.limiter.clone();
