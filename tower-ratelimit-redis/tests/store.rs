@@ -466,3 +466,91 @@ async fn cached_denials_repeat_redis_and_do_not_outlive_a_reset_key() {
         "asked Redis again after a second"
     );
 }
+
+fn unix_window(period: Duration) -> u128 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    since_epoch.as_micros() / period.as_micros()
+}
+
+/// The window scripts book a reservation that does not fit now into the first window
+/// with room (as the core's window algorithms do), and deny checks until it starts.
+#[tokio::test]
+async fn window_reservations_are_booked_ahead() {
+    let server = RedisServer::start();
+    for (prefix, algorithm) in [
+        ("fwb:", RemoteAlgorithm::FixedWindow),
+        ("swb:", RemoteAlgorithm::SlidingWindow),
+    ] {
+        let store = RedisStore::builder(quota(4, Duration::from_secs(1), 4))
+            .prefix(prefix)
+            .algorithm(algorithm)
+            .negative_cache(0)
+            .connect(server.url())
+            .expect("store");
+        assert!(allowed(&store, "k", 4).await, "{algorithm:?}");
+        let booked = store
+            .reserve("k", 2, Duration::from_secs(5))
+            .await
+            .expect("decision");
+        let Decision::Allowed { wait, .. } = booked else {
+            panic!("{algorithm:?}: expected a booking, got {booked:?}")
+        };
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(2),
+            "{algorithm:?}: booked {wait:?} ahead"
+        );
+        // Until the booked instant, nothing passes, and a reservation that may not
+        // wait that long takes nothing.
+        assert!(!allowed(&store, "k", 1).await, "{algorithm:?}");
+        let too_far = store
+            .reserve("k", 4, Duration::from_millis(1))
+            .await
+            .expect("decision");
+        assert!(!too_far.is_allowed(), "{algorithm:?}: {too_far:?}");
+    }
+}
+
+/// The core's wait-mode layers on window stores: a keyed wait waits for the next
+/// window instead of failing, and a cost-weighted request starts no units beyond the
+/// window's count.
+#[tokio::test]
+async fn wait_mode_runs_on_window_stores() -> Result<(), BoxError> {
+    let server = RedisServer::start();
+    let period = Duration::from_secs(1);
+    let window_store = |prefix: &str| {
+        RedisStore::builder(quota(4, period, 4))
+            .prefix(prefix)
+            .algorithm(RemoteAlgorithm::FixedWindow)
+            .negative_cache(0)
+            .connect(server.url())
+    };
+    let keyed = KeyedRateLimiter::<String, _>::from_store(window_store("fwk:")?);
+    let key = "client".to_string();
+    for _ in 0..5 {
+        keyed.acquire(&key, 1, Duration::from_secs(10)).await?;
+    }
+
+    // Each request costs 3 of the window's 4: each starts in a window of its own.
+    let starts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = starts.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RateLimitLayer::with_limiter(RateLimiter::from_store(window_store("fwc:")?))
+                .cost(|_: &u8| 3),
+        )
+        .service(tower::service_fn(move |_: u8| {
+            recorded.lock().expect("lock").push(unix_window(period));
+            async { Ok::<_, BoxError>(()) }
+        }));
+    for _ in 0..3 {
+        svc.ready().await?.call(0).await?;
+    }
+    let starts = starts.lock().expect("lock").clone();
+    assert!(
+        starts.windows(2).all(|pair| pair[1] > pair[0]),
+        "windows of the starts: {starts:?}"
+    );
+    Ok(())
+}

@@ -1,17 +1,19 @@
 -- Fixed window on the server's clock, in integer microseconds. Windows are aligned
 -- to the Unix epoch, so every key's window starts on the same boundaries.
--- KEYS[1]  the bucket: a hash {w = window index, c = units taken in it}.
+-- KEYS[1]  the bucket: a hash {w = window index, c = units taken in it}. The index may
+--          be ahead of the current window: a reservation booked the units there, and
+--          checks are denied until it starts, so reservations keep their order.
 -- ARGV     mode (0 peek, 1 check, 2 reserve), period_us, limit, cost, max_wait_us
 -- Returns  {allowed, remaining, retry_after_us, reset_us, limit, wait_us}
 local mode = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
+local max_wait = tonumber(ARGV[5])
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local window = math.floor(now / period)
-local reset = (window + 1) * period - now
+local current = math.floor(now / period)
 
 -- pcall: a value of another type under the key reads as an empty window, and is
 -- replaced when units are taken.
@@ -20,26 +22,49 @@ local foreign = state.err ~= nil
 if foreign then
   state = {}
 end
+-- The window in force: the stored one if it is current or booked ahead, else an
+-- empty current one.
+local window = current
 local count = 0
-if tonumber(state[1]) == window then
+local stored = tonumber(state[1])
+if stored and stored >= current then
+  window = stored
   count = tonumber(state[2]) or 0
 end
 
-local allowed = 0
-local retry_after = 0
-if count + cost <= limit then
-  allowed = 1
-  count = count + cost
-  if mode ~= 0 and cost > 0 then
-    if foreign then
-      redis.call('DEL', KEYS[1])
-    end
-    redis.call('HSET', KEYS[1], 'w', string.format('%.0f', window), 'c', count)
-    redis.call('PEXPIRE', KEYS[1], math.ceil(reset / 1000))
+local function snapshot_remaining(w, c)
+  if w > current then
+    return 0
   end
-else
-  -- The client never sends a cost above the limit, so the next window fits it.
-  retry_after = reset
+  return math.max(limit - c, 0)
 end
 
-return {allowed, limit - count, retry_after, reset, limit, 0}
+local function save(w, c)
+  if foreign then
+    redis.call('DEL', KEYS[1])
+  end
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', w), 'c', c)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(((w + 1) * period - now) / 1000))
+end
+
+if window == current and count + cost <= limit then
+  if mode ~= 0 and cost > 0 then
+    save(window, count + cost)
+  end
+  return {1, snapshot_remaining(window, count + cost), 0, (current + 1) * period - now, limit, 0}
+end
+
+-- The first window with room: this one, or the next (the client never sends a cost
+-- above the limit, so the next always fits it).
+local fit = window
+local used = count
+if count + cost > limit then
+  fit = window + 1
+  used = 0
+end
+local wait = math.max(fit * period - now, 0)
+if mode == 2 and wait <= max_wait then
+  save(fit, used + cost)
+  return {1, snapshot_remaining(fit, used + cost), 0, (math.max(fit, current) + 1) * period - now, limit, wait}
+end
+return {0, snapshot_remaining(window, count), wait, (window + 1) * period - now, limit, 0}

@@ -53,11 +53,13 @@ pub enum RemoteAlgorithm {
     #[default]
     Gcra,
     /// At most `quota.count()` units per window of `quota.period()`, windows
-    /// aligned to the Unix epoch. Reservations are not queued into later windows:
-    /// `reserve` takes units only if they fit now.
+    /// aligned to the Unix epoch. A reservation that does not fit the current window
+    /// is booked into the next one (as the core's `FixedWindow` does), and checks are
+    /// denied until it starts, so reservations keep their order.
     FixedWindow,
     /// At most about `quota.count()` units in any window of `quota.period()`,
-    /// estimated from two fixed windows. Reservations as for `FixedWindow`.
+    /// estimated from two fixed windows. A reservation is booked at the earliest
+    /// instant it fits, in this window or the next (as the core's `SlidingCounter`).
     SlidingWindow,
 }
 

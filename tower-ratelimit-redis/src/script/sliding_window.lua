@@ -2,18 +2,22 @@
 -- integer microseconds: the previous window's count, weighted by how much of it
 -- the sliding window still covers, plus the current window's count.
 -- KEYS[1]  the bucket: a hash {w = window index, c = its count, p = previous count}.
+--          The index may be ahead of the current window: a reservation booked units
+--          there, and nothing passes before the instant it was booked for.
 -- ARGV     mode (0 peek, 1 check, 2 reserve), period_us, limit, cost, max_wait_us
 -- Returns  {allowed, remaining, retry_after_us, reset_us, limit, wait_us}
+--
+-- The same arithmetic as the core's `SlidingCounter`: `cost` fits at offset `r` into
+-- a window when `prev * (period - r) + (curr + cost) * period <= limit * period`.
 local mode = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
+local max_wait = tonumber(ARGV[5])
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local window = math.floor(now / period)
-local elapsed = now - window * period
-local left = period - elapsed
+local current = math.floor(now / period)
 
 -- pcall: a value of another type under the key reads as empty windows, and is
 -- replaced when units are taken.
@@ -22,54 +26,82 @@ local foreign = state.err ~= nil
 if foreign then
   state = {}
 end
+
+-- The counts as seen from the current window; a window booked ahead stays ahead.
+local index = current
+local curr = 0
+local prev = 0
 local stored = tonumber(state[1])
-local current = 0
-local previous = 0
-if stored == window then
-  current = tonumber(state[2]) or 0
-  previous = tonumber(state[3]) or 0
-elseif stored == window - 1 then
-  previous = tonumber(state[2]) or 0
-end
-
-local estimate = previous * left / period + current
-local allowed = 0
-local retry_after = 0
-if estimate + cost <= limit then
-  allowed = 1
-  current = current + cost
-  estimate = estimate + cost
-  if mode ~= 0 and cost > 0 then
-    if foreign then
-      redis.call('DEL', KEYS[1])
-    end
-    redis.call('HSET', KEYS[1], 'w', string.format('%.0f', window), 'c', current, 'p', previous)
-    -- The count matters until the end of the next window, where it stops weighing.
-    redis.call('PEXPIRE', KEYS[1], math.ceil((left + period) / 1000))
-  end
-else
-  local room = limit - current - cost
-  if room >= 0 and previous > 0 then
-    -- Still in this window, once enough of the previous window has slid out.
-    retry_after = math.ceil(left - room * period / previous)
-  else
-    -- In the next window, where this window's count becomes the weighted one.
-    local wait_next = 0
-    if current > 0 then
-      wait_next = math.ceil(period * (1 - (limit - cost) / current))
-    end
-    if wait_next < 0 then
-      wait_next = 0
-    end
-    retry_after = left + wait_next
-  end
-  if retry_after < 1 then
-    retry_after = 1
+if stored then
+  if stored >= current then
+    index = stored
+    curr = tonumber(state[2]) or 0
+    prev = tonumber(state[3]) or 0
+  elseif stored == current - 1 then
+    prev = tonumber(state[2]) or 0
   end
 end
 
-local remaining = math.floor(limit - estimate)
-if remaining < 0 then
-  remaining = 0
+local function fits(p, c, r)
+  return p * (period - r) + (c + cost) * period <= limit * period
 end
-return {allowed, remaining, retry_after, left, limit, 0}
+
+-- The earliest instant at or after `from` at which `cost` fits, in window `i` (with
+-- counts `p`, `c`) or a later one; and that window's counts. Two windows on, the
+-- previous count has fully decayed and any cost up to the limit fits at the start.
+local function earliest(i, p, c, from)
+  for _ = 1, 3 do
+    local start = i * period
+    local room = limit - c - cost
+    if room >= 0 then
+      local r = 0
+      if p > 0 then
+        r = math.max(period - math.floor(room * period / p), 0)
+      end
+      local at = math.max(start + r, from)
+      -- The closed form is exact; two steps absorb a rounding of the doubles.
+      for _ = 1, 2 do
+        if at >= start + period or fits(p, c, at - start) then
+          break
+        end
+        at = at + 1
+      end
+      if at < start + period and fits(p, c, at - start) then
+        return at, i, p, c
+      end
+    end
+    i, p, c = i + 1, c, 0
+    from = i * period
+  end
+  return from, i, p, c
+end
+
+local function snapshot(i, p, c)
+  local start = i * period
+  local r = math.min(math.max(now - start, 0), period)
+  local estimate = math.ceil(p * (period - r) / period) + c
+  return math.max(limit - estimate, 0), math.max(start + period - now, 0)
+end
+
+local at, fit_index, fit_prev, fit_curr = earliest(index, prev, curr, math.max(index * period, now))
+local wait = at - now
+local allowed_wait = 0
+if mode == 2 then
+  allowed_wait = max_wait
+end
+if wait > allowed_wait then
+  local remaining, reset = snapshot(index, prev, curr)
+  return {0, remaining, math.max(wait, 1), reset, limit, 0}
+end
+
+fit_curr = fit_curr + cost
+if mode ~= 0 and cost > 0 then
+  if foreign then
+    redis.call('DEL', KEYS[1])
+  end
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', fit_index), 'c', fit_curr, 'p', fit_prev)
+  -- The count matters until the end of the window after it, where it stops weighing.
+  redis.call('PEXPIRE', KEYS[1], math.ceil(((fit_index + 2) * period - now) / 1000))
+end
+local remaining, reset = snapshot(fit_index, fit_prev, fit_curr)
+return {1, remaining, 0, reset, limit, math.max(wait, 0)}
