@@ -52,8 +52,11 @@ use tower_ratelimit_core::Quota;
 ///
 /// The quota travels with every call (the script holds no configuration), so every
 /// instance sharing a key must use the same quota and algorithm; `set_quota` changes
-/// this instance only. A bucket's state is a timestamp (GCRA) or counts (windows), so
-/// a new quota applies to existing buckets at once, keeping their debt.
+/// this instance only. Each bucket records the interval (GCRA) or period (windows) it
+/// was written under, so after a change every bucket keeps its fill level in units, as
+/// the core's stores do on `set_quota`: a GCRA debt of 3 units is 3 units at the new
+/// spacing, and a window keeps the units used in it. Buckets are re-expressed lazily,
+/// when a call next reads them.
 ///
 /// What happens on a failure is the [`FailurePolicy`]'s to say; every failure is
 /// counted in [`RedisStore::stats`].

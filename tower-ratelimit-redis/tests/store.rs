@@ -156,10 +156,15 @@ async fn gcra_keys_expire_when_the_bucket_is_full_again() {
     // millisecond Redis's expiry clock may be behind.
     let ttl: i64 = server.cmd(&["PTTL", "t:k"]);
     assert!((1..=61).contains(&ttl), "PTTL {ttl}");
-    // The TAT: a little-endian double of whole microseconds since the epoch, about
-    // 50 ms ahead of now.
-    let tat: Vec<u8> = server.cmd(&["GET", "t:k"]);
-    let tat = f64::from_le_bytes(tat.try_into().expect("an 8-byte TAT"));
+    // The TAT, a little-endian double of whole microseconds since the epoch about
+    // 50 ms ahead of now, then the interval it is measured in (10 ms).
+    let state: Vec<u8> = server.cmd(&["GET", "t:k"]);
+    let state: [u8; 16] = state
+        .try_into()
+        .expect("16 bytes: the TAT and the interval");
+    let double = |bytes: &[u8]| f64::from_le_bytes(bytes.try_into().unwrap_or_default());
+    let (tat, interval) = (double(&state[..8]), double(&state[8..]));
+    assert_eq!(interval, 10_000.0);
     let now_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after the epoch")
@@ -553,4 +558,70 @@ async fn wait_mode_runs_on_window_stores() -> Result<(), BoxError> {
         "windows of the starts: {starts:?}"
     );
     Ok(())
+}
+
+async fn admitted_now(store: &impl RateStore<str>, key: &str, tries: usize) -> usize {
+    let mut admitted = 0;
+    for _ in 0..tries {
+        if allowed(store, key, 1).await {
+            admitted += 1;
+        }
+    }
+    admitted
+}
+
+/// `set_quota` keeps every bucket's fill level in units, as the core's stores do: a
+/// slower rate does not hand a spent bucket a fresh burst, a faster one does not leave
+/// it owing the old, longer time, and a window keeps the units used in it.
+#[tokio::test]
+async fn a_new_quota_keeps_each_bucket_in_units() {
+    let server = RedisServer::start();
+    let build = |prefix: &str, algorithm, quota| {
+        RedisStore::builder(quota)
+            .prefix(prefix)
+            .algorithm(algorithm)
+            .negative_cache(0)
+            .connect(server.url())
+            .expect("store")
+    };
+    let gcra = RemoteAlgorithm::Gcra;
+
+    // 10/s → 1/s, burst 10, spent: nothing more at once.
+    let slower = build("q1:", gcra, quota(10, Duration::from_secs(1), 10));
+    assert_eq!(admitted_now(&slower, "k", 10).await, 10);
+    RateStore::<str>::set_quota(&slower, quota(1, Duration::from_secs(1), 10));
+    assert_eq!(admitted_now(&slower, "k", 20).await, 0);
+
+    // 1/s → 10/s, burst 10, spent: the next unit is 0.1 s away, not 9.
+    let faster = build("q2:", gcra, quota(1, Duration::from_secs(1), 10));
+    assert_eq!(admitted_now(&faster, "k", 10).await, 10);
+    RateStore::<str>::set_quota(&faster, quota(10, Duration::from_secs(1), 10));
+    match faster.check("k", 1).await.expect("decision") {
+        Decision::Denied { retry_after, .. } => {
+            assert!(retry_after <= Duration::from_millis(150), "{retry_after:?}")
+        }
+        // The 0.1 s passed already on a slow machine.
+        Decision::Allowed { .. } => {}
+    }
+
+    // Windows: 5 per 10 s → 5 per 20 s, spent: the units stay used.
+    for algorithm in [RemoteAlgorithm::FixedWindow, RemoteAlgorithm::SlidingWindow] {
+        let window = build("q3:", algorithm, quota(5, Duration::from_secs(10), 5));
+        let key = format!("{algorithm:?}");
+        // Keep taking until denied: a window may turn over during the first takes.
+        let mut spent = false;
+        for _ in 0..20 {
+            if !allowed(&window, &key, 1).await {
+                spent = true;
+                break;
+            }
+        }
+        assert!(spent, "{algorithm:?}");
+        RateStore::<str>::set_quota(&window, quota(5, Duration::from_secs(20), 5));
+        assert_eq!(
+            admitted_now(&window, &key, 5).await,
+            0,
+            "{algorithm:?}: a longer period kept the count"
+        );
+    }
 }

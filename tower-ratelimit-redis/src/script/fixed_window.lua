@@ -1,6 +1,7 @@
 -- Fixed window on the server's clock, in integer microseconds. Windows are aligned
 -- to the Unix epoch, so every key's window starts on the same boundaries.
--- KEYS[1]  the bucket: a hash {w = window index, c = units taken in it}. The index may
+-- KEYS[1]  the bucket: a hash {w = window index, c = units taken in it, u = the
+--          period the index counts, in µs}. The index may
 --          be ahead of the current window: a reservation booked the units there, and
 --          checks are denied until it starts, so reservations keep their order.
 -- ARGV     mode (0 peek, 1 check, 2 reserve), period_us, limit, cost, max_wait_us
@@ -17,7 +18,7 @@ local current = math.floor(now / period)
 
 -- pcall: a value of another type under the key reads as an empty window, and is
 -- replaced when units are taken.
-local state = redis.pcall('HMGET', KEYS[1], 'w', 'c')
+local state = redis.pcall('HMGET', KEYS[1], 'w', 'c', 'u')
 local foreign = state.err ~= nil
 if foreign then
   state = {}
@@ -27,6 +28,12 @@ end
 local window = current
 local count = 0
 local stored = tonumber(state[1])
+local stored_period = tonumber(state[3])
+if stored and stored_period and stored_period ~= period then
+  -- The quota's period changed: the units used stay used, in the new window that
+  -- holds the old one's start (or now), as the core's FixedWindow re-indexes.
+  stored = math.floor(math.max(stored * stored_period, now) / period)
+end
 if stored and stored >= current then
   window = stored
   count = tonumber(state[2]) or 0
@@ -43,7 +50,7 @@ local function save(w, c)
   if foreign then
     redis.call('DEL', KEYS[1])
   end
-  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', w), 'c', c)
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', w), 'c', c, 'u', string.format('%.0f', period))
   redis.call('PEXPIRE', KEYS[1], math.ceil(((w + 1) * period - now) / 1000))
 end
 

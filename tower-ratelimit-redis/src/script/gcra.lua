@@ -1,7 +1,10 @@
 -- GCRA on the server's clock, in integer microseconds.
--- KEYS[1]  the bucket: its theoretical arrival time (TAT), an 8-byte little-endian
---          double (struct '<d'), read back exactly. By hand: EVAL "return
---          string.format('%d', (struct.unpack('<d', redis.call('GET', KEYS[1]))))" 1 key
+-- KEYS[1]  the bucket: its theoretical arrival time (TAT) and the emission interval it
+--          was measured in, two little-endian doubles (struct '<dd', 16 bytes), read
+--          back exactly. By hand: EVAL "return string.format('%d %d',
+--          struct.unpack('<dd', redis.call('GET', KEYS[1])))" 1 key
+--          An 8-byte value (one double: the TAT alone, as earlier versions wrote)
+--          reads as a TAT in the current interval.
 -- ARGV[1]  40 bytes, struct '<ddddd': increment (cost * interval), capacity
 --          (burst * interval), max_wait_us (0 for a check), backdate_us: decide as of
 --          that long ago (0, or for a waiter that woke late: the slots that fell due
@@ -18,17 +21,31 @@
 -- the arguments and the TAT travel as binary doubles, which struct reads in one call.
 local increment, capacity, max_wait, backdate, interval = struct.unpack('<ddddd', ARGV[1])
 local time = redis.call('TIME')
-local now = time[1] * 1000000 + time[2] - backdate
+local clock = time[1] * 1000000 + time[2]
+local now = clock - backdate
 -- pcall: a value of another type under the key (a hash, a list) answers an error
 -- table instead of failing the script; like any foreign value, it reads as a full
 -- bucket, and the SET below replaces it.
-local tat = redis.pcall('GET', KEYS[1])
+local state = redis.pcall('GET', KEYS[1])
+local tat, measured_in
+if type(state) == 'string' then
+  if #state == 16 then
+    tat, measured_in = struct.unpack('<dd', state)
+  elseif #state == 8 then
+    tat, measured_in = struct.unpack('<d', state), interval
+  end
+end
 -- No state: a full bucket as of now (a backdated decision claims nothing before now
 -- without a TAT that says which slots fell due).
 local owed = backdate
-if type(tat) == 'string' and #tat == 8 then
-  local known = struct.unpack('<d', tat) - now
-  -- False for NaN and for debts over 2^62 ns (the longest quota), so 8 foreign bytes
+if tat then
+  -- The quota changed since the TAT was written: the debt keeps its units, at the
+  -- new spacing (as the core's stores rescale on set_quota).
+  if measured_in ~= interval and measured_in > 0 and tat > clock then
+    tat = clock + (tat - clock) * interval / measured_in
+  end
+  local known = tat - now
+  -- False for NaN and for debts over 2^62 ns (the longest quota), so foreign bytes
   -- count as a full bucket rather than a lockout for millennia.
   if known < 4.6e15 then
     if known > 0 then
@@ -49,6 +66,6 @@ end
 -- quotient; plus one, as Redis counts expiry from the start of its current
 -- millisecond). An absent key and a full bucket are the same.
 if increment > 0 and not ARGV[2] then
-  redis.call('SET', KEYS[1], struct.pack('<d', now + after), 'PX', string.format('%d', (after + interval + 1999) / 1000))
+  redis.call('SET', KEYS[1], struct.pack('<dd', now + after, interval), 'PX', string.format('%d', (after + interval + 1999) / 1000))
 end
 return owed

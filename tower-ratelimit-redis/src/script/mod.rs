@@ -15,9 +15,9 @@
 //!
 //! | algorithm | state per key | expires | offered because |
 //! |---|---|---|---|
-//! | [`RemoteAlgorithm::Gcra`] | one 8-byte double (the TAT, whole µs) | one emission interval after the bucket is full again (so a waiter that woke up to an interval late still finds which slot fell due; see `RateStore::check_since`) | the default: exact, cheap, token-bucket semantics |
-//! | [`RemoteAlgorithm::FixedWindow`] | hash: window, count | at the window's end | to match servers that count per clock window |
-//! | [`RemoteAlgorithm::SlidingWindow`] | hash: window, count, previous count | at the end of the next window | a smooth window at O(1) state (Cloudflare's estimate) |
+//! | [`RemoteAlgorithm::Gcra`] | two doubles, 16 bytes: the TAT (whole µs) and the interval it is measured in | one emission interval after the bucket is full again (so a waiter that woke up to an interval late still finds which slot fell due; see `RateStore::check_since`) | the default: exact, cheap, token-bucket semantics |
+//! | [`RemoteAlgorithm::FixedWindow`] | hash: window, count, period | at the window's end | to match servers that count per clock window |
+//! | [`RemoteAlgorithm::SlidingWindow`] | hash: window, count, previous count, period | at the end of the next window | a smooth window at O(1) state (Cloudflare's estimate) |
 //!
 //! The core's leaky bucket is GCRA with a burst of 1 (use `Gcra` with
 //! `quota.with_burst(1)`). The sliding log is not offered: its state grows with the

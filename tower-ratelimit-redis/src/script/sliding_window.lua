@@ -1,7 +1,8 @@
 -- Sliding window counter (Cloudflare's approximation) on the server's clock, in
 -- integer microseconds: the previous window's count, weighted by how much of it
 -- the sliding window still covers, plus the current window's count.
--- KEYS[1]  the bucket: a hash {w = window index, c = its count, p = previous count}.
+-- KEYS[1]  the bucket: a hash {w = window index, c = its count, p = previous count,
+--          u = the period the index counts, in µs}.
 --          The index may be ahead of the current window: a reservation booked units
 --          there, and nothing passes before the instant it was booked for.
 -- ARGV     mode (0 peek, 1 check, 2 reserve), period_us, limit, cost, max_wait_us
@@ -21,7 +22,7 @@ local current = math.floor(now / period)
 
 -- pcall: a value of another type under the key reads as empty windows, and is
 -- replaced when units are taken.
-local state = redis.pcall('HMGET', KEYS[1], 'w', 'c', 'p')
+local state = redis.pcall('HMGET', KEYS[1], 'w', 'c', 'p', 'u')
 local foreign = state.err ~= nil
 if foreign then
   state = {}
@@ -32,6 +33,12 @@ local index = current
 local curr = 0
 local prev = 0
 local stored = tonumber(state[1])
+local stored_period = tonumber(state[4])
+if stored and stored_period and stored_period ~= period then
+  -- The quota's period changed: both counts stay, in the new window that holds the
+  -- old one's start (or now), as the core's SlidingCounter re-indexes.
+  stored = math.floor(math.max(stored * stored_period, now) / period)
+end
 if stored then
   if stored >= current then
     index = stored
@@ -99,7 +106,7 @@ if mode ~= 0 and cost > 0 then
   if foreign then
     redis.call('DEL', KEYS[1])
   end
-  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', fit_index), 'c', fit_curr, 'p', fit_prev)
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', fit_index), 'c', fit_curr, 'p', fit_prev, 'u', string.format('%.0f', period))
   -- The count matters until the end of the window after it, where it stops weighing.
   redis.call('PEXPIRE', KEYS[1], math.ceil(((fit_index + 2) * period - now) / 1000))
 end
