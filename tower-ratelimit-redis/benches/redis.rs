@@ -101,8 +101,8 @@ async fn run<C: Connection>(store: &RedisStore<C>, op: Op, tasks: usize, for_: D
             let script = redis::Script::new(RemoteAlgorithm::Gcra.source());
             let empty = redis::Script::new("return 1");
             // The script's packed arguments (see src/script/gcra.lua): increment 1 µs,
-            // capacity 1 s, no wait: a check.
-            let packed: Vec<u8> = [1.0f64, 1e6, 0.0]
+            // capacity 1 s, no wait, no backdate, interval 1 µs: a check.
+            let packed: Vec<u8> = [1.0f64, 1e6, 0.0, 0.0, 1.0]
                 .iter()
                 .flat_map(|v| v.to_le_bytes())
                 .collect();
@@ -340,7 +340,7 @@ async fn bench<C: Connection>(store: RedisStore<C>, connection: &str, for_: Dura
         .query_async(&mut store.connection().clone())
         .await
         .expect("DBSIZE");
-    println!("\nkeys in Redis at the end (each expires when its bucket is full again): {keys}");
+    println!("\nkeys in Redis at the end (each expires one interval after its bucket is full again): {keys}");
     let stats = store.stats();
     println!("store stats: {stats:?}");
 }
