@@ -50,8 +50,8 @@ use tokio::time::Instant;
 /// API host (or per upstream) and give it to all the clients that talk to it.
 ///
 /// * [`RateLimiter::acquire`] waits its turn (**wait mode**): waiters are served in
-///   order (FIFO) across all sharers; only the waiter at the head of the queue holds
-///   a timer, and no wake-up is lost however many wait. A dropped waiter leaves the
+///   order (FIFO) across all sharers; only the waiter at the head of the queue and
+///   the first in line hold a timer, and no wake-up is lost however many wait. A dropped waiter leaves the
 ///   queue at once; one that is kept but no longer polled (see the
 ///   [rate module](crate::rate#a-waiting-service-that-is-no-longer-polled)) loses its
 ///   turn to the next waiter about a second after it came.
