@@ -131,3 +131,33 @@ fn keyed_refunds_touch_only_their_key() {
         "a refund does not create a key"
     );
 }
+
+/// A keyed wait dropped while it sleeps gives its booked slot back: the next waiter
+/// for the key gets that slot, not the one after it.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_keyed_wait_gives_its_slot_back() {
+    let limiter =
+        tower_ratelimit_core::keyed::KeyedRateLimiter::<&str>::new(Quota::per_second(1).unwrap());
+    let start = Instant::now();
+    let wait = Duration::from_secs(10);
+    limiter.acquire(&"k", 1, wait).await.unwrap();
+    let gave_up = tokio::time::timeout(Duration::from_millis(100), limiter.acquire(&"k", 1, wait));
+    assert!(gave_up.await.is_err(), "the slot is a second away");
+    limiter.acquire(&"k", 1, wait).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+
+    // The same through the keyed layer's wait mode.
+    let mut svc = tower_ratelimit_core::keyed::KeyedRateLimitLayer::new(
+        Quota::per_second(1).unwrap(),
+        |_: &u64| "k",
+    )
+    .max_wait(wait)
+    .layer(service_fn(|n: u64| async move { Ok::<_, Infallible>(n) }));
+    let start = Instant::now();
+    svc.ready().await.unwrap().call(0).await.unwrap();
+    let pending = svc.ready().await.unwrap().call(1);
+    let dropped = tokio::time::timeout(Duration::from_millis(100), pending).await;
+    assert!(dropped.is_err());
+    svc.ready().await.unwrap().call(2).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+}

@@ -116,6 +116,7 @@ mod key;
 mod layer;
 mod limiter;
 mod policy;
+mod refund;
 mod service;
 mod shard;
 mod store;
