@@ -185,6 +185,19 @@ impl Outcome {
         matches!(self, Outcome::Throttled { .. } | Outcome::Overload { .. })
     }
 
+    /// The same outcome with a throttle's wait replaced (other outcomes unchanged):
+    /// the layer hands controllers the hold it applied, not the server's raw wait.
+    pub fn with_retry_after(self, retry_after: Option<Duration>) -> Outcome {
+        match self {
+            Outcome::Throttled { latency, hints, .. } => Outcome::Throttled {
+                latency,
+                retry_after,
+                hints,
+            },
+            other => other,
+        }
+    }
+
     /// True for [`Outcome::Success`].
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::Success { .. })

@@ -511,3 +511,52 @@ fn goodput_slow_clients_cruise_for_enough_responses() {
     let slow = cruise_secs(5.0);
     assert!((5.0..5.5).contains(&slow), "{slow}");
 }
+
+#[test]
+fn sre_counts_answers_the_backend_processed_as_accepts() {
+    let mut c = SreThrottle::default();
+    // 404s and the like (`Ignored`) were processed: they are not rejections.
+    for i in 0..200u64 {
+        assert!(c.admit(ms(i), 0.5));
+        c.observe(ms(i), &Outcome::Ignored);
+    }
+    assert_eq!(c.reject_probability(ms(200)), 0.0);
+}
+
+/// Cruises at the rate it holds while successes arrive every 10 ms from `from` to
+/// `to`, and returns the rate at the end.
+fn cruise(c: &mut Goodput, from: Duration, to: Duration) -> f64 {
+    let mut t = from;
+    while t < to {
+        c.observe(t, &ok());
+        t += ms(10);
+    }
+    c.rate().expect("a rate")
+}
+
+#[test]
+fn goodput_probes_again_within_minutes_of_any_hold() {
+    for hold in [
+        Duration::from_secs(300),
+        Duration::from_secs(u64::MAX / 30),
+        Duration::MAX,
+    ] {
+        let mut c = Goodput::new(GoodputConfig {
+            initial_rate: 100.0,
+            ..GoodputConfig::default()
+        });
+        c.observe(
+            ms(1000),
+            &Outcome::Throttled {
+                latency: ms(10),
+                retry_after: Some(hold),
+                hints: Hints::default(),
+            },
+        );
+        let settled = cruise(&mut c, ms(1010), Duration::from_secs(5));
+        assert!(settled.is_finite() && settled > 0.0, "{hold:?}: {settled}");
+        // Five minutes of cruise at most, then it probes upward again.
+        let later = cruise(&mut c, Duration::from_secs(5), Duration::from_secs(420));
+        assert!(later > settled, "{hold:?}: still {later} after 7 minutes");
+    }
+}

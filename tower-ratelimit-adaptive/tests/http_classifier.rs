@@ -68,3 +68,20 @@ fn feedback_classifier_reads_the_partition_key() {
     let none = http_feedback(&resp(200, &[("ratelimit-policy", "\"burst\";q=100;w=1")]));
     assert_eq!(none.hints().unwrap().partition, None);
 }
+
+#[test]
+fn a_failing_upstream_is_an_overload_not_a_success() {
+    for status in [500, 502, 504, 408] {
+        assert!(
+            matches!(http_status(&resp(status, &[])), Outcome::Overload { .. }),
+            "{status}"
+        );
+    }
+    assert!(http_status(&resp(404, &[])).is_success());
+}
+
+#[test]
+fn a_long_retry_after_is_kept_for_the_layer_to_cap() {
+    let long = http_feedback(&resp(429, &[("retry-after", "600")]));
+    assert_eq!(long.retry_after(), Some(Duration::from_secs(600)));
+}

@@ -443,3 +443,51 @@ async fn server_partitions_are_ignored_unless_learning_is_on() {
     // b's hold does not reach a.
     assert!(pk_call(&mut svc, ("a.example", "p", 0)).await < Duration::from_secs(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_429_that_first_names_a_partition_holds_that_partition() {
+    let inner = service_fn(|r: PkReq| async move { Ok::<_, std::io::Error>(r) });
+    let layer = pk_layer(true);
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(inner);
+    pk_call(&mut svc, ("a.example", "p", 0)).await;
+    // b learns that it shares "p" from a 429 asking for 10 s: the hold belongs to "p".
+    pk_call(&mut svc, ("b.example", "p", 10)).await;
+    let waited = pk_call(&mut svc, ("a.example", "p", 0)).await;
+    assert!(waited >= Duration::from_secs(9), "a waited {waited:?}");
+}
+
+/// A controller that starts with a concurrency cap of zero.
+struct NoneInFlight;
+
+impl tower_ratelimit_adaptive::controller::Controller for NoneInFlight {
+    fn name(&self) -> &'static str {
+        "none in flight"
+    }
+    fn observe(&mut self, _now: Duration, _outcome: &Outcome) {}
+    fn rate(&self) -> Option<f64> {
+        None
+    }
+    fn concurrency(&self) -> Option<usize> {
+        Some(0)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_concurrency_cap_of_zero_still_lets_one_through() {
+    let layer = AdaptiveRateLimitLayer::new(|r: &Result<u32, std::io::Error>| match r {
+        Ok(_) => Outcome::success(Duration::ZERO),
+        Err(_) => Outcome::Ignored,
+    })
+    .controller(|| NoneInFlight)
+    .manage_concurrency(true);
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(service_fn(
+            |n: u32| async move { Ok::<_, std::io::Error>(n) },
+        ));
+    let answered =
+        tokio::time::timeout(Duration::from_secs(60), svc.ready().await.unwrap().call(1)).await;
+    assert!(matches!(answered, Ok(Ok(1))), "{answered:?}");
+}

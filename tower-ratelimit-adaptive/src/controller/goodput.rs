@@ -329,7 +329,7 @@ impl Goodput {
                     self.set_rate(self.cfg.cruise * p);
                     self.last_cut = now;
                     self.phase = Phase::Cruise {
-                        until: now + self.cfg.cruise_time,
+                        until: later(now, self.cfg.cruise_time),
                     };
                 }
             }
@@ -340,7 +340,7 @@ impl Goodput {
                 self.set_rate(self.rate * ratio);
                 self.last_cut = now;
                 self.phase = Phase::Cruise {
-                    until: now + self.cfg.cruise_time,
+                    until: later(now, self.cfg.cruise_time),
                 };
             }
             Some(_) => {}
@@ -348,7 +348,7 @@ impl Goodput {
     }
 
     fn start_episode(&mut self, now: Duration, outcome: &Outcome) {
-        self.last_hold = outcome.retry_after().unwrap_or_default();
+        self.last_hold = outcome.retry_after().unwrap_or_default().min(MAX_HOLD);
         if let Phase::Probe { k, .. } = self.phase {
             if k >= 1 {
                 // A probe step overshot; the step before it passed without throttles.
@@ -369,20 +369,20 @@ impl Goodput {
                     // below, over 20 seeds, this moved as many rows out of their
                     // targets as into them (several clients, window servers).
                     if let Phase::Cruise { until } = &mut self.phase {
-                        *until = (*until).min(now + self.cfg.wide_revert_cruise);
+                        *until = (*until).min(later(now, self.cfg.wide_revert_cruise));
                     }
                 }
-                self.grace_until = Some(now + self.cfg.window_guard);
+                self.grace_until = Some(later(now, self.cfg.window_guard));
                 self.revert_run = Some((sent_at(now, outcome), probing, 0));
                 return;
             }
         }
         let r0 = self.rate;
-        let mut end = now + self.measure_window(r0);
+        let mut end = later(now, self.measure_window(r0));
         if self.window_seen {
             // A window server's refusals follow what filled its window, not the rate
             // now: only a whole window measures its quota.
-            end = end.max(now + self.cfg.window_guard.min(self.cfg.measure_max));
+            end = end.max(later(now, self.cfg.window_guard.min(self.cfg.measure_max)));
         }
         self.phase = Phase::Measuring {
             start: now,
@@ -410,7 +410,10 @@ impl Goodput {
     fn enter_cruise(&mut self, now: Duration) {
         self.last_cut = now;
         self.slack_seen = false;
-        let hold = self.last_hold.saturating_mul(self.cfg.hold_cruise_factor);
+        let hold = self
+            .last_hold
+            .saturating_mul(self.cfg.hold_cruise_factor)
+            .min(MAX_HOLD_CRUISE);
         // A slow client (a few requests per second, or a small share of a limit)
         // cruises long enough to hold `cruise_samples` responses: a probe costs it
         // about as many 429s as a fast one, for fewer requests.
@@ -418,7 +421,7 @@ impl Goodput {
             Duration::from_secs_f64((self.cfg.cruise_samples / self.rate.max(1e-9)).min(1e6))
                 .min(self.cfg.cruise_max);
         self.phase = Phase::Cruise {
-            until: now + self.cfg.cruise_time.max(by_samples).max(hold),
+            until: later(now, self.cfg.cruise_time.max(by_samples).max(hold)),
         };
     }
 
@@ -445,7 +448,7 @@ impl Goodput {
         self.estimate = Some(est.max(floor));
         self.set_rate((self.cfg.cruise * est).max(floor));
         self.enter_cruise(now);
-        self.last_cut = now + settle;
+        self.last_cut = later(now, settle);
     }
 
     /// The quota of a window-counting server, read from a leading run of refusals:
@@ -504,7 +507,7 @@ impl Controller for Goodput {
         if !self.started {
             self.started = true;
             if let Phase::Startup { next_step } = &mut self.phase {
-                *next_step = now + self.cfg.step;
+                *next_step = later(now, self.cfg.step);
             }
         }
         self.responses.record(now);
@@ -545,7 +548,7 @@ impl Controller for Goodput {
             let r0 = self.rate;
             self.phase = Phase::Measuring {
                 start: now,
-                end: now + self.measure_window(r0),
+                end: later(now, self.measure_window(r0)),
                 r0,
                 floor: 0.0,
                 accepted: 1,
@@ -610,11 +613,11 @@ impl Controller for Goodput {
                 let run = if throttle { run.saturating_add(1) } else { 0 };
                 let max_run = max_run.max(run);
                 if let Some(ra) = outcome.retry_after() {
-                    self.last_hold = self.last_hold.max(ra);
+                    self.last_hold = self.last_hold.max(ra.min(MAX_HOLD));
                 }
                 // Too few accepted at the planned end: the server may count in windows
                 // and be refusing everything until the next one; measure a whole window.
-                let guard_end = start + self.cfg.window_guard.min(self.cfg.measure_max);
+                let guard_end = later(start, self.cfg.window_guard.min(self.cfg.measure_max));
                 // Refusals in one long run rather than spread among acceptances: the
                 // server counts in windows and the window rolled inside this
                 // measurement, so a share over less than a window means nothing.
@@ -682,7 +685,7 @@ impl Controller for Goodput {
                         self.set_rate(r);
                     }
                     self.phase = Phase::Startup {
-                        next_step: now + self.cfg.step,
+                        next_step: later(now, self.cfg.step),
                     };
                 }
             }
@@ -712,7 +715,7 @@ impl Controller for Goodput {
                     self.phase = Phase::Probe {
                         base,
                         k,
-                        next_step: now + self.probe_step(),
+                        next_step: later(now, self.probe_step()),
                     };
                 }
             }
@@ -726,6 +729,19 @@ impl Controller for Goodput {
     fn burst(&self) -> u64 {
         burst_for(self.rate, self.cfg.burst_secs)
     }
+}
+
+/// The longest server hold the controller scales its cruise on: a Retry-After of hours
+/// (or a classifier's "never") must not stop probing for days, or overflow.
+const MAX_HOLD: Duration = Duration::from_secs(3600);
+
+/// The longest cruise a hold buys: after it, probing resumes whatever the hold was,
+/// so a limit raised during a long hold is found within minutes.
+const MAX_HOLD_CRUISE: Duration = Duration::from_secs(300);
+
+/// `now + by`, saturating: configured durations may be `Duration::MAX` ("never").
+fn later(now: Duration, by: Duration) -> Duration {
+    now.checked_add(by).unwrap_or(Duration::MAX)
 }
 
 #[cfg(test)]

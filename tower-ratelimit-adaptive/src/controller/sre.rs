@@ -111,7 +111,10 @@ impl Controller for SreThrottle {
     }
 
     fn observe(&mut self, now: Duration, outcome: &Outcome) {
-        if outcome.is_success() {
+        // The paper's "accepts" are the requests the backend processed: anything but
+        // a throttle or an overload. A 404 (`Ignored`) was processed; counting it as a
+        // rejection would make the client refuse its own requests.
+        if !outcome.is_throttle() {
             let s = self.slot(now);
             self.accepts[s] = self.accepts[s].saturating_add(1);
         }

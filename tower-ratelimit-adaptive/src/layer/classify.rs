@@ -53,8 +53,9 @@ mod http_classifier {
     }
 
     /// Status-code classifier for `http::Response`: 429 is a throttle, 503 a throttle
-    /// when it carries `Retry-After` (delay-seconds form) and an overload otherwise,
-    /// any other response a success; an error is an overload. It reads no RateLimit
+    /// when it carries `Retry-After` (delay-seconds form) and an overload otherwise;
+    /// 500, 502, 504 and 408 (a failing or timing-out upstream) are overloads; any
+    /// other response is a success; an error is an overload. It reads no RateLimit
     /// headers (tower-ratelimit-http's parser does that).
     pub fn http_status<B, E>(result: &Result<http::Response<B>, E>) -> Outcome {
         let resp = match result {
@@ -75,7 +76,14 @@ mod http_classifier {
                 retry_after: wait,
                 hints: Hints::default(),
             }
-        } else if status == http::StatusCode::SERVICE_UNAVAILABLE {
+        } else if matches!(
+            status,
+            http::StatusCode::SERVICE_UNAVAILABLE
+                | http::StatusCode::INTERNAL_SERVER_ERROR
+                | http::StatusCode::BAD_GATEWAY
+                | http::StatusCode::GATEWAY_TIMEOUT
+                | http::StatusCode::REQUEST_TIMEOUT
+        ) {
             Outcome::Overload {
                 latency: Duration::ZERO,
             }
@@ -117,7 +125,7 @@ mod http_feedback_classifier {
 
     /// Turns parsed [`Feedback`] into an outcome with tower-ratelimit-http's
     /// [`DefaultClassifier`]: throttled → [`Outcome::Throttled`] with the parsed wait
-    /// (a wait over the parser's cap is dropped here; the layer caps holds itself),
+    /// (a wait over the parser's cap is kept: the layer caps holds itself),
     /// transient → [`Outcome::Overload`], failure → [`Outcome::Ignored`].
     pub fn outcome_from_feedback(f: &Feedback) -> Outcome {
         let hints = hints(f);
@@ -128,7 +136,7 @@ mod http_feedback_classifier {
             },
             Class::Throttled => Outcome::Throttled {
                 latency: Duration::ZERO,
-                retry_after: f.wait().ok().flatten(),
+                retry_after: f.wait().unwrap_or_else(|over| Some(over.wait)),
                 hints,
             },
             Class::Transient => Outcome::Overload {

@@ -80,8 +80,14 @@ fn quota_for(rate: Option<f64>, burst: u64) -> Quota {
 impl Slot {
     pub(crate) fn new(controller: Box<dyn Controller>, manage_concurrency: bool) -> Slot {
         let quota = quota_for(controller.rate(), controller.burst());
-        let concurrency = manage_concurrency
-            .then(|| ConcurrencyLimiter::new(controller.concurrency().unwrap_or(usize::MAX >> 3)));
+        let concurrency = manage_concurrency.then(|| {
+            // A first cap of 0 would admit nothing, and with no completion the
+            // controller could never raise it.
+            let cap = controller
+                .concurrency()
+                .map_or(usize::MAX >> 3, |c| c.max(1));
+            ConcurrencyLimiter::new(cap)
+        });
         Slot {
             applied: Mutex::new((
                 Some(quota.emission_interval().as_nanos() as u64),
@@ -110,12 +116,19 @@ impl Slot {
 
     /// Feeds one outcome and applies the controller's answers to the limiters.
     pub(crate) fn observe(&self, outcome: &Outcome, max_hold: Option<Duration>) {
+        // The controller is told the hold the layer applies (none when holds are
+        // ignored, at most `max_hold`), not the server's uncapped wait: a cruise
+        // scaled on a Retry-After of hours would stop probing for days.
+        let held = outcome
+            .retry_after()
+            .and_then(|wait| Some(wait.min(max_hold?)));
+        let outcome = outcome.with_retry_after(held);
+        // One lock around the controller and the quota it sets, so that two
+        // completions cannot apply their quotas in the opposite order.
+        let mut c = lock(&self.controller);
         let now = self.now();
-        let (rate, burst, cap) = {
-            let mut c = lock(&self.controller);
-            c.observe(now, outcome);
-            (c.rate(), c.burst(), c.concurrency())
-        };
+        c.observe(now, &outcome);
+        let (rate, burst, cap) = (c.rate(), c.burst(), c.concurrency());
         let quota = quota_for(rate, burst);
         let key = (
             Some(quota.emission_interval().as_nanos() as u64),
@@ -130,13 +143,14 @@ impl Slot {
         if changed {
             self.limiter.set_quota(quota);
         }
+        drop(c);
         if let (Some(limiter), Some(cap)) = (&self.concurrency, cap) {
             if limiter.limit() != cap {
                 limiter.set_limit(cap.max(1));
             }
         }
-        if let (Some(max), Some(wait)) = (max_hold, outcome.retry_after()) {
-            self.limiter.pause_for(wait.min(max));
+        if let Some(wait) = held {
+            self.limiter.pause_for(wait);
         }
     }
 }

@@ -121,8 +121,10 @@ where
             let started = Instant::now();
             let result = inner.call(req).await;
             let outcome = classify(&result).with_latency(started.elapsed());
-            slot.observe(&outcome, max_hold);
+            // Learn first: a response that names a server partition (often a 429,
+            // the first time) belongs to that partition's slot, hold and all.
             shared.learn(&key, &slot, &outcome);
+            shared.slot(&key).observe(&outcome, max_hold);
             result.map_err(Into::into)
         })
     }
