@@ -117,3 +117,60 @@ async fn a_live_head_keeps_its_place_through_a_long_wait() {
     }
     assert_eq!(*order.lock().unwrap(), vec![0, 1, 2]);
 }
+
+/// A store whose answers take longer than the queue's grace (a remote store during a
+/// failover): the next waiter may take the head meanwhile, but the answer that comes
+/// back is still used, so no admission is wasted and every waiter gets through.
+struct SlowStore(tower_ratelimit_core::store::MemoryStore);
+
+type SlowAnswer = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<
+                    tower_ratelimit_core::store::Decision,
+                    tower_ratelimit_core::error::StoreError,
+                >,
+            > + Send,
+    >,
+>;
+
+impl tower_ratelimit_core::store::RateStore for SlowStore {
+    type Future = SlowAnswer;
+    fn check(&self, _: &(), cost: u64) -> SlowAnswer {
+        let decided = self.0.check_now(cost);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            decided
+        })
+    }
+    fn peek(&self, _: &(), cost: u64) -> SlowAnswer {
+        let decided = self.0.peek_now(cost);
+        Box::pin(async move { decided })
+    }
+    fn reserve(&self, _: &(), cost: u64, max_wait: Duration) -> SlowAnswer {
+        let decided = self.0.reserve_now(cost, max_wait);
+        Box::pin(async move { decided })
+    }
+    fn quota(&self, _: &()) -> Quota {
+        tower_ratelimit_core::store::RateStore::quota(&self.0, &())
+    }
+    fn set_quota(&self, quota: Quota) {
+        tower_ratelimit_core::store::RateStore::set_quota(&self.0, quota)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_head_waiting_on_a_slow_store_keeps_its_answer() {
+    let limiter =
+        RateLimiter::from_store(SlowStore(tower_ratelimit_core::store::MemoryStore::new(
+            Quota::per_second(1).unwrap().with_burst(1).unwrap(),
+        )));
+    limiter.acquire(1).await.unwrap();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire(1).await.unwrap() })
+        })
+        .collect();
+    within_a_minute(futures_util::future::join_all(waiters)).await;
+}

@@ -193,7 +193,10 @@ where
                     phase,
                     since,
                 } => {
-                    if let Turn::Lost = ticket.turn(cx.waker()) {
+                    // A decision in flight is read first, whoever holds the head now:
+                    // an admission took units that only this waiter can use.
+                    let deciding = matches!(phase, Phase::Deciding { .. });
+                    if !deciding && matches!(ticket.turn(cx.waker()), Turn::Lost) {
                         // The head went to the next waiter while this one was not
                         // polled: the back of the queue again.
                         *state = enqueue(shared, cx, Instant::now());
