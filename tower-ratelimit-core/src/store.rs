@@ -184,11 +184,11 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// a bucket owing 3 units owes 3 at the new spacing.
     fn set_quota(&self, quota: Quota);
 
-    /// Gives back `cost` units of `key` that were taken but went unused: a wait-mode
-    /// layer's unit for a request that cost nothing, or that was refused or dropped
-    /// before it started (see [`crate::algorithm::Algorithm::refund`]). In-memory
-    /// stores give them back; the default, and remote stores, keep them, which only
-    /// ever admits less.
+    /// Gives back `cost` units of `key` that a check took just now and that went
+    /// unused (a request that, once admitted, found it must not start after all); see
+    /// [`crate::algorithm::Algorithm::refund`] for why only those. In-memory stores give
+    /// them back; the default, and remote stores, keep them, which only ever admits
+    /// less.
     fn refund(&self, _key: &K, _cost: u64) {}
 }
 

@@ -221,11 +221,11 @@ pub trait Algorithm: Send + Sync + 'static {
     /// which is right for algorithms that count units rather than time.
     fn rescale(&self, _state: &Self::State, _old: &Quota, _new: &Quota, _now: Nanos) {}
 
-    /// Gives back `cost` units taken at or before `now` that went unused (a request
-    /// granted in advance that turned out to cost nothing, or was refused or dropped
-    /// before it started). The bucket never ends up fuller than it would be had the
-    /// units never been taken; units whose time or window has already passed are not
-    /// given back twice. The default gives nothing back.
+    /// Gives back `cost` units that a check took just now and that went unused (the
+    /// request will not start after all). Only for units taken moments ago by a check:
+    /// units whose slot has passed, or that sit before later reservations, are counted
+    /// in others' schedule, and giving them back would admit more than the quota. The
+    /// bucket never ends up fuller than full. The default gives nothing back.
     fn refund(&self, _state: &Self::State, _quota: &Quota, _cost: u64, _now: Nanos) {}
 
     /// The largest cost this algorithm can ever admit under `quota` at once.

@@ -21,7 +21,6 @@
 
 use super::layer::Mode;
 use super::limiter::deadline;
-use super::refund::{GiveBack, RefundOnDrop};
 use crate::error::{BoxError, RateLimited, StoreError, WaitTooLong};
 use crate::store::Decision;
 use pin_project_lite::pin_project;
@@ -53,16 +52,12 @@ pin_project! {
             inner: Option<S>,
             req: Option<Req>,
             mode: Mode,
-            // Wait mode: how to give the slot back if the request is dropped while
-            // it waits for it.
-            give_back: Option<GiveBack>,
         },
         Waiting {
             #[pin]
             sleep: Sleep,
             inner: Option<S>,
             req: Option<Req>,
-            refund: Option<RefundOnDrop>,
         },
         Calling {
             #[pin]
@@ -84,20 +79,13 @@ impl<S: Service<Req>, Req, D> ResponseFuture<S, Req, D> {
         }
     }
 
-    pub(super) fn deciding(
-        decision: D,
-        inner: S,
-        req: Req,
-        mode: Mode,
-        give_back: Option<GiveBack>,
-    ) -> Self {
+    pub(super) fn deciding(decision: D, inner: S, req: Req, mode: Mode) -> Self {
         ResponseFuture {
             state: State::Deciding {
                 decision,
                 inner: Some(inner),
                 req: Some(req),
                 mode,
-                give_back,
             },
         }
     }
@@ -126,7 +114,6 @@ where
                     inner,
                     req,
                     mode,
-                    give_back,
                 } => {
                     let next = match ready!(decision.poll(cx)) {
                         Err(e) => State::Failed {
@@ -149,22 +136,13 @@ where
                             sleep: sleep_until(deadline(wait)),
                             inner: inner.take(),
                             req: req.take(),
-                            refund: give_back.take().map(RefundOnDrop::new),
                         },
                         Ok(Decision::Allowed { .. }) => call(inner, req),
                     };
                     state.set(next);
                 }
-                StateProj::Waiting {
-                    sleep,
-                    inner,
-                    req,
-                    refund,
-                } => {
+                StateProj::Waiting { sleep, inner, req } => {
                     ready!(sleep.poll(cx));
-                    if let Some(refund) = refund {
-                        refund.disarm();
-                    }
                     let next = call(inner, req);
                     state.set(next);
                 }

@@ -28,7 +28,6 @@
 //! # Ok(()) }
 //! ```
 
-use super::refund::RefundOnDrop;
 use super::store::KeyedMemoryStore;
 use crate::algorithm::{Algorithm, Gcra, Snapshot};
 use crate::clock::far_future;
@@ -83,10 +82,6 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
         &self.store
     }
 
-    pub(super) fn shared_store(&self) -> Arc<St> {
-        Arc::clone(&self.store)
-    }
-
     /// Takes `cost` units of `key`'s bucket now if they fit (reject mode).
     pub fn check(&self, key: &K, cost: u64) -> St::Future {
         self.store.check(key, cost)
@@ -106,8 +101,7 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
     /// Waits for `cost` units of `key` (wait mode): reserves the next slot, then
     /// sleeps until it. Requests for one key start in the order they reserved.
     ///
-    /// Dropping the future during the sleep gives the slot back (see
-    /// [`RateStore::refund`]: in-memory stores take it back, remote ones keep it).
+    /// Dropping the future during the sleep does not give the slot back.
     ///
     /// # Errors
     /// [`WaitTooLong`] when the slot is more than `max_wait` away (nothing is taken),
@@ -118,17 +112,11 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
         key: &K,
         cost: u64,
         max_wait: Duration,
-    ) -> Result<Snapshot, BoxError>
-    where
-        K: Clone + Send + 'static,
-    {
+    ) -> Result<Snapshot, BoxError> {
         match self.store.reserve(key, cost, max_wait).await {
             Ok(Decision::Allowed { snapshot, wait }) => {
                 if !wait.is_zero() {
-                    let (store, key) = (self.shared_store(), key.clone());
-                    let mut refund = RefundOnDrop::new(Box::new(move || store.refund(&key, cost)));
                     tokio::time::sleep_until(deadline(wait)).await;
-                    refund.disarm();
                 }
                 Ok(snapshot)
             }

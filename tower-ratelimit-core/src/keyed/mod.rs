@@ -116,7 +116,6 @@ mod key;
 mod layer;
 mod limiter;
 mod policy;
-mod refund;
 mod service;
 mod shard;
 mod store;

@@ -30,7 +30,6 @@ use super::future::ResponseFuture;
 use super::key::{KeyExtractor, RequestCost};
 use super::layer::Mode;
 use super::limiter::KeyedRateLimiter;
-use super::refund::GiveBack;
 use crate::error::{BoxError, NotReady, RateLimited};
 use crate::store::{Decision, RateStore};
 use std::fmt;
@@ -110,8 +109,6 @@ where
     X: KeyExtractor<Req, Key = K>,
     C: RequestCost<Req>,
     St: RateStore<K>,
-    // Owned by the closure that gives a booked slot back if the request is dropped.
-    K: Send + 'static,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -156,21 +153,16 @@ where
         }
         // Otherwise (wait mode, or a remote store) the future decides: an in-memory
         // store's is already resolved, a remote store's runs when first polled.
-        let (decision, give_back) = match self.mode {
-            Mode::Reject => (self.limiter.check(&key, cost), None),
-            Mode::Wait { max_wait } => {
-                let decision = self.limiter.reserve(&key, cost, max_wait);
-                let store = self.limiter.shared_store();
-                let give_back: GiveBack = Box::new(move || store.refund(&key, cost));
-                (decision, Some(give_back))
-            }
+        let decision = match self.mode {
+            Mode::Reject => self.limiter.check(&key, cost),
+            Mode::Wait { max_wait } => self.limiter.reserve(&key, cost, max_wait),
         };
         // The ready inner service goes with the future, which calls it once the
         // decision (and, in wait mode, the slot) allows; `self` keeps a fresh clone
         // that must be polled ready before the next call, as Tower requires.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::deciding(decision, inner, req, self.mode, give_back)
+        ResponseFuture::deciding(decision, inner, req, self.mode)
     }
 }
 

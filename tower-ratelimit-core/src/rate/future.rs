@@ -158,12 +158,8 @@ impl<S, Req, St: RateStore> Held<S, Req, St> {
                             retry_after,
                             snapshot,
                         }) => {
-                            if let Some(limiter) = limiter {
-                                // The rest of a wait-mode cost could not be booked
-                                // (a store that does not book ahead): the unit taken
-                                // in poll_ready goes back, and nothing starts.
-                                limiter.store().refund(&(), 1);
-                            }
+                            // In wait mode, the rest of a cost could not be booked (a
+                            // store that does not book ahead): nothing starts.
                             Err(Box::new(RateLimited::new(retry_after, snapshot)))
                         }
                         Ok(_) => take_call(call),

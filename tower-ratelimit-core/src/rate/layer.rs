@@ -70,10 +70,10 @@ impl<St, C> RateLimitLayer<St, C> {
     /// start at the quota's rate (ten ready clones of cost 10 at 10/s start one per
     /// second, not all at once). A cost above the burst fails at once.
     ///
-    /// The unit `poll_ready` took goes back to the store (see [`RateStore::refund`])
-    /// when the request costs 0, when `call` refuses it for a cost above the burst, and
-    /// when a ready service is dropped without a call. In-memory stores take it back;
-    /// remote stores keep it, which only ever admits less.
+    /// Wait mode charges at least one unit per request: a cost of 0 still takes the
+    /// unit `poll_ready` waited for, and so do a request refused in `call` and a ready
+    /// service dropped without a call. Giving that unit back later could admit more
+    /// than the quota, since its slot may have passed and been counted by others.
     pub fn cost<C2>(self, cost: C2) -> RateLimitLayer<St, C2> {
         RateLimitLayer {
             limiter: self.limiter,

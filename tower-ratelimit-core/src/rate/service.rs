@@ -17,28 +17,12 @@ use tower_service::Service;
 /// limiter's FIFO queue while it waits.
 pub struct RateLimit<S, St: RateStore = MemoryStore<Gcra>, C = UnitCost> {
     inner: S,
-    gate: Gate<St>,
-    cost: C,
-    waiter: Waiter<St::Future>,
-}
-
-/// The limiter and what this service holds of it. Apart from the inner service so
-/// that its `Drop` can give back an unused unit while `into_inner` still moves the
-/// inner service out.
-struct Gate<St: RateStore> {
     limiter: RateLimiter<St>,
     mode: Mode,
+    cost: C,
+    waiter: Waiter<St::Future>,
     /// Set when `poll_ready` has granted a call (in wait mode: a unit is taken).
     ready: bool,
-}
-
-impl<St: RateStore> Drop for Gate<St> {
-    fn drop(&mut self) {
-        // Made ready (a unit taken) but never called: the unit goes back.
-        if self.ready && self.mode == Mode::Wait {
-            self.limiter.store().refund(&(), 1);
-        }
-    }
 }
 
 impl<S, St: RateStore, C> RateLimit<S, St, C> {
@@ -46,19 +30,17 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
     pub fn new(inner: S, limiter: RateLimiter<St>, mode: Mode, cost: C) -> Self {
         RateLimit {
             inner,
-            gate: Gate {
-                limiter,
-                mode,
-                ready: false,
-            },
+            limiter,
+            mode,
             cost,
             waiter: Waiter::new(),
+            ready: false,
         }
     }
 
     /// The shared limiter.
     pub fn limiter(&self) -> &RateLimiter<St> {
-        &self.gate.limiter
+        &self.limiter
     }
 
     /// The inner service.
@@ -87,7 +69,7 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
     }
 
     fn paused_denial(&self, wait: Duration) -> RateLimited {
-        let quota = self.gate.limiter.store().quota(&());
+        let quota = self.limiter.store().quota(&());
         RateLimited::new(
             wait,
             Snapshot {
@@ -116,25 +98,25 @@ where
         if let Err(e) = std::task::ready!(self.inner.poll_ready(cx)) {
             return Poll::Ready(Err(e.into()));
         }
-        if self.gate.mode == Mode::Wait && !self.gate.ready {
-            let shared = self.gate.limiter.shared();
+        if self.mode == Mode::Wait && !self.ready {
+            let shared = self.limiter.shared();
             if !(self.waiter.is_idle() && shared.admits_now(1)) {
                 std::task::ready!(self.waiter.poll_acquire(shared, cx, 1))?;
             }
         }
-        self.gate.ready = true;
+        self.ready = true;
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        if !std::mem::take(&mut self.gate.ready) {
+        if !std::mem::take(&mut self.ready) {
             return ResponseFuture::failed(Box::new(NotReady));
         }
         let cost = self.cost.cost(&request);
-        let store = self.gate.limiter.store();
-        match self.gate.mode {
+        let store = self.limiter.store();
+        match self.mode {
             Mode::Reject => {
-                if let Some(wait) = self.gate.limiter.pause_remaining() {
+                if let Some(wait) = self.limiter.pause_remaining() {
                     return ResponseFuture::failed(Box::new(self.paused_denial(wait)));
                 }
                 let decided = match store.try_check_now(&(), cost) {
@@ -166,18 +148,12 @@ where
                 if cost > 1 {
                     let max = store.max_cost(&());
                     if cost > max {
-                        // Nothing starts: the unit poll_ready took goes back.
-                        store.refund(&(), 1);
                         return ResponseFuture::failed(Box::new(CostTooLarge { cost, max }));
                     }
                 }
-                if cost == 0 {
-                    // A free request: the unit poll_ready took goes back.
-                    store.refund(&(), 1);
-                }
-                if let Some(wait) = self.gate.limiter.pause_remaining() {
+                if let Some(wait) = self.limiter.pause_remaining() {
                     // Ready before the pause began: hold the request until it ends.
-                    let limiter = self.gate.limiter.clone();
+                    let limiter = self.limiter.clone();
                     return ResponseFuture::paused(wait, limiter, self.take_inner(), request, cost);
                 }
                 if cost > 1 {
@@ -186,7 +162,7 @@ where
                     let mut rest = store.reserve(&(), cost - 1, Duration::MAX);
                     match poll_now(&mut rest) {
                         Some(Ok(Decision::Allowed { wait, .. })) if !wait.is_zero() => {
-                            let limiter = self.gate.limiter.clone();
+                            let limiter = self.limiter.clone();
                             return ResponseFuture::reserved(
                                 wait,
                                 limiter,
@@ -201,7 +177,6 @@ where
                             retry_after,
                             snapshot,
                         })) => {
-                            store.refund(&(), 1);
                             return ResponseFuture::failed(Box::new(RateLimited::new(
                                 retry_after,
                                 snapshot,
@@ -209,7 +184,7 @@ where
                         }
                         Some(Err(e)) => return ResponseFuture::failed(e.into_box()),
                         None => {
-                            let limiter = self.gate.limiter.clone();
+                            let limiter = self.limiter.clone();
                             return ResponseFuture::reserving(
                                 rest,
                                 limiter,
@@ -229,8 +204,8 @@ impl<S: Clone, St: RateStore, C: Clone> Clone for RateLimit<S, St, C> {
     fn clone(&self) -> Self {
         RateLimit::new(
             self.inner.clone(),
-            self.gate.limiter.clone(),
-            self.gate.mode,
+            self.limiter.clone(),
+            self.mode,
             self.cost.clone(),
         )
     }
@@ -240,9 +215,9 @@ impl<S: fmt::Debug, St: RateStore + fmt::Debug, C> fmt::Debug for RateLimit<S, S
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimit")
             .field("inner", &self.inner)
-            .field("limiter", &self.gate.limiter)
-            .field("mode", &self.gate.mode)
-            .field("ready", &self.gate.ready)
+            .field("limiter", &self.limiter)
+            .field("mode", &self.mode)
+            .field("ready", &self.ready)
             .finish()
     }
 }
