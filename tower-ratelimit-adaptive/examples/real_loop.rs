@@ -8,6 +8,8 @@
 //! a bulk job: 64 workers share one `AdaptiveRateLimitLayer` over hyper's client, and
 //! retry an item until it is accepted. Counts are taken at the server, per second.
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,19 +134,13 @@ fn classify(
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let arg = common::flag;
     let limit: f64 = arg("--limit").and_then(|v| v.parse().ok()).unwrap_or(200.0);
     let phase_secs: u64 = arg("--phase-secs")
         .and_then(|v| v.parse().ok())
         .unwrap_or(7)
         .clamp(3, 20);
-    let headers = args.iter().any(|a| a == "--headers");
+    let headers = std::env::args().any(|a| a == "--headers");
     let schedule = Schedule::halve_double(limit, phase_secs);
     let total = 3 * phase_secs;
 

@@ -8,6 +8,8 @@
 //! The anchors do not change when the default does, so `--anchor-cache FILE` keeps
 //! their scores between runs (the file is written when missing).
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::sync::Mutex;
@@ -16,13 +18,7 @@ use std::thread;
 use tower_ratelimit_adaptive::sim::table::{contenders, run_row, scenarios, Scenario};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let arg = common::flag;
     let seeds: u64 = arg("--seeds").and_then(|v| v.parse().ok()).unwrap_or(5);
     let filter = arg("--scenario");
     let limit: Option<f64> = arg("--limit").and_then(|v| v.parse().ok());

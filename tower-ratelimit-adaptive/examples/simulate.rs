@@ -2,6 +2,8 @@
 //!
 //! `cargo run --release -p tower-ratelimit-adaptive --example simulate [-- --phase-secs N --only NAME --scenario NAME --seed N --seeds N]`
 
+mod common;
+
 use std::time::Instant;
 
 use tower_ratelimit_adaptive::sim::table::{
@@ -9,13 +11,7 @@ use tower_ratelimit_adaptive::sim::table::{
 };
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let arg = common::flag;
     let phase_secs = arg("--phase-secs")
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
