@@ -79,7 +79,7 @@ impl<St> RateLimitMiddleware<St> {
             steer: Arc::new(Steer {
                 parser: FeedbackParser::new(),
                 classifier: DefaultClassifier,
-                adopt_policy: false,
+                adopt_policy: None,
                 fallback_pause: Duration::from_secs(1),
             }),
             retry: Some(RetryPolicy::new()),
@@ -111,11 +111,15 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         }
     }
 
-    /// Adopts the tightest advertised request policy as the limiter's rate; the limiter
-    /// keeps its burst shape, as with
-    /// [`FeedbackLayer::adopt_policy`](crate::FeedbackLayer::adopt_policy).
-    pub fn adopt_policy(mut self, adopt: bool) -> Self {
-        Arc::make_mut(&mut self.steer).adopt_policy = adopt;
+    /// Adopts the tightest advertised request policy as the limiter's rate, never faster
+    /// than the limiter's quota when this is turned on; the limiter keeps its burst
+    /// shape, as with [`FeedbackLayer::adopt_policy`](crate::FeedbackLayer::adopt_policy).
+    pub fn adopt_policy(mut self, adopt: bool) -> Self
+    where
+        St: RateStore,
+    {
+        let ceiling = adopt.then(|| self.limiter.quota());
+        Arc::make_mut(&mut self.steer).adopt_policy = ceiling;
         self
     }
 

@@ -109,7 +109,9 @@ async fn every_store_shape_round_trips_to_its_rate() {
         }),
     ];
     for (what, quota, server) in cases {
-        let ((q, w), adopted) = round_trip(&server, Quota::per_second(1).unwrap()).await;
+        // A client faster than any of these servers: adoption slows it to theirs.
+        let client = Quota::per_second(1_000_000).unwrap();
+        let ((q, w), adopted) = round_trip(&server, client).await;
         assert_same_rate(&quota, q, w, what);
         assert_same_rate(&quota, adopted.count(), adopted.period(), what);
         assert!(
@@ -262,4 +264,33 @@ async fn several_quotas_advertise_the_binding_one() {
         denied.headers()["ratelimit-policy"],
         r#""default";q=5;w=3600"#
     );
+}
+
+/// A server's policy may slow a client down, not speed it past its own rate, nor freeze
+/// it with a window longer than the wait the parser would accept.
+#[tokio::test(start_paused = true)]
+async fn a_server_cannot_raise_or_freeze_the_client() {
+    let client = Quota::per_second(10).unwrap();
+    for (policy, want) in [
+        (r#""p";q=1000000000;w=1"#, client),
+        (r#""p";q=1;w=4611686018"#, client),
+        (r#""p";q=5;w=1"#, Quota::per_second(5).unwrap()),
+    ] {
+        let advertising = service_fn(move |_: Request<()>| async move {
+            let response = Response::builder().header("ratelimit-policy", policy);
+            Ok::<_, Infallible>(response.body(()).unwrap())
+        });
+        let limiter = RateLimiter::new(client);
+        FeedbackLayer::new(limiter.clone())
+            .adopt_policy(true)
+            .layer(advertising)
+            .oneshot(Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(
+            limiter.quota().emission_interval(),
+            want.emission_interval(),
+            "{policy}"
+        );
+    }
 }

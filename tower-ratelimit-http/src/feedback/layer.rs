@@ -78,7 +78,7 @@ impl<St> FeedbackLayer<DefaultClassifier, St> {
             steer: Arc::new(Steer {
                 parser: FeedbackParser::new(),
                 classifier: DefaultClassifier,
-                adopt_policy: false,
+                adopt_policy: None,
                 fallback_pause: Self::DEFAULT_FALLBACK_PAUSE,
             }),
         }
@@ -116,11 +116,18 @@ impl<C: Clone, St> FeedbackLayer<C, St> {
     /// Adopts the tightest request policy the server advertises (`q` per `w`) as the
     /// limiter's rate. Off by default.
     ///
-    /// A policy carries a rate, not a burst, so the limiter keeps its own burst shape:
-    /// one built with a burst below its count (strict spacing) keeps that burst (capped
-    /// at `q`), and one with the default burst takes `q` as its burst.
-    pub fn adopt_policy(mut self, adopt: bool) -> Self {
-        self.steer_mut().adopt_policy = adopt;
+    /// The limiter's quota when this is turned on is a ceiling: a server may slow the
+    /// client down, never speed it past its own rate. A policy slower than one request
+    /// per parser's `max_wait` is ignored, as such a wait would be. A policy carries a
+    /// rate, not a burst, so the limiter keeps its own burst shape: one built with a
+    /// burst below its count (strict spacing) keeps that burst (capped at `q`), and one
+    /// with the default burst takes `q` as its burst.
+    pub fn adopt_policy(mut self, adopt: bool) -> Self
+    where
+        St: tower_ratelimit_core::store::RateStore,
+    {
+        let ceiling = adopt.then(|| self.limiter.quota());
+        self.steer_mut().adopt_policy = ceiling;
         self
     }
 

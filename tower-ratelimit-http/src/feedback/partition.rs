@@ -244,7 +244,7 @@ impl PartitionedFeedbackLayer {
             steer: Arc::new(Steer {
                 parser: FeedbackParser::new(),
                 classifier: DefaultClassifier,
-                adopt_policy: false,
+                adopt_policy: None,
                 fallback_pause: Duration::from_secs(1),
             }),
         }
@@ -277,11 +277,12 @@ impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
     }
 
     /// Adopts the tightest request policy a partition's server advertises as that
-    /// partition's rate, keeping the partition's burst shape as
-    /// [`FeedbackLayer::adopt_policy`](crate::FeedbackLayer::adopt_policy) does. Off by
-    /// default.
+    /// partition's rate, never faster than the partitions' own quota and keeping their
+    /// burst shape, as [`FeedbackLayer::adopt_policy`](crate::FeedbackLayer::adopt_policy)
+    /// does. Off by default.
     pub fn adopt_policy(mut self, adopt: bool) -> Self {
-        Arc::make_mut(&mut self.steer).adopt_policy = adopt;
+        let ceiling = adopt.then_some(self.partitions.quota);
+        Arc::make_mut(&mut self.steer).adopt_policy = ceiling;
         self
     }
 

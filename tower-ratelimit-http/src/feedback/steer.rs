@@ -22,7 +22,10 @@ pub(crate) enum Hold {
 pub(crate) struct Steer<C> {
     pub(crate) parser: FeedbackParser,
     pub(crate) classifier: C,
-    pub(crate) adopt_policy: bool,
+    /// When set, the server's advertised policy is adopted, never faster than this
+    /// quota (the limiter's own when adoption was turned on): a server may slow a
+    /// client down, not talk it past its configured rate.
+    pub(crate) adopt_policy: Option<Quota>,
     pub(crate) fallback_pause: Duration,
 }
 
@@ -34,6 +37,9 @@ pub(crate) struct Verdict {
     pub(crate) hold: Hold,
     /// Set when a throttled response asked for more than the cap.
     pub(crate) over_cap: Option<WaitOverCap>,
+    /// The tightest advertised request policy, if its spacing is within the wait cap:
+    /// a policy of one request per century is a wait the cap would refuse.
+    pub(crate) advertised: Option<Quota>,
 }
 
 impl<C: Classify> Steer<C> {
@@ -52,31 +58,37 @@ impl<C: Classify> Steer<C> {
             (_, Ok(Some(wait))) if feedback.is_exhausted() => (Hold::For(wait), None),
             _ => (Hold::None, None),
         };
+        let advertised =
+            advertised_quota(&feedback).filter(|quota| quota.emission_interval() <= max);
         Verdict {
             feedback,
             class,
             hold,
             over_cap,
+            advertised,
         }
     }
 }
 
-/// Applies a verdict to a limiter: the pause, and the advertised quota if asked.
+/// Applies a verdict to a limiter: the pause, and the advertised quota if asked (never
+/// faster than `adopt_policy`'s ceiling).
 pub(crate) fn apply<St: RateStore>(
     limiter: &RateLimiter<St>,
     verdict: &Verdict,
-    adopt_policy: bool,
+    adopt_policy: Option<Quota>,
 ) {
     if let Hold::For(wait) = verdict.hold {
         limiter.pause_for(wait);
     }
-    if adopt_policy {
-        if let Some(advertised) = advertised_quota(&verdict.feedback) {
-            let current = limiter.quota();
-            let quota = adopted(&current, advertised);
-            if current != quota {
-                limiter.set_quota(quota);
-            }
+    if let (Some(ceiling), Some(advertised)) = (adopt_policy, verdict.advertised) {
+        let current = limiter.quota();
+        let quota = if advertised.emission_interval() < ceiling.emission_interval() {
+            ceiling
+        } else {
+            adopted(&current, advertised)
+        };
+        if current != quota {
+            limiter.set_quota(quota);
         }
     }
 }
