@@ -239,3 +239,44 @@ async fn a_global_pause_costs_a_waiting_request_no_unit() {
         vec![t0 + Duration::from_secs(2)]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_host_cannot_pause_another_hosts_partition_by_naming_it() {
+    let log: Log = Arc::default();
+    let layer = PartitionedFeedbackLayer::new(
+        Quota::per_second(100).unwrap(),
+        RateLimiter::new(Quota::per_second(1000).unwrap()),
+    );
+    let client = layer.layer(api(Arc::clone(&log), |target, _| {
+        if target == "evil.test/" {
+            vec![
+                (":status", "429"),
+                ("retry-after", "300"),
+                ("x-ratelimit-bucket", "victim.test"),
+            ]
+        } else {
+            vec![]
+        }
+    }));
+    client
+        .clone()
+        .oneshot(get("http://victim.test/"))
+        .await
+        .unwrap();
+    client
+        .clone()
+        .oneshot(get("http://evil.test/"))
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    client
+        .clone()
+        .oneshot(get("http://victim.test/"))
+        .await
+        .unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "victim.test held {:?} by evil.test's 429",
+        t0.elapsed()
+    );
+}

@@ -131,7 +131,9 @@ impl<C: Clone, St> FeedbackLayer<C, St> {
         self
     }
 
-    /// How long a throttled response that names no wait holds the limiter.
+    /// How long a throttled response that names no wait holds the limiter (1 s by
+    /// default). Some APIs ask for more: GitHub wants at least a minute after a
+    /// secondary-limit 429 without `Retry-After`, so use 60 s there.
     pub fn fallback_pause(mut self, pause: Duration) -> Self {
         self.steer_mut().fallback_pause = pause;
         self

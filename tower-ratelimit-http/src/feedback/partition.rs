@@ -182,6 +182,17 @@ impl Partitions {
     }
 }
 
+/// A server-named partition's key: the origin host, a separator no host contains, then
+/// the name, within the key length bound.
+fn scoped(origin: &[u8], named: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(origin.len() + 1 + named.len());
+    key.extend_from_slice(origin);
+    key.push(b'\n');
+    key.extend_from_slice(named);
+    key.truncate(MAX_KEY);
+    key
+}
+
 /// Drops the least recently used partition, preferring one that is not paused (a
 /// paused one carries a server's instruction).
 fn evict(table: &mut Table) {
@@ -286,7 +297,8 @@ impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
         self
     }
 
-    /// How long a throttled response that names no wait holds its partition.
+    /// How long a throttled response that names no wait holds its partition (1 s by
+    /// default; see [`FeedbackLayer::fallback_pause`](crate::FeedbackLayer::fallback_pause)).
     pub fn fallback_pause(mut self, pause: Duration) -> Self {
         Arc::make_mut(&mut self.steer).fallback_pause = pause;
         self
@@ -381,6 +393,9 @@ where
         let steer = Arc::clone(&self.steer);
         let mut request_key = self.by.partition(&request);
         request_key.truncate(MAX_KEY);
+        // A partition a server names is its own: scoped by the origin that named it, so
+        // one host cannot pause (or crowd out) another host's partitions.
+        let origin = request.uri().host().unwrap_or_default().as_bytes().to_vec();
         Box::pin(async move {
             let partition = partitions.resolve(&request_key);
             let limiter = partitions.limiter(&partition);
@@ -402,8 +417,9 @@ where
             let target = if verdict.feedback.partition.global {
                 partitions.global.clone()
             } else if let Some(named) = verdict.feedback.partition.key.as_deref() {
-                partitions.learn(&request_key, named);
-                partitions.limiter(named)
+                let named = scoped(&origin, named);
+                partitions.learn(&request_key, &named);
+                partitions.limiter(&named)
             } else {
                 limiter
             };
