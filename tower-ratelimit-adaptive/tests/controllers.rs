@@ -560,3 +560,59 @@ fn goodput_probes_again_within_minutes_of_any_hold() {
         assert!(later > settled, "{hold:?}: still {later} after 7 minutes");
     }
 }
+
+/// The rate the revert chose and the rate after a measurement that opens right after
+/// a probe step overshot on a window server and refuses `refused` (1 to 100, spread
+/// out) of its 100 responses.
+fn rate_after_tail_measurement(refused: u64) -> (f64, f64) {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // A window server's episode (a run of refusals, then the window rolls).
+    c.observe(ms(1000), &no());
+    for i in 1..=100u64 {
+        let o = if i <= 7 { no() } else { ok() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    let cruise = c.rate().unwrap();
+    // Responses at the rate in use until the second probe step (+15 %).
+    let mut t = 2.0;
+    for _ in 0..100_000 {
+        if c.rate().unwrap() >= cruise * 1.15 - 1e-9 {
+            break;
+        }
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    assert!(c.rate().unwrap() >= cruise * 1.15 - 1e-9, "never probed");
+    // It overshoots: back to 0.97 times the first step, which passed.
+    t += 0.1;
+    c.observe(Duration::from_secs_f64(t), &no());
+    let reverted = c.rate().unwrap();
+    assert!((reverted - 0.97 * 1.05 * cruise).abs() < 1e-9, "{reverted}");
+    // The overshoot's tail: a request sent after the revert is accepted, the next
+    // refused, and a whole-window measurement follows.
+    c.observe(Duration::from_secs_f64(t + 0.03), &ok());
+    c.observe(Duration::from_secs_f64(t + 0.04), &no());
+    let every = 100 / refused.clamp(1, 100);
+    for i in 1..=100u64 {
+        let o = if i % every == 0 { no() } else { ok() };
+        c.observe(Duration::from_secs_f64(t + 0.04 + i as f64 * 0.01), &o);
+    }
+    (reverted, c.rate().unwrap())
+}
+
+#[test]
+fn goodput_keeps_the_reverted_rate_when_the_overshoot_tail_hardly_refuses() {
+    // 1 refusal in 100: the rate the revert chose was fine. Cutting `cruise` again
+    // (0.97 · 0.99 of it) ratcheted a sliding log's rate down at every probe.
+    let (reverted, after) = rate_after_tail_measurement(1);
+    assert!((after - reverted).abs() < 1e-9, "{after} vs {reverted}");
+    // 5 in 100 is a measurement like any other: 0.97 · 0.95 of the rate in use.
+    let (reverted, after) = rate_after_tail_measurement(5);
+    assert!(
+        (after - 0.97 * 0.95 * reverted).abs() < 1e-9,
+        "{after} vs {reverted}"
+    );
+}

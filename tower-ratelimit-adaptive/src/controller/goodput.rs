@@ -40,7 +40,9 @@
 //!    responses (0.5–0.75 s). The next throttle starts a new measurement; during
 //!    a step `k ≥ 1` it reverts to `cruise` times the step before instead, and
 //!    after a step of +35 % or more at 400/s or more (the limit rose, somewhere in
-//!    a wide bracket) the cruise that follows lasts only `wide_revert_cruise`.
+//!    a wide bracket) the cruise that follows lasts only `wide_revert_cruise`. On a
+//!    window server, a measurement within a window of that revert which refuses
+//!    under 2 % is the overshoot's tail and keeps the reverted rate.
 //!
 //! An advertised `RateLimit-Policy` seeds the first estimate, caps probing, and a
 //! change in it scales the rate at once by the same ratio (which keeps the shares of
@@ -155,6 +157,10 @@ const WIDE_MIN_RESPONSES: f64 = 200.0;
 /// accepted (see `Goodput::window_quota`).
 const ROLL_CONFIRM: u32 = 4;
 
+/// On a window server, a measurement within a window of a revert that refused at
+/// most 1 in this many (of at least this many responses) keeps the reverted rate.
+const TAIL_SHARE: u64 = 50;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     Startup {
@@ -221,6 +227,8 @@ pub struct Goodput {
     /// `remaining = 0` is the quota draining, not a bucket of one that is always empty.
     slack_seen: bool,
     responses: Meter,
+    /// When a probe step last overshot and the rate went back under the step before.
+    reverted_at: Option<Duration>,
     started: bool,
 }
 
@@ -286,6 +294,7 @@ impl Goodput {
             window_seen: false,
             slack_seen: false,
             responses: Meter::new(Duration::from_millis(50)),
+            reverted_at: None,
             started: false,
         }
     }
@@ -373,6 +382,7 @@ impl Goodput {
                     }
                 }
                 self.grace_until = Some(later(now, self.cfg.window_guard));
+                self.reverted_at = Some(now);
                 self.revert_run = Some((sent_at(now, outcome), probing, 0));
                 return;
             }
@@ -655,6 +665,28 @@ impl Controller for Goodput {
                         sent_rate
                     } else {
                         r0
+                    };
+                    // On a window server, a measurement opened within a window of a
+                    // revert that refused under 1 in 50 (of 50 or more) read the
+                    // overshoot's tail: a sliding log keeps refusing until the
+                    // overshoot's entries expire, and its acceptances echo the rate sent
+                    // a window earlier, not the limit. The revert already put the rate
+                    // at `cruise` times the step that passed; cutting by `cruise` again
+                    // ratcheted the rate down about 1 % per probe cycle (0.90–0.95 of the
+                    // limit at 2000/s). Not on a token bucket: there the step that
+                    // passed may lie above the limit (its burst paid for it), and such
+                    // a measurement is what brings the rate back under it.
+                    let after_revert = self
+                        .reverted_at
+                        .is_some_and(|t| start.saturating_sub(t) < self.cfg.window_guard);
+                    let floor = if after_revert
+                        && self.window_seen
+                        && a + b >= TAIL_SHARE
+                        && TAIL_SHARE * b <= a + b
+                    {
+                        floor.max(self.rate)
+                    } else {
+                        floor
                     };
                     self.finish_episode(now, r0, floor, a, b, settle);
                 } else {
