@@ -21,6 +21,7 @@ mod layer;
 mod model;
 mod parse;
 mod partition;
+mod readiness;
 mod service;
 pub(crate) mod steer;
 

@@ -33,11 +33,12 @@
 use super::classify::{Classify, DefaultClassifier};
 use super::parse::bytes::MAX_KEY;
 use super::parse::FeedbackParser;
+use super::readiness::Readiness;
 use super::steer::{self, Steer};
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -341,6 +342,12 @@ impl<S, P, C> Layer<S> for PartitionedFeedbackLayer<P, C> {
 }
 
 /// The service of [`PartitionedFeedbackLayer`]. Clones share the partitions.
+///
+/// `poll_ready` is the inner service's, so backpressure from below still reaches the
+/// caller. A request that then has to wait for its partition (a pause, its turn)
+/// gives that readiness back while it waits (a concurrency permit, a buffer slot, for
+/// the other partitions' requests) and makes a clone of the inner service ready when
+/// its turn comes.
 pub struct PartitionedFeedback<S, P, C> {
     inner: S,
     partitions: Arc<Partitions>,
@@ -388,7 +395,7 @@ where
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         // The ready service goes with the request; a fresh clone stays for the next.
         let fresh = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let inner = std::mem::replace(&mut self.inner, fresh);
         let partitions = Arc::clone(&self.partitions);
         let steer = Arc::clone(&self.steer);
         let mut request_key = self.by.partition(&request);
@@ -399,18 +406,30 @@ where
         Box::pin(async move {
             let partition = partitions.resolve(&request_key);
             let limiter = partitions.limiter(&partition);
+            // `inner` was made ready for this request, which may still have to wait for
+            // its partition (a pause of seconds): meanwhile the readiness goes back.
+            let mut inner = Readiness::Held(inner);
             loop {
-                limiter.acquire(1).await?;
+                let mut turn = pin!(limiter.acquire(1));
+                match poll_fn(|cx| Poll::Ready(turn.as_mut().poll(cx))).await {
+                    Poll::Ready(taken) => taken?,
+                    Poll::Pending => {
+                        inner.release();
+                        turn.await?
+                    }
+                };
                 // A global pause may have begun while this request waited its turn:
                 // the unit goes back, and the request queues again when it ends.
                 match partitions.global.paused_until() {
                     Some(until) => {
                         limiter.store().refund_now(1);
+                        inner.release();
                         tokio::time::sleep_until(until).await
                     }
                     None => break,
                 }
             }
+            let mut inner = inner.into_ready::<http::Request<ReqBody>>().await?;
             let response = inner.call(request).await.map_err(Into::into)?;
             let mut response = response;
             let verdict = steer.judge(response.status(), response.headers());
