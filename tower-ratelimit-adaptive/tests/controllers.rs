@@ -616,3 +616,66 @@ fn goodput_keeps_the_reverted_rate_when_the_overshoot_tail_hardly_refuses() {
         "{after} vs {reverted}"
     );
 }
+
+/// After a +35 % probe step overshot at 1000/s (the limit rose), a measurement opens
+/// 40 ms later and refuses `refused` of its ~150 responses (spread out). Returns the
+/// rate the revert chose, the rate after the measurement, and the seconds from the
+/// overshoot to the next probe step.
+fn wide_overshoot_then_tail(refused: u64) -> (f64, f64, f64) {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 1000.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(0), &no());
+    let mut t = 0.0;
+    while c.estimate().is_none() {
+        t += 0.001;
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    let cruise = c.rate().unwrap();
+    for _ in 0..100_000 {
+        if c.rate().unwrap() >= cruise * 1.35 - 1e-9 {
+            break;
+        }
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    assert!(c.rate().unwrap() >= cruise * 1.35 - 1e-9, "never probed");
+    t += 0.01;
+    c.observe(Duration::from_secs_f64(t), &no());
+    let (cut, reverted) = (t, c.rate().unwrap());
+    assert!((reverted - 0.97 * 1.15 * cruise).abs() < 1e-9, "{reverted}");
+    // The overshoot's tail on a token bucket: one request sent after the revert is
+    // accepted, the next is refused and opens a measurement.
+    c.observe(Duration::from_secs_f64(t + 0.03), &ok());
+    c.observe(Duration::from_secs_f64(t + 0.04), &no());
+    t += 0.04;
+    let every = 150 / refused.clamp(1, 150);
+    let before = c.estimate();
+    let mut i = 0u64;
+    while c.estimate() == before && i < 1000 {
+        i += 1;
+        t += 0.001;
+        let o = if i % every == 0 { no() } else { ok() };
+        c.observe(Duration::from_secs_f64(t), &o);
+    }
+    let after = c.rate().unwrap();
+    while c.rate().unwrap() <= after && t < cut + 60.0 {
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    (reverted, after, t - cut)
+}
+
+#[test]
+fn goodput_keeps_the_short_cruise_when_a_wide_overshoot_tail_hardly_refuses() {
+    // 1 refusal in ~150: the overshoot's tail. The rate stays where the revert put it
+    // and probing resumes 1 s after the overshoot, as without that measurement.
+    let (reverted, after, next) = wide_overshoot_then_tail(1);
+    assert!((after - reverted).abs() < 1e-9, "{after} vs {reverted}");
+    assert!((1.0..1.01).contains(&next), "{next}");
+    // 1 in 15 refused: a real measurement, with its cut and the usual 3 s cruise.
+    let (reverted, after, next) = wide_overshoot_then_tail(10);
+    assert!(after < 0.97 * 0.95 * reverted, "{after} vs {reverted}");
+    assert!(next > 3.0, "{next}");
+}

@@ -40,9 +40,10 @@
 //!    responses (0.5–0.75 s). The next throttle starts a new measurement; during
 //!    a step `k ≥ 1` it reverts to `cruise` times the step before instead, and
 //!    after a step of +35 % or more at 400/s or more (the limit rose, somewhere in
-//!    a wide bracket) the cruise that follows lasts only `wide_revert_cruise`. On a
-//!    window server, a measurement within a window of that revert which refuses
-//!    under 2 % is the overshoot's tail and keeps the reverted rate.
+//!    a wide bracket) the cruise that follows lasts only `wide_revert_cruise`. A
+//!    measurement within a window of that revert which refuses under 2 % is the
+//!    overshoot's tail: on a window server, or after such a wide step, it keeps the
+//!    reverted rate (and the short cruise).
 //!
 //! An advertised `RateLimit-Policy` seeds the first estimate, caps probing, and a
 //! change in it scales the rate at once by the same ratio (which keeps the shares of
@@ -157,8 +158,8 @@ const WIDE_MIN_RESPONSES: f64 = 200.0;
 /// accepted (see `Goodput::window_quota`).
 const ROLL_CONFIRM: u32 = 4;
 
-/// On a window server, a measurement within a window of a revert that refused at
-/// most 1 in this many (of at least this many responses) keeps the reverted rate.
+/// A measurement within a window of a revert that refused at most 1 in this many
+/// (of at least this many responses) read the overshoot's tail (see `observe`).
 const TAIL_SHARE: u64 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -229,6 +230,8 @@ pub struct Goodput {
     responses: Meter,
     /// When a probe step last overshot and the rate went back under the step before.
     reverted_at: Option<Duration>,
+    /// The end of the short cruise after a wide overshoot (`wide_revert_cruise`).
+    wide_until: Option<Duration>,
     started: bool,
 }
 
@@ -295,6 +298,7 @@ impl Goodput {
             slack_seen: false,
             responses: Meter::new(Duration::from_millis(50)),
             reverted_at: None,
+            wide_until: None,
             started: false,
         }
     }
@@ -368,6 +372,7 @@ impl Goodput {
                 self.estimate = Some(self.estimate.map_or(floor, |e| e.max(floor)));
                 self.set_rate(self.cfg.cruise * floor);
                 self.enter_cruise(now);
+                self.wide_until = None;
                 let held = floor * self.cfg.step.as_secs_f64();
                 if k >= WIDE_STEP && held >= WIDE_MIN_RESPONSES && self.last_hold.is_zero() {
                     // The limit rose well above the last estimate: it lies between
@@ -379,6 +384,7 @@ impl Goodput {
                     // targets as into them (several clients, window servers).
                     if let Phase::Cruise { until } = &mut self.phase {
                         *until = (*until).min(later(now, self.cfg.wide_revert_cruise));
+                        self.wide_until = Some(*until);
                     }
                 }
                 self.grace_until = Some(later(now, self.cfg.window_guard));
@@ -666,29 +672,33 @@ impl Controller for Goodput {
                     } else {
                         r0
                     };
-                    // On a window server, a measurement opened within a window of a
-                    // revert that refused under 1 in 50 (of 50 or more) read the
-                    // overshoot's tail: a sliding log keeps refusing until the
-                    // overshoot's entries expire, and its acceptances echo the rate sent
-                    // a window earlier, not the limit. The revert already put the rate
-                    // at `cruise` times the step that passed; cutting by `cruise` again
-                    // ratcheted the rate down about 1 % per probe cycle (0.90–0.95 of the
-                    // limit at 2000/s). Not on a token bucket: there the step that
-                    // passed may lie above the limit (its burst paid for it), and such
-                    // a measurement is what brings the rate back under it.
+                    // A measurement opened within a window of a revert that refused
+                    // under 1 in 50 (of 50 or more) read the overshoot's tail: the
+                    // revert already put the rate at `cruise` times the step that
+                    // passed, so the rate stays. On a window server: a sliding log
+                    // keeps refusing until the overshoot's entries expire, and its
+                    // acceptances echo the rate sent a window earlier, not the limit;
+                    // cutting by `cruise` again ratcheted the rate down about 1 % per
+                    // probe cycle (0.90–0.95 of the limit at 2000/s). After a wide
+                    // overshoot: the short cruise stays short too (the full cruise
+                    // that followed such a tail cost a rise its 10 s convergence on
+                    // a token bucket). Not after other reverts on a token bucket:
+                    // there the step that passed may lie above the limit (its burst
+                    // paid for it), and a measurement is what brings the rate under it.
                     let after_revert = self
                         .reverted_at
                         .is_some_and(|t| start.saturating_sub(t) < self.cfg.window_guard);
-                    let floor = if after_revert
-                        && self.window_seen
-                        && a + b >= TAIL_SHARE
-                        && TAIL_SHARE * b <= a + b
-                    {
+                    let tail = after_revert && a + b >= TAIL_SHARE && TAIL_SHARE * b <= a + b;
+                    let short = self.wide_until.take().filter(|w| tail && now < *w);
+                    let floor = if tail && (self.window_seen || short.is_some()) {
                         floor.max(self.rate)
                     } else {
                         floor
                     };
                     self.finish_episode(now, r0, floor, a, b, settle);
+                    if let (Some(w), Phase::Cruise { until }) = (short, &mut self.phase) {
+                        *until = (*until).min(w);
+                    }
                 } else {
                     self.phase = Phase::Measuring {
                         start,
