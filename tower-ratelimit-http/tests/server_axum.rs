@@ -60,3 +60,35 @@ async fn per_route_and_global_limits_in_one_app() {
     assert_eq!(global_denied.status, 429);
     assert_eq!(global_denied.all("ratelimit"), [r#""global";r=0;t=1"#]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn requests_no_route_matched_share_one_bucket_per_client() {
+    // The layer on the whole router reaches the fallback too, where axum records no
+    // matched route: invented paths must not each get a fresh bucket.
+    let per_client_route = HttpRateLimitLayer::keyed(
+        Quota::per_second(1).unwrap(),
+        (ClientIp::peer(), RouteKey::new().with_method()),
+    );
+    let app = Router::new()
+        .route("/items/{id}", get(|| async { "item" }))
+        .fallback(|| async { "page" })
+        .layer(per_client_route);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+
+    assert_eq!(http_get(addr, "/items/1", &[]).await.status, 200);
+    assert_eq!(http_get(addr, "/items/2", &[]).await.status, 429);
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        statuses.push(http_get(addr, &format!("/page/{i}"), &[]).await.status);
+    }
+    assert_eq!(statuses, [200, 429, 429, 429, 429]);
+}

@@ -33,7 +33,7 @@ mod extension;
 mod forwarded;
 mod header;
 mod peer;
-mod route;
+pub mod route;
 
 pub use cidr::{CidrError, IpNet};
 pub use client_ip::ClientIp;
