@@ -679,3 +679,58 @@ fn goodput_keeps_the_short_cruise_when_a_wide_overshoot_tail_hardly_refuses() {
     assert!(after < 0.97 * 0.95 * reverted, "{after} vs {reverted}");
     assert!(next > 3.0, "{next}");
 }
+
+/// Whether a measurement opened at 5 s spans a whole window, after a whole-window
+/// measurement (1 s to 2 s) and, 300 ms after its cut, a throttle whose whole-window
+/// measurement refuses 6 requests: all in its first half, or the last one in its
+/// second half.
+fn whole_window_after_echo(all_early: bool) -> bool {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    // An overshoot: 3 of 4 refused at the planned end (150 ms), so the measurement
+    // runs for a whole window; 85 of 100 accepted.
+    c.observe(ms(1000), &no());
+    for i in 1..=100u64 {
+        let o = if i <= 20 && i % 4 != 0 { no() } else { ok() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    assert_eq!(c.estimate(), Some(85.0));
+    // Under that rate the server still refuses: a sliding log's entries of the
+    // window before expire, then it accepts everything.
+    c.observe(ms(2300), &no());
+    for i in 1..=84u64 {
+        let refused = if all_early {
+            i <= 12 && i % 2 == 0
+        } else {
+            (i <= 10 && i % 2 == 0) || i == 60
+        };
+        let o = if refused { no() } else { ok() };
+        c.observe(ms(2300 + i * 12), &o);
+    }
+    let second = c.estimate().expect("measured");
+    assert!(second < 85.0, "{second}");
+    // A later episode, still in the cruise, with refusals spread out: is it still
+    // measuring after 480 ms (a short one lasts 150–300 ms)?
+    c.observe(ms(5000), &no());
+    for i in 1..=40u64 {
+        let o = if i % 5 == 0 { no() } else { ok() };
+        c.observe(ms(5000 + i * 12), &o);
+    }
+    c.estimate() == Some(second)
+}
+
+#[test]
+fn goodput_takes_refusals_that_stop_halfway_through_a_window_for_a_window_server() {
+    // A throttle right after a whole-window measurement's cut, whose refusals all come
+    // in the first half of the window after it: the server remembers the window
+    // before (a sliding log). Every measurement from then on spans a whole window.
+    assert!(whole_window_after_echo(true), "ended before a whole window");
+    // One of them in the second half: refusals that go on, as a token bucket's
+    // would under a rate over its limit; measurements stay short.
+    assert!(
+        !whole_window_after_echo(false),
+        "a window server was assumed"
+    );
+}

@@ -30,8 +30,10 @@
 //!    a whole `window_guard`; when it opens with a long run of refusals that ends in
 //!    acceptances (the window rolled), the quota is read at once from the run:
 //!    `r0 · (W − run) / W`. Once a server has refused like that, every measurement
-//!    spans a window. Later throttles of the same burst are part of the same
-//!    measurement, not new cuts.
+//!    spans a window; so it does once a throttle within a window after a whole-window
+//!    measurement's cut, measured over a whole window, sees its refusals stop halfway
+//!    (a sliding log refusing what it accepted a window earlier). Later throttles of
+//!    the same burst are part of the same measurement, not new cuts.
 //! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
 //!    Throttles of requests sent before the cut are ignored (they were in flight).
 //! 4. **Probe**: multiply the rate by `1 + gain·(2^k − 1)` at step `k` (5 %, 15 %,
@@ -162,6 +164,10 @@ const ROLL_CONFIRM: u32 = 4;
 /// (of at least this many responses) read the overshoot's tail (see `observe`).
 const TAIL_SHARE: u64 = 50;
 
+/// The fewest refusals, all in the first half of a whole window measured right after
+/// another's cut, that mark a window server (see `Goodput::whole_cut`).
+const ECHO_MIN: u64 = 5;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     Startup {
@@ -186,6 +192,9 @@ enum Phase {
         /// An acceptance of a request sent after the one that opened the episode
         /// has been seen: the leading run of refusals is over.
         lead_over: bool,
+        /// Refusals in the first half of a whole-window measurement opened soon
+        /// after the cut of another (see `Goodput::whole_cut`).
+        early: Option<u64>,
     },
     Cruise {
         until: Duration,
@@ -232,6 +241,12 @@ pub struct Goodput {
     reverted_at: Option<Duration>,
     /// The end of the short cruise after a wide overshoot (`wide_revert_cruise`).
     wide_until: Option<Duration>,
+    /// When a measurement over a whole window last cut the rate. A throttle within a
+    /// window after it is measured over a whole window too: if the refusals all come
+    /// in its first half (at a rate under what was just measured, which a token
+    /// bucket keeps refusing evenly or not at all), the server remembers what it
+    /// accepted a window earlier, as a sliding log does, and `window_seen` is set.
+    whole_cut: Option<Duration>,
     started: bool,
 }
 
@@ -299,6 +314,7 @@ impl Goodput {
             responses: Meter::new(Duration::from_millis(50)),
             reverted_at: None,
             wide_until: None,
+            whole_cut: None,
             started: false,
         }
     }
@@ -395,7 +411,12 @@ impl Goodput {
         }
         let r0 = self.rate;
         let mut end = later(now, self.measure_window(r0));
-        if self.window_seen {
+        let echo_check = !self.window_seen
+            && self
+                .whole_cut
+                .take()
+                .is_some_and(|t| now.saturating_sub(t) < self.cfg.window_guard);
+        if self.window_seen || echo_check {
             // A window server's refusals follow what filled its window, not the rate
             // now: only a whole window measures its quota.
             end = end.max(later(now, self.cfg.window_guard.min(self.cfg.measure_max)));
@@ -420,6 +441,7 @@ impl Goodput {
             sent: sent_at(now, outcome),
             roll: None,
             lead_over: false,
+            early: echo_check.then_some(u64::from(outcome.retry_after().is_some())),
         };
     }
 
@@ -574,6 +596,7 @@ impl Controller for Goodput {
                 sent: sent_at(now, outcome),
                 roll: Some((q, sent_at(now, outcome), 1, 1)),
                 lead_over: true,
+                early: None,
             };
             return;
         }
@@ -591,6 +614,7 @@ impl Controller for Goodput {
                 sent,
                 roll,
                 lead_over,
+                early,
             } => {
                 // A window roll is confirmed by mostly acceptances after it (a token
                 // bucket shared with others accepts one now and then between refusals).
@@ -628,6 +652,8 @@ impl Controller for Goodput {
                 };
                 let run = if throttle { run.saturating_add(1) } else { 0 };
                 let max_run = max_run.max(run);
+                let half = later(start, self.cfg.window_guard / 2);
+                let early = early.map(|e| e + u64::from(throttle && now < half));
                 if let Some(ra) = outcome.retry_after() {
                     self.last_hold = self.last_hold.max(ra.min(MAX_HOLD));
                 }
@@ -695,7 +721,16 @@ impl Controller for Goodput {
                     } else {
                         floor
                     };
+                    // A sliding log saturated by the measurement before refuses until
+                    // the entries of that window expire, then accepts everything: its
+                    // refusals echo the past, which no short measurement reads right
+                    // (at 2000/s phase 1 cruised at 0.90–0.93 of the limit).
+                    if early.is_some_and(|e| b >= ECHO_MIN && e == b) {
+                        self.window_seen = true;
+                    }
+                    let whole = now.saturating_sub(start) >= self.cfg.window_guard;
                     self.finish_episode(now, r0, floor, a, b, settle);
+                    self.whole_cut = whole.then_some(now);
                     if let (Some(w), Phase::Cruise { until }) = (short, &mut self.phase) {
                         *until = (*until).min(w);
                     }
@@ -712,6 +747,7 @@ impl Controller for Goodput {
                         sent,
                         roll,
                         lead_over,
+                        early,
                     };
                 }
             }
