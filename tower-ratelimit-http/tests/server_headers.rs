@@ -125,8 +125,9 @@ async fn missing_key_gets_the_configured_answer_never_a_500() {
     assert_eq!(get(addr, "/", &[]).await.status, 429);
     assert_eq!(get(addr, "/", &[("x-api-key", "k")]).await.status, 200);
 
-    // The default for an unreadable key is 400, e.g. a peer address that was never
-    // recorded: a misconfiguration must not turn into 500s.
+    // A peer address that was never recorded (the app is not served with connect
+    // info) is the server's setup, not the client's request: 500, with the reason as
+    // the body, whatever `on_missing_key` says, so the mistake shows at once.
     let inner = tower::service_fn(|_: http::Request<()>| async {
         Ok::<_, std::convert::Infallible>(http::Response::new(
             http_body_util::Empty::<bytes::Bytes>::new(),
@@ -136,7 +137,33 @@ async fn missing_key_gets_the_configured_answer_never_a_500() {
     let response = tower::ServiceExt::oneshot(no_peer, http::Request::new(()))
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 500);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        body,
+        "rate-limit key has no source on this server: peer address (serve with connect info, or insert PeerAddr)"
+    );
+
+    // A client's own missing key is a problem body when problem details are on.
+    let problem = HttpRateLimitLayer::keyed(
+        quota,
+        HeaderKey::new(http::HeaderName::from_static("x-api-key")),
+    )
+    .problem_details(true)
+    .layer(ok_service());
+    let addr = serve(problem).await;
+    let missing = get(addr, "/", &[]).await;
+    assert_eq!(missing.status, 400);
+    assert_eq!(missing.header("content-type"), "application/problem+json");
+    assert!(
+        missing.body.contains("abnormal-usage-detected"),
+        "{}",
+        missing.body
+    );
+    assert!(missing.body.contains("key header"), "{}", missing.body);
 }
 
 #[tokio::test(start_paused = true)]

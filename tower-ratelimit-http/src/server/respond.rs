@@ -2,7 +2,7 @@
 
 use super::grpc;
 use super::headers::{self, FieldRenderer, HeaderStyle, PolicyName};
-use super::key::KeyError;
+use super::key::{KeyError, KeyErrorKind};
 use super::problem::{self, Problem, ProblemType};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
@@ -30,7 +30,9 @@ pub enum OnStoreError {
 #[non_exhaustive]
 pub enum OnMissingKey<K> {
     /// Answer with this status (400 for a garbled forwarding header, 401 for a missing
-    /// API key...), without calling the service.
+    /// API key...), without calling the service. A key the server's own setup cannot
+    /// provide ([`KeyErrorKind::Unconfigured`]: no peer address) is answered 500
+    /// instead, with the reason as the body.
     Reject(StatusCode),
     /// Count the request against this one shared key (all anonymous clients share a
     /// quota).
@@ -149,20 +151,25 @@ impl Responder {
             .append(headers, &allowed.quota, &allowed.snapshot);
     }
 
-    /// The response to a request whose key could not be read.
+    /// The response to a request whose key could not be read. A server-side cause
+    /// always carries its error as text, so that a misconfigured app says why every
+    /// request fails; a client's missing or bad key is a problem body when configured.
     pub(crate) fn key_rejected(&self, status: StatusCode, error: &KeyError) -> Response<Bytes> {
-        let mut response = Response::new(Bytes::new());
-        *response.status_mut() = status;
-        if self.grpc {
-            *response.status_mut() = StatusCode::OK;
-            grpc::trailers_only(
-                response.headers_mut(),
-                grpc::code_for(status),
-                &error.to_string(),
-                None,
+        if error.kind() == KeyErrorKind::Unconfigured && !self.grpc {
+            let mut response = Response::new(Bytes::from(error.to_string()));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
             );
+            return response;
         }
-        response
+        self.error(
+            status,
+            ProblemType::AbnormalUsageDetected,
+            || error.to_string(),
+            None,
+        )
     }
 
     /// A response the layer writes itself: status, `Retry-After`, and the problem body

@@ -3,9 +3,9 @@
 
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
-use super::key::KeyExtractor;
+use super::key::{KeyErrorKind, KeyExtractor};
 use super::respond::{OnMissingKey, Outcome, Responder};
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -108,7 +108,11 @@ where
             (Ok(key), _) => key,
             (Err(_), OnMissingKey::Fallback(key)) => key,
             (Err(error), OnMissingKey::Reject(status)) => {
-                let response = responder.key_rejected(*status, error);
+                let status = match error.kind() {
+                    KeyErrorKind::Unconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+                    _ => *status,
+                };
+                let response = responder.key_rejected(status, error);
                 return ResponseFuture::answered(response, responder);
             }
         };

@@ -94,7 +94,7 @@ impl KeyExtractor for ClientIp {
     type Key = IpAddr;
 
     fn extract<B>(&self, request: &Request<B>) -> Result<IpAddr, KeyError> {
-        let peer = peer_addr(request.extensions()).ok_or(KeyError::missing(
+        let peer = peer_addr(request.extensions()).ok_or(KeyError::unconfigured(
             "peer address (serve with connect info, or insert PeerAddr)",
         ))?;
         let ip = self.client(peer.ip(), request.headers())?;

@@ -4,8 +4,11 @@
 //! ```
 //! use tower_ratelimit_http::server::key::{GlobalKey, HeaderKey, KeyExtractor, RouteKey};
 //!
-//! let tenant_and_route = (HeaderKey::new(http::HeaderName::from_static("x-tenant")), RouteKey::new());
-//! let request = http::Request::get("/a").header("x-tenant", "acme").body(())?;
+//! let tenant_and_route = (
+//!     HeaderKey::new(http::HeaderName::from_static("x-tenant")),
+//!     RouteKey::path_segments(1),
+//! );
+//! let request = http::Request::get("/a/7").header("x-tenant", "acme").body(())?;
 //! assert_eq!(tenant_and_route.extract(&request)?, ("acme".to_string(), "/a".to_string()));
 //! # let _ = (GlobalKey, GlobalKey, GlobalKey).extract(&request)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -7,19 +7,22 @@
 //! key ([`GlobalKey`]), or several at once (a tuple of extractors is a composite key).
 //!
 //! Extraction can fail (no API key, a garbled forwarding header); the layer then
-//! answers as configured — 400, 401 or a shared fallback key — never with a 500.
+//! answers as configured: 400, 401 or a shared fallback key. Only a key the server's
+//! own setup cannot provide (no peer address recorded) is answered 500, with the
+//! reason as the body.
 //!
 //! ```
 //! use std::net::IpAddr;
 //! use tower_ratelimit_http::server::key::{ClientIp, HeaderKey, KeyExtractor, PeerAddr, RouteKey};
 //!
-//! // Per client IP *and* route: each client gets its own quota on each route.
-//! let extractor = (ClientIp::peer(), RouteKey::new());
+//! // Per client IP *and* route: each client gets its own quota on each route (in an
+//! // axum router, the route it matched; here, the path's first segment).
+//! let extractor = (ClientIp::peer(), RouteKey::path_segments(1));
 //! let mut request = http::Request::get("/items/7").body(())?;
 //! request.extensions_mut().insert(PeerAddr("192.0.2.1:3000".parse()?));
 //! let (ip, route) = extractor.extract(&request)?;
 //! assert_eq!(ip, "192.0.2.1".parse::<IpAddr>()?);
-//! assert_eq!(route, "/items/7");
+//! assert_eq!(route, "/items");
 //!
 //! // An API key that is missing is an error the layer turns into 401 if so configured.
 //! assert!(HeaderKey::new(http::HeaderName::from_static("x-api-key")).extract(&request).is_err());
@@ -68,7 +71,7 @@ pub struct KeyError {
     what: &'static str,
 }
 
-/// The two ways extraction fails.
+/// The ways extraction fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyErrorKind {
@@ -76,6 +79,10 @@ pub enum KeyErrorKind {
     Missing,
     /// The request carries something unusable (a non-text header, a garbled address).
     Invalid,
+    /// The server gives the layer nothing to read the key from (no peer address: the
+    /// app is not served with connect info). The server's setup is at fault, not the
+    /// request, so the layer answers 500 with this error as the body.
+    Unconfigured,
 }
 
 impl KeyError {
@@ -95,7 +102,15 @@ impl KeyError {
         }
     }
 
-    /// Missing or invalid.
+    /// The server's setup gives no source for the key; `what` says what to add.
+    pub fn unconfigured(what: &'static str) -> KeyError {
+        KeyError {
+            kind: KeyErrorKind::Unconfigured,
+            what,
+        }
+    }
+
+    /// Missing, invalid, or not configured.
     pub fn kind(&self) -> KeyErrorKind {
         self.kind
     }
@@ -111,6 +126,13 @@ impl fmt::Display for KeyError {
         match self.kind {
             KeyErrorKind::Missing => write!(f, "rate-limit key missing: {}", self.what),
             KeyErrorKind::Invalid => write!(f, "rate-limit key invalid: {}", self.what),
+            KeyErrorKind::Unconfigured => {
+                write!(
+                    f,
+                    "rate-limit key has no source on this server: {}",
+                    self.what
+                )
+            }
         }
     }
 }
