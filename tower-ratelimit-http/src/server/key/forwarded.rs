@@ -36,7 +36,9 @@ const MAX_HOPS: usize = 64;
 pub enum ForwardedHeader {
     /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, HAProxy, most load balancers).
     XForwardedFor,
-    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`.
+    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`. A trusted hop whose
+    /// element names no client (no `for=`, or `for=unknown` / `for=_hidden`) is taken
+    /// as the client: nothing left of it can be believed.
     Forwarded,
     /// `X-Real-Ip: client`, one address set by the proxy in front of this server.
     XRealIp,
@@ -60,11 +62,11 @@ impl ForwardedHeader {
         headers: &HeaderMap,
         trusted: impl Fn(IpAddr) -> bool,
     ) -> Result<Walk, KeyError> {
-        let (name, parse): (&HeaderName, fn(&str) -> Option<IpAddr>) = match self {
-            ForwardedHeader::XForwardedFor => (&X_FORWARDED_FOR, parse_node),
+        let (name, parse): (&HeaderName, fn(&str) -> Node) = match self {
+            ForwardedHeader::XForwardedFor => (&X_FORWARDED_FOR, address_node),
             ForwardedHeader::Forwarded => (&http::header::FORWARDED, parse_forwarded_element),
-            ForwardedHeader::XRealIp => (&X_REAL_IP, parse_node),
-            ForwardedHeader::Custom(name) => (name, parse_node),
+            ForwardedHeader::XRealIp => (&X_REAL_IP, address_node),
+            ForwardedHeader::Custom(name) => (name, address_node),
         };
         // Lines of a repeated field concatenate in order, so the last entry of the last
         // line is the nearest hop.
@@ -81,9 +83,17 @@ impl ForwardedHeader {
         for entry in entries.iter().rev() {
             let text = std::str::from_utf8(entry)
                 .map_err(|_| KeyError::invalid("forwarding header is not text"))?;
-            let ip = parse(text).map(canonical).ok_or(KeyError::invalid(
-                "forwarding header holds an entry that is not an IP address",
-            ))?;
+            let ip = match parse(text) {
+                Node::Address(ip) => canonical(ip),
+                // A trusted hop that does not disclose who connected to it: it is the
+                // nearest client we can name (what lies further left, anyone wrote).
+                Node::Undisclosed => break,
+                Node::Garbage => {
+                    return Err(KeyError::invalid(
+                        "forwarding header holds an entry that is not an IP address",
+                    ))
+                }
+            };
             if !trusted(ip) {
                 return Ok(Walk::Client(ip));
             }
@@ -141,22 +151,38 @@ fn parse_node(text: &str) -> Option<IpAddr> {
     inner.parse::<IpAddr>().ok()
 }
 
-/// The `for=` node of one RFC 7239 element (`for=1.2.3.4;proto=https`). An element
-/// without `for=`, or with an obfuscated (`_hidden`) or `unknown` node, names no
-/// address.
-fn parse_forwarded_element(element: &str) -> Option<IpAddr> {
-    element.split(';').find_map(|pair| {
+/// What one entry of a forwarding header says about the client of its hop.
+enum Node {
+    Address(IpAddr),
+    /// A valid entry that names no address: an RFC 7239 element without `for=`, or
+    /// with an `unknown` or obfuscated (`_hidden`) node.
+    Undisclosed,
+    Garbage,
+}
+
+/// An entry of an address list (`X-Forwarded-For`, `X-Real-IP`).
+fn address_node(text: &str) -> Node {
+    parse_node(text).map_or(Node::Garbage, Node::Address)
+}
+
+/// The `for=` node of one RFC 7239 element (`for=1.2.3.4;proto=https`).
+fn parse_forwarded_element(element: &str) -> Node {
+    let node = element.split(';').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
-        if !key.trim().eq_ignore_ascii_case("for") {
-            return None;
-        }
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value);
-        parse_node(value)
-    })
+        key.trim().eq_ignore_ascii_case("for").then_some(value)
+    });
+    let Some(value) = node else {
+        return Node::Undisclosed;
+    };
+    let value = value.trim();
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    if value.eq_ignore_ascii_case("unknown") || value.starts_with('_') {
+        return Node::Undisclosed;
+    }
+    address_node(value)
 }
 
 #[cfg(test)]
@@ -215,13 +241,31 @@ mod tests {
     }
 
     #[test]
+    fn a_hop_that_names_no_client_is_the_nearest_client_known() {
+        let h = ForwardedHeader::Forwarded;
+        // RFC 7239 elements without `for=`, or with an undisclosed node: valid, and
+        // nothing further left (which anyone could have written) is read.
+        for value in [
+            "proto=https;host=example.com",
+            "for=6.6.6.6, proto=https",
+            "for=6.6.6.6, for=unknown",
+            r#"for=6.6.6.6, for="_hidden""#,
+        ] {
+            let map = headers("forwarded", &[value]);
+            assert_eq!(walk(&h, &map, &[]), None, "{value}");
+        }
+        let map = headers("forwarded", &["for=6.6.6.6, for=_gw, for=10.0.0.2"]);
+        assert_eq!(walk(&h, &map, &["10.0.0.2"]), Some(ip("10.0.0.2")));
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         let h = ForwardedHeader::XForwardedFor;
         for bad in ["unknown", "1.2.3.4.5", "[::1", "\"", "for=1.2.3.4"] {
             let map = headers("x-forwarded-for", &[bad]);
             assert!(h.walk(&map, |_| false).is_err(), "{bad:?}");
         }
-        let map = headers("forwarded", &["for=_hidden, for=unknown"]);
+        let map = headers("forwarded", &["for=1.2.3.4.5"]);
         assert!(ForwardedHeader::Forwarded.walk(&map, |_| false).is_err());
         let mut map = HeaderMap::new();
         map.insert(
