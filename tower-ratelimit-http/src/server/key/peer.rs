@@ -3,7 +3,7 @@
 //!
 //! axum records it as `ConnectInfo<SocketAddr>` when the app is served with
 //! `into_make_service_with_connect_info::<SocketAddr>()` (feature `axum`); tonic's
-//! transport records `TcpConnectInfo` (feature `tonic`). With plain hyper, where the
+//! transport records `TcpConnectInfo` (feature `tonic`). See [`peer_addr`] for tonic over TLS. With plain hyper, where the
 //! accept loop knows the address, insert a [`PeerAddr`] yourself:
 //!
 //! ```
@@ -28,6 +28,11 @@ pub struct PeerAddr(pub SocketAddr);
 /// The peer address recorded in `extensions`: a [`PeerAddr`], a bare [`SocketAddr`],
 /// axum's `ConnectInfo<SocketAddr>` (feature `axum`) or tonic's `TcpConnectInfo`
 /// (feature `tonic`), in that order.
+///
+/// Over TLS, tonic records `TlsConnectInfo<TcpConnectInfo>` instead, a type of tonic's
+/// TLS features that this crate does not read (it would build a TLS stack into every
+/// user's program): put a `tower::util::MapRequestLayer` in front of the rate-limit
+/// layer that copies `info.get_ref().remote_addr()` into a [`PeerAddr`].
 pub fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
     if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
         return Some(*addr);
