@@ -58,8 +58,10 @@
 //!   and the starts keep the rate whichever layer is outside. Drive it with
 //!   `ServiceExt::call_all` or a bounded stream for backpressure.
 //! * **Server**: reject mode (`limit_rate_or_reject`, or keyed per client), so that
-//!   excess requests fail at once; `tower-ratelimit-http` turns the rejection into a
-//!   429 with `Retry-After` and `RateLimit` headers.
+//!   excess requests fail at once with a `RateLimited` error. For HTTP, use
+//!   `tower-ratelimit-http`'s `HttpRateLimitLayer` instead: it makes the same
+//!   decision and answers 429 with `Retry-After` and `RateLimit` headers itself, so
+//!   the service keeps its error type (axum's `Infallible`).
 //!
 //! # Guarantees
 //!
