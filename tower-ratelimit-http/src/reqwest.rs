@@ -19,6 +19,14 @@
 //! Every attempt (the first and each retry) waits for the limiter; a throttle pauses
 //! it for every request that shares it. A request whose body cannot be cloned (a
 //! stream) is sent once, never retried.
+//!
+//! One middleware is one limiter: a 429 from any host pauses every request of the
+//! client. Give each upstream API its own `ClientWithMiddleware` (each with its own
+//! `RateLimitMiddleware`), or use [`PartitionedFeedbackLayer`](crate::feedback::PartitionedFeedbackLayer)
+//! in a tower stack for a limiter per host. A throttle whose wait is over the
+//! parser's cap (300 s by default) pauses the limiter for the cap and fails the call
+//! with [`WaitOverCap`](crate::feedback::WaitOverCap) instead of returning the 429,
+//! as [`FeedbackLayer`](crate::FeedbackLayer) does, also without retries.
 
 use crate::feedback::steer::{self, Steer};
 use crate::feedback::{Classify, DefaultClassifier, FeedbackParser};
