@@ -25,11 +25,19 @@ use tower_ratelimit_core::Quota;
 /// Allowed responses carry the `RateLimit` fields too, so clients can slow down before
 /// they are denied.
 ///
+/// The fields describe a rate, since `RateLimit-Policy` counts whole seconds: a quota
+/// of 100/s with a burst of 1 says `q=100;w=1`, and after a request `r=99`, the
+/// requests left in the current second *at that rate*. A client that paces `q` over
+/// `w` is never refused; one that sends `r` requests at once meets the burst and is.
+/// (Saying `r=0` instead would make clients that wait out `r=0` slow to 1/s.) Give
+/// the quota a burst as large as the clients may send at once.
+///
 /// | situation | answer |
 /// |---|---|
 /// | allowed | the service's response, plus `RateLimit` / `RateLimit-Policy` |
 /// | over the quota | 429 (or [`status`](Self::status)), `Retry-After` rounded up (≥ 1), the fields, optional problem details |
 /// | key cannot be read | [`on_missing_key`](Self::on_missing_key): 400 by default, 401, or a shared fallback key |
+/// | no source for the key on this server (no peer address recorded) | 500, the reason as the body |
 /// | the keyed store is full of active keys | 503 with `Retry-After: 1` |
 /// | cost above what the quota admits at once | 429 without `Retry-After` (waiting would not help) |
 /// | store unreachable (remote stores) | [`on_store_error`](Self::on_store_error): pass through (default) or 503 |
