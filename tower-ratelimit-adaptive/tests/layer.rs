@@ -491,3 +491,44 @@ async fn a_first_concurrency_cap_of_zero_still_lets_one_through() {
         tokio::time::timeout(Duration::from_secs(60), svc.ready().await.unwrap().call(1)).await;
     assert!(matches!(answered, Ok(Ok(1))), "{answered:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_held_partition_leaves_the_inner_capacity_to_the_others() {
+    // One request in flight at a time below the layer: the slow host's request that
+    // waits out a 3 s hold must not sit on that one slot meanwhile.
+    let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = starts.clone();
+    let inner = service_fn(move |host: &'static str| {
+        log.lock().unwrap().push((host, Instant::now()));
+        async move { Ok::<_, std::io::Error>(host) }
+    });
+    let first_slow = Arc::new(AtomicU64::new(0));
+    let layer = AdaptiveRateLimitLayer::new(
+        move |r: &Result<&'static str, tower_ratelimit_core::BoxError>| match r {
+            Ok("slow.example") if first_slow.fetch_add(1, Ordering::SeqCst) == 0 => {
+                Outcome::Throttled {
+                    latency: Duration::ZERO,
+                    retry_after: Some(Duration::from_secs(3)),
+                    hints: Default::default(),
+                }
+            }
+            _ => Outcome::success(Duration::ZERO),
+        },
+    )
+    .partition_by(|host: &&'static str| *host, 8);
+    let svc = tower::ServiceBuilder::new()
+        .layer(layer)
+        .layer(tower_ratelimit_core::ConcurrencyLimitLayer::new(1))
+        .service(inner);
+    let t0 = Instant::now();
+    svc.clone().oneshot("slow.example").await.unwrap();
+    let held = tokio::spawn(svc.clone().oneshot("slow.example"));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let other = tokio::spawn(svc.clone().oneshot("fast.example"));
+    other.await.unwrap().unwrap();
+    held.await.unwrap().unwrap();
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(starts[1], ("fast.example", t0 + Duration::from_millis(10)));
+    assert_eq!(starts[2].0, "slow.example");
+    assert!(starts[2].1 >= t0 + Duration::from_secs(3), "{starts:?}");
+}

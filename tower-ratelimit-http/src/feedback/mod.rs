@@ -21,7 +21,6 @@ mod layer;
 mod model;
 mod parse;
 mod partition;
-mod readiness;
 mod service;
 pub(crate) mod steer;
 

@@ -33,17 +33,17 @@
 use super::classify::{Classify, DefaultClassifier};
 use super::parse::bytes::MAX_KEY;
 use super::parse::FeedbackParser;
-use super::readiness::Readiness;
 use super::steer::{self, Steer};
 use std::collections::HashMap;
 use std::fmt;
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tower_layer::Layer;
 use tower_ratelimit_core::error::BoxError;
+use tower_ratelimit_core::readiness::Readiness;
 use tower_ratelimit_core::{Quota, RateLimiter};
 use tower_service::Service;
 
@@ -408,16 +408,9 @@ where
             let limiter = partitions.limiter(&partition);
             // `inner` was made ready for this request, which may still have to wait for
             // its partition (a pause of seconds): meanwhile the readiness goes back.
-            let mut inner = Readiness::Held(inner);
+            let mut inner = Readiness::new(inner);
             loop {
-                let mut turn = pin!(limiter.acquire(1));
-                match poll_fn(|cx| Poll::Ready(turn.as_mut().poll(cx))).await {
-                    Poll::Ready(taken) => taken?,
-                    Poll::Pending => {
-                        inner.release();
-                        turn.await?
-                    }
-                };
+                inner.wait_for(limiter.acquire(1)).await?;
                 // A global pause may have begun while this request waited its turn:
                 // the unit goes back, and the request queues again when it ends.
                 match partitions.global.paused_until() {
