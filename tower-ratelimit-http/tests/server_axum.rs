@@ -14,6 +14,21 @@ use tower_ratelimit_http::server::headers::PolicyName;
 use tower_ratelimit_http::server::key::{ClientIp, RouteKey};
 use tower_ratelimit_http::server::HttpRateLimitLayer;
 
+/// Serves `app` on a free loopback port with connect info, as the README shows.
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
 #[tokio::test(start_paused = true)]
 async fn per_route_and_global_limits_in_one_app() {
     let per_client_route = HttpRateLimitLayer::keyed(
@@ -28,16 +43,7 @@ async fn per_route_and_global_limits_in_one_app() {
         .route("/items/{id}", get(|| async { "item" }))
         .route_layer(per_client_route)
         .layer(global);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = serve(app).await;
 
     // /items/1 and /items/2 share the matched route `/items/{id}`: 2 per client.
     assert_eq!(http_get(addr, "/items/1", &[]).await.status, 200);
@@ -73,16 +79,7 @@ async fn requests_no_route_matched_share_one_bucket_per_client() {
         .route("/items/{id}", get(|| async { "item" }))
         .fallback(|| async { "page" })
         .layer(per_client_route);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = serve(app).await;
 
     assert_eq!(http_get(addr, "/items/1", &[]).await.status, 200);
     assert_eq!(http_get(addr, "/items/2", &[]).await.status, 429);
