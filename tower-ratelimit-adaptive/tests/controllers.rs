@@ -685,6 +685,22 @@ fn goodput_keeps_the_short_cruise_when_a_wide_overshoot_tail_hardly_refuses() {
 /// measurement refuses 6 requests: all in its first half, or the last one in its
 /// second half.
 fn whole_window_after_echo(all_early: bool) -> bool {
+    let (mut c, second) = echo_episodes(all_early);
+    // A later episode, still in the cruise, with refusals spread out: is it still
+    // measuring after 480 ms (a short one lasts 150–300 ms)?
+    c.observe(ms(5000), &no());
+    for i in 1..=40u64 {
+        let o = if i % 5 == 0 { no() } else { ok() };
+        c.observe(ms(5000 + i * 12), &o);
+    }
+    c.estimate() == Some(second)
+}
+
+/// A whole-window measurement (1 s to 2 s), then, 300 ms after its cut, a throttle
+/// whose whole-window measurement refuses 6 requests: all in its first half (a
+/// sliding log's echo), or the last one in its second half. Returns the controller,
+/// cruising, and its estimate.
+fn echo_episodes(all_early: bool) -> (Goodput, f64) {
     let mut c = Goodput::new(GoodputConfig {
         initial_rate: 100.0,
         ..GoodputConfig::default()
@@ -711,14 +727,7 @@ fn whole_window_after_echo(all_early: bool) -> bool {
     }
     let second = c.estimate().expect("measured");
     assert!(second < 85.0, "{second}");
-    // A later episode, still in the cruise, with refusals spread out: is it still
-    // measuring after 480 ms (a short one lasts 150–300 ms)?
-    c.observe(ms(5000), &no());
-    for i in 1..=40u64 {
-        let o = if i % 5 == 0 { no() } else { ok() };
-        c.observe(ms(5000 + i * 12), &o);
-    }
-    c.estimate() == Some(second)
+    (c, second)
 }
 
 #[test]
@@ -733,4 +742,56 @@ fn goodput_takes_refusals_that_stop_halfway_through_a_window_for_a_window_server
         !whole_window_after_echo(false),
         "a window server was assumed"
     );
+}
+
+/// The estimate after a drop at 4 s on a window server: refused from the request
+/// sent at 3980 ms to the one sent at 4370 ms, then the window rolls and of the next
+/// four responses two are accepted. The server was recognised as a sliding log (its
+/// refusals stopped halfway through a window) or only as some window server (one
+/// run of refusals in a whole-window measurement).
+fn drop_with_a_half_accepted_roll(sliding_log: bool) -> (f64, f64, Option<f64>) {
+    let (mut c, before) = if sliding_log {
+        echo_episodes(true)
+    } else {
+        let mut c = Goodput::new(GoodputConfig {
+            initial_rate: 100.0,
+            ..GoodputConfig::default()
+        });
+        c.observe(ms(1000), &no());
+        for i in 1..=100u64 {
+            let o = if i <= 7 { no() } else { ok() };
+            c.observe(ms(1000 + i * 10), &o);
+        }
+        let e = c.estimate().expect("measured");
+        (c, e)
+    };
+    let r0 = c.rate().unwrap();
+    c.observe(ms(4000), &no());
+    for i in 1..=40u64 {
+        c.observe(ms(4000 + i * 10), &no());
+    }
+    for (i, accepted) in [(41u64, true), (42, true), (43, false), (44, false)] {
+        let o = if accepted { ok() } else { no() };
+        c.observe(ms(4000 + i * 10), &o);
+    }
+    let after = c.estimate();
+    (
+        r0,
+        before,
+        (after != Some(before)).then_some(after).flatten(),
+    )
+}
+
+#[test]
+fn goodput_confirms_a_sliding_log_roll_with_half_accepted() {
+    // A sliding log accepts after its roll only as fast as the entries of a window
+    // earlier expire, so refusals still come between the acceptances: half of the
+    // next four accepted confirms the quota read from the run, 0.59 of the rate.
+    let (r0, _, est) = drop_with_a_half_accepted_roll(true);
+    let est = est.expect("the roll was not confirmed");
+    assert!((est - 0.59 * r0).abs() < 1e-6, "{est} vs {r0}");
+    // On a server only known to count in windows, a fixed window accepts everything
+    // after its roll: half refused is not one, and the measurement goes on.
+    let (_, before, est) = drop_with_a_half_accepted_roll(false);
+    assert_eq!(est, None, "{before}");
 }

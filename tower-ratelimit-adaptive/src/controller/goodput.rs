@@ -32,7 +32,9 @@
 //!    `r0 · (W − run) / W`. Once a server has refused like that, every measurement
 //!    spans a window; so it does once a throttle within a window after a whole-window
 //!    measurement's cut, measured over a whole window, sees its refusals stop halfway
-//!    (a sliding log refusing what it accepted a window earlier). Later throttles of
+//!    (a sliding log refusing what it accepted a window earlier; its rolls are then
+//!    confirmed by half of the next responses accepted, not three quarters, since it
+//!    accepts only as fast as old entries expire). Later throttles of
 //!    the same burst are part of the same measurement, not new cuts.
 //! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
 //!    Throttles of requests sent before the cut are ignored (they were in flight).
@@ -157,7 +159,8 @@ const WIDE_STEP: u32 = 3;
 const WIDE_MIN_RESPONSES: f64 = 200.0;
 
 /// Responses after a window roll that confirm it when three quarters of them are
-/// accepted (see `Goodput::window_quota`).
+/// accepted, or half of them on a server recognised as a sliding log (see
+/// `Goodput::window_quota`).
 const ROLL_CONFIRM: u32 = 4;
 
 /// A measurement within a window of a revert that refused at most 1 in this many
@@ -233,6 +236,10 @@ pub struct Goodput {
     /// clustered measurement, or a window roll): every measurement then spans a
     /// whole window.
     window_seen: bool,
+    /// The server's refusals stopped halfway through a whole window measured right
+    /// after another's cut: it echoes what it accepted a window earlier, as a sliding
+    /// log does (see `whole_cut`).
+    log_seen: bool,
     /// An accepted response since the last cut reported `remaining ≥ 2`: a later
     /// `remaining = 0` is the quota draining, not a bucket of one that is always empty.
     slack_seen: bool,
@@ -310,6 +317,7 @@ impl Goodput {
             grace_until: None,
             revert_run: None,
             window_seen: false,
+            log_seen: false,
             slack_seen: false,
             responses: Meter::new(Duration::from_millis(50)),
             reverted_at: None,
@@ -618,6 +626,11 @@ impl Controller for Goodput {
             } => {
                 // A window roll is confirmed by mostly acceptances after it (a token
                 // bucket shared with others accepts one now and then between refusals).
+                // On a server recognised as a sliding log, by half of them: after its
+                // roll it accepts only as fast as the entries of a window earlier
+                // expire, about as fast as the client sends, so with jitter refusals
+                // still come between the acceptances (2 of the 4 after a drop read
+                // exactly at 2000/s, and the cut came 0.5 s later, too late).
                 // Responses cross on the way: one to a request sent before the episode
                 // opened says nothing about the run.
                 let stale = sent_at(now, outcome) < sent;
@@ -635,7 +648,7 @@ impl Controller for Goodput {
                 let lead_over = lead_over || (!stale && !throttle);
                 let roll = match roll {
                     Some((q, _, n, ok)) if n >= ROLL_CONFIRM => {
-                        if 4 * ok >= 3 * n {
+                        if 4 * ok >= 3 * n || (self.log_seen && 2 * ok >= n) {
                             self.window_seen = true;
                             let settle = self.cfg.settle.max(self.cfg.window_guard);
                             self.apply_estimate(now, q, floor, settle);
@@ -729,6 +742,7 @@ impl Controller for Goodput {
                     // (at 2000/s phase 1 cruised at 0.90–0.93 of the limit).
                     if early.is_some_and(|e| b >= ECHO_MIN && e == b) {
                         self.window_seen = true;
+                        self.log_seen = true;
                     }
                     let whole = now.saturating_sub(start) >= self.cfg.window_guard;
                     self.finish_episode(now, r0, floor, a, b, settle);
