@@ -753,17 +753,7 @@ fn drop_with_a_half_accepted_roll(sliding_log: bool) -> (f64, f64, Option<f64>) 
     let (mut c, before) = if sliding_log {
         echo_episodes(true)
     } else {
-        let mut c = Goodput::new(GoodputConfig {
-            initial_rate: 100.0,
-            ..GoodputConfig::default()
-        });
-        c.observe(ms(1000), &no());
-        for i in 1..=100u64 {
-            let o = if i <= 7 { no() } else { ok() };
-            c.observe(ms(1000 + i * 10), &o);
-        }
-        let e = c.estimate().expect("measured");
-        (c, e)
+        fixed_window_episode()
     };
     let r0 = c.rate().unwrap();
     c.observe(ms(4000), &no());
@@ -794,4 +784,54 @@ fn goodput_confirms_a_sliding_log_roll_with_half_accepted() {
     // after its roll: half refused is not one, and the measurement goes on.
     let (_, before, est) = drop_with_a_half_accepted_roll(false);
     assert_eq!(est, None, "{before}");
+}
+
+/// A fixed-window episode from 1 s (7 refusals in one run, then the window rolls):
+/// the controller, cruising from 2 s, and its estimate.
+fn fixed_window_episode() -> (Goodput, f64) {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(1000), &no());
+    for i in 1..=100u64 {
+        let o = if i <= 7 { no() } else { ok() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    let e = c.estimate().expect("measured");
+    (c, e)
+}
+
+/// The estimate 550 ms into a measurement opened at 4 s on a window server: ten
+/// acceptances, then `run` refusals in a row (the limit fell), then the window rolls
+/// and four acceptances follow. `None` while the measurement goes on.
+fn run_inside_a_measurement(run: u64) -> (f64, Option<f64>) {
+    let (mut c, before) = fixed_window_episode();
+    let r0 = c.rate().unwrap();
+    c.observe(ms(4000), &no());
+    let mut t = 4000;
+    for i in 0..10 + run + 4 {
+        t += 10;
+        let o = if (10..10 + run).contains(&i) {
+            no()
+        } else {
+            ok()
+        };
+        c.observe(ms(t), &o);
+    }
+    let after = c.estimate();
+    (r0, (after != Some(before)).then_some(after).flatten())
+}
+
+#[test]
+fn goodput_reads_a_window_quota_from_a_run_inside_a_measurement() {
+    // The limit fell while a measurement was under way (its first refusal was the
+    // tail of a probe): a run of 40 refusals from the request sent at 4090 ms, and
+    // the window rolls at 4490 ms. Read like a leading run: 0.6 of the rate, at once.
+    let (r0, est) = run_inside_a_measurement(40);
+    let est = est.expect("not read from the run");
+    assert!((est - 0.6 * r0).abs() < 1e-6, "{est} vs {r0}");
+    // A run of 15 (0.15 s) would put the quota over 0.8 of the rate: not a drop but
+    // the window's own tail, left to the measurement over the whole window.
+    assert_eq!(run_inside_a_measurement(15).1, None);
 }

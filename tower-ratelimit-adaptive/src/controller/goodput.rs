@@ -29,7 +29,8 @@
 //!    accepted), the server counts in windows and the measurement is stretched over
 //!    a whole `window_guard`; when it opens with a long run of refusals that ends in
 //!    acceptances (the window rolled), the quota is read at once from the run:
-//!    `r0 · (W − run) / W`. Once a server has refused like that, every measurement
+//!    `r0 · (W − run) / W`, and so is a run later in a measurement on a window server
+//!    (the limit fell while measuring). Once a server has refused like that, every measurement
 //!    spans a window; so it does once a throttle within a window after a whole-window
 //!    measurement's cut, measured over a whole window, sees its refusals stop halfway
 //!    (a sliding log refusing what it accepted a window earlier; its rolls are then
@@ -195,6 +196,9 @@ enum Phase {
         /// An acceptance of a request sent after the one that opened the episode
         /// has been seen: the leading run of refusals is over.
         lead_over: bool,
+        /// A run of refusals after the leading one was over: when the request
+        /// that began it was sent, and its length (see `observe`).
+        later_run: Option<(Duration, u64)>,
         /// Refusals in the first half of a whole-window measurement opened soon
         /// after the cut of another (see `Goodput::whole_cut`).
         early: Option<u64>,
@@ -449,6 +453,7 @@ impl Goodput {
             sent: sent_at(now, outcome),
             roll: None,
             lead_over: false,
+            later_run: None,
             early: echo_check.then_some(u64::from(outcome.retry_after().is_some())),
         };
     }
@@ -604,6 +609,7 @@ impl Controller for Goodput {
                 sent: sent_at(now, outcome),
                 roll: Some((q, sent_at(now, outcome), 1, 1)),
                 lead_over: true,
+                later_run: None,
                 early: None,
             };
             return;
@@ -622,6 +628,7 @@ impl Controller for Goodput {
                 sent,
                 roll,
                 lead_over,
+                later_run,
                 early,
             } => {
                 // A window roll is confirmed by mostly acceptances after it (a token
@@ -644,6 +651,27 @@ impl Controller for Goodput {
                     None => self
                         .window_quota(now, outcome, r0, sent, refused)
                         .map(|q| (q, this, 1, 1)),
+                };
+                // A long run of refusals later in the measurement, ended by an
+                // acceptance, on a window server: the limit fell while measuring,
+                // and the run is read like a leading one. (Sliding log at 2000/s: a
+                // measurement opened at 29.97 s by a probe's tail saw the drop at
+                // 30 s as a run of 951 refusals that ended at 30.53 s; read over the
+                // whole window, the cut came at 30.97 s and the second after it
+                // refused 44 %.)
+                let (roll, later_run) = match later_run {
+                    _ if stale || !lead_over => (roll, later_run),
+                    None if throttle => (roll, Some((this, 1))),
+                    Some((t0, n)) if throttle => (roll, Some((t0, n + 1))),
+                    // Crossed on the way: sent before the run began.
+                    Some((t0, _)) if this < t0 => (roll, later_run),
+                    Some((t0, n)) if roll.is_none() && self.window_seen => (
+                        self.run_quota(r0, n, this.saturating_sub(t0))
+                            .filter(|q| *q < 0.8 * r0)
+                            .map(|q| (q, this, 1, 1)),
+                        None,
+                    ),
+                    _ => (roll, None),
                 };
                 let lead_over = lead_over || (!stale && !throttle);
                 let roll = match roll {
@@ -763,6 +791,7 @@ impl Controller for Goodput {
                         sent,
                         roll,
                         lead_over,
+                        later_run,
                         early,
                     };
                 }
