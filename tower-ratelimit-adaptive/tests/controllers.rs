@@ -835,3 +835,34 @@ fn goodput_reads_a_window_quota_from_a_run_inside_a_measurement() {
     // the window's own tail, left to the measurement over the whole window.
     assert_eq!(run_inside_a_measurement(15).1, None);
 }
+
+/// The estimate after a measurement opened at 4 s on a window server that accepts
+/// everything until 4890 ms, then refuses from the request sent at 4880 ms for
+/// 0.41 s (the limit fell just before the measurement's planned end), then rolls:
+/// the rate and the estimate once four acceptances followed the roll.
+fn drop_at_the_end_of_a_measurement(sliding_log: bool) -> (f64, f64) {
+    let (mut c, _) = if sliding_log {
+        echo_episodes(true)
+    } else {
+        fixed_window_episode()
+    };
+    let r0 = c.rate().unwrap();
+    c.observe(ms(4000), &no());
+    for i in 1..=134u64 {
+        let o = if (90..=130).contains(&i) { no() } else { ok() };
+        c.observe(ms(4000 + i * 10), &o);
+    }
+    (r0, c.estimate().unwrap())
+}
+
+#[test]
+fn goodput_waits_for_the_roll_of_a_run_still_going_when_a_measurement_ends() {
+    // On a sliding log the measurement goes on past its whole window while the run
+    // lasts, and the roll reads the new quota: 0.59 of the rate.
+    let (r0, est) = drop_at_the_end_of_a_measurement(true);
+    assert!((est - 0.59 * r0).abs() < 1e-6, "{est} vs {r0}");
+    // A fixed window's measurement is not stretched (each of its windows ends in
+    // such a run): it ends at 5 s with 89 accepted and 11 refused.
+    let (r0, est) = drop_at_the_end_of_a_measurement(false);
+    assert!((est - r0 * 0.89).abs() < 1e-6, "{est} vs {r0}");
+}
