@@ -79,7 +79,6 @@ pub mod keyed;
 pub mod limiter;
 pub mod quota;
 pub mod rate;
-pub mod readiness;
 pub mod store;
 
 pub use builder::ServiceBuilderExt;

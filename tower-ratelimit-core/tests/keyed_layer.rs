@@ -321,33 +321,3 @@ async fn every_algorithm_is_available_and_quotas_change_at_run_time() {
         "the window resets on the second"
     );
 }
-
-#[tokio::test(start_paused = true)]
-async fn a_key_waiting_for_its_slot_leaves_the_inner_capacity_to_other_keys() {
-    // One request in flight at a time below a per-client limit in wait mode: client
-    // 1's second request waits a second for its slot, and must not sit on the only
-    // permit meanwhile.
-    let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = Arc::clone(&starts);
-    let api = service_fn(move |r: Req| {
-        log.lock().unwrap().push((r.client, Instant::now()));
-        async move { Ok::<_, BoxError>(r.client) }
-    });
-    let service = KeyedRateLimitLayer::new(Quota::per_second(1).unwrap(), |r: &Req| r.client)
-        .layer(tower_ratelimit_core::ConcurrencyLimitLayer::new(1).layer(api));
-    let t0 = Instant::now();
-    service.clone().oneshot(req(1)).await.unwrap();
-    let waiting = tokio::spawn(service.clone().oneshot(req(1)));
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    let other = tokio::spawn(service.clone().oneshot(req(2)));
-    assert_eq!(other.await.unwrap().unwrap(), 2);
-    assert_eq!(waiting.await.unwrap().unwrap(), 1);
-    assert_eq!(
-        *starts.lock().unwrap(),
-        [
-            (1, t0),
-            (2, t0 + Duration::from_millis(10)),
-            (1, t0 + Duration::from_secs(1)),
-        ]
-    );
-}

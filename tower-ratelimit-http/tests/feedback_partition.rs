@@ -280,31 +280,3 @@ async fn a_host_cannot_pause_another_hosts_partition_by_naming_it() {
         t0.elapsed()
     );
 }
-
-#[tokio::test(start_paused = true)]
-async fn a_request_waiting_out_its_partition_leaves_the_inner_capacity_to_others() {
-    let log: Log = Arc::default();
-    let layer = PartitionedFeedbackLayer::new(
-        Quota::per_second(100).unwrap(),
-        RateLimiter::new(Quota::per_second(1000).unwrap()),
-    );
-    // One request in flight at a time below the partitions: a request that waits for
-    // its partition's pause must not sit on that one slot meanwhile.
-    let pool = tower_ratelimit_core::ConcurrencyLimitLayer::new(1);
-    let client = layer.layer(pool.layer(api(Arc::clone(&log), |target, n| {
-        if target == "a.test/" && n == 0 {
-            vec![(":status", "429"), ("retry-after", "4")]
-        } else {
-            vec![]
-        }
-    })));
-    let t0 = Instant::now();
-    client.clone().oneshot(get("http://a.test/")).await.unwrap();
-    let a = tokio::spawn(client.clone().oneshot(get("http://a.test/")));
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    let b = tokio::spawn(client.clone().oneshot(get("http://b.test/")));
-    b.await.unwrap().unwrap();
-    a.await.unwrap().unwrap();
-    assert_eq!(starts_of(&log, "b.test/"), [t0 + Duration::from_millis(10)]);
-    assert_eq!(starts_of(&log, "a.test/")[1], t0 + Duration::from_secs(4));
-}

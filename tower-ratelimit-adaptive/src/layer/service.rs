@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::time::Instant;
-use tower_ratelimit_core::readiness::Readiness;
 use tower_ratelimit_core::BoxError;
 use tower_service::Service;
 
@@ -26,6 +25,11 @@ impl fmt::Display for LocallyRejected {
 impl std::error::Error for LocallyRejected {}
 
 /// The service made by [`AdaptiveRateLimitLayer`].
+///
+/// A request keeps the inner service's readiness while it waits for its partition's
+/// cap, rate or hold, which keeps backpressure and starts within each partition's
+/// rate; with a concurrency limit inside this layer, a held partition's requests
+/// therefore occupy permits the other partitions could use.
 pub struct AdaptiveRateLimit<S, Cl, P: Partition<Req>, Req> {
     inner: S,
     layer: AdaptiveRateLimitLayer<Cl, P, Req>,
@@ -104,25 +108,21 @@ where
         // The inner service was made ready by `poll_ready`; take that one and leave a
         // clone behind, so the ready instance is the one called.
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let key = self.layer.partition.key(&req);
         let shared = self.layer.shared.clone();
         let slot = shared.slot(&key);
         let max_hold = shared.max_hold;
         let classify = self.layer.classify.clone();
         Box::pin(async move {
-            // A partition's wait (its cap, its rate, a server's hold of seconds) gives
-            // the inner readiness back meanwhile, for the other partitions' requests.
-            let mut inner = Readiness::new(inner);
             let _permit = match &slot.concurrency {
-                Some(c) => Some(inner.wait_for(c.acquire()).await),
+                Some(c) => Some(c.acquire().await),
                 None => None,
             };
-            inner.wait_for(slot.limiter.acquire(1)).await?;
+            slot.limiter.acquire(1).await?;
             if !slot.admit(sample()) {
                 return Err(Box::new(LocallyRejected) as BoxError);
             }
-            let mut inner = inner.into_ready::<Req>().await?;
             let started = Instant::now();
             let result = inner.call(req).await;
             let outcome = classify(&result).with_latency(started.elapsed());

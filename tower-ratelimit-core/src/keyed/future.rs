@@ -1,12 +1,6 @@
 //! The response future of the keyed service: waits for the store's decision, then (in
 //! wait mode) for the reserved slot, then for the inner service.
 //!
-//! The inner service was made ready for this request before its key was known. A
-//! request that must wait for its key's slot gives that readiness back meanwhile (a
-//! concurrency permit, a buffer slot: other keys' requests need it) and makes a clone
-//! ready once its slot has come, so one busy key cannot hold the capacity below the
-//! limiter from every other key.
-//!
 //! ```
 //! use tower::{Service, ServiceExt};
 //! use tower_ratelimit_core::error::{BoxError, NotReady};
@@ -62,11 +56,6 @@ pin_project! {
         Waiting {
             #[pin]
             sleep: Sleep,
-            // A clone that reserves nothing yet.
-            inner: Option<S>,
-            req: Option<Req>,
-        },
-        Readying {
             inner: Option<S>,
             req: Option<Req>,
         },
@@ -104,7 +93,7 @@ impl<S: Service<Req>, Req, D> ResponseFuture<S, Req, D> {
 
 impl<S, Req, D> Future for ResponseFuture<S, Req, D>
 where
-    S: Service<Req> + Clone,
+    S: Service<Req>,
     S::Error: Into<BoxError>,
     D: Future<Output = Result<Decision, StoreError>>,
 {
@@ -145,7 +134,7 @@ where
                         },
                         Ok(Decision::Allowed { wait, .. }) if !wait.is_zero() => State::Waiting {
                             sleep: sleep_until(deadline(wait)),
-                            inner: inner.take().map(release),
+                            inner: inner.take(),
                             req: req.take(),
                         },
                         Ok(Decision::Allowed { .. }) => call(inner, req),
@@ -154,21 +143,6 @@ where
                 }
                 StateProj::Waiting { sleep, inner, req } => {
                     ready!(sleep.poll(cx));
-                    let next = State::Readying {
-                        inner: inner.take(),
-                        req: req.take(),
-                    };
-                    state.set(next);
-                }
-                StateProj::Readying { inner, req } => {
-                    if let Some(service) = inner.as_mut() {
-                        if let Err(e) = ready!(service.poll_ready(cx)) {
-                            state.set(State::Failed {
-                                error: Some(e.into()),
-                            });
-                            continue;
-                        }
-                    }
                     let next = call(inner, req);
                     state.set(next);
                 }
@@ -180,15 +154,7 @@ where
     }
 }
 
-/// Gives a ready service's reserved capacity back: the ready service is dropped, and
-/// a clone, which reserves nothing until it is polled ready, takes its place.
-fn release<S: Clone>(ready: S) -> S {
-    let fresh = ready.clone();
-    drop(ready);
-    fresh
-}
-
-/// Calls the inner service, ready for this request.
+/// Calls the inner service that was ready when the request came in.
 fn call<S: Service<Req>, Req, D>(
     inner: &mut Option<S>,
     req: &mut Option<Req>,

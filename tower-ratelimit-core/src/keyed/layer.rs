@@ -63,6 +63,12 @@ pub(super) enum Mode {
 ///   limit (or a load-shed layer) in front to bound how many wait at once, and set a
 ///   `max_wait` so that a hot key is refused ([`crate::error::WaitTooLong`]) instead
 ///   of queueing without end. A dropped response future does not give its slot back.
+///   Holding the readiness through the sleep is deliberate: it keeps backpressure (an
+///   inner concurrency limit bounds how many requests wait) and keeps every start within
+///   its key's quota (a request never queues for capacity after its slot came, which
+///   would start late requests in a burst). The price: with a concurrency limit *inside*
+///   this layer, one hot key's sleepers can hold every permit and delay the other keys.
+///   Where many keys share a small pool, use reject mode, or a `max_wait` of a few slots.
 /// * **Reject mode** ([`KeyedRateLimitLayer::reject`]): the decision is taken in
 ///   `call`; a denied request fails with [`crate::error::RateLimited`] (boxed) carrying
 ///   the retry-after and the bucket's snapshot, and the inner service is not called.

@@ -43,7 +43,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tower_layer::Layer;
 use tower_ratelimit_core::error::BoxError;
-use tower_ratelimit_core::readiness::Readiness;
 use tower_ratelimit_core::{Quota, RateLimiter};
 use tower_service::Service;
 
@@ -343,11 +342,12 @@ impl<S, P, C> Layer<S> for PartitionedFeedbackLayer<P, C> {
 
 /// The service of [`PartitionedFeedbackLayer`]. Clones share the partitions.
 ///
-/// `poll_ready` is the inner service's, so backpressure from below still reaches the
-/// caller. A request that then has to wait for its partition (a pause, its turn)
-/// gives that readiness back while it waits (a concurrency permit, a buffer slot, for
-/// the other partitions' requests) and makes a clone of the inner service ready when
-/// its turn comes.
+/// `poll_ready` is the inner service's, and a request keeps that readiness while it
+/// waits for its partition (its turn, a pause). That keeps backpressure and keeps each
+/// start within its partition's quota and outside its pauses; the price is that, with
+/// a concurrency limit inside this layer, a paused partition's requests hold permits
+/// that other partitions could use. Put the concurrency limit per host (one client
+/// stack per upstream), or keep the pool larger than the requests a pause can hold.
 pub struct PartitionedFeedback<S, P, C> {
     inner: S,
     partitions: Arc<Partitions>,
@@ -395,7 +395,7 @@ where
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         // The ready service goes with the request; a fresh clone stays for the next.
         let fresh = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, fresh);
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
         let partitions = Arc::clone(&self.partitions);
         let steer = Arc::clone(&self.steer);
         let mut request_key = self.by.partition(&request);
@@ -406,23 +406,18 @@ where
         Box::pin(async move {
             let partition = partitions.resolve(&request_key);
             let limiter = partitions.limiter(&partition);
-            // `inner` was made ready for this request, which may still have to wait for
-            // its partition (a pause of seconds): meanwhile the readiness goes back.
-            let mut inner = Readiness::new(inner);
             loop {
-                inner.wait_for(limiter.acquire(1)).await?;
+                limiter.acquire(1).await?;
                 // A global pause may have begun while this request waited its turn:
                 // the unit goes back, and the request queues again when it ends.
                 match partitions.global.paused_until() {
                     Some(until) => {
                         limiter.store().refund_now(1);
-                        inner.release();
                         tokio::time::sleep_until(until).await
                     }
                     None => break,
                 }
             }
-            let mut inner = inner.into_ready::<http::Request<ReqBody>>().await?;
             let response = inner.call(request).await.map_err(Into::into)?;
             let mut response = response;
             let verdict = steer.judge(response.status(), response.headers());
