@@ -445,6 +445,13 @@ fn cruise_after_overshoot(limit: f64, step: f64) -> f64 {
         t += 1.0 / limit;
         c.observe(Duration::from_secs_f64(t), &ok());
     }
+    overshoot_then_cruise(&mut c, t, step)
+}
+
+/// Seconds from a probe step that overshot to the next rise of the rate, when the
+/// step that overshot is the first one at least `step` times the cruise the
+/// controller is in at `t` (responses at the rate in use, nothing refused until then).
+fn overshoot_then_cruise(c: &mut Goodput, mut t: f64, step: f64) -> f64 {
     let cruise = c.rate().unwrap();
     for _ in 0..100_000 {
         if c.rate().unwrap() >= cruise * step - 1e-9 {
@@ -454,7 +461,7 @@ fn cruise_after_overshoot(limit: f64, step: f64) -> f64 {
         c.observe(Duration::from_secs_f64(t), &ok());
     }
     assert!(c.rate().unwrap() >= cruise * step - 1e-9, "never probed");
-    t += 10.0 / limit;
+    t += 10.0 / c.rate().unwrap();
     c.observe(Duration::from_secs_f64(t), &no());
     let (cut, after) = (t, c.rate().unwrap());
     assert!(after < cruise * step, "the step reverts");
@@ -865,4 +872,20 @@ fn goodput_waits_for_the_roll_of_a_run_still_going_when_a_measurement_ends() {
     // such a run): it ends at 5 s with 89 accepted and 11 refused.
     let (r0, est) = drop_at_the_end_of_a_measurement(false);
     assert!((est - r0 * 0.89).abs() < 1e-6, "{est} vs {r0}");
+}
+
+#[test]
+fn goodput_probes_again_soon_after_a_wide_step_overshot_a_sliding_log() {
+    // At about 70/s on a server whose refusals stopped halfway through a window (a
+    // sliding log): the +35 % step overshot after +15 % passed, and probing resumes
+    // after 1 s, as it does at 400/s and more. The limit rose into a wide bracket,
+    // and a 3 s cruise at 0.97 of its floor kept a rise from converging in 10 s.
+    let (mut c, _) = echo_episodes(true);
+    assert!(c.rate().unwrap() < 100.0);
+    let wide = overshoot_then_cruise(&mut c, 3.4, 1.35);
+    assert!((1.0..1.05).contains(&wide), "{wide}");
+    // On a fixed window (one run of refusals) the cruise stays 3 s at that rate.
+    let (mut c, _) = fixed_window_episode();
+    let wide = overshoot_then_cruise(&mut c, 2.1, 1.35);
+    assert!((3.0..3.05).contains(&wide), "{wide}");
 }
