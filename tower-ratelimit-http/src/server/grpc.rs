@@ -12,6 +12,7 @@
 //!
 //! assert_eq!(grpc::pushback_ms(Duration::from_micros(200_001)), 201);
 //! assert_eq!(grpc::code_for(http::StatusCode::TOO_MANY_REQUESTS), grpc::RESOURCE_EXHAUSTED);
+//! assert_eq!(grpc::code_for(http::StatusCode::INTERNAL_SERVER_ERROR), grpc::INTERNAL);
 //! ```
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
@@ -28,6 +29,9 @@ pub const INVALID_ARGUMENT: u16 = 3;
 pub const UNAUTHENTICATED: u16 = 16;
 /// `PERMISSION_DENIED` (HTTP 403).
 pub const PERMISSION_DENIED: u16 = 7;
+/// `INTERNAL`: the server's own setup failed (HTTP 500, e.g. no peer address to key
+/// by), which clients must not take for throttling.
+pub const INTERNAL: u16 = 13;
 
 /// `grpc-retry-pushback-ms`.
 pub static GRPC_RETRY_PUSHBACK_MS: HeaderName = HeaderName::from_static("grpc-retry-pushback-ms");
@@ -54,6 +58,7 @@ pub fn code_for(status: StatusCode) -> u16 {
         StatusCode::BAD_REQUEST => INVALID_ARGUMENT,
         StatusCode::UNAUTHORIZED => UNAUTHENTICATED,
         StatusCode::FORBIDDEN => PERMISSION_DENIED,
+        status if status.is_server_error() => INTERNAL,
         _ => RESOURCE_EXHAUSTED,
     }
 }

@@ -28,8 +28,11 @@ pub enum ProblemType {
     /// The server cannot serve the client now for lack of capacity (not the client's
     /// fault).
     TemporaryReducedCapacity,
-    /// A request the server could not attribute to a client (no usable key).
+    /// The server detected an abnormal pattern of requests from the client.
     AbnormalUsageDetected,
+    /// `about:blank` (RFC 9457): nothing beyond the status code, whose reason phrase
+    /// is the title; the layer uses it for a request whose key it cannot read.
+    Blank,
 }
 
 impl ProblemType {
@@ -45,10 +48,12 @@ impl ProblemType {
             ProblemType::AbnormalUsageDetected => {
                 "https://iana.org/assignments/http-problem-types#abnormal-usage-detected"
             }
+            ProblemType::Blank => "about:blank",
         }
     }
 
-    /// The short, human-readable title.
+    /// The short, human-readable title (empty for [`ProblemType::Blank`], whose title
+    /// is the status's reason phrase).
     pub fn title(self) -> &'static str {
         match self {
             ProblemType::QuotaExceeded => {
@@ -60,6 +65,8 @@ impl ProblemType {
             ProblemType::AbnormalUsageDetected => {
                 "Request not satisfied due to detection of abnormal request pattern"
             }
+            // The body uses the status's reason phrase (see `Problem::to_json`).
+            ProblemType::Blank => "",
         }
     }
 }
@@ -102,7 +109,14 @@ impl Problem {
         out.push_str("{\"type\":");
         json_string(&mut out, self.kind.uri());
         out.push_str(",\"title\":");
-        json_string(&mut out, self.kind.title());
+        let title = match self.kind {
+            ProblemType::Blank => http::StatusCode::from_u16(self.status)
+                .ok()
+                .and_then(|status| status.canonical_reason())
+                .unwrap_or("Error"),
+            kind => kind.title(),
+        };
+        json_string(&mut out, title);
         let _ = write!(out, ",\"status\":{}", self.status);
         if let Some(detail) = &self.detail {
             out.push_str(",\"detail\":");

@@ -164,12 +164,7 @@ impl Responder {
             );
             return response;
         }
-        self.error(
-            status,
-            ProblemType::AbnormalUsageDetected,
-            || error.to_string(),
-            None,
-        )
+        self.error(status, ProblemType::Blank, || error.to_string(), None)
     }
 
     /// A response the layer writes itself: status, `Retry-After`, and the problem body

@@ -106,13 +106,15 @@ where
         let extracted = shared.extractor.extract(&request);
         let key = match (&extracted, &shared.on_missing_key) {
             (Ok(key), _) => key,
+            // The server's own setup gives no key: not the client's doing, and a
+            // fallback key would quietly put every client in one bucket.
+            (Err(error), _) if error.kind() == KeyErrorKind::Unconfigured => {
+                let response = responder.key_rejected(StatusCode::INTERNAL_SERVER_ERROR, error);
+                return ResponseFuture::answered(response, responder);
+            }
             (Err(_), OnMissingKey::Fallback(key)) => key,
             (Err(error), OnMissingKey::Reject(status)) => {
-                let status = match error.kind() {
-                    KeyErrorKind::Unconfigured => StatusCode::INTERNAL_SERVER_ERROR,
-                    _ => *status,
-                };
-                let response = responder.key_rejected(status, error);
+                let response = responder.key_rejected(*status, error);
                 return ResponseFuture::answered(response, responder);
             }
         };

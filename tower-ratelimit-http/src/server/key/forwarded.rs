@@ -179,10 +179,24 @@ fn parse_forwarded_element(element: &str) -> Node {
         .strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
         .unwrap_or(value);
-    if value.eq_ignore_ascii_case("unknown") || value.starts_with('_') {
+    let host = node_name(value);
+    if host.eq_ignore_ascii_case("unknown") || host.starts_with('_') {
         return Node::Undisclosed;
     }
-    address_node(value)
+    address_node(host)
+}
+
+/// The node name of an RFC 7239 node, without its port (a number or an obfuscated
+/// `_name`): `[2001:db8::1]:4711` is `2001:db8::1`, `unknown:8080` is `unknown`, and a
+/// bare IPv6 address (several colons) is itself.
+fn node_name(node: &str) -> &str {
+    if let Some(bracketed) = node.strip_prefix('[') {
+        return bracketed.split_once(']').map_or(node, |(name, _)| name);
+    }
+    match node.split_once(':') {
+        Some((name, port)) if !port.contains(':') => name,
+        _ => node,
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +270,17 @@ mod tests {
         }
         let map = headers("forwarded", &["for=6.6.6.6, for=_gw, for=10.0.0.2"]);
         assert_eq!(walk(&h, &map, &["10.0.0.2"]), Some(ip("10.0.0.2")));
+        // Ports, real or obfuscated, belong to the node and change nothing.
+        for (value, client) in [
+            (r#"for="unknown:8080""#, None),
+            (r#"for="_gw:_p1""#, None),
+            (r#"for="192.0.2.43:_p1""#, Some(ip("192.0.2.43"))),
+            (r#"for="[2001:db8::7]:_p1""#, Some(ip("2001:db8::7"))),
+            ("for=192.0.2.44:443", Some(ip("192.0.2.44"))),
+        ] {
+            let map = headers("forwarded", &[value]);
+            assert_eq!(walk(&h, &map, &[]), client, "{value}");
+        }
     }
 
     #[test]

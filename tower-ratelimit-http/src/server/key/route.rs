@@ -50,8 +50,7 @@ impl RouteKey {
     /// The first `segments` segments of the request path (`/api/items/7` with 2 is
     /// `/api/items`), for routers that record no matched route. A client can still
     /// vary these segments, so combine this key with a client key, and rely on the
-    /// store's cap on keys; a prefix over [`MAX_PATH_LEN`] bytes is
-    /// [`KeyError`] (invalid).
+    /// store's cap on keys; a prefix is cut at [`MAX_PATH_LEN`] bytes.
     pub fn path_segments(segments: usize) -> RouteKey {
         RouteKey {
             method: false,
@@ -75,13 +74,7 @@ impl KeyExtractor for RouteKey {
     fn extract<B>(&self, request: &Request<B>) -> Result<String, KeyError> {
         let route = match self.segments {
             None => matched_route(request).unwrap_or(UNMATCHED),
-            Some(segments) => {
-                let prefix = path_prefix(request.uri().path(), segments);
-                if prefix.len() > MAX_PATH_LEN {
-                    return Err(KeyError::invalid("request path prefix over 256 bytes"));
-                }
-                prefix
-            }
+            Some(segments) => bounded(path_prefix(request.uri().path(), segments)),
         };
         Ok(if self.method {
             format!("{} {}", method_name(request.method()), route)
@@ -98,6 +91,15 @@ fn path_prefix(path: &str, segments: usize) -> &str {
         Some((end, _)) => &path[..end],
         None => path,
     }
+}
+
+/// `text` cut to at most [`MAX_PATH_LEN`] bytes, at a character boundary.
+fn bounded(text: &str) -> &str {
+    let mut end = text.len().min(MAX_PATH_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn method_name(method: &Method) -> &'static str {
@@ -177,9 +179,11 @@ mod tests {
         assert_eq!(prefix("/api/items/7", 9), "/api/items/7");
         assert_eq!(prefix("/", 3), "/");
         let long = format!("/{}", "a".repeat(300));
-        assert!(RouteKey::path_segments(1)
-            .extract(&request("GET", &long))
-            .is_err());
+        assert_eq!(
+            RouteKey::path_segments(1).extract(&request("GET", &long)),
+            Ok(long[..MAX_PATH_LEN].to_owned())
+        );
+        assert_eq!(bounded(&"é".repeat(200)).len(), MAX_PATH_LEN);
         assert_eq!(
             RouteKey::path_segments(1).extract(&request("GET", &format!("/ok{long}"))),
             Ok("/ok".to_owned())
