@@ -23,6 +23,12 @@
 //! A permit is taken in `poll_ready`, moved into the response future by `call`, and
 //! released when that future completes or is dropped (cancellation and panics
 //! included). Waiters are served in FIFO order.
+//!
+//! One pool may serve several rate limiters (one per upstream host, say). A wait-mode
+//! rate layer above it takes its permit before its rate slot (so that starts keep the
+//! rate), and keeps it while it waits for the slot or for a pause to end: a host
+//! paused for 30 s holds as many of the pool's permits as it has requests waiting.
+//! Where one upstream can be paused for long, give it its own pool.
 
 mod future;
 mod layer;
