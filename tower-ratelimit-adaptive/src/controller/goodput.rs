@@ -726,8 +726,8 @@ impl Controller for Goodput {
                 // 0.86 s into a whole-window measurement was read as 83.7/s from a
                 // window half at each limit, and the quota only 1.4 s later). At most
                 // two windows: a fixed window over its quota ends every window in
-                // such a run, and unbounded it measured for good (7 of 20 seeds at
-                // 2000/s refused 16–20 % in the rise). Only on sliding logs, where it
+                // such a run, and unbounded it measured for good (6 of 20 seeds at
+                // 2000/s refused 15–20 % in the rise). Only on sliding logs, where it
                 // was traced: bounded, on fixed windows it only moved scores.
                 let end = match later_run {
                     Some((t0, n))
