@@ -29,15 +29,16 @@
 //!    accepted), the server counts in windows and the measurement is stretched over
 //!    a whole `window_guard`; when it opens with a long run of refusals that ends in
 //!    acceptances (the window rolled), the quota is read at once from the run:
-//!    `r0 · (W − run) / W`, and so is a run later in a measurement on a window server
-//!    (the limit fell while measuring; on a sliding log the measurement waits for the
-//!    roll of a run still going at its end). Once a server has refused like that, every measurement
-//!    spans a window; so it does once a throttle within a window after a whole-window
-//!    measurement's cut, measured over a whole window, sees its refusals stop halfway
-//!    (a sliding log refusing what it accepted a window earlier; its rolls are then
-//!    confirmed by half of the next responses accepted, not three quarters, since it
-//!    accepts only as fast as old entries expire). Later throttles of
-//!    the same burst are part of the same measurement, not new cuts.
+//!    `r0 · (W − run) / W`, and so is a run later in a measurement on a window
+//!    server (the limit fell while measuring; on a sliding log the measurement
+//!    waits for the roll of a run still going at its end). Once a server has refused
+//!    like that, every measurement spans a window; so it does once a throttle within
+//!    a window after a whole-window measurement's cut, measured over a whole window,
+//!    sees its refusals stop halfway (a sliding log refusing what it accepted a
+//!    window earlier; its rolls are then confirmed by half of the next responses
+//!    accepted, not three quarters, since it accepts only as fast as old entries
+//!    expire). Later throttles of the same burst are part of the same measurement,
+//!    not new cuts.
 //! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
 //!    Throttles of requests sent before the cut are ignored (they were in flight).
 //! 4. **Probe**: multiply the rate by `1 + gain·(2^k − 1)` at step `k` (5 %, 15 %,
@@ -737,7 +738,8 @@ impl Controller for Goodput {
                             && self.run_quota(r0, n, Duration::ZERO).is_some() =>
                     {
                         let w = self.cfg.window_guard;
-                        end.max(later(t0, w + self.cfg.measure_min).min(later(start, 2 * w)))
+                        let wait = later(t0, w.saturating_add(self.cfg.measure_min));
+                        end.max(wait.min(later(start, w.saturating_mul(2))))
                     }
                     _ => end,
                 };
