@@ -692,7 +692,11 @@ fn goodput_keeps_the_short_cruise_when_a_wide_overshoot_tail_hardly_refuses() {
 /// measurement refuses 6 requests: all in its first half, or the last one in its
 /// second half.
 fn whole_window_after_echo(all_early: bool) -> bool {
-    let (mut c, second) = echo_episodes(all_early);
+    whole_window_after_echo_opened_by(all_early, no())
+}
+
+fn whole_window_after_echo_opened_by(all_early: bool, opener: Outcome) -> bool {
+    let (mut c, second) = echo_episodes_opened_by(all_early, opener);
     // A later episode, still in the cruise, with refusals spread out: is it still
     // measuring after 480 ms (a short one lasts 150–300 ms)?
     c.observe(ms(5000), &no());
@@ -708,6 +712,11 @@ fn whole_window_after_echo(all_early: bool) -> bool {
 /// sliding log's echo), or the last one in its second half. Returns the controller,
 /// cruising, and its estimate.
 fn echo_episodes(all_early: bool) -> (Goodput, f64) {
+    echo_episodes_opened_by(all_early, no())
+}
+
+/// [`echo_episodes`] with the second measurement opened by `opener`.
+fn echo_episodes_opened_by(all_early: bool, opener: Outcome) -> (Goodput, f64) {
     let mut c = Goodput::new(GoodputConfig {
         initial_rate: 100.0,
         ..GoodputConfig::default()
@@ -722,7 +731,7 @@ fn echo_episodes(all_early: bool) -> (Goodput, f64) {
     assert_eq!(c.estimate(), Some(85.0));
     // Under that rate the server still refuses: a sliding log's entries of the
     // window before expire, then it accepts everything.
-    c.observe(ms(2300), &no());
+    c.observe(ms(2300), &opener);
     for i in 1..=84u64 {
         let refused = if all_early {
             i <= 12 && i % 2 == 0
@@ -748,6 +757,17 @@ fn goodput_takes_refusals_that_stop_halfway_through_a_window_for_a_window_server
     assert!(
         !whole_window_after_echo(false),
         "a window server was assumed"
+    );
+    // Refusals that stop early because a Retry-After held the client: the hold, not
+    // the server's memory, ended them (a token bucket), so no sliding log is assumed.
+    let hold = Outcome::Throttled {
+        latency: ms(20),
+        retry_after: Some(Duration::from_millis(200)),
+        hints: Hints::default(),
+    };
+    assert!(
+        !whole_window_after_echo_opened_by(true, hold),
+        "a sliding log was assumed from refusals a hold ended"
     );
 }
 

@@ -798,8 +798,10 @@ impl Controller for Goodput {
                     // A sliding log saturated by the measurement before refuses until
                     // the entries of that window expire, then accepts everything: its
                     // refusals echo the past, which no short measurement reads right
-                    // (at 2000/s phase 1 cruised at 0.90–0.93 of the limit).
-                    if early.is_some_and(|e| b >= ECHO_MIN && e == b) {
+                    // (at 2000/s phase 1 cruised at 0.90–0.93 of the limit). Not when
+                    // a Retry-After held the client: then the hold ended the refusals
+                    // (a token bucket with Retry-After looked like a log at 2000/s).
+                    if early.is_some_and(|e| b >= ECHO_MIN && e == b) && self.last_hold.is_zero() {
                         self.window_seen = true;
                         self.log_seen = true;
                     }
