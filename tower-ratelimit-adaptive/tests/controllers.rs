@@ -19,6 +19,36 @@ fn no() -> Outcome {
     Outcome::throttled(ms(20))
 }
 
+/// A goodput controller at `limit`/s after its first measured episode: one throttle at
+/// 0, then acceptances at `limit`/s until the estimate is made. Returns it and the time
+/// of the last response, in seconds.
+fn measured_once(limit: f64) -> (Goodput, f64) {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: limit,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(0), &no());
+    let mut t = 0.0;
+    while c.estimate().is_none() {
+        t += 1.0 / limit;
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    (c, t)
+}
+
+/// Acceptances at the rate in use from `t` (seconds) until the controller's rate
+/// reaches `rate` (within 1e-9: a probe step); returns the time of the last one.
+fn accept_until_rate(c: &mut Goodput, mut t: f64, rate: f64) -> f64 {
+    for _ in 0..100_000 {
+        if c.rate().unwrap() >= rate - 1e-9 {
+            return t;
+        }
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    panic!("never probed up to {rate}");
+}
+
 #[test]
 fn aimd_adds_per_second_and_cuts_once_per_round_trip() {
     let mut c = Aimd::new(AimdConfig {
@@ -363,26 +393,11 @@ fn goodput_does_not_take_a_shared_bucket_for_a_window_roll() {
 
 #[test]
 fn goodput_reads_a_window_quota_after_a_probe_overshoot_that_was_a_drop() {
-    let mut c = Goodput::new(GoodputConfig {
-        initial_rate: 100.0,
-        ..GoodputConfig::default()
-    });
     // One episode at 100/s (nothing refused after the opening throttle): cruise at 97.
-    c.observe(ms(0), &no());
-    let mut t = 0.0;
-    while c.estimate().is_none() {
-        t += 0.01;
-        c.observe(Duration::from_secs_f64(t), &ok());
-    }
+    let (mut c, mut t) = measured_once(100.0);
     let cruise = c.rate().unwrap();
     // Responses at the rate in use until the first probe step (bounded loop).
-    for _ in 0..100_000 {
-        if c.rate().unwrap() > cruise * 1.04 {
-            break;
-        }
-        t += 1.0 / c.rate().unwrap();
-        c.observe(Duration::from_secs_f64(t), &ok());
-    }
+    t = accept_until_rate(&mut c, t, cruise * 1.04 + 1e-9);
     let probing = c.rate().unwrap();
     assert!(probing > cruise * 1.04, "never probed");
     // The window server's limit falls: refused from the request sent at t0 − 20 ms for
@@ -434,17 +449,8 @@ fn goodput_measures_whole_windows_once_the_server_showed_one() {
 /// from, after a first episode at `limit`/s (responses at the rate in use, nothing
 /// refused after that one throttle).
 fn cruise_after_overshoot(limit: f64, step: f64) -> f64 {
-    let mut c = Goodput::new(GoodputConfig {
-        initial_rate: limit,
-        ..GoodputConfig::default()
-    });
     // One episode with nothing refused after the opening throttle: cruise at 0.97 L.
-    c.observe(ms(0), &no());
-    let mut t = 0.0;
-    while c.estimate().is_none() {
-        t += 1.0 / limit;
-        c.observe(Duration::from_secs_f64(t), &ok());
-    }
+    let (mut c, t) = measured_once(limit);
     overshoot_then_cruise(&mut c, t, step)
 }
 
@@ -453,14 +459,7 @@ fn cruise_after_overshoot(limit: f64, step: f64) -> f64 {
 /// controller is in at `t` (responses at the rate in use, nothing refused until then).
 fn overshoot_then_cruise(c: &mut Goodput, mut t: f64, step: f64) -> f64 {
     let cruise = c.rate().unwrap();
-    for _ in 0..100_000 {
-        if c.rate().unwrap() >= cruise * step - 1e-9 {
-            break;
-        }
-        t += 1.0 / c.rate().unwrap();
-        c.observe(Duration::from_secs_f64(t), &ok());
-    }
-    assert!(c.rate().unwrap() >= cruise * step - 1e-9, "never probed");
+    t = accept_until_rate(c, t, cruise * step);
     t += 10.0 / c.rate().unwrap();
     c.observe(Duration::from_secs_f64(t), &no());
     let (cut, after) = (t, c.rate().unwrap());
@@ -490,16 +489,7 @@ fn goodput_probes_again_soon_after_a_wide_step_overshot() {
 /// Seconds from the end of a first measured episode at `limit`/s to the first probe
 /// step, with responses arriving at the rate in use.
 fn cruise_secs(limit: f64) -> f64 {
-    let mut c = Goodput::new(GoodputConfig {
-        initial_rate: limit,
-        ..GoodputConfig::default()
-    });
-    c.observe(ms(0), &no());
-    let mut t = 0.0;
-    while c.estimate().is_none() {
-        t += 1.0 / limit;
-        c.observe(Duration::from_secs_f64(t), &ok());
-    }
+    let (mut c, mut t) = measured_once(limit);
     let (cut, cruise) = (t, c.rate().unwrap());
     while c.rate().unwrap() <= cruise && t < cut + 60.0 {
         t += 1.0 / c.rate().unwrap();
@@ -585,14 +575,7 @@ fn rate_after_tail_measurement(refused: u64) -> (f64, f64) {
     let cruise = c.rate().unwrap();
     // Responses at the rate in use until the second probe step (+15 %).
     let mut t = 2.0;
-    for _ in 0..100_000 {
-        if c.rate().unwrap() >= cruise * 1.15 - 1e-9 {
-            break;
-        }
-        t += 1.0 / c.rate().unwrap();
-        c.observe(Duration::from_secs_f64(t), &ok());
-    }
-    assert!(c.rate().unwrap() >= cruise * 1.15 - 1e-9, "never probed");
+    t = accept_until_rate(&mut c, t, cruise * 1.15);
     // It overshoots: back to 0.97 times the first step, which passed.
     t += 0.1;
     c.observe(Duration::from_secs_f64(t), &no());
@@ -629,25 +612,9 @@ fn goodput_keeps_the_reverted_rate_when_the_overshoot_tail_hardly_refuses() {
 /// rate the revert chose, the rate after the measurement, and the seconds from the
 /// overshoot to the next probe step.
 fn wide_overshoot_then_tail(refused: u64) -> (f64, f64, f64) {
-    let mut c = Goodput::new(GoodputConfig {
-        initial_rate: 1000.0,
-        ..GoodputConfig::default()
-    });
-    c.observe(ms(0), &no());
-    let mut t = 0.0;
-    while c.estimate().is_none() {
-        t += 0.001;
-        c.observe(Duration::from_secs_f64(t), &ok());
-    }
+    let (mut c, mut t) = measured_once(1000.0);
     let cruise = c.rate().unwrap();
-    for _ in 0..100_000 {
-        if c.rate().unwrap() >= cruise * 1.35 - 1e-9 {
-            break;
-        }
-        t += 1.0 / c.rate().unwrap();
-        c.observe(Duration::from_secs_f64(t), &ok());
-    }
-    assert!(c.rate().unwrap() >= cruise * 1.35 - 1e-9, "never probed");
+    t = accept_until_rate(&mut c, t, cruise * 1.35);
     t += 0.01;
     c.observe(Duration::from_secs_f64(t), &no());
     let (cut, reverted) = (t, c.rate().unwrap());
