@@ -283,18 +283,9 @@ fn goodput_measures_a_whole_window_when_refusals_come_in_one_run() {
 
 #[test]
 fn goodput_takes_a_refusal_soon_after_a_window_measured_nearly_clean_as_news() {
-    let mut c = Goodput::new(GoodputConfig {
-        initial_rate: 100.0,
-        ..GoodputConfig::default()
-    });
     // A whole-window measurement whose only refusals are a short run at its start,
     // the tail of an earlier window: 3 of 100 refused. The rate hardly overshot.
-    c.observe(ms(1000), &no());
-    for i in 1..=100u64 {
-        let o = if i <= 3 { no() } else { ok() };
-        c.observe(ms(1000 + i * 10), &o);
-    }
-    let first = c.estimate().expect("measured");
+    let (mut c, first) = window_episode(3);
     assert!((first - 97.0).abs() < 1e-9, "{first}");
     // The limit halves 300 ms after the cut: half of what is sent is refused. That is
     // news, not the overshoot's tail (a measurement that refused more than 1 in 20
@@ -783,13 +774,19 @@ fn goodput_confirms_a_sliding_log_roll_with_half_accepted() {
 /// A fixed-window episode from 1 s (7 refusals in one run, then the window rolls):
 /// the controller, cruising from 2 s, and its estimate.
 fn fixed_window_episode() -> (Goodput, f64) {
+    window_episode(7)
+}
+
+/// A whole-window episode at 100/s from 1 s whose refusals are one run of `run` at
+/// its start: the controller, cruising from 2 s, and its estimate.
+fn window_episode(run: u64) -> (Goodput, f64) {
     let mut c = Goodput::new(GoodputConfig {
         initial_rate: 100.0,
         ..GoodputConfig::default()
     });
     c.observe(ms(1000), &no());
     for i in 1..=100u64 {
-        let o = if i <= 7 { no() } else { ok() };
+        let o = if i <= run { no() } else { ok() };
         c.observe(ms(1000 + i * 10), &o);
     }
     let e = c.estimate().expect("measured");
