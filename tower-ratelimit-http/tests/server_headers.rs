@@ -14,6 +14,20 @@ use tower_ratelimit_http::server::headers::{HeaderStyle, PolicyName};
 use tower_ratelimit_http::server::key::{ClientIp, HeaderKey};
 use tower_ratelimit_http::server::{HttpRateLimitLayer, OnMissingKey};
 
+/// A service that answers every request with an empty 200, without a peer address.
+fn empty_ok() -> impl tower::Service<
+    http::Request<()>,
+    Response = http::Response<http_body_util::Empty<bytes::Bytes>>,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    tower::service_fn(|_: http::Request<()>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(
+            http_body_util::Empty::<bytes::Bytes>::new(),
+        ))
+    })
+}
+
 #[tokio::test(start_paused = true)]
 async fn allowed_and_denied_responses_carry_exact_fields() {
     let layer = HttpRateLimitLayer::keyed(Quota::per_second(3).unwrap(), ClientIp::peer())
@@ -128,11 +142,7 @@ async fn missing_key_gets_the_configured_answer_never_a_500() {
     // A peer address that was never recorded (the app is not served with connect
     // info) is the server's setup, not the client's request: 500, with the reason as
     // the body, whatever `on_missing_key` says, so the mistake shows at once.
-    let inner = tower::service_fn(|_: http::Request<()>| async {
-        Ok::<_, std::convert::Infallible>(http::Response::new(
-            http_body_util::Empty::<bytes::Bytes>::new(),
-        ))
-    });
+    let inner = empty_ok();
     let no_peer = HttpRateLimitLayer::keyed(quota, ClientIp::peer()).layer(inner);
     let response = tower::ServiceExt::oneshot(no_peer, http::Request::new(()))
         .await
@@ -171,11 +181,7 @@ async fn missing_key_gets_the_configured_answer_never_a_500() {
         if grpc {
             layer = layer.grpc();
         }
-        let inner = tower::service_fn(|_: http::Request<()>| async {
-            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<
-                bytes::Bytes,
-            >::new()))
-        });
+        let inner = empty_ok();
         let no_peer = layer.layer(inner);
         for _ in 0..2 {
             let response = tower::ServiceExt::oneshot(no_peer.clone(), http::Request::new(()))
@@ -233,4 +239,25 @@ fn the_service_error_type_is_kept() {
     let service =
         HttpRateLimitLayer::global(MemoryStore::new(Quota::per_second(1).unwrap())).layer(inner);
     let _: std::marker::PhantomData<std::io::Error> = error_of(&service);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grpc_key_error_is_never_read_as_a_throttle() {
+    // Whatever status a missing key is answered with, a gRPC client must not see
+    // RESOURCE_EXHAUSTED (8), which it would back off and retry as a throttle.
+    for (status, code) in [(422, "3"), (404, "3"), (401, "16"), (403, "7")] {
+        let layer = HttpRateLimitLayer::keyed(
+            Quota::per_second(1).unwrap(),
+            HeaderKey::new(http::HeaderName::from_static("x-api-key")),
+        )
+        .on_missing_key(OnMissingKey::Reject(
+            http::StatusCode::from_u16(status).unwrap(),
+        ))
+        .grpc();
+        let inner = empty_ok();
+        let response = tower::ServiceExt::oneshot(layer.layer(inner), http::Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["grpc-status"], code, "{status}");
+    }
 }

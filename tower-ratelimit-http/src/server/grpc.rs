@@ -12,7 +12,8 @@
 //!
 //! assert_eq!(grpc::pushback_ms(Duration::from_micros(200_001)), 201);
 //! assert_eq!(grpc::code_for(http::StatusCode::TOO_MANY_REQUESTS), grpc::RESOURCE_EXHAUSTED);
-//! assert_eq!(grpc::code_for(http::StatusCode::INTERNAL_SERVER_ERROR), grpc::INTERNAL);
+//! assert_eq!(grpc::key_error_code(http::StatusCode::INTERNAL_SERVER_ERROR), grpc::INTERNAL);
+//! assert_eq!(grpc::key_error_code(http::StatusCode::UNPROCESSABLE_ENTITY), grpc::INVALID_ARGUMENT);
 //! ```
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
@@ -58,8 +59,18 @@ pub fn code_for(status: StatusCode) -> u16 {
         StatusCode::BAD_REQUEST => INVALID_ARGUMENT,
         StatusCode::UNAUTHORIZED => UNAUTHENTICATED,
         StatusCode::FORBIDDEN => PERMISSION_DENIED,
-        status if status.is_server_error() => INTERNAL,
         _ => RESOURCE_EXHAUSTED,
+    }
+}
+
+/// The gRPC status code for a request whose key could not be read, answered with
+/// `status`: never `RESOURCE_EXHAUSTED`, which clients take for a throttle and retry.
+pub fn key_error_code(status: StatusCode) -> u16 {
+    match status {
+        StatusCode::UNAUTHORIZED => UNAUTHENTICATED,
+        StatusCode::FORBIDDEN => PERMISSION_DENIED,
+        status if status.is_server_error() => INTERNAL,
+        _ => INVALID_ARGUMENT,
     }
 }
 

@@ -185,12 +185,11 @@ impl Responder {
                 ProblemType::QuotaExceeded => format!("rate limited; {}", detail()),
                 _ => detail(),
             };
-            grpc::trailers_only(
-                response.headers_mut(),
-                grpc::code_for(status),
-                &message,
-                retry_after,
-            );
+            let code = match kind {
+                ProblemType::Blank => grpc::key_error_code(status),
+                _ => grpc::code_for(status),
+            };
+            grpc::trailers_only(response.headers_mut(), code, &message, retry_after);
             return response;
         }
         *response.status_mut() = status;

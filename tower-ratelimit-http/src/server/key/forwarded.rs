@@ -62,6 +62,8 @@ impl ForwardedHeader {
         headers: &HeaderMap,
         trusted: impl Fn(IpAddr) -> bool,
     ) -> Result<Walk, KeyError> {
+        // Only RFC 7239 has quoted strings; in address lists a quote is just garbage.
+        let quoted = matches!(self, ForwardedHeader::Forwarded);
         let (name, parse): (&HeaderName, fn(&str) -> Node) = match self {
             ForwardedHeader::XForwardedFor => (&X_FORWARDED_FOR, address_node),
             ForwardedHeader::Forwarded => (&http::header::FORWARDED, parse_forwarded_element),
@@ -72,7 +74,7 @@ impl ForwardedHeader {
         // line is the nearest hop.
         let mut entries: Vec<&[u8]> = Vec::new();
         for value in headers.get_all(name) {
-            for entry in split_list(value.as_bytes()) {
+            for entry in split_list(value.as_bytes(), quoted) {
                 if entries.len() == MAX_HOPS {
                     entries.remove(0);
                 }
@@ -109,21 +111,24 @@ impl ForwardedHeader {
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// Splits a comma-separated list, keeping commas inside quoted strings (RFC 7239
-/// values may be quoted), and drops empty entries.
-fn split_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+/// Splits a comma-separated list and drops empty entries. With `quoted` (RFC 7239),
+/// a comma inside a quoted string does not split, unless the line ends inside a quote:
+/// only a client can have left a quote open, at the start of the line, and letting it
+/// swallow the comma a trusted proxy appended after it would hand the client the
+/// proxy's entry (`for=6.6.6.6;x="` + `, for=<real>` read as one element).
+fn split_list(value: &[u8], quoted: bool) -> impl Iterator<Item = &[u8]> {
+    let mut cuts = Vec::new();
     let mut start = 0;
     let mut in_quotes = false;
     let mut escaped = false;
-    let mut cuts = Vec::new();
     for (i, &b) in value.iter().enumerate() {
         if escaped {
             escaped = false;
             continue;
         }
         match b {
-            b'\\' if in_quotes => escaped = true,
-            b'"' => in_quotes = !in_quotes,
+            b'\\' if quoted && in_quotes => escaped = true,
+            b'"' if quoted => in_quotes = !in_quotes,
             b',' if !in_quotes => {
                 cuts.push(&value[start..i]);
                 start = i + 1;
@@ -132,6 +137,9 @@ fn split_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         }
     }
     cuts.push(&value[start..]);
+    if in_quotes {
+        cuts = value.split(|&b| b == b',').collect();
+    }
     cuts.into_iter()
         .map(|entry| entry.trim_ascii())
         .filter(|entry| !entry.is_empty())
@@ -203,7 +211,7 @@ fn node_name(node: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn headers(name: &'static str, values: &[&'static str]) -> HeaderMap {
+    fn headers(name: &'static str, values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for v in values {
             map.append(name, v.parse().unwrap());
@@ -280,6 +288,45 @@ mod tests {
         ] {
             let map = headers("forwarded", &[value]);
             assert_eq!(walk(&h, &map, &[]), client, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_quote_left_open_by_the_client_does_not_swallow_the_proxys_entry() {
+        let h = ForwardedHeader::Forwarded;
+        // The client wrote everything before ", for=198.51.100.7", which our proxy
+        // appended to the same line.
+        for client_part in [
+            r#"for=6.6.6.6;x=""#,
+            r#"for=_x;y=""#,
+            r#"for=6.6.6.6;x="""#,
+            r#"for=6.6.6.6;x=", y=""#,
+        ] {
+            let line = format!("{client_part}, for=198.51.100.7");
+            let map = headers("forwarded", &[line.as_str()]);
+            assert_eq!(walk(&h, &map, &[]), Some(ip("198.51.100.7")), "{line}");
+        }
+        // Also when the proxy's own node is quoted.
+        let map = headers(
+            "forwarded",
+            &[r#"for=6.6.6.6;x=", for="[2001:db8::1]:443""#],
+        );
+        assert_eq!(walk(&h, &map, &[]), Some(ip("2001:db8::1")));
+        // A well-formed quoted comma stays inside its element.
+        let map = headers("forwarded", &[r#"for=198.51.100.8;ext="a,b""#]);
+        assert_eq!(walk(&h, &map, &[]), Some(ip("198.51.100.8")));
+    }
+
+    #[test]
+    fn address_lists_have_no_quotes_to_hide_the_proxys_entry() {
+        for name in ["x-forwarded-for", "x-real-ip"] {
+            let h = if name == "x-real-ip" {
+                ForwardedHeader::XRealIp
+            } else {
+                ForwardedHeader::XForwardedFor
+            };
+            let map = headers(name, &[r#"", 198.51.100.7"#]);
+            assert_eq!(walk(&h, &map, &[]), Some(ip("198.51.100.7")), "{name}");
         }
     }
 
