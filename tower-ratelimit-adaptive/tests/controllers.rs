@@ -675,18 +675,8 @@ fn echo_episodes(all_early: bool) -> (Goodput, f64) {
 
 /// [`echo_episodes`] with the second measurement opened by `opener`.
 fn echo_episodes_opened_by(all_early: bool, opener: Outcome) -> (Goodput, f64) {
-    let mut c = Goodput::new(GoodputConfig {
-        initial_rate: 100.0,
-        ..GoodputConfig::default()
-    });
-    // An overshoot: 3 of 4 refused at the planned end (150 ms), so the measurement
-    // runs for a whole window; 85 of 100 accepted.
-    c.observe(ms(1000), &no());
-    for i in 1..=100u64 {
-        let o = if i <= 20 && i % 4 != 0 { no() } else { ok() };
-        c.observe(ms(1000 + i * 10), &o);
-    }
-    assert_eq!(c.estimate(), Some(85.0));
+    let (mut c, first) = overshoot_measured_over_a_window();
+    assert_eq!(first, 85.0);
     // Under that rate the server still refuses: a sliding log's entries of the
     // window before expire, then it accepts everything.
     c.observe(ms(2300), &opener);
@@ -702,6 +692,49 @@ fn echo_episodes_opened_by(all_early: bool, opener: Outcome) -> (Goodput, f64) {
     let second = c.estimate().expect("measured");
     assert!(second < 85.0, "{second}");
     (c, second)
+}
+
+/// An overshoot at 100/s from 1 s: 3 of 4 refused at the planned end (150 ms), so the
+/// measurement runs for a whole window; 85 of 100 accepted, the refusals spread (no
+/// window server seen). The controller, cruising from 2 s, and its estimate.
+fn overshoot_measured_over_a_window() -> (Goodput, f64) {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(1000), &no());
+    for i in 1..=100u64 {
+        let o = if i <= 20 && i % 4 != 0 { no() } else { ok() };
+        c.observe(ms(1000 + i * 10), &o);
+    }
+    let e = c.estimate().expect("measured");
+    (c, e)
+}
+
+/// Whether the measurement `opener` starts 300 ms after a whole-window measurement's
+/// cut has ended 720 ms later (responses every 12 ms, one in five refused).
+fn echo_measurement_ended_by(opener: Outcome) -> bool {
+    let (mut c, first) = overshoot_measured_over_a_window();
+    c.observe(ms(2300), &opener);
+    for i in 1..=60u64 {
+        let o = if i % 5 == 0 { no() } else { ok() };
+        c.observe(ms(2300 + i * 12), &o);
+    }
+    c.estimate() != Some(first)
+}
+
+#[test]
+fn goodput_stretches_a_possible_echo_only_when_no_hold_ends_it() {
+    // Soon after a whole-window cut a throttle may be a sliding log's echo, so its
+    // measurement spans a window; not when it brings a Retry-After, since the hold
+    // then ends the refusals and the verdict would be thrown away.
+    assert!(!echo_measurement_ended_by(no()), "not stretched");
+    let hold = Outcome::Throttled {
+        latency: ms(20),
+        retry_after: Some(Duration::from_millis(200)),
+        hints: Hints::default(),
+    };
+    assert!(echo_measurement_ended_by(hold), "stretched across a hold");
 }
 
 #[test]

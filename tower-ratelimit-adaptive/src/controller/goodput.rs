@@ -432,11 +432,14 @@ impl Goodput {
         }
         let r0 = self.rate;
         let mut end = later(now, self.measure_window(r0));
+        // A hold ends the refusals by itself, so a measurement it opens cannot tell a
+        // sliding log (its verdict would be thrown away): no need to stretch it.
         let echo_check = !self.window_seen
             && self
                 .whole_cut
                 .take()
-                .is_some_and(|t| now.saturating_sub(t) < self.cfg.window_guard);
+                .is_some_and(|t| now.saturating_sub(t) < self.cfg.window_guard)
+            && outcome.retry_after().is_none();
         if self.window_seen || echo_check {
             // A window server's refusals follow what filled its window, not the rate
             // now: only a whole window measures its quota.
