@@ -164,7 +164,7 @@ impl Server {
                     self.window_count += 1;
                 }
                 let reset = (idx + 1) as f64 * w - t;
-                (ok, reset, q - self.window_count, reset)
+                (ok, reset, q.saturating_sub(self.window_count), reset)
             }
             ServerKind::SlidingLog { .. } => {
                 let w = self.window();
