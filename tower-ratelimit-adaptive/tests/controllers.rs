@@ -906,3 +906,28 @@ fn goodput_probes_again_soon_after_a_wide_step_overshot_a_sliding_log() {
     let wide = overshoot_then_cruise(&mut c, 2.1, 1.35);
     assert!((3.0..3.05).contains(&wide), "{wide}");
 }
+
+#[test]
+fn goodput_estimates_stay_within_the_configured_rates() {
+    // A server's policy is taken as the limit, and a change in it scales the estimate;
+    // neither may carry the estimate past the bounds the rate itself keeps.
+    let policy = |quota: u64, window: Duration| Outcome::Success {
+        latency: ms(20),
+        hints: Hints {
+            policy: Some(Policy::new(quota, window)),
+            ..Hints::default()
+        },
+    };
+    let mut c = Goodput::new(GoodputConfig {
+        min_rate: 2.0,
+        max_rate: 50.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(0), &policy(1_000, Duration::from_secs(1)));
+    assert_eq!(c.estimate(), Some(50.0));
+    c.observe(ms(10), &policy(1, Duration::from_secs(3600)));
+    assert_eq!(c.estimate(), Some(2.0));
+    c.observe(ms(20), &policy(u64::MAX, Duration::from_nanos(1)));
+    assert_eq!(c.estimate(), Some(50.0));
+    assert!(c.rate().unwrap() <= 50.0);
+}

@@ -49,7 +49,7 @@
 //!    after a step of +35 % or more at 400/s or more, or at any rate on a sliding
 //!    log (the limit rose, somewhere in a wide bracket), the cruise that follows
 //!    lasts only `wide_revert_cruise`. A measurement within a window of that revert
-//!    which refuses under 2 % is the overshoot's tail: on a window server, or after
+//!    which refuses at most 2 % is the overshoot's tail: on a window server, or after
 //!    such a wide step, it keeps the reverted rate (and the short cruise).
 //!
 //! An advertised `RateLimit-Policy` seeds the first estimate, caps probing, and a
@@ -107,9 +107,12 @@ pub struct GoodputConfig {
     pub measure_max: Duration,
     /// The limiter's burst, as seconds of the rate (at least one request).
     pub burst_secs: f64,
-    /// A measurement that sees fewer than half of the responses accepted continues
-    /// for at least this long, so a window-counting server (which refuses everything
-    /// until its window ends) is measured over a whole window.
+    /// A measurement that sees under 30 % of the responses accepted (or its refusals
+    /// in one run) continues for at least this long, so a window-counting server
+    /// (which refuses everything until its window ends) is measured over a whole
+    /// window. Set it to the server's window when that is not 1 s: with a 10 s or
+    /// 60 s window and the default, measurements read a fraction of the window and
+    /// the rate settles far under the limit.
     pub window_guard: Duration,
     /// After a measured cut, throttles of requests sent within this time are part of
     /// the same episode: the server's bucket is empty at the cut and refills slowly,
@@ -368,7 +371,7 @@ impl Goodput {
             None => {
                 self.policy_rate = Some(p);
                 if self.estimate.is_none() {
-                    self.estimate = Some(p);
+                    self.estimate = Some(clamp_rate(p, self.cfg.min_rate, self.cfg.max_rate));
                     self.set_rate(self.cfg.cruise * p);
                     self.last_cut = now;
                     self.phase = Phase::Cruise {
@@ -379,7 +382,9 @@ impl Goodput {
             Some(old) if (p / old - 1.0).abs() > 0.01 => {
                 let ratio = p / old;
                 self.policy_rate = Some(p);
-                self.estimate = self.estimate.map(|e| e * ratio);
+                self.estimate = self
+                    .estimate
+                    .map(|e| clamp_rate(e * ratio, self.cfg.min_rate, self.cfg.max_rate));
                 self.set_rate(self.rate * ratio);
                 self.last_cut = now;
                 self.phase = Phase::Cruise {
@@ -774,7 +779,7 @@ impl Controller for Goodput {
                         r0
                     };
                     // A measurement opened within a window of a revert that refused
-                    // under 1 in 50 (of 50 or more) read the overshoot's tail: the
+                    // at most 1 in 50 (of 50 or more) read the overshoot's tail: the
                     // revert already put the rate at `cruise` times the step that
                     // passed, so the rate stays. On a window server: a sliding log
                     // keeps refusing until the overshoot's entries expire, and its
