@@ -931,3 +931,51 @@ fn goodput_estimates_stay_within_the_configured_rates() {
     assert_eq!(c.estimate(), Some(50.0));
     assert!(c.rate().unwrap() <= 50.0);
 }
+
+#[test]
+fn goodput_reads_a_window_server_quota_from_the_window_after_a_hold() {
+    // Cruising at 970/s when a sliding log of 500 per second starts refusing with a
+    // Retry-After of 1 s (50 ms latency).
+    let (mut c, t) = measured_once(1000.0);
+    let r0 = c.rate().unwrap();
+    let held = |latency| Outcome::Throttled {
+        latency,
+        retry_after: Some(Duration::from_secs(1)),
+        hints: Hints::default(),
+    };
+    let at = |s: f64| Duration::from_secs_f64(s);
+    let lat = 0.05;
+    let t0 = t + 1.0;
+    // The opening 429 and the 48 requests in flight with it: all refused, as the log
+    // is full until the hold ends.
+    c.observe(at(t0), &held(ms(50)));
+    for i in 1..=48 {
+        c.observe(at(t0 + i as f64 / 1000.0), &held(ms(50)));
+    }
+    // The client sends again when the last hold ends: the emptied log accepts 500,
+    // then refuses, and the refusals hold the client again for 1 s (with the 48
+    // requests in flight at that refusal).
+    let mut s = t0 + 0.048 + 1.0;
+    for _ in 0..500 {
+        c.observe(at(s + lat), &ok_after(lat));
+        s += 1.0 / r0;
+    }
+    for _ in 0..49 {
+        c.observe(at(s + lat), &held(ms(50)));
+        s += 1.0 / r0;
+    }
+    let resume = s + 1.0;
+    for i in 0..20 {
+        c.observe(at(resume + i as f64 / r0 + lat), &ok_after(lat));
+    }
+    // Read from the responses around the first hold (1 accepted in 50), the estimate
+    // fell under 20/s, and under 1/s with the refusals after it; the window after
+    // the hold holds the server's quota.
+    let est = c.estimate().unwrap();
+    assert!((est - 500.0).abs() < 10.0, "{est}");
+    assert!((c.rate().unwrap() - 0.97 * est).abs() < 1e-6);
+}
+
+fn ok_after(latency: f64) -> Outcome {
+    Outcome::success(Duration::from_secs_f64(latency))
+}

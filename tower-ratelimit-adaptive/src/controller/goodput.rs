@@ -38,7 +38,11 @@
 //!    window earlier; its rolls are then confirmed by half of the next responses
 //!    accepted, not three quarters, since it accepts only as fast as old entries
 //!    expire). Later throttles of the same burst are part of the same measurement,
-//!    not new cuts.
+//!    not new cuts. A measurement that spans a Retry-After hold on a window server
+//!    (known, or its responses before the hold's end mostly refused, or refused in
+//!    one run) waits for the window after the hold: the server's quota is at least
+//!    what it accepted of the requests sent in it, since the hold emptied its
+//!    window and the requests in flight at the throttle were nearly all refused.
 //! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
 //!    Throttles of requests sent before the cut are ignored (they were in flight).
 //! 4. **Probe**: multiply the rate by `1 + gain·(2^k − 1)` at step `k` (5 %, 15 %,
@@ -177,6 +181,20 @@ const TAIL_SHARE: u64 = 50;
 /// another's cut, that mark a window server (see `Goodput::whole_cut`).
 const ECHO_MIN: u64 = 5;
 
+/// A Retry-After hold a measurement spans (see `Goodput::observe`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Held {
+    /// When the client may send again: the latest end of the holds brought by
+    /// responses to requests sent before then.
+    until: Duration,
+    /// Accepted and refused responses to requests sent before `until`.
+    pre: (u64, u64),
+    /// Acceptances of requests sent within a window after `until`.
+    post: u64,
+    /// The measurement waits for that window before it ends.
+    waiting: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     Startup {
@@ -207,6 +225,8 @@ enum Phase {
         /// Refusals in the first half of a whole-window measurement opened soon
         /// after the cut of another (see `Goodput::whole_cut`).
         early: Option<u64>,
+        /// A Retry-After hold the measurement spans (see `observe`).
+        hold: Option<Held>,
     },
     Cruise {
         until: Duration,
@@ -472,6 +492,12 @@ impl Goodput {
             lead_over: false,
             later_run: None,
             early: echo_check.then_some(u64::from(outcome.retry_after().is_some())),
+            hold: outcome.retry_after().map(|h| Held {
+                until: later(now, h.min(MAX_HOLD)),
+                pre: (0, 1),
+                post: 0,
+                waiting: false,
+            }),
         };
     }
 
@@ -498,9 +524,9 @@ impl Goodput {
         now: Duration,
         r0: f64,
         floor: f64,
-        accepted: u64,
-        refused: u64,
+        (accepted, refused): (u64, u64),
         settle: Duration,
+        at_least: f64,
     ) {
         let n = accepted + refused;
         let share = if n >= 4 {
@@ -508,7 +534,7 @@ impl Goodput {
         } else {
             (accepted as f64 + 0.5) / (n as f64 + 1.0)
         };
-        let est = r0 * share;
+        let est = (r0 * share).max(at_least);
         self.apply_estimate(now, est, floor, settle);
     }
 
@@ -628,6 +654,7 @@ impl Controller for Goodput {
                 lead_over: true,
                 later_run: None,
                 early: None,
+                hold: None,
             };
             return;
         }
@@ -647,6 +674,7 @@ impl Controller for Goodput {
                 lead_over,
                 later_run,
                 early,
+                hold,
             } => {
                 // A window roll is confirmed by mostly acceptances after it (a token
                 // bucket shared with others accepts one now and then between refusals).
@@ -751,7 +779,66 @@ impl Controller for Goodput {
                     }
                     _ => end,
                 };
-                if now >= end {
+                // A measurement that spans a Retry-After hold on a window server (known,
+                // or 4 or more responses to requests sent before the hold's end read
+                // like one: under 30 % accepted, or refused in one run) holds only the
+                // requests in flight at the throttle, and the server refused nearly all
+                // of them (sliding log 1 s, 714/s: 743 -> 200, and the hold's long
+                // cruise kept it there). The hold emptied the window, so the server's
+                // quota is what it accepts of the requests sent in the window after the
+                // hold, however often it holds the client again in it: the measurement
+                // waits for that window, and the estimate is at least its acceptances
+                // per window (`window_guard` is the server's window). The share is read
+                // from the responses before the hold's end only: after it, the share
+                // depends on how soon a refusal holds the client again, not on the
+                // limit. A token bucket refusing like that (its limit fell far) pays
+                // out only its burst after a hold; its share, the larger, stays its
+                // estimate. Fewer responses before the hold (a slow client) tell no
+                // window from a bucket: at 5/s on a bucket the rule cut the first
+                // phase's goodput from 0.8 to 0.5.
+                let post_win = self.cfg.window_guard.min(self.cfg.measure_max);
+                let hold = match (hold, outcome.retry_after()) {
+                    (Some(h), _) if this >= h.until => Some(Held {
+                        post: h.post + u64::from(!throttle && this < later(h.until, post_win)),
+                        ..h
+                    }),
+                    (Some(h), ra) => Some(Held {
+                        until: ra.map_or(h.until, |r| h.until.max(later(now, r.min(MAX_HOLD)))),
+                        pre: (
+                            h.pre.0 + u64::from(!throttle),
+                            h.pre.1 + u64::from(throttle),
+                        ),
+                        ..h
+                    }),
+                    (None, Some(r)) => Some(Held {
+                        until: later(now, r.min(MAX_HOLD)),
+                        pre: (a, b),
+                        post: 0,
+                        waiting: false,
+                    }),
+                    (None, None) => None,
+                };
+                let hold = hold.map(|h| {
+                    let (pa, pb) = h.pre;
+                    let windowish = self.window_seen
+                        || (pa + pb >= 4 && (10 * pa < 3 * (pa + pb) || clustered));
+                    Held {
+                        waiting: h.waiting || (now >= end && windowish),
+                        ..h
+                    }
+                });
+                // The counts the share is read from, and the quota the acceptances
+                // after the hold imply.
+                let (waiting, share_counts, held_quota) = match hold {
+                    Some(h) if h.waiting => {
+                        let after = later(h.until, post_win);
+                        let done = this >= after || now >= later(after, self.cfg.measure_max);
+                        let quota = (h.post as f64 / post_win.as_secs_f64().max(1e-9)).min(r0);
+                        (!done, h.pre, quota)
+                    }
+                    _ => (false, (a, b), 0.0),
+                };
+                if now >= end && !waiting {
                     // Measured on a window-counting server: it keeps refusing until the
                     // window the overshoot filled has rolled, so refusals of requests
                     // sent within a window after the cut are that overshoot's, not news.
@@ -814,7 +901,7 @@ impl Controller for Goodput {
                         self.log_seen = true;
                     }
                     let whole = now.saturating_sub(start) >= self.cfg.window_guard;
-                    self.finish_episode(now, r0, floor, a, b, settle);
+                    self.finish_episode(now, r0, floor, share_counts, settle, held_quota);
                     self.whole_cut = whole.then_some(now);
                     if let (Some(w), Phase::Cruise { until }) = (short, &mut self.phase) {
                         *until = (*until).min(w);
@@ -834,6 +921,7 @@ impl Controller for Goodput {
                         lead_over,
                         later_run,
                         early,
+                        hold,
                     };
                 }
             }
