@@ -938,44 +938,54 @@ fn goodput_reads_a_window_server_quota_from_the_window_after_a_hold() {
     // Retry-After of 1 s (50 ms latency).
     let (mut c, t) = measured_once(1000.0);
     let r0 = c.rate().unwrap();
-    let held = |latency| Outcome::Throttled {
-        latency,
+    let held = || Outcome::Throttled {
+        latency: ms(50),
         retry_after: Some(Duration::from_secs(1)),
         hints: Hints::default(),
     };
+    let ok = || Outcome::success(ms(50));
     let at = |s: f64| Duration::from_secs_f64(s);
-    let lat = 0.05;
     let t0 = t + 1.0;
-    // The opening 429 and the 48 requests in flight with it: all refused, as the log
-    // is full until the hold ends.
-    c.observe(at(t0), &held(ms(50)));
-    for i in 1..=48 {
-        c.observe(at(t0 + i as f64 / 1000.0), &held(ms(50)));
+    // The opening 429 and the 10 requests in flight with it: refused but one (an old
+    // entry left the log), as the log is full until the hold ends.
+    c.observe(at(t0), &held());
+    for i in 1..=10 {
+        let o = if i == 5 { ok() } else { held() };
+        c.observe(at(t0 + i as f64 / 1000.0), &o);
     }
     // The client sends again when the last hold ends: the emptied log accepts 500,
-    // then refuses, and the refusals hold the client again for 1 s (with the 48
-    // requests in flight at that refusal).
-    let mut s = t0 + 0.048 + 1.0;
-    for _ in 0..500 {
-        c.observe(at(s + lat), &ok_after(lat));
+    // then refuses (the last acceptances cross the first refusals on the way), and
+    // the refusals hold the client again for 1 s.
+    let mut s = t0 + 0.010 + 1.0;
+    let mut next = |c: &mut Goodput, o: Outcome| {
+        c.observe(at(s + 0.05), &o);
         s += 1.0 / r0;
+        s
+    };
+    for _ in 0..490 {
+        next(&mut c, ok());
     }
-    for _ in 0..49 {
-        c.observe(at(s + lat), &held(ms(50)));
-        s += 1.0 / r0;
+    let mut last = 0.0;
+    for _ in 0..10 {
+        next(&mut c, held());
+        last = next(&mut c, ok());
     }
-    let resume = s + 1.0;
+    let cut = last + 0.05 + 1.0;
     for i in 0..20 {
-        c.observe(at(resume + i as f64 / r0 + lat), &ok_after(lat));
+        c.observe(at(cut + i as f64 / r0), &ok());
     }
-    // Read from the responses around the first hold (1 accepted in 50), the estimate
-    // fell under 20/s, and under 1/s with the refusals after it; the window after
-    // the hold holds the server's quota.
+    // Read from the responses around the first hold (2 accepted in 12), and cut
+    // again by the refusals after it, the estimate was 82/s; the window after the
+    // hold holds the server's quota.
     let est = c.estimate().unwrap();
     assert!((est - 500.0).abs() < 10.0, "{est}");
-    assert!((c.rate().unwrap() - 0.97 * est).abs() < 1e-6);
-}
-
-fn ok_after(latency: f64) -> Outcome {
-    Outcome::success(Duration::from_secs_f64(latency))
+    let rate = c.rate().unwrap();
+    assert!((rate - 0.97 * est).abs() < 1e-6);
+    // The requests sent at 970/s after the hold stay in the log for a window: a
+    // refusal half a window after the cut is their echo, not a new episode.
+    c.observe(at(cut + 0.5), &held());
+    for i in 1..=200 {
+        c.observe(at(cut + 0.5 + i as f64 / rate), &ok());
+    }
+    assert_eq!(c.rate().unwrap(), rate);
 }
