@@ -989,3 +989,50 @@ fn goodput_reads_a_window_server_quota_from_the_window_after_a_hold() {
     }
     assert_eq!(c.rate().unwrap(), rate);
 }
+
+#[test]
+fn goodput_counts_the_window_after_a_hold_anew_when_a_late_refusal_holds_again() {
+    // As above (970/s, a sliding log of 500 per second, holds of 1 s), but a refusal
+    // sent before the hold ended comes 1.5 s late, after 300 requests sent since
+    // the hold were accepted, and holds the client again.
+    let (mut c, t) = measured_once(1000.0);
+    let r0 = c.rate().unwrap();
+    let held = |latency| Outcome::Throttled {
+        latency,
+        retry_after: Some(Duration::from_secs(1)),
+        hints: Hints::default(),
+    };
+    let ok = || Outcome::success(ms(50));
+    let at = |s: f64| Duration::from_secs_f64(s);
+    let t0 = t + 1.0;
+    c.observe(at(t0), &held(ms(50)));
+    for i in 1..=10 {
+        let o = if i == 5 { ok() } else { held(ms(50)) };
+        c.observe(at(t0 + i as f64 / 1000.0), &o);
+    }
+    let mut s = t0 + 0.010 + 1.0;
+    for _ in 0..300 {
+        c.observe(at(s + 0.05), &ok());
+        s += 1.0 / r0;
+    }
+    let late = s + 0.05;
+    c.observe(at(late), &held(ms(1500)));
+    // The log is empty again when the new hold ends: 500 accepted, then refusals.
+    let mut s = late + 1.0;
+    for i in 0..510 {
+        let o = if i >= 490 && i % 2 == 0 {
+            held(ms(50))
+        } else {
+            ok()
+        };
+        c.observe(at(s + 0.05), &o);
+        s += 1.0 / r0;
+    }
+    let resume = s + 0.05 + 1.0;
+    for i in 0..20 {
+        c.observe(at(resume + i as f64 / r0), &ok());
+    }
+    // Counting on over both windows read 800/s.
+    let est = c.estimate().unwrap();
+    assert!((est - 500.0).abs() < 10.0, "{est}");
+}

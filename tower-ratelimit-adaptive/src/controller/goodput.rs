@@ -187,6 +187,9 @@ struct Held {
     /// When the client may send again: the latest end of the holds brought by
     /// responses to requests sent before then.
     until: Duration,
+    /// A response to a request sent after a hold's end has come: the responses
+    /// before the hold are all counted in `pre`.
+    begun: bool,
     /// Accepted and refused responses to requests sent before `until`.
     pre: (u64, u64),
     /// Acceptances of requests sent within a window after `until`.
@@ -494,6 +497,7 @@ impl Goodput {
             early: echo_check.then_some(u64::from(outcome.retry_after().is_some())),
             hold: outcome.retry_after().map(|h| Held {
                 until: later(now, h.min(MAX_HOLD)),
+                begun: false,
                 pre: (0, 1),
                 post: 0,
                 waiting: false,
@@ -800,10 +804,26 @@ impl Controller for Goodput {
                 let hold = match (hold, outcome.retry_after()) {
                     (Some(h), _) if this >= h.until => Some(Held {
                         post: h.post + u64::from(!throttle && this < later(h.until, post_win)),
+                        begun: true,
                         ..h
                     }),
-                    (Some(h), ra) => Some(Held {
-                        until: ra.map_or(h.until, |r| h.until.max(later(now, r.min(MAX_HOLD)))),
+                    // A refusal of a request sent before the hold's end holds the
+                    // client again: the window counted starts at the new end, anew
+                    // when the client had already resumed (a late answer; the
+                    // server's window is empty again by then, and counting on over
+                    // both read 245/s from a sliding log of 123/s).
+                    (Some(h), Some(r)) if later(now, r.min(MAX_HOLD)) > h.until => Some(Held {
+                        until: later(now, r.min(MAX_HOLD)),
+                        pre: if h.begun {
+                            h.pre
+                        } else {
+                            (h.pre.0, h.pre.1 + 1)
+                        },
+                        post: 0,
+                        ..h
+                    }),
+                    (Some(h), _) if h.begun => Some(h),
+                    (Some(h), _) => Some(Held {
                         pre: (
                             h.pre.0 + u64::from(!throttle),
                             h.pre.1 + u64::from(throttle),
@@ -812,6 +832,7 @@ impl Controller for Goodput {
                     }),
                     (None, Some(r)) => Some(Held {
                         until: later(now, r.min(MAX_HOLD)),
+                        begun: false,
                         pre: (a, b),
                         post: 0,
                         waiting: false,
