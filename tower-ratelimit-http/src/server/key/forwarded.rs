@@ -71,18 +71,16 @@ impl ForwardedHeader {
             ForwardedHeader::Custom(name) => (name, address_node),
         };
         // Lines of a repeated field concatenate in order, so the last entry of the last
-        // line is the nearest hop.
-        let mut entries: Vec<&[u8]> = Vec::new();
-        for value in headers.get_all(name) {
-            for entry in split_list(value.as_bytes(), quoted) {
-                if entries.len() == MAX_HOPS {
-                    entries.remove(0);
-                }
-                entries.push(entry);
-            }
-        }
+        // line is the nearest hop. Read from there, lazily: the work is bounded by the
+        // hops read, not by how much a client stuffed into the header.
+        let nearest_first = headers
+            .get_all(name)
+            .iter()
+            .rev()
+            .flat_map(|line| entries_from_right(line.as_bytes(), quoted))
+            .take(MAX_HOPS);
         let mut last = None;
-        for entry in entries.iter().rev() {
+        for entry in nearest_first {
             let text = std::str::from_utf8(entry)
                 .map_err(|_| KeyError::invalid("forwarding header is not text"))?;
             let ip = match parse(text) {
@@ -111,38 +109,45 @@ impl ForwardedHeader {
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// Splits a comma-separated list and drops empty entries. With `quoted` (RFC 7239),
-/// a comma inside a quoted string does not split, unless the line ends inside a quote:
-/// only a client can have left a quote open, at the start of the line, and letting it
-/// swallow the comma a trusted proxy appended after it would hand the client the
-/// proxy's entry (`for=6.6.6.6;x="` + `, for=<real>` read as one element).
-fn split_list(value: &[u8], quoted: bool) -> impl Iterator<Item = &[u8]> {
-    let mut cuts = Vec::new();
-    let mut start = 0;
-    let mut in_quotes = false;
-    let mut escaped = false;
-    for (i, &b) in value.iter().enumerate() {
-        if escaped {
-            escaped = false;
-            continue;
+/// The entries of one comma-separated line, nearest (rightmost) first, without empty
+/// ones. With `quoted` (RFC 7239) a comma inside a quoted string does not split. Read
+/// from the right, the part our proxies appended is well formed and splits right
+/// whatever the client wrote before it: a quote the client left open can only merge
+/// the client's own entries (read from the left, `for=6.6.6.6;x="` swallowed the
+/// `, for=<real>` a proxy appended).
+fn entries_from_right(line: &[u8], quoted: bool) -> impl Iterator<Item = &[u8]> {
+    let mut end = line.len();
+    let mut at = line.len();
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
         }
-        match b {
-            b'\\' if quoted && in_quotes => escaped = true,
-            b'"' if quoted => in_quotes = !in_quotes,
-            b',' if !in_quotes => {
-                cuts.push(&value[start..i]);
-                start = i + 1;
+        let mut in_quotes = false;
+        while at > 0 {
+            at -= 1;
+            match line[at] {
+                b'"' if quoted => {
+                    // Inside a quoted string, a quote after an odd run of backslashes
+                    // is a character, not the string's start.
+                    let backslashes = line[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+                    if !(in_quotes && backslashes % 2 == 1) {
+                        in_quotes = !in_quotes;
+                    }
+                }
+                b',' if !in_quotes => {
+                    let entry = &line[at + 1..end];
+                    end = at;
+                    return Some(entry);
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    cuts.push(&value[start..]);
-    if in_quotes {
-        cuts = value.split(|&b| b == b',').collect();
-    }
-    cuts.into_iter()
-        .map(|entry| entry.trim_ascii())
-        .filter(|entry| !entry.is_empty())
+        done = true;
+        Some(&line[..end])
+    })
+    .map(<[u8]>::trim_ascii)
+    .filter(|entry| !entry.is_empty())
 }
 
 /// An address with or without a port: `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]:80`,
@@ -168,8 +173,12 @@ enum Node {
     Garbage,
 }
 
-/// An entry of an address list (`X-Forwarded-For`, `X-Real-IP`).
+/// An entry of an address list (`X-Forwarded-For`, `X-Real-IP`). `unknown` is what a
+/// proxy that hides its clients writes (Squid with `forwarded_for off`).
 fn address_node(text: &str) -> Node {
+    if text.trim().eq_ignore_ascii_case("unknown") {
+        return Node::Undisclosed;
+    }
     parse_node(text).map_or(Node::Garbage, Node::Address)
 }
 
@@ -278,6 +287,9 @@ mod tests {
         }
         let map = headers("forwarded", &["for=6.6.6.6, for=_gw, for=10.0.0.2"]);
         assert_eq!(walk(&h, &map, &["10.0.0.2"]), Some(ip("10.0.0.2")));
+        let xff = ForwardedHeader::XForwardedFor;
+        let map = headers("x-forwarded-for", &["6.6.6.6, unknown"]);
+        assert_eq!(walk(&xff, &map, &[]), None);
         // Ports, real or obfuscated, belong to the node and change nothing.
         for (value, client) in [
             (r#"for="unknown:8080""#, None),
@@ -312,9 +324,17 @@ mod tests {
             &[r#"for=6.6.6.6;x=", for="[2001:db8::1]:443""#],
         );
         assert_eq!(walk(&h, &map, &[]), Some(ip("2001:db8::1")));
-        // A well-formed quoted comma stays inside its element.
+        // A well-formed quoted comma stays inside its element, also when our proxy
+        // wrote it after a quote the client left open.
         let map = headers("forwarded", &[r#"for=198.51.100.8;ext="a,b""#]);
         assert_eq!(walk(&h, &map, &[]), Some(ip("198.51.100.8")));
+        let map = headers(
+            "forwarded",
+            &[r#"for=6.6.6.6;x=", for=198.51.100.7;ext="a,b""#],
+        );
+        assert_eq!(walk(&h, &map, &[]), Some(ip("198.51.100.7")));
+        let map = headers("forwarded", &[r#"for=198.51.100.9;ext="a,\"b""#]);
+        assert_eq!(walk(&h, &map, &[]), Some(ip("198.51.100.9")));
     }
 
     #[test]
@@ -333,7 +353,7 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         let h = ForwardedHeader::XForwardedFor;
-        for bad in ["unknown", "1.2.3.4.5", "[::1", "\"", "for=1.2.3.4"] {
+        for bad in ["1.2.3.4.5", "[::1", "\"", "for=1.2.3.4"] {
             let map = headers("x-forwarded-for", &[bad]);
             assert!(h.walk(&map, |_| false).is_err(), "{bad:?}");
         }
@@ -345,6 +365,25 @@ mod tests {
             http::HeaderValue::from_bytes(b"\xff").unwrap(),
         );
         assert!(h.walk(&map, |_| false).is_err());
+    }
+
+    #[test]
+    fn a_stuffed_header_is_read_no_further_than_the_nearest_hops() {
+        // 200,000 entries a client wrote, then our proxies' 63: the walk reads 64 from
+        // the right and stops, whatever lies beyond.
+        let stuffed = format!(
+            "{}198.51.100.7{}",
+            "6.6.6.6, ".repeat(200_000),
+            ", 10.0.0.1".repeat(63)
+        );
+        let mut map = HeaderMap::new();
+        map.insert("x-forwarded-for", stuffed.parse().unwrap());
+        let h = ForwardedHeader::XForwardedFor;
+        assert_eq!(walk(&h, &map, &["10.0.0.1"]), Some(ip("198.51.100.7")));
+        // One hop more than that and the walk gives up at the last one it read.
+        let deeper = format!("198.51.100.7{}", ", 10.0.0.1".repeat(64));
+        map.insert("x-forwarded-for", deeper.parse().unwrap());
+        assert_eq!(walk(&h, &map, &["10.0.0.1"]), Some(ip("10.0.0.1")));
     }
 
     #[test]

@@ -38,10 +38,13 @@ impl KeyExtractor for HeaderKey {
     type Key = String;
 
     fn extract<B>(&self, request: &Request<B>) -> Result<String, KeyError> {
-        let value = request
-            .headers()
-            .get(&self.name)
-            .ok_or(KeyError::missing("key header"))?;
+        let mut lines = request.headers().get_all(&self.name).iter();
+        let value = lines.next().ok_or(KeyError::missing("key header"))?;
+        // Two lines are two claims: which one a proxy added, and which one the client
+        // wrote, cannot be told apart, so neither is believed.
+        if lines.next().is_some() {
+            return Err(KeyError::invalid("key header sent more than once"));
+        }
         let text = value
             .to_str()
             .map_err(|_| KeyError::invalid("key header is not visible ASCII"))?
@@ -53,5 +56,32 @@ impl KeyExtractor for HeaderKey {
             return Err(KeyError::invalid("key header is too long"));
         }
         Ok(text.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_header_sent_twice_is_not_believed() {
+        let key = HeaderKey::new(http::HeaderName::from_static("x-api-key"));
+        let mut request = Request::new(());
+        request
+            .headers_mut()
+            .append("x-api-key", "victim".parse().unwrap());
+        request
+            .headers_mut()
+            .append("x-api-key", "mine".parse().unwrap());
+        let error = key.extract(&request).err();
+        assert_eq!(
+            error.map(|e| e.kind()),
+            Some(crate::server::key::KeyErrorKind::Invalid)
+        );
+        request.headers_mut().remove("x-api-key");
+        request
+            .headers_mut()
+            .insert("x-api-key", "mine".parse().unwrap());
+        assert_eq!(key.extract(&request), Ok("mine".to_owned()));
     }
 }
