@@ -51,6 +51,9 @@ impl ClientIp {
 
     /// The address forwarded in `header` by the proxies in `trusted`; the peer's own
     /// address for requests that do not come from one of them.
+    ///
+    /// Trust your proxies' addresses, not whole networks your clients also send from:
+    /// a client inside a trusted range writes the header itself and picks its key.
     pub fn behind_proxies(
         trusted: impl IntoIterator<Item = IpNet>,
         header: ForwardedHeader,
