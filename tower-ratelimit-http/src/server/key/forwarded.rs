@@ -184,13 +184,18 @@ fn address_node(text: &str) -> Node {
 
 /// The `for=` node of one RFC 7239 element (`for=1.2.3.4;proto=https`).
 fn parse_forwarded_element(element: &str) -> Node {
-    let node = element.split(';').find_map(|pair| {
+    let mut nodes = element.split(';').filter_map(|pair| {
         let (key, value) = pair.split_once('=')?;
         key.trim().eq_ignore_ascii_case("for").then_some(value)
     });
-    let Some(value) = node else {
+    let Some(value) = nodes.next() else {
         return Node::Undisclosed;
     };
+    // RFC 7239 allows one `for` per element; with two, a careless proxy may have put
+    // its own after one the client wrote, and neither can be believed.
+    if nodes.next().is_some() {
+        return Node::Garbage;
+    }
     let value = value.trim();
     let value = value
         .strip_prefix('"')
@@ -358,6 +363,8 @@ mod tests {
             assert!(h.walk(&map, |_| false).is_err(), "{bad:?}");
         }
         let map = headers("forwarded", &["for=1.2.3.4.5"]);
+        assert!(ForwardedHeader::Forwarded.walk(&map, |_| false).is_err());
+        let map = headers("forwarded", &["for=6.6.6.6;for=198.51.100.7"]);
         assert!(ForwardedHeader::Forwarded.walk(&map, |_| false).is_err());
         let mut map = HeaderMap::new();
         map.insert(

@@ -58,8 +58,9 @@ impl RouteKey {
         }
     }
 
-    /// The method and the route (`GET /items/{id}`). Methods outside the standard
-    /// nine share the name `OTHER`, since a client can invent them at will.
+    /// The method and the route (`GET /items/{id}`). `HEAD` counts as `GET`, whose
+    /// handler answers it; methods outside the standard nine share the name `OTHER`,
+    /// since a client can invent them at will.
     pub fn with_method(self) -> RouteKey {
         RouteKey {
             method: true,
@@ -105,7 +106,8 @@ fn bounded(text: &str) -> &str {
 fn method_name(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
-        Method::HEAD => "HEAD",
+        // axum answers HEAD with the GET handler: one route, one bucket.
+        Method::HEAD => "GET",
         Method::POST => "POST",
         Method::PUT => "PUT",
         Method::DELETE => "DELETE",
@@ -166,6 +168,10 @@ mod tests {
         assert_eq!(
             key.extract(&request("DELETE", "/a/b")),
             Ok("DELETE /a".to_owned())
+        );
+        assert_eq!(
+            key.extract(&request("HEAD", "/a/b")),
+            Ok("GET /a".to_owned())
         );
     }
 
