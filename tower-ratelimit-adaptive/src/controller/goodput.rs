@@ -198,6 +198,19 @@ struct Held {
     waiting: bool,
 }
 
+impl Held {
+    /// A hold of `wait` from `now`, with `pre` counted before it.
+    fn starting(now: Duration, wait: Duration, pre: (u64, u64)) -> Held {
+        Held {
+            until: later(now, wait.min(MAX_HOLD)),
+            begun: false,
+            pre,
+            post: 0,
+            waiting: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     Startup {
@@ -494,14 +507,11 @@ impl Goodput {
             roll: None,
             lead_over: false,
             later_run: None,
-            early: echo_check.then_some(u64::from(outcome.retry_after().is_some())),
-            hold: outcome.retry_after().map(|h| Held {
-                until: later(now, h.min(MAX_HOLD)),
-                begun: false,
-                pre: (0, 1),
-                post: 0,
-                waiting: false,
-            }),
+            // `echo_check` excludes an opener with a Retry-After: none counted yet.
+            early: echo_check.then_some(0),
+            hold: outcome
+                .retry_after()
+                .map(|wait| Held::starting(now, wait, (0, 1))),
         };
     }
 
@@ -830,13 +840,7 @@ impl Controller for Goodput {
                         ),
                         ..h
                     }),
-                    (None, Some(r)) => Some(Held {
-                        until: later(now, r.min(MAX_HOLD)),
-                        begun: false,
-                        pre: (a, b),
-                        post: 0,
-                        waiting: false,
-                    }),
+                    (None, Some(r)) => Some(Held::starting(now, r, (a, b))),
                     (None, None) => None,
                 };
                 let hold = hold.map(|h| {
