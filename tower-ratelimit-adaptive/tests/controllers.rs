@@ -1036,3 +1036,16 @@ fn goodput_counts_the_window_after_a_hold_anew_when_a_late_refusal_holds_again()
     let est = c.estimate().unwrap();
     assert!((est - 500.0).abs() < 10.0, "{est}");
 }
+
+#[test]
+fn goodput_backs_off_to_one_request_in_ten_seconds() {
+    // Refused at whatever rate it uses: each measured episode cuts, down to the floor.
+    let mut c = Goodput::default();
+    let mut t = 0.0;
+    while t < 300.0 {
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &no());
+    }
+    let r = c.rate().unwrap();
+    assert!((r - 0.1).abs() < 1e-9, "{r}");
+}

@@ -73,7 +73,10 @@ use crate::Outcome;
 pub struct GoodputConfig {
     /// Rate before anything is known, requests per second.
     pub initial_rate: f64,
-    /// Lowest rate ever output.
+    /// Lowest rate ever output. A client refused at its floor cannot yield: several
+    /// clients behind a tiny limit must be able to back off well under their share of
+    /// it (four clients behind 5/s with a floor of 0.5/s still sent 2/s at a limit of
+    /// 2.5/s, and collided on 25–56 % of their requests).
     pub min_rate: f64,
     /// Highest rate ever output.
     pub max_rate: f64,
@@ -132,7 +135,7 @@ impl Default for GoodputConfig {
     fn default() -> Self {
         GoodputConfig {
             initial_rate: 10.0,
-            min_rate: 0.5,
+            min_rate: 0.1,
             max_rate: 1e6,
             cruise: 0.97,
             startup_growth: 2.0,
