@@ -263,3 +263,88 @@ async fn timer_granularity_does_not_lower_the_rate() {
         );
     }
 }
+
+/// Two hosts' wait-mode limiters over one worker pool of one permit: host A is paused
+/// for 30 s with requests of its own waiting. Returns when host B's request started,
+/// and when A's last one did.
+async fn shared_pool_with_a_paused_host(a_queued_before_the_pause: bool) -> (Duration, Duration) {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let pool = tower_ratelimit_core::concurrency::ConcurrencyLimiter::new(1);
+    let pooled = tower_ratelimit_core::ConcurrencyLimitLayer::with_limiter(pool.clone())
+        .layer(recording_service(starts.clone(), t0));
+    let quota = Quota::per_second(10).unwrap().with_burst(1).unwrap();
+    let host_a = RateLimiter::new(quota);
+    let svc_a = RateLimitLayer::with_limiter(host_a.clone()).layer(pooled.clone());
+    // B's requests are numbered from 100.
+    let svc_b = RateLimitLayer::new(quota).layer(pooled.map_request(|id: usize| id + 100));
+
+    let mut tasks = vec![];
+    if a_queued_before_the_pause {
+        // A's first request takes the burst; the next two wait for slots.
+        tasks.extend(spawn_waiters(&svc_a, 3).await);
+        host_a.pause_for(Duration::from_secs(30));
+    } else {
+        host_a.pause_for(Duration::from_secs(30));
+        tasks.extend(spawn_waiters(&svc_a, 2).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    tasks.extend(spawn_waiters(&svc_b, 1).await);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(pool.in_flight(), 0, "every permit given back");
+    let starts = starts.lock().unwrap().clone();
+    let b = starts
+        .iter()
+        .find(|(id, _)| *id == 100)
+        .map(|(_, at)| *at)
+        .expect("B started");
+    let a_last = starts.iter().map(|(_, at)| *at).max().unwrap();
+    (b, a_last)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_host_does_not_hold_a_shared_pool_permit() {
+    let (b, a_last) = shared_pool_with_a_paused_host(false).await;
+    assert_eq!(b, Duration::from_millis(1), "B starts at once");
+    // A's two requests start after its pause: at 30 s and one interval later.
+    assert_eq!(a_last, Duration::from_millis(30_100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_waiting_for_a_slot_give_the_pool_back_when_their_host_pauses() {
+    let (b, a_last) = shared_pool_with_a_paused_host(true).await;
+    assert_eq!(b, Duration::from_millis(1), "B starts at once");
+    assert_eq!(a_last, Duration::from_millis(30_100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn resume_releases_the_requests_waiting_out_a_pause() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let pool = tower_ratelimit_core::concurrency::ConcurrencyLimiter::new(4);
+    let limiter = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(1).unwrap());
+    let svc = RateLimitLayer::with_limiter(limiter.clone()).layer(
+        tower_ratelimit_core::ConcurrencyLimitLayer::with_limiter(pool.clone())
+            .layer(recording_service(starts.clone(), t0)),
+    );
+    limiter.pause_for(Duration::from_secs(60));
+    let tasks = spawn_waiters(&svc, 3).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(pool.in_flight(), 0, "nothing held while paused");
+    limiter.resume();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(
+        starts,
+        vec![
+            (0, Duration::from_secs(1)),
+            (1, Duration::from_millis(1_100)),
+            (2, Duration::from_millis(1_200)),
+        ],
+        "in order, at the rate, from the resume"
+    );
+}

@@ -25,10 +25,13 @@
 //! included). Waiters are served in FIFO order.
 //!
 //! One pool may serve several rate limiters (one per upstream host, say). A wait-mode
-//! rate layer above it takes its permit before its rate slot (so that starts keep the
-//! rate), and keeps it while it waits for the slot or for a pause to end: a host
-//! paused for 30 s holds as many of the pool's permits as it has requests waiting.
-//! Where one upstream can be paused for long, give it its own pool.
+//! [`RateLimit`](crate::rate::RateLimit) above it takes its permit before its rate
+//! slot, so that starts keep the rate, and keeps it while it waits for the slot. A
+//! paused limiter gives its permits back: its waiting requests wait out the pause
+//! without them, in their order, and take a permit again when it ends, so a host paused
+//! for 30 s does not hold the pool from the other hosts. (The keyed layers and the
+//! feedback partitions of `tower-ratelimit-http` still hold a permit while they wait;
+//! see their docs.)
 
 mod future;
 mod layer;

@@ -70,6 +70,23 @@ impl<F> Waiter<F> {
     pub(crate) fn is_idle(&mut self) -> bool {
         matches!(self.state.get_mut(), State::Idle)
     }
+
+    /// Gives up a place in the queue that has no decision in flight (queued, or the
+    /// head between decisions), so that its owner can wait some other way. `false`,
+    /// and the place is kept, while a decision is in flight: it may have taken units
+    /// that only this waiter can use.
+    pub(crate) fn leave_queue(&mut self) -> bool {
+        let state = self.state.get_mut();
+        let between_decisions = match state {
+            State::Queued { .. } => true,
+            State::Head { phase, .. } => !matches!(phase, Phase::Deciding { .. }),
+            State::Idle | State::Deciding(_) => false,
+        };
+        if between_decisions {
+            *state = State::Idle;
+        }
+        between_decisions
+    }
 }
 
 impl<F> Waiter<F>

@@ -23,6 +23,9 @@ pub struct RateLimit<S, St: RateStore = MemoryStore<Gcra>, C = UnitCost> {
     waiter: Waiter<St::Future>,
     /// Set when `poll_ready` has granted a call (in wait mode: a unit is taken).
     ready: bool,
+    /// Set while a wait-mode service waits out a pause without the inner service's
+    /// readiness (see `poll_ready_slow`).
+    pause_gate: bool,
 }
 
 impl<S, St: RateStore, C> RateLimit<S, St, C> {
@@ -35,6 +38,7 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
             cost,
             waiter: Waiter::new(),
             ready: false,
+            pause_gate: false,
         }
     }
 
@@ -68,6 +72,50 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
         std::mem::replace(&mut self.inner, clone)
     }
 
+    /// Wait mode, when the unit does not fit at once: waits in the limiter's queue for
+    /// it, holding the inner service's readiness, so that the request starts when its
+    /// slot comes.
+    ///
+    /// While the limiter is paused no slot can come, and the readiness (a permit of a
+    /// pool shared with other limiters, say) is given back by replacing the inner
+    /// service with a clone, which is not ready. The waiter leaves its place and waits
+    /// at the pause gate (`pause_gate`): in the queue's order, taking nothing, woken by
+    /// `resume` like any waiter. Past the gate, the next poll takes the fast path: the
+    /// inner service's readiness first, then the unit.
+    #[cold]
+    fn poll_ready_slow<Req>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>>
+    where
+        S: Service<Req> + Clone,
+        S::Error: Into<BoxError>,
+    {
+        let shared = self.limiter.shared();
+        loop {
+            if self.pause_gate {
+                let passed = std::task::ready!(self.waiter.poll_acquire(shared, cx, 0));
+                self.pause_gate = false;
+                passed?;
+                // On through the fast path, which polls the inner service ready first.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            match self.waiter.poll_acquire(shared, cx, 1) {
+                Poll::Ready(granted) => {
+                    granted?;
+                    self.ready = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending => {
+                    if shared.pause_remaining().is_some() && self.waiter.leave_queue() {
+                        self.inner = self.inner.clone();
+                        self.pause_gate = true;
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
     fn paused_denial(&self, wait: Duration) -> RateLimited {
         let quota = self.limiter.store().quota(&());
         RateLimited::new(
@@ -93,19 +141,19 @@ where
     type Future = ResponseFuture<S::Future, S, Req, St>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        // The inner service first: if it is a concurrency limit, the rate is then
-        // measured where requests really start, whatever the order of the layers.
-        if let Err(e) = std::task::ready!(self.inner.poll_ready(cx)) {
-            return Poll::Ready(Err(e.into()));
-        }
-        if self.mode == Mode::Wait && !self.ready {
-            let shared = self.limiter.shared();
-            if !(self.waiter.is_idle() && shared.admits_now(1)) {
-                std::task::ready!(self.waiter.poll_acquire(shared, cx, 1))?;
+        if !self.pause_gate {
+            // The inner service first: if it is a concurrency limit, the rate is then
+            // measured where requests really start, whatever the order of the layers.
+            if let Err(e) = std::task::ready!(self.inner.poll_ready(cx)) {
+                return Poll::Ready(Err(e.into()));
+            }
+            let takes_a_unit = self.mode == Mode::Wait && !self.ready;
+            if !takes_a_unit || (self.waiter.is_idle() && self.limiter.shared().admits_now(1)) {
+                self.ready = true;
+                return Poll::Ready(Ok(()));
             }
         }
-        self.ready = true;
-        Poll::Ready(Ok(()))
+        self.poll_ready_slow::<Req>(cx)
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
