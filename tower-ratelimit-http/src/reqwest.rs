@@ -20,16 +20,37 @@
 //! it for every request that shares it. A request whose body cannot be cloned (a
 //! stream) is sent once, never retried.
 //!
-//! One middleware is one limiter: a 429 from any host pauses every request of the
-//! client. Give each upstream API its own `ClientWithMiddleware` (each with its own
-//! `RateLimitMiddleware`), or use [`PartitionedFeedbackLayer`](crate::feedback::PartitionedFeedbackLayer)
-//! in a tower stack for a limiter per host. A throttle whose wait is over the
-//! parser's cap (300 s by default) pauses the limiter for the cap and fails the call
-//! with [`WaitOverCap`](crate::feedback::WaitOverCap) instead of returning the 429,
-//! as [`FeedbackLayer`](crate::FeedbackLayer) does, also without retries.
+//! [`RateLimitMiddleware::new`] is one limiter for the whole client: a 429 from any
+//! host pauses every request. A client that talks to several APIs wants
+//! [`RateLimitMiddleware::per_host`]: a limiter per host, made from one quota when the
+//! host is first seen, so a throttle pauses only the host that sent it (or every host
+//! when the server says its limit is global), as
+//! [`PartitionedFeedbackLayer`] does in a
+//! tower stack.
+//!
+//! A throttle whose wait is over the parser's cap (300 s by default) pauses the limiter
+//! for the cap and fails the call with [`WaitOverCap`](crate::feedback::WaitOverCap)
+//! instead of returning the 429, as [`FeedbackLayer`](crate::FeedbackLayer) does, also
+//! without retries.
+//!
+//! ```no_run
+//! use tower_ratelimit_core::Quota;
+//! use tower_ratelimit_http::reqwest::RateLimitMiddleware;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(RateLimitMiddleware::per_host(Quota::per_second(10)?).max_hosts(64))
+//!     .build();
+//! // A 429 from api.a.example holds api.a.example only.
+//! let a = client.get("https://api.a.example/items").send().await?;
+//! let b = client.get("https://api.b.example/items").send().await?;
+//! # Ok(()) }
+//! ```
 
 use crate::feedback::steer::{self, Steer};
-use crate::feedback::{Classify, DefaultClassifier, FeedbackParser};
+use crate::feedback::{
+    Classify, DefaultClassifier, FeedbackParser, PartitionedFeedbackLayer, Partitions,
+};
 use crate::retry::RetryPolicy;
 use reqwest_middleware::reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
@@ -38,8 +59,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::retry::budget::{Budget, TpsBudget};
 use tower_ratelimit_core::error::BoxError;
-use tower_ratelimit_core::store::RateStore;
-use tower_ratelimit_core::RateLimiter;
+use tower_ratelimit_core::store::{MemoryStore, RateStore};
+use tower_ratelimit_core::{Quota, RateLimiter};
 
 /// An error of the limiter (a cost it can never admit, a store failure), as a
 /// middleware error.
@@ -66,8 +87,20 @@ pub struct RateLimitMiddleware<
     Bu = TpsBudget,
 > {
     limiter: RateLimiter<St>,
+    /// Set by `per_host`: a limiter per host; `limiter` is then the global one.
+    hosts: Option<Arc<Partitions>>,
     steer: Arc<Steer<C>>,
     retry: Option<RetryPolicy<RC, Bu>>,
+}
+
+/// The limiter an attempt was admitted by, which its response steers.
+enum Admitted<'a, St> {
+    Shared(&'a RateLimiter<St>),
+    Host {
+        limiter: RateLimiter,
+        hosts: &'a Partitions,
+        host: &'a [u8],
+    },
 }
 
 impl<St, C, RC, Bu> fmt::Debug for RateLimitMiddleware<St, C, RC, Bu> {
@@ -84,6 +117,7 @@ impl<St> RateLimitMiddleware<St> {
     pub fn new(limiter: RateLimiter<St>) -> Self {
         RateLimitMiddleware {
             limiter,
+            hosts: None,
             steer: Arc::new(Steer {
                 parser: FeedbackParser::new(),
                 classifier: DefaultClassifier,
@@ -92,6 +126,40 @@ impl<St> RateLimitMiddleware<St> {
             }),
             retry: Some(RetryPolicy::new()),
         }
+    }
+}
+
+impl RateLimitMiddleware<MemoryStore> {
+    /// A limiter of `quota` per host (the URL's host name; ports share it), each made
+    /// when its host is first seen, at most
+    /// [`PartitionedFeedbackLayer::DEFAULT_MAX_PARTITIONS`] of them (see
+    /// [`max_hosts`](Self::max_hosts)). A throttle pauses its own host only, or every
+    /// host when the server says its limit is global; a partition the server names
+    /// (Discord's bucket header) gets a limiter of its own, scoped to the host that
+    /// named it.
+    pub fn per_host(quota: Quota) -> Self {
+        let hosts = Partitions::new(
+            quota,
+            RateLimiter::new(quota),
+            PartitionedFeedbackLayer::DEFAULT_MAX_PARTITIONS,
+        );
+        RateLimitMiddleware {
+            limiter: hosts.global().clone(),
+            hosts: Some(Arc::new(hosts)),
+            ..RateLimitMiddleware::new(RateLimiter::new(quota))
+        }
+    }
+
+    /// With [`per_host`](Self::per_host): bounds the hosts held (at least 1). The
+    /// least recently used host's limiter is dropped first, a paused one last; a host
+    /// seen again starts afresh with a full bucket. No effect on a middleware made by
+    /// [`new`](RateLimitMiddleware::new).
+    pub fn max_hosts(mut self, max: usize) -> Self {
+        if let Some(hosts) = &self.hosts {
+            let global = hosts.global().clone();
+            self.hosts = Some(Arc::new(Partitions::new(hosts.quota(), global, max)));
+        }
+        self
     }
 }
 
@@ -109,6 +177,7 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
     ) -> RateLimitMiddleware<St, C2, RC, Bu> {
         RateLimitMiddleware {
             limiter: self.limiter,
+            hosts: self.hosts,
             steer: Arc::new(Steer {
                 parser: self.steer.parser,
                 classifier,
@@ -119,14 +188,18 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         }
     }
 
-    /// Adopts the tightest advertised request policy as the limiter's rate, never faster
-    /// than the limiter's quota when this is turned on; the limiter keeps its burst
-    /// shape, as with [`FeedbackLayer::adopt_policy`](crate::FeedbackLayer::adopt_policy).
+    /// Adopts the tightest advertised request policy as the limiter's rate (with
+    /// [`per_host`](RateLimitMiddleware::per_host), the host's), never faster than the
+    /// quota in force when this is turned on; the limiter keeps its burst shape, as
+    /// with [`FeedbackLayer::adopt_policy`](crate::FeedbackLayer::adopt_policy).
     pub fn adopt_policy(mut self, adopt: bool) -> Self
     where
         St: RateStore,
     {
-        let ceiling = adopt.then(|| self.limiter.quota());
+        let ceiling = adopt.then(|| match &self.hosts {
+            Some(hosts) => hosts.quota(),
+            None => self.limiter.quota(),
+        });
         Arc::make_mut(&mut self.steer).adopt_policy = ceiling;
         self
     }
@@ -138,6 +211,7 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
     ) -> RateLimitMiddleware<St, C, RC2, Bu2> {
         RateLimitMiddleware {
             limiter: self.limiter,
+            hosts: self.hosts,
             steer: self.steer,
             retry: Some(policy),
         }
@@ -149,9 +223,16 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         self
     }
 
-    /// The limiter.
+    /// The limiter every request waits for; with
+    /// [`per_host`](RateLimitMiddleware::per_host), the global one, which only a server
+    /// that says its limit is global pauses (each request's rate is its host's).
     pub fn limiter(&self) -> &RateLimiter<St> {
         &self.limiter
+    }
+
+    /// The per-host limiters, with [`per_host`](RateLimitMiddleware::per_host).
+    pub fn hosts(&self) -> Option<&Arc<Partitions>> {
+        self.hosts.as_ref()
     }
 }
 
@@ -172,13 +253,19 @@ where
         let mut policy = self.retry.clone();
         let method = request.method().clone();
         let request_headers = request.headers().clone();
+        let host = request
+            .url()
+            .host_str()
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec();
         loop {
-            self.limiter
-                .acquire(1)
+            let admitted = self
+                .admit(&host)
                 .await
                 .map_err(|e| reqwest_middleware::Error::middleware(LimiterError(e)))?;
             let spare = policy.as_ref().and_then(|_| request.try_clone());
-            let result = self.observe(next.clone().run(request, extensions).await);
+            let result = self.observe(admitted, next.clone().run(request, extensions).await);
             let (Some(policy), Some(spare)) = (policy.as_mut(), spare) else {
                 return result;
             };
@@ -208,15 +295,41 @@ where
 }
 
 impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
+    /// Waits for the attempt's unit: of the one limiter, or of its host's.
+    async fn admit<'a>(&'a self, host: &'a [u8]) -> Result<Admitted<'a, St>, BoxError> {
+        match &self.hosts {
+            None => {
+                self.limiter.acquire(1).await?;
+                Ok(Admitted::Shared(&self.limiter))
+            }
+            Some(hosts) => Ok(Admitted::Host {
+                limiter: hosts.admit(host).await?,
+                hosts,
+                host,
+            }),
+        }
+    }
+
     /// Steers the limiter from a response and puts the feedback and class in its
     /// extensions (where the retry policy reads them).
     fn observe(
         &self,
+        admitted: Admitted<'_, St>,
         result: reqwest_middleware::Result<Response>,
     ) -> reqwest_middleware::Result<Response> {
         let mut response = result?;
         let verdict = self.steer.judge(response.status(), response.headers());
-        steer::apply(&self.limiter, &verdict, self.steer.adopt_policy);
+        match admitted {
+            Admitted::Shared(limiter) => steer::apply(limiter, &verdict, self.steer.adopt_policy),
+            Admitted::Host {
+                limiter,
+                hosts,
+                host,
+            } => {
+                let target = hosts.target(limiter, host, host, &verdict.feedback);
+                steer::apply(&target, &verdict, self.steer.adopt_policy);
+            }
+        }
         if let Some(over) = verdict.over_cap {
             return Err(reqwest_middleware::Error::middleware(over));
         }

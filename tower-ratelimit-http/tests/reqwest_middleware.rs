@@ -23,7 +23,18 @@ struct Log {
 
 /// Answers the first `throttle` requests with 429 and `retry_after`, then 200.
 async fn serve(throttle: usize, retry_after: &'static str) -> (SocketAddr, Arc<Log>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on("127.0.0.1", throttle, retry_after, None).await
+}
+
+/// As `serve`, on a loopback address of its own (another host to a client keying by
+/// host), with one more header on its 429s.
+async fn serve_on(
+    ip: &str,
+    throttle: usize,
+    retry_after: &'static str,
+    extra: Option<(&'static str, &'static str)>,
+) -> (SocketAddr, Arc<Log>) {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let log = Arc::new(Log::default());
     let state = Arc::clone(&log);
@@ -44,11 +55,13 @@ async fn serve(throttle: usize, retry_after: &'static str) -> (SocketAddr, Arc<L
                                 a.len()
                             };
                             let res = if n <= throttle {
-                                let res = http::Response::builder()
+                                let mut res = http::Response::builder()
                                     .status(429)
-                                    .header("retry-after", retry_after)
-                                    .body(Full::new(Bytes::new()))
-                                    .unwrap();
+                                    .header("retry-after", retry_after);
+                                if let Some((name, value)) = extra {
+                                    res = res.header(name, value);
+                                }
+                                let res = res.body(Full::new(Bytes::new())).unwrap();
                                 state.throttled.lock().unwrap().push(Instant::now());
                                 res
                             } else {
@@ -131,4 +144,83 @@ async fn a_wait_over_the_cap_is_an_error() {
     let over = inner.downcast_ref::<WaitOverCap>().expect("typed error");
     assert_eq!(over.wait, Duration::from_secs(86_400));
     assert_eq!(log.arrivals.lock().unwrap().len(), 1, "not retried");
+}
+
+fn per_host_client(middleware: RateLimitMiddleware) -> reqwest_middleware::ClientWithMiddleware {
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(middleware)
+        .build()
+}
+
+#[tokio::test]
+async fn per_host_a_throttle_holds_only_its_host() {
+    // Two hosts on loopback: 127.0.0.1 throttles with "Retry-After: 5", 127.0.0.2 never.
+    let (slow, _) = serve_on("127.0.0.1", 1, "5", None).await;
+    let (fast, fast_log) = serve_on("127.0.0.2", 0, "5", None).await;
+    let middleware = RateLimitMiddleware::per_host(Quota::per_second(100).unwrap()).without_retry();
+    let hosts = Arc::clone(middleware.hosts().expect("per host"));
+    let client = per_host_client(middleware);
+
+    let started = Instant::now();
+    let throttled = client.get(format!("http://{slow}/")).send().await.unwrap();
+    assert_eq!(throttled.status(), 429);
+    for _ in 0..3 {
+        let ok = client.get(format!("http://{fast}/")).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+    }
+    // One-sided: the 5 s pause of the other host did not hold these.
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(fast_log.arrivals.lock().unwrap().len(), 3);
+    assert_eq!(hosts.len(), 2);
+    assert!(hosts.limiter(b"127.0.0.1").paused_until().is_some());
+    assert!(hosts.limiter(b"127.0.0.2").paused_until().is_none());
+    assert!(hosts.global().paused_until().is_none());
+}
+
+#[tokio::test]
+async fn per_host_a_global_throttle_holds_every_host() {
+    let (slow, _) = serve_on("127.0.0.1", 1, "1", Some(("x-ratelimit-global", "true"))).await;
+    let (fast, fast_log) = serve_on("127.0.0.2", 0, "1", None).await;
+    let middleware = RateLimitMiddleware::per_host(Quota::per_second(100).unwrap()).without_retry();
+    let global = middleware.limiter().clone();
+    let client = per_host_client(middleware);
+
+    let throttled = client.get(format!("http://{slow}/")).send().await.unwrap();
+    assert_eq!(throttled.status(), 429);
+    let throttled_at = Instant::now();
+    assert!(global.paused_until().is_some());
+    let ok = client.get(format!("http://{fast}/")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let arrived = fast_log.arrivals.lock().unwrap()[0].2;
+    assert!(arrived >= throttled_at + Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn per_host_keeps_at_most_max_hosts() {
+    let (a, _) = serve_on("127.0.0.1", 0, "1", None).await;
+    let (b, _) = serve_on("127.0.0.2", 0, "1", None).await;
+    let (c, _) = serve_on("127.0.0.3", 0, "1", None).await;
+    let middleware = RateLimitMiddleware::per_host(Quota::per_second(100).unwrap()).max_hosts(2);
+    let hosts = Arc::clone(middleware.hosts().expect("per host"));
+    let client = per_host_client(middleware);
+    for addr in [a, b, c, a, b, c] {
+        let ok = client.get(format!("http://{addr}/")).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(hosts.len() <= 2);
+    }
+    assert_eq!(hosts.len(), 2);
+}
+
+#[tokio::test]
+async fn per_host_retries_after_its_hosts_retry_after() {
+    let (slow, log) = serve_on("127.0.0.1", 1, "1", None).await;
+    let client = per_host_client(RateLimitMiddleware::per_host(
+        Quota::per_second(100).unwrap(),
+    ));
+    let response = client.get(format!("http://{slow}/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let arrivals = log.arrivals.lock().unwrap();
+    let throttled_at = log.throttled.lock().unwrap()[0];
+    assert_eq!(arrivals.len(), 2);
+    assert!(arrivals[1].2 >= throttled_at + Duration::from_secs(1));
 }

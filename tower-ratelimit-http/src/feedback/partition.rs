@@ -106,6 +106,69 @@ impl fmt::Debug for Partitions {
 }
 
 impl Partitions {
+    /// A limiter of `quota` per partition, at most `max_partitions` of them, and
+    /// `global` for all.
+    pub(crate) fn new(quota: Quota, global: RateLimiter, max_partitions: usize) -> Self {
+        Partitions {
+            quota,
+            max_partitions: max_partitions.max(1),
+            global,
+            table: Mutex::new(Table {
+                limiters: HashMap::new(),
+                routes: HashMap::new(),
+                tick: 0,
+            }),
+        }
+    }
+
+    /// The template quota of a new partition.
+    pub(crate) fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// Waits for a unit of the partition a request key maps to, and for any global
+    /// pause; returns that partition's limiter, which the response then steers.
+    pub(crate) async fn admit(&self, request_key: &[u8]) -> Result<RateLimiter, BoxError> {
+        let request_key = &request_key[..request_key.len().min(MAX_KEY)];
+        let partition = self.resolve(request_key);
+        let limiter = self.limiter(&partition);
+        loop {
+            limiter.acquire(1).await?;
+            // A global pause may have begun while this request waited its turn: the
+            // unit goes back, and the request queues again when it ends.
+            match self.global.paused_until() {
+                Some(until) => {
+                    limiter.store().refund_now(1);
+                    tokio::time::sleep_until(until).await
+                }
+                None => return Ok(limiter),
+            }
+        }
+    }
+
+    /// The limiter a response's feedback applies to: the global one when the server
+    /// says so, a partition the server names (scoped by the `origin` host that named
+    /// it, so one host cannot pause or crowd out another's partitions, and remembered
+    /// for `request_key`), or else the one the request was `admitted` by.
+    pub(crate) fn target(
+        &self,
+        admitted: RateLimiter,
+        request_key: &[u8],
+        origin: &[u8],
+        feedback: &super::Feedback,
+    ) -> RateLimiter {
+        let request_key = &request_key[..request_key.len().min(MAX_KEY)];
+        if feedback.partition.global {
+            self.global.clone()
+        } else if let Some(named) = feedback.partition.key.as_deref() {
+            let named = scoped(origin, named);
+            self.learn(request_key, &named);
+            self.limiter(&named)
+        } else {
+            admitted
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         // A panic while holding the lock cannot leave the table inconsistent (each
         // operation is one insert or remove), so a poisoned lock is still usable.
@@ -241,16 +304,7 @@ impl PartitionedFeedbackLayer {
     /// A limiter of `quota` per host, and `global` for all.
     pub fn new(quota: Quota, global: RateLimiter) -> Self {
         PartitionedFeedbackLayer {
-            partitions: Arc::new(Partitions {
-                quota,
-                max_partitions: Self::DEFAULT_MAX_PARTITIONS,
-                global,
-                table: Mutex::new(Table {
-                    limiters: HashMap::new(),
-                    routes: HashMap::new(),
-                    tick: 0,
-                }),
-            }),
+            partitions: Arc::new(Partitions::new(quota, global, Self::DEFAULT_MAX_PARTITIONS)),
             by: Arc::new(ByHost),
             steer: Arc::new(Steer {
                 parser: FeedbackParser::new(),
@@ -398,38 +452,13 @@ where
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let partitions = Arc::clone(&self.partitions);
         let steer = Arc::clone(&self.steer);
-        let mut request_key = self.by.partition(&request);
-        request_key.truncate(MAX_KEY);
-        // A partition a server names is its own: scoped by the origin that named it, so
-        // one host cannot pause (or crowd out) another host's partitions.
+        let request_key = self.by.partition(&request);
         let origin = request.uri().host().unwrap_or_default().as_bytes().to_vec();
         Box::pin(async move {
-            let partition = partitions.resolve(&request_key);
-            let limiter = partitions.limiter(&partition);
-            loop {
-                limiter.acquire(1).await?;
-                // A global pause may have begun while this request waited its turn:
-                // the unit goes back, and the request queues again when it ends.
-                match partitions.global.paused_until() {
-                    Some(until) => {
-                        limiter.store().refund_now(1);
-                        tokio::time::sleep_until(until).await
-                    }
-                    None => break,
-                }
-            }
-            let response = inner.call(request).await.map_err(Into::into)?;
-            let mut response = response;
+            let limiter = partitions.admit(&request_key).await?;
+            let mut response = inner.call(request).await.map_err(Into::into)?;
             let verdict = steer.judge(response.status(), response.headers());
-            let target = if verdict.feedback.partition.global {
-                partitions.global.clone()
-            } else if let Some(named) = verdict.feedback.partition.key.as_deref() {
-                let named = scoped(&origin, named);
-                partitions.learn(&request_key, &named);
-                partitions.limiter(&named)
-            } else {
-                limiter
-            };
+            let target = partitions.target(limiter, &request_key, &origin, &verdict.feedback);
             steer::apply(&target, &verdict, steer.adopt_policy);
             if let Some(over) = verdict.over_cap {
                 return Err(Box::new(over) as BoxError);
