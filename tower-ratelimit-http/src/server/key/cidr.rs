@@ -19,8 +19,10 @@ use std::str::FromStr;
 
 /// An IP network: an address and a prefix length.
 ///
-/// The address is stored with its host bits cleared, so `10.1.2.3/8` and `10.0.0.0/8`
-/// are the same network. IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are compared as
+/// [`IpNet::new`] clears the address's host bits, so `new(10.1.2.3, 8)` is
+/// `10.0.0.0/8`. Parsing is stricter: `"10.1.2.3/8"` is an error that names the
+/// network, since a trusted-proxy list is where a typo like `10.0.0.1/0` (all of
+/// IPv4) must not pass quietly. IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are compared as
 /// the IPv4 address they carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IpNet {
@@ -33,11 +35,28 @@ pub struct IpNet {
 pub struct CidrError {
     input: String,
     reason: &'static str,
+    /// For an address with host bits set: the network its prefix makes of it.
+    network: Option<IpNet>,
+}
+
+impl CidrError {
+    /// For an address with bits set past its prefix (`10.1.2.3/8`): the network the
+    /// prefix makes of it (`10.0.0.0/8`), to write instead if that is what was meant.
+    pub fn network(&self) -> Option<IpNet> {
+        self.network
+    }
 }
 
 impl fmt::Display for CidrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid CIDR network {:?}: {}", self.input, self.reason)
+        write!(f, "invalid CIDR network {:?}: {}", self.input, self.reason)?;
+        if let Some(network) = self.network {
+            write!(
+                f,
+                " (the prefix makes it {network}; write that if it is meant)"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -93,6 +112,7 @@ impl FromStr for IpNet {
         let error = |reason| CidrError {
             input: s.chars().take(64).collect(),
             reason,
+            network: None,
         };
         let s = s.trim();
         let (addr, prefix) = match s.split_once('/') {
@@ -117,7 +137,15 @@ impl FromStr for IpNet {
             }
             Some(_) => return Err(error("prefix is not a number")),
         };
-        IpNet::new(addr, prefix).ok_or_else(|| error("prefix longer than the address"))
+        let network =
+            IpNet::new(addr, prefix).ok_or_else(|| error("prefix longer than the address"))?;
+        if network.addr != canonical(addr) {
+            return Err(CidrError {
+                network: Some(network),
+                ..error("the address has bits set past the prefix")
+            });
+        }
+        Ok(network)
     }
 }
 
@@ -170,9 +198,16 @@ mod tests {
 
     #[test]
     fn parses_and_masks() {
-        assert_eq!(net("10.1.2.3/8").to_string(), "10.0.0.0/8");
+        assert_eq!(net("10.0.0.0/8").to_string(), "10.0.0.0/8");
         assert_eq!(net("192.168.1.7").to_string(), "192.168.1.7/32");
-        assert_eq!(net("2001:db8::1/32").to_string(), "2001:db8::/32");
+        assert_eq!(net("192.168.1.7/32").to_string(), "192.168.1.7/32");
+        assert_eq!(net("2001:db8::/32").to_string(), "2001:db8::/32");
+        assert_eq!(
+            IpNet::new("10.1.2.3".parse().unwrap(), 8)
+                .unwrap()
+                .to_string(),
+            "10.0.0.0/8"
+        );
         assert_eq!(net("0.0.0.0/0").to_string(), "0.0.0.0/0");
         assert_eq!(net("::ffff:10.0.0.0/104").to_string(), "10.0.0.0/8");
     }
@@ -194,6 +229,22 @@ mod tests {
             "10.0.0.0/255",
         ] {
             assert!(bad.parse::<IpNet>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn host_bits_past_the_prefix_are_an_error_that_names_the_network() {
+        // A typo for /32 that would trust all of IPv4.
+        let typo = "10.0.0.1/0".parse::<IpNet>().unwrap_err();
+        assert_eq!(typo.network(), Some(net("0.0.0.0/0")));
+        assert!(typo.to_string().contains("0.0.0.0/0"), "{typo}");
+        for (written, network) in [
+            ("10.1.2.3/8", "10.0.0.0/8"),
+            ("2001:db8::1/32", "2001:db8::/32"),
+            ("::ffff:10.0.0.1/104", "10.0.0.0/8"),
+        ] {
+            let err = written.parse::<IpNet>().unwrap_err();
+            assert_eq!(err.network(), Some(net(network)), "{written}");
         }
     }
 
