@@ -1037,40 +1037,36 @@ fn goodput_counts_the_window_after_a_hold_anew_when_a_late_refusal_holds_again()
     assert!((est - 500.0).abs() < 10.0, "{est}");
 }
 
-#[test]
-fn goodput_backs_off_to_one_request_in_ten_seconds() {
-    // Refused at whatever rate it uses: each measured episode cuts, down to the floor.
+/// A default controller refused at whatever rate it uses for 300 s (each measured
+/// episode cuts, down to the floor), and the time of its last response in seconds.
+fn refused_to_the_floor() -> (Goodput, f64) {
     let mut c = Goodput::default();
     let mut t = 0.0;
     while t < 300.0 {
         t += 1.0 / c.rate().unwrap();
         c.observe(Duration::from_secs_f64(t), &no());
     }
+    (c, t)
+}
+
+#[test]
+fn goodput_backs_off_to_one_request_in_ten_seconds() {
+    let (c, _) = refused_to_the_floor();
     let r = c.rate().unwrap();
     assert!((r - 0.1).abs() < 1e-9, "{r}");
 }
 
-/// Seconds of acceptances at the rate in use that take a controller refused down to its
-/// floor back to 1/s.
-fn secs_from_the_floor_to_one_per_second() -> f64 {
-    let mut c = Goodput::default();
-    let mut t = 0.0;
-    while t < 300.0 {
-        t += 1.0 / c.rate().unwrap();
-        c.observe(Duration::from_secs_f64(t), &no());
-    }
-    let floor = t;
+#[test]
+fn goodput_a_slow_client_probes_back_from_the_floor_in_well_under_a_minute() {
+    // Acceptances at the rate in use. A step at 0.1/s holds a tenth of a response: one
+    // step per response took 59 s, three take 30 s (10 s of them the cruise before the
+    // first step).
+    let (mut c, floor) = refused_to_the_floor();
+    let mut t = floor;
     while c.rate().unwrap() < 1.0 && t < floor + 600.0 {
         t += 1.0 / c.rate().unwrap();
         c.observe(Duration::from_secs_f64(t), &ok());
     }
-    t - floor
-}
-
-#[test]
-fn goodput_a_slow_client_probes_back_from_the_floor_in_well_under_a_minute() {
-    // A step at 0.1/s holds a tenth of a response: one step per response took 59 s,
-    // three take 30 s (10 s of them the cruise before the first step).
-    let secs = secs_from_the_floor_to_one_per_second();
+    let secs = t - floor;
     assert!(secs < 40.0, "{secs}");
 }
