@@ -158,6 +158,7 @@ impl<St> RateLimiter<St> {
         let previous = self.shared.paused_until.fetch_max(at, Ordering::AcqRel);
         if at > previous {
             self.shared.changed();
+            self.shared.queue.wake_all();
         }
     }
 
@@ -214,6 +215,13 @@ impl<St> Shared<St> {
         Some(Duration::from_nanos(until - now))
     }
 
+    /// Whether a pause may hold the limiter: one load, no clock read (a pause that
+    /// has run out reads as one until a clock read clears it).
+    #[inline]
+    pub(crate) fn may_be_paused(&self) -> bool {
+        self.paused_until.load(Ordering::Relaxed) != 0
+    }
+
     /// Takes `cost` units at once if nobody is queued, nothing is paused, and the
     /// store decides in memory that they fit. `false` sends the caller to the
     /// waiter, which decides again and queues (an error reappears there).
@@ -261,6 +269,15 @@ impl<St: RateStore> RateLimiter<St> {
         }
         let mut waiter = Waiter::new();
         poll_fn(|cx| waiter.poll_acquire(&self.shared, cx, cost)).await
+    }
+
+    /// Waits until no pause holds the limiter, taking nothing and asking no store: in
+    /// FIFO order with the other waiters, woken at once by [`RateLimiter::resume`], and
+    /// held to the new end if the pause is extended. Ready at once when not paused and
+    /// nobody waits.
+    pub async fn until_unpaused(&self) {
+        let mut waiter = Waiter::new();
+        poll_fn(|cx| waiter.poll_pause_end(&self.shared, cx)).await
     }
 
     /// Takes `cost` units now if they fit, without waiting. While paused, the answer

@@ -348,3 +348,171 @@ async fn resume_releases_the_requests_waiting_out_a_pause() {
         "in order, at the rate, from the resume"
     );
 }
+
+/// A per-host wait-mode rate layer stacked over a global one: requests that meet the
+/// host's pause wait it out without polling the global layer, whose units they would
+/// otherwise take and lose with the readiness they give back.
+#[tokio::test(start_paused = true)]
+async fn a_pause_takes_no_unit_of_a_rate_layer_inside() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    // Global: 3 per minute (a unit every 20 s once the burst of 3 is spent).
+    let global = RateLimiter::new(Quota::per_minute(3).unwrap());
+    let host = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(1).unwrap());
+    let svc = RateLimitLayer::with_limiter(host.clone())
+        .layer(RateLimitLayer::with_limiter(global).layer(recording_service(starts.clone(), t0)));
+    for task in spawn_waiters(&svc, 1).await {
+        task.await.unwrap();
+    }
+    host.pause_for(Duration::from_secs(5));
+    for task in spawn_waiters(&svc, 2).await {
+        task.await.unwrap();
+    }
+    let starts: Vec<_> = starts.lock().unwrap().iter().map(|(_, at)| *at).collect();
+    assert_eq!(
+        starts,
+        vec![
+            Duration::ZERO,
+            Duration::from_secs(5),
+            Duration::from_millis(5_100)
+        ]
+    );
+}
+
+/// Services that leave their places in line for a pause go back to them: a caller
+/// of `acquire` that came during the pause does not overtake them.
+#[tokio::test(start_paused = true)]
+async fn waiters_of_a_pause_keep_their_places_in_line() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let limiter = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(1).unwrap());
+    let svc =
+        RateLimitLayer::with_limiter(limiter.clone()).layer(recording_service(starts.clone(), t0));
+    // 0 starts at once; 1 and 2 wait for their slots.
+    let mut tasks = spawn_waiters(&svc, 3).await;
+    limiter.pause_for(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (late, record) = (limiter.clone(), starts.clone());
+    tasks.push(tokio::spawn(async move {
+        late.acquire(1).await.unwrap();
+        record.lock().unwrap().push((100, t0.elapsed()));
+    }));
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let ids: Vec<_> = starts.lock().unwrap().iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![0, 1, 2, 100]);
+}
+
+/// A store that answers `LATENCY` after it is asked, deciding then (as a server does
+/// when the request arrives), and counts what it was asked for.
+struct RemoteStore {
+    inner: Arc<tower_ratelimit_core::store::MemoryStore>,
+    asked_costs: Arc<Mutex<Vec<u64>>>,
+}
+
+const LATENCY: Duration = Duration::from_millis(10);
+
+type RemoteAnswer = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<
+                    tower_ratelimit_core::store::Decision,
+                    tower_ratelimit_core::error::StoreError,
+                >,
+            > + Send,
+    >,
+>;
+
+impl tower_ratelimit_core::store::RateStore for RemoteStore {
+    type Future = RemoteAnswer;
+    fn check(&self, _: &(), cost: u64) -> RemoteAnswer {
+        self.asked_costs.lock().unwrap().push(cost);
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            tokio::time::sleep(LATENCY).await;
+            inner.check_now(cost)
+        })
+    }
+    fn peek(&self, _: &(), cost: u64) -> RemoteAnswer {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move { inner.peek_now(cost) })
+    }
+    fn reserve(&self, _: &(), cost: u64, max_wait: Duration) -> RemoteAnswer {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move { inner.reserve_now(cost, max_wait) })
+    }
+    fn quota(&self, _: &()) -> Quota {
+        tower_ratelimit_core::store::RateStore::quota(&*self.inner, &())
+    }
+    fn set_quota(&self, quota: Quota) {
+        tower_ratelimit_core::store::RateStore::set_quota(&*self.inner, quota)
+    }
+}
+
+/// With a remote store, waiting out a pause costs no round trip: the first request
+/// starts one round trip after the pause ends, the rest in order, and a request that
+/// came later goes last.
+#[tokio::test(start_paused = true)]
+async fn a_pause_costs_a_remote_store_no_round_trip() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let asked_costs = Arc::new(Mutex::new(Vec::new()));
+    let limiter = RateLimiter::from_store(RemoteStore {
+        inner: Arc::new(tower_ratelimit_core::store::MemoryStore::new(
+            Quota::per_second(1000).unwrap(),
+        )),
+        asked_costs: Arc::clone(&asked_costs),
+    });
+    let svc =
+        RateLimitLayer::with_limiter(limiter.clone()).layer(recording_service(starts.clone(), t0));
+    limiter.pause_for(Duration::from_secs(1));
+    let mut tasks = spawn_waiters(&svc, 10).await;
+    tokio::time::sleep_until(t0 + Duration::from_millis(1_005)).await;
+    let late = svc.clone().map_request(|id: usize| id + 100);
+    tasks.extend(spawn_waiters(&late, 1).await);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(
+        !asked_costs.lock().unwrap().contains(&0),
+        "no store call for a pause"
+    );
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(starts[0].1, Duration::from_millis(1_010));
+    let ids: Vec<_> = starts.iter().map(|(id, _)| *id).collect();
+    let mut expected: Vec<_> = (0..10).collect();
+    expected.push(100);
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn until_unpaused_follows_extensions_and_resume() {
+    let limiter = RateLimiter::new(Quota::per_second(10).unwrap());
+    let t0 = Instant::now();
+    limiter.until_unpaused().await;
+    assert_eq!(t0.elapsed(), Duration::ZERO, "not paused: at once");
+
+    limiter.pause_for(Duration::from_secs(1));
+    let extender = limiter.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        extender.pause_for(Duration::from_secs(2)); // now until 2.5 s
+    });
+    limiter.until_unpaused().await;
+    assert_eq!(t0.elapsed(), Duration::from_millis(2_500));
+
+    limiter.pause_for(Duration::from_secs(60));
+    let resumer = limiter.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        resumer.resume();
+    });
+    limiter.until_unpaused().await;
+    assert_eq!(t0.elapsed(), Duration::from_millis(3_500));
+    assert_eq!(
+        limiter.snapshot().await.unwrap().remaining,
+        10,
+        "nothing taken"
+    );
+}

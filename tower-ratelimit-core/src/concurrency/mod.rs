@@ -27,11 +27,17 @@
 //! One pool may serve several rate limiters (one per upstream host, say). A wait-mode
 //! [`RateLimit`](crate::rate::RateLimit) above it takes its permit before its rate
 //! slot, so that starts keep the rate, and keeps it while it waits for the slot. A
-//! paused limiter gives its permits back: its waiting requests wait out the pause
-//! without them, in their order, and take a permit again when it ends, so a host paused
-//! for 30 s does not hold the pool from the other hosts. (The keyed layers and the
-//! feedback partitions of `tower-ratelimit-http` still hold a permit while they wait;
-//! see their docs.)
+//! pause is waited out without it: a request that meets a pause does not take a
+//! permit, and requests already waiting for their slot when it begins give theirs
+//! back, keeping their places in line, so a host paused for 30 s does not hold the
+//! pool from the other hosts. Still holding a permit through a pause: a request whose
+//! `call` had already begun (the rest of a cost above one unit, or a request granted
+//! just before the pause), and the keyed layers and the feedback partitions of
+//! `tower-ratelimit-http` (see their docs).
+//!
+//! Giving a readiness back loses what the inner service took to become ready: with
+//! two wait-mode rate layers stacked (per host, then a shared one), put the shared
+//! one outside, so that it takes its unit after the per-host one.
 
 mod future;
 mod layer;

@@ -91,11 +91,19 @@ impl Queue {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes a ticket: the head at once if nobody waits, else the last place in line.
-    pub(crate) fn join(self: &Arc<Self>, waker: &Waker) -> (Ticket, bool) {
+    /// Takes a ticket: the head at once if nobody waits, else the last place in line;
+    /// or, for a waiter that left at a pause's end (`rank`, its old number), its old
+    /// place: before everyone in line who came after it.
+    pub(crate) fn join(self: &Arc<Self>, waker: &Waker, rank: Option<u64>) -> (Ticket, bool) {
         let mut line = self.lock();
-        let number = line.next_number;
-        line.next_number += 1;
+        let number = match rank {
+            Some(rank) if rank < line.next_number => rank,
+            _ => {
+                let number = line.next_number;
+                line.next_number += 1;
+                number
+            }
+        };
         let is_head = line.head.is_none();
         if is_head {
             line.head = Some(Lease {
@@ -103,10 +111,18 @@ impl Queue {
                 deadline: Instant::now() + GRACE,
             });
         } else {
-            line.waiting.push_back(InLine {
-                number,
-                waker: waker.clone(),
-            });
+            // Numbers in line are in order (a returning rank goes back between them),
+            // so the place is found by a search; a new number goes last. Going first
+            // in line, the joiner sets the watchdog on the head when it looks at its
+            // turn (at once), and the one it displaced drops its own.
+            let place = line.waiting.partition_point(|w| w.number < number);
+            line.waiting.insert(
+                place,
+                InLine {
+                    number,
+                    waker: waker.clone(),
+                },
+            );
         }
         self.len.store(line.len(), Ordering::Release);
         let ticket = Ticket {
@@ -114,6 +130,22 @@ impl Queue {
             number,
         };
         (ticket, is_head)
+    }
+}
+
+impl Queue {
+    /// Wakes every waiter in line (a pause began: those that can wait it out holding
+    /// nothing step aside now, not when their turn comes).
+    pub(crate) fn wake_all(&self) {
+        let wakers: Vec<Waker> = self
+            .lock()
+            .waiting
+            .iter()
+            .map(|w| w.waker.clone())
+            .collect();
+        for waker in wakers {
+            waker.wake();
+        }
     }
 }
 
@@ -142,6 +174,11 @@ impl Line {
 }
 
 impl Ticket {
+    /// Its number: its place in arrival order.
+    pub(crate) fn number(&self) -> u64 {
+        self.number
+    }
+
     /// Where this ticket stands, remembering `waker` for its turn. The first in line
     /// whose head's lease has run out takes the head here.
     pub(crate) fn turn(&self, waker: &Waker) -> Turn {

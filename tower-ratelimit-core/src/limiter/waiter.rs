@@ -27,6 +27,11 @@ pub(crate) struct Waiter<F> {
 
 enum State<F> {
     Idle,
+    /// Left the queue at the end of a pause, keeping its place: its next turn in the
+    /// queue goes back to that place rather than to the back.
+    Passed {
+        rank: u64,
+    },
     /// Uncontended, but the store answers asynchronously.
     Deciding(F),
     Queued {
@@ -71,28 +76,60 @@ impl<F> Waiter<F> {
         matches!(self.state.get_mut(), State::Idle)
     }
 
-    /// Gives up a place in the queue that has no decision in flight (queued, or the
-    /// head between decisions), so that its owner can wait some other way. `false`,
-    /// and the place is kept, while a decision is in flight: it may have taken units
-    /// that only this waiter can use.
-    pub(crate) fn leave_queue(&mut self) -> bool {
-        let state = self.state.get_mut();
-        let between_decisions = match state {
-            State::Queued { .. } => true,
-            State::Head { phase, .. } => !matches!(phase, Phase::Deciding { .. }),
-            State::Idle | State::Deciding(_) => false,
-        };
-        if between_decisions {
-            *state = State::Idle;
-        }
-        between_decisions
+    /// Whether the waiter holds no place in the queue (it may remember one).
+    #[inline]
+    pub(crate) fn holds_no_place(&mut self) -> bool {
+        matches!(self.state.get_mut(), State::Idle | State::Passed { .. })
     }
+
+    /// Leaves the queue remembering its place, so that its next turn goes back to it:
+    /// for a waiter whose owner will wait some other way for a while (a pause). Not
+    /// while a decision is in flight, whose units only this waiter can use: `false`,
+    /// and the place is kept.
+    pub(crate) fn step_aside(&mut self) -> bool {
+        let state = self.state.get_mut();
+        let rank = match state {
+            State::Queued { ticket, .. } => ticket.number(),
+            State::Head { ticket, phase, .. } if !matches!(phase, Phase::Deciding { .. }) => {
+                ticket.number()
+            }
+            _ => return false,
+        };
+        // Dropping the ticket hands the head on, or leaves the line.
+        *state = State::Passed { rank };
+        true
+    }
+}
+
+/// What a waiter waits for.
+#[derive(Clone, Copy)]
+enum Want {
+    /// Units of the store.
+    Units(u64),
+    /// Its turn and the end of any pause, taking nothing and asking no store; it then
+    /// leaves the queue keeping its place (`State::Passed`).
+    PauseEnd,
 }
 
 impl<F> Waiter<F>
 where
     F: Future<Output = Result<Decision, crate::error::StoreError>> + Unpin,
 {
+    /// Polls, in FIFO order, for the end of any pause, taking nothing: for a caller
+    /// that must not hold a resource while paused. Past it the waiter remembers its
+    /// place, and its next [`Waiter::poll_acquire`] queues there.
+    pub(crate) fn poll_pause_end<St>(
+        &mut self,
+        shared: &Shared<St>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()>
+    where
+        St: RateStore<(), Future = F>,
+    {
+        // Only a store's answer can fail, and waiting for a pause's end asks none.
+        self.poll_slow(shared, cx, Want::PauseEnd).map(drop)
+    }
+
     /// Polls for `cost` units, waiting in FIFO order when they do not fit. Ready(Ok)
     /// means the units are taken.
     #[inline]
@@ -114,52 +151,69 @@ where
         {
             match shared.store.try_check_now(&(), cost) {
                 Some(Ok(Decision::Allowed { snapshot, .. })) => return Poll::Ready(Ok(snapshot)),
-                Some(Ok(Decision::Denied { .. })) => *state = enqueue(shared, cx, Instant::now()),
+                Some(Ok(Decision::Denied { .. })) => {
+                    *state = enqueue(shared, cx, Instant::now(), None)
+                }
                 Some(Err(e)) => return Poll::Ready(Err(e.into_box())),
                 None => {}
             }
         }
-        self.poll_acquire_slow(shared, cx, cost)
+        self.poll_slow(shared, cx, Want::Units(cost))
+            .map(|granted| {
+                granted.map(|snapshot| snapshot.expect("a grant of units carries a snapshot"))
+            })
     }
 
-    fn poll_acquire_slow<St>(
+    /// `Ok(None)` for a pause end, `Ok(Some)` for units.
+    fn poll_slow<St>(
         &mut self,
         shared: &Shared<St>,
         cx: &mut Context<'_>,
-        cost: u64,
-    ) -> Poll<Result<Snapshot, BoxError>>
+        want: Want,
+    ) -> Poll<Result<Option<Snapshot>, BoxError>>
     where
         St: RateStore<(), Future = F>,
     {
         let state = self.state.get_mut();
         loop {
             match state {
-                State::Idle => {
+                State::Idle | State::Passed { .. } => {
+                    let rank = match state {
+                        State::Passed { rank } => Some(*rank),
+                        _ => None,
+                    };
                     // Fast path: nobody queued and no pause, so deciding now cannot
                     // overtake anyone.
                     if shared.queue.is_empty() && shared.pause_remaining().is_none() {
+                        let Want::Units(cost) = want else {
+                            return Poll::Ready(Ok(None));
+                        };
                         let mut decision = shared.store.check(&(), cost);
                         match Pin::new(&mut decision).poll(cx) {
                             Poll::Ready(Ok(Decision::Allowed { snapshot, .. })) => {
-                                return Poll::Ready(Ok(snapshot))
+                                *state = State::Idle;
+                                return Poll::Ready(Ok(Some(snapshot)));
                             }
                             Poll::Ready(Ok(Decision::Denied { .. })) => {}
-                            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into_box())),
+                            Poll::Ready(Err(e)) => {
+                                *state = State::Idle;
+                                return Poll::Ready(Err(e.into_box()));
+                            }
                             Poll::Pending => {
                                 *state = State::Deciding(decision);
                                 return Poll::Pending;
                             }
                         }
                     }
-                    *state = enqueue(shared, cx, Instant::now());
+                    *state = enqueue(shared, cx, Instant::now(), rank);
                 }
                 State::Deciding(decision) => match Pin::new(decision).poll(cx) {
                     Poll::Ready(Ok(Decision::Allowed { snapshot, .. })) => {
                         *state = State::Idle;
-                        return Poll::Ready(Ok(snapshot));
+                        return Poll::Ready(Ok(Some(snapshot)));
                     }
                     Poll::Ready(Ok(Decision::Denied { .. })) => {
-                        *state = enqueue(shared, cx, Instant::now())
+                        *state = enqueue(shared, cx, Instant::now(), None)
                     }
                     Poll::Ready(Err(e)) => {
                         *state = State::Idle;
@@ -202,7 +256,7 @@ where
                     }
                     Turn::Lost => {
                         // Overtaken while not polled: the back of the queue again.
-                        *state = enqueue(shared, cx, Instant::now());
+                        *state = enqueue(shared, cx, Instant::now(), None);
                     }
                 },
                 State::Head {
@@ -216,7 +270,7 @@ where
                     if !deciding && matches!(ticket.turn(cx.waker()), Turn::Lost) {
                         // The head went to the next waiter while this one was not
                         // polled: the back of the queue again.
-                        *state = enqueue(shared, cx, Instant::now());
+                        *state = enqueue(shared, cx, Instant::now(), None);
                         continue;
                     }
                     shared.head_waker.register(cx.waker());
@@ -230,6 +284,13 @@ where
                                     sleeping(ticket, wait, generation)
                                 }
                                 None => {
+                                    let Want::Units(cost) = want else {
+                                        // Dropping the ticket hands the head on.
+                                        *state = State::Passed {
+                                            rank: ticket.number(),
+                                        };
+                                        return Poll::Ready(Ok(None));
+                                    };
                                     ticket.renew(Instant::now());
                                     Phase::Deciding {
                                         decision: shared.store.check_since(&(), cost, *since),
@@ -245,7 +306,7 @@ where
                             Poll::Ready(Ok(Decision::Allowed { snapshot, .. })) => {
                                 // Dropping the permit hands the head to the next waiter.
                                 *state = State::Idle;
-                                return Poll::Ready(Ok(snapshot));
+                                return Poll::Ready(Ok(Some(snapshot)));
                             }
                             Poll::Ready(Ok(Decision::Denied { retry_after, .. })) => {
                                 *phase = sleeping(ticket, retry_after, *generation);
@@ -284,9 +345,15 @@ fn sleeping<F>(ticket: &Ticket, wait: std::time::Duration, generation: u64) -> P
     }
 }
 
-/// Takes the head at once if nobody waits, else the last place in the queue.
-fn enqueue<F, St>(shared: &Shared<St>, cx: &Context<'_>, since: Instant) -> State<F> {
-    let (ticket, is_head) = shared.queue.join(cx.waker());
+/// Takes the head at once if nobody waits, else the last place in the queue, or the
+/// place it had (`rank`) before it left at a pause's end.
+fn enqueue<F, St>(
+    shared: &Shared<St>,
+    cx: &Context<'_>,
+    since: Instant,
+    rank: Option<u64>,
+) -> State<F> {
+    let (ticket, is_head) = shared.queue.join(cx.waker(), rank);
     if is_head {
         State::Head {
             ticket,

@@ -23,8 +23,8 @@ pub struct RateLimit<S, St: RateStore = MemoryStore<Gcra>, C = UnitCost> {
     waiter: Waiter<St::Future>,
     /// Set when `poll_ready` has granted a call (in wait mode: a unit is taken).
     ready: bool,
-    /// Set while a wait-mode service waits out a pause without the inner service's
-    /// readiness (see `poll_ready_slow`).
+    /// Set while a wait-mode service waits out a pause, holding nothing (see
+    /// `poll_ready_slow`).
     pause_gate: bool,
 }
 
@@ -72,16 +72,20 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
         std::mem::replace(&mut self.inner, clone)
     }
 
-    /// Wait mode, when the unit does not fit at once: waits in the limiter's queue for
-    /// it, holding the inner service's readiness, so that the request starts when its
-    /// slot comes.
+    /// Wait mode, when the unit does not fit at once or the limiter is paused.
     ///
-    /// While the limiter is paused no slot can come, and the readiness (a permit of a
-    /// pool shared with other limiters, say) is given back by replacing the inner
-    /// service with a clone, which is not ready. The waiter leaves its place and waits
-    /// at the pause gate (`pause_gate`): in the queue's order, taking nothing, woken by
-    /// `resume` like any waiter. Past the gate, the next poll takes the fast path: the
-    /// inner service's readiness first, then the unit.
+    /// A request that meets a pause waits it out at the pause gate (`pause_gate`), in
+    /// the queue's order, holding nothing: not the inner service's readiness (a permit
+    /// of a pool shared with other limiters, say), and no unit. One that was already
+    /// waiting for its slot gives the readiness back (replacing the inner service with
+    /// a clone, which is not ready), keeping its place in line. Past the gate, as on
+    /// the fast path: the inner service's readiness first, so the rate is measured
+    /// where requests start, then its unit, waiting in line for it while holding that
+    /// readiness.
+    ///
+    /// Giving readiness back loses whatever the inner service took to be ready: stack
+    /// a shared rate layer *outside* per-host ones, so that it takes its unit after
+    /// theirs.
     #[cold]
     fn poll_ready_slow<Req>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>>
     where
@@ -91,28 +95,25 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
         let shared = self.limiter.shared();
         loop {
             if self.pause_gate {
-                let passed = std::task::ready!(self.waiter.poll_acquire(shared, cx, 0));
+                std::task::ready!(self.waiter.poll_pause_end(shared, cx));
                 self.pause_gate = false;
-                passed?;
-                // On through the fast path, which polls the inner service ready first.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+            } else if shared.pause_remaining().is_some()
+                && (self.waiter.holds_no_place() || self.waiter.step_aside())
+            {
+                // Whatever the inner service holds or is being given (a pool's permit
+                // handed to it while this request was on its way here, or kept while
+                // it waited for its slot) goes back: a clone is not ready. The place in
+                // line is kept.
+                self.inner = self.inner.clone();
+                self.pause_gate = true;
+                continue;
             }
-            match self.waiter.poll_acquire(shared, cx, 1) {
-                Poll::Ready(granted) => {
-                    granted?;
-                    self.ready = true;
-                    return Poll::Ready(Ok(()));
-                }
-                Poll::Pending => {
-                    if shared.pause_remaining().is_some() && self.waiter.leave_queue() {
-                        self.inner = self.inner.clone();
-                        self.pause_gate = true;
-                        continue;
-                    }
-                    return Poll::Pending;
-                }
+            if let Err(e) = std::task::ready!(self.inner.poll_ready(cx)) {
+                return Poll::Ready(Err(e.into()));
             }
+            std::task::ready!(self.waiter.poll_acquire(shared, cx, 1))?;
+            self.ready = true;
+            return Poll::Ready(Ok(()));
         }
     }
 
@@ -141,14 +142,16 @@ where
     type Future = ResponseFuture<S::Future, S, Req, St>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        if !self.pause_gate {
+        let takes_a_unit = self.mode == Mode::Wait && !self.ready;
+        let shared = self.limiter.shared();
+        // A known pause is waited out before the inner service's readiness is taken.
+        if !(takes_a_unit && (self.pause_gate || shared.may_be_paused())) {
             // The inner service first: if it is a concurrency limit, the rate is then
             // measured where requests really start, whatever the order of the layers.
             if let Err(e) = std::task::ready!(self.inner.poll_ready(cx)) {
                 return Poll::Ready(Err(e.into()));
             }
-            let takes_a_unit = self.mode == Mode::Wait && !self.ready;
-            if !takes_a_unit || (self.waiter.is_idle() && self.limiter.shared().admits_now(1)) {
+            if !takes_a_unit || (self.waiter.is_idle() && shared.admits_now(1)) {
                 self.ready = true;
                 return Poll::Ready(Ok(()));
             }
