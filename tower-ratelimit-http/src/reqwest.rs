@@ -23,10 +23,7 @@
 //! [`RateLimitMiddleware::new`] is one limiter for the whole client: a 429 from any
 //! host pauses every request. A client that talks to several APIs wants
 //! [`RateLimitMiddleware::per_host`]: a limiter per host, made from one quota when the
-//! host is first seen, so a throttle pauses only the host that sent it (or every host
-//! when the server says its limit is global), as
-//! [`PartitionedFeedbackLayer`] does in a
-//! tower stack.
+//! host is first seen, so a throttle pauses only the host that sent it.
 //!
 //! A throttle whose wait is over the parser's cap (300 s by default) pauses the limiter
 //! for the cap and fails the call with [`WaitOverCap`](crate::feedback::WaitOverCap)
@@ -86,21 +83,21 @@ pub struct RateLimitMiddleware<
     RC = DefaultClassifier,
     Bu = TpsBudget,
 > {
-    limiter: RateLimiter<St>,
-    /// Set by `per_host`: a limiter per host; `limiter` is then the global one.
-    hosts: Option<Arc<Partitions>>,
+    limiting: Limiting<St>,
     steer: Arc<Steer<C>>,
     retry: Option<RetryPolicy<RC, Bu>>,
+}
+
+/// One limiter for the client, or one per host.
+enum Limiting<St> {
+    Shared(RateLimiter<St>),
+    PerHost(Arc<Partitions>),
 }
 
 /// The limiter an attempt was admitted by, which its response steers.
 enum Admitted<'a, St> {
     Shared(&'a RateLimiter<St>),
-    Host {
-        limiter: RateLimiter,
-        hosts: &'a Partitions,
-        host: &'a [u8],
-    },
+    Host(RateLimiter),
 }
 
 impl<St, C, RC, Bu> fmt::Debug for RateLimitMiddleware<St, C, RC, Bu> {
@@ -116,8 +113,7 @@ impl<St> RateLimitMiddleware<St> {
     /// Limits, listens and retries with the defaults ([`RetryPolicy::new`]).
     pub fn new(limiter: RateLimiter<St>) -> Self {
         RateLimitMiddleware {
-            limiter,
-            hosts: None,
+            limiting: Limiting::Shared(limiter),
             steer: Arc::new(Steer {
                 parser: FeedbackParser::new(),
                 classifier: DefaultClassifier,
@@ -133,31 +129,38 @@ impl RateLimitMiddleware<MemoryStore> {
     /// A limiter of `quota` per host (the URL's host name; ports share it), each made
     /// when its host is first seen, at most
     /// [`PartitionedFeedbackLayer::DEFAULT_MAX_PARTITIONS`] of them (see
-    /// [`max_hosts`](Self::max_hosts)). A throttle pauses its own host only, or every
-    /// host when the server says its limit is global; a partition the server names
-    /// (Discord's bucket header) gets a limiter of its own, scoped to the host that
-    /// named it.
+    /// [`max_hosts`](RateLimitMiddleware::max_hosts)).
+    ///
+    /// A throttle pauses the host that sent it, and nothing else: a server's word
+    /// that its limit is global, or a bucket it names (Discord's headers), is read as
+    /// being about that host, which can then not pause or crowd out another. For
+    /// buckets within one API, put
+    /// [`PartitionedFeedbackLayer`] with [`ByRoute`](crate::feedback::ByRoute) in a
+    /// tower stack.
     pub fn per_host(quota: Quota) -> Self {
-        let hosts = Partitions::new(
-            quota,
-            RateLimiter::new(quota),
-            PartitionedFeedbackLayer::DEFAULT_MAX_PARTITIONS,
-        );
         RateLimitMiddleware {
-            limiter: hosts.global().clone(),
-            hosts: Some(Arc::new(hosts)),
+            limiting: Limiting::PerHost(Arc::new(hosts(
+                quota,
+                PartitionedFeedbackLayer::DEFAULT_MAX_PARTITIONS,
+            ))),
             ..RateLimitMiddleware::new(RateLimiter::new(quota))
         }
     }
+}
 
-    /// With [`per_host`](Self::per_host): bounds the hosts held (at least 1). The
-    /// least recently used host's limiter is dropped first, a paused one last; a host
-    /// seen again starts afresh with a full bucket. No effect on a middleware made by
-    /// [`new`](RateLimitMiddleware::new).
+/// Per-host limiters; their global limiter stays unused (`per_host` never pauses it).
+fn hosts(quota: Quota, max: usize) -> Partitions {
+    Partitions::new(quota, RateLimiter::new(quota), max)
+}
+
+impl<C, RC, Bu> RateLimitMiddleware<MemoryStore, C, RC, Bu> {
+    /// With [`per_host`](RateLimitMiddleware::per_host): bounds the hosts held (at
+    /// least 1). The least recently used host's limiter is dropped first, a paused one
+    /// last; a host seen again starts afresh with a full bucket. No effect on a
+    /// middleware made by [`new`](RateLimitMiddleware::new).
     pub fn max_hosts(mut self, max: usize) -> Self {
-        if let Some(hosts) = &self.hosts {
-            let global = hosts.global().clone();
-            self.hosts = Some(Arc::new(Partitions::new(hosts.quota(), global, max)));
+        if let Limiting::PerHost(hosts) = &self.limiting {
+            self.limiting = Limiting::PerHost(Arc::new(self::hosts(hosts.quota(), max)));
         }
         self
     }
@@ -176,8 +179,7 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         classifier: C2,
     ) -> RateLimitMiddleware<St, C2, RC, Bu> {
         RateLimitMiddleware {
-            limiter: self.limiter,
-            hosts: self.hosts,
+            limiting: self.limiting,
             steer: Arc::new(Steer {
                 parser: self.steer.parser,
                 classifier,
@@ -196,9 +198,9 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
     where
         St: RateStore,
     {
-        let ceiling = adopt.then(|| match &self.hosts {
-            Some(hosts) => hosts.quota(),
-            None => self.limiter.quota(),
+        let ceiling = adopt.then(|| match &self.limiting {
+            Limiting::Shared(limiter) => limiter.quota(),
+            Limiting::PerHost(hosts) => hosts.quota(),
         });
         Arc::make_mut(&mut self.steer).adopt_policy = ceiling;
         self
@@ -210,8 +212,7 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         policy: RetryPolicy<RC2, Bu2>,
     ) -> RateLimitMiddleware<St, C, RC2, Bu2> {
         RateLimitMiddleware {
-            limiter: self.limiter,
-            hosts: self.hosts,
+            limiting: self.limiting,
             steer: self.steer,
             retry: Some(policy),
         }
@@ -223,16 +224,22 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         self
     }
 
-    /// The limiter every request waits for; with
-    /// [`per_host`](RateLimitMiddleware::per_host), the global one, which only a server
-    /// that says its limit is global pauses (each request's rate is its host's).
-    pub fn limiter(&self) -> &RateLimiter<St> {
-        &self.limiter
+    /// The limiter every request waits for; `None` with
+    /// [`per_host`](RateLimitMiddleware::per_host) (see [`hosts`](Self::hosts)).
+    pub fn limiter(&self) -> Option<&RateLimiter<St>> {
+        match &self.limiting {
+            Limiting::Shared(limiter) => Some(limiter),
+            Limiting::PerHost(_) => None,
+        }
     }
 
-    /// The per-host limiters, with [`per_host`](RateLimitMiddleware::per_host).
+    /// The per-host limiters, with [`per_host`](RateLimitMiddleware::per_host)
+    /// ([`Partitions::limiter`] gives a host's, by its name).
     pub fn hosts(&self) -> Option<&Arc<Partitions>> {
-        self.hosts.as_ref()
+        match &self.limiting {
+            Limiting::Shared(_) => None,
+            Limiting::PerHost(hosts) => Some(hosts),
+        }
     }
 }
 
@@ -296,17 +303,13 @@ where
 
 impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
     /// Waits for the attempt's unit: of the one limiter, or of its host's.
-    async fn admit<'a>(&'a self, host: &'a [u8]) -> Result<Admitted<'a, St>, BoxError> {
-        match &self.hosts {
-            None => {
-                self.limiter.acquire(1).await?;
-                Ok(Admitted::Shared(&self.limiter))
+    async fn admit(&self, host: &[u8]) -> Result<Admitted<'_, St>, BoxError> {
+        match &self.limiting {
+            Limiting::Shared(limiter) => {
+                limiter.acquire(1).await?;
+                Ok(Admitted::Shared(limiter))
             }
-            Some(hosts) => Ok(Admitted::Host {
-                limiter: hosts.admit(host).await?,
-                hosts,
-                host,
-            }),
+            Limiting::PerHost(hosts) => Ok(Admitted::Host(hosts.admit(host).await?)),
         }
     }
 
@@ -321,14 +324,7 @@ impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         let verdict = self.steer.judge(response.status(), response.headers());
         match admitted {
             Admitted::Shared(limiter) => steer::apply(limiter, &verdict, self.steer.adopt_policy),
-            Admitted::Host {
-                limiter,
-                hosts,
-                host,
-            } => {
-                let target = hosts.target(limiter, host, host, &verdict.feedback);
-                steer::apply(&target, &verdict, self.steer.adopt_policy);
-            }
+            Admitted::Host(limiter) => steer::apply(&limiter, &verdict, self.steer.adopt_policy),
         }
         if let Some(over) = verdict.over_cap {
             return Err(reqwest_middleware::Error::middleware(over));

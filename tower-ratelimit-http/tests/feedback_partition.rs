@@ -241,6 +241,26 @@ async fn a_global_pause_costs_a_waiting_request_no_unit() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn resuming_the_global_limiter_releases_requests_waiting_out_its_pause() {
+    let log: Log = Arc::default();
+    let global = RateLimiter::new(Quota::per_second(1000).unwrap());
+    let layer = PartitionedFeedbackLayer::new(Quota::per_second(100).unwrap(), global.clone());
+    let client = layer.layer(api(Arc::clone(&log), |_, _| vec![]));
+    let t0 = Instant::now();
+    global.pause_for(Duration::from_secs(60));
+    let resumer = global.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        resumer.resume();
+    });
+    client.oneshot(get("http://a.test/")).await.unwrap();
+    assert_eq!(
+        starts_of(&log, "a.test/"),
+        vec![t0 + Duration::from_secs(1)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_host_cannot_pause_another_hosts_partition_by_naming_it() {
     let log: Log = Arc::default();
     let layer = PartitionedFeedbackLayer::new(
@@ -279,4 +299,34 @@ async fn a_host_cannot_pause_another_hosts_partition_by_naming_it() {
         "victim.test held {:?} by evil.test's 429",
         t0.elapsed()
     );
+}
+
+/// Keyed by host (the default), a bucket the server names is not learned for the whole
+/// host (it would follow whichever answer came last): a bucket's throttle holds the
+/// host, also after another bucket of it answered.
+#[tokio::test(start_paused = true)]
+async fn by_host_a_named_buckets_throttle_holds_the_host() {
+    let log: Log = Arc::default();
+    let layer = PartitionedFeedbackLayer::new(
+        Quota::per_second(100).unwrap(),
+        RateLimiter::new(Quota::per_second(1000).unwrap()),
+    );
+    let client = layer.layer(api(Arc::clone(&log), |target, n| match (target, n) {
+        ("h.test/a", 0) => vec![
+            (":status", "429"),
+            ("retry-after", "10"),
+            ("x-ratelimit-bucket", "a"),
+        ],
+        ("h.test/b", _) => vec![("x-ratelimit-bucket", "b")],
+        _ => vec![("x-ratelimit-bucket", "a")],
+    }));
+    let t0 = Instant::now();
+    client.clone().oneshot(get("http://h.test/a")).await.unwrap();
+    client.clone().oneshot(get("http://h.test/b")).await.unwrap();
+    client.clone().oneshot(get("http://h.test/a")).await.unwrap();
+    assert_eq!(
+        starts_of(&log, "h.test/a"),
+        vec![t0, t0 + Duration::from_secs(10)]
+    );
+    assert_eq!(layer.partitions().len(), 1, "no limiter per named bucket");
 }

@@ -177,22 +177,45 @@ async fn per_host_a_throttle_holds_only_its_host() {
     assert!(hosts.global().paused_until().is_none());
 }
 
+/// Under `per_host`, what a server says about its limit is about that server: a
+/// "global" flag or a bucket name pauses its own host, and no other.
 #[tokio::test]
-async fn per_host_a_global_throttle_holds_every_host() {
-    let (slow, _) = serve_on("127.0.0.1", 1, "1", Some(("x-ratelimit-global", "true"))).await;
-    let (fast, fast_log) = serve_on("127.0.0.2", 0, "1", None).await;
-    let middleware = RateLimitMiddleware::per_host(Quota::per_second(100).unwrap()).without_retry();
-    let global = middleware.limiter().clone();
-    let client = per_host_client(middleware);
+async fn per_host_a_global_or_bucket_throttle_holds_its_own_host_only() {
+    for extra in [
+        ("x-ratelimit-global", "true"),
+        ("x-ratelimit-bucket", "abc"),
+    ] {
+        let (slow, slow_log) = serve_on("127.0.0.1", 1, "1", Some(extra)).await;
+        let (fast, _) = serve_on("127.0.0.2", 0, "1", None).await;
+        let middleware =
+            RateLimitMiddleware::per_host(Quota::per_second(100).unwrap()).without_retry();
+        assert!(middleware.limiter().is_none());
+        let hosts = Arc::clone(middleware.hosts().expect("per host"));
+        let client = per_host_client(middleware);
 
-    let throttled = client.get(format!("http://{slow}/")).send().await.unwrap();
-    assert_eq!(throttled.status(), 429);
-    let throttled_at = Instant::now();
-    assert!(global.paused_until().is_some());
-    let ok = client.get(format!("http://{fast}/")).send().await.unwrap();
-    assert_eq!(ok.status(), 200);
-    let arrived = fast_log.arrivals.lock().unwrap()[0].2;
-    assert!(arrived >= throttled_at + Duration::from_millis(900));
+        let throttled = client.get(format!("http://{slow}/a")).send().await.unwrap();
+        assert_eq!(throttled.status(), 429);
+        let throttled_at = Instant::now();
+        assert!(
+            hosts.limiter(b"127.0.0.1").paused_until().is_some(),
+            "{extra:?}"
+        );
+        let ok = client.get(format!("http://{fast}/")).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(
+            throttled_at.elapsed() < Duration::from_millis(900),
+            "{extra:?}"
+        );
+        // The throttled host's next request, on another path, waits its Retry-After.
+        let again = client.get(format!("http://{slow}/b")).send().await.unwrap();
+        assert_eq!(again.status(), 200);
+        let arrived = slow_log.arrivals.lock().unwrap()[1].2;
+        assert!(
+            arrived >= throttled_at + Duration::from_millis(900),
+            "{extra:?}"
+        );
+        assert_eq!(hosts.len(), 2, "no limiter for a named bucket: {extra:?}");
+    }
 }
 
 #[tokio::test]

@@ -50,6 +50,15 @@ use tower_service::Service;
 pub trait PartitionBy: Send + Sync + 'static {
     /// The request's partition key (truncated to 256 bytes).
     fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8>;
+
+    /// Whether a partition the server names (Discord's bucket header) is learned for
+    /// this key, so that later requests of the key wait for that partition. Only right
+    /// where a key's requests all share one server partition, as a route's do; for a
+    /// coarser key (a host, with many buckets) the named partition would move with
+    /// whichever answer came last, so its throttle holds the key's own limiter instead.
+    fn learns_named_partitions(&self) -> bool {
+        true
+    }
 }
 
 /// One partition per host (the default).
@@ -59,6 +68,11 @@ pub struct ByHost;
 impl PartitionBy for ByHost {
     fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
         request.uri().host().unwrap_or("").as_bytes().to_vec()
+    }
+
+    /// A host has many buckets: a throttle holds the host.
+    fn learns_named_partitions(&self) -> bool {
+        false
     }
 }
 
@@ -121,8 +135,8 @@ impl Partitions {
         }
     }
 
-    /// The template quota of a new partition.
-    pub(crate) fn quota(&self) -> Quota {
+    /// The quota a new partition starts with.
+    pub fn quota(&self) -> Quota {
         self.quota
     }
 
@@ -136,31 +150,31 @@ impl Partitions {
             limiter.acquire(1).await?;
             // A global pause may have begun while this request waited its turn: the
             // unit goes back, and the request queues again when it ends.
-            match self.global.paused_until() {
-                Some(until) => {
-                    limiter.store().refund_now(1);
-                    tokio::time::sleep_until(until).await
-                }
-                None => return Ok(limiter),
+            if self.global.paused_until().is_none() {
+                return Ok(limiter);
             }
+            limiter.store().refund_now(1);
+            self.global.until_unpaused().await;
         }
     }
 
     /// The limiter a response's feedback applies to: the global one when the server
-    /// says so, a partition the server names (scoped by the `origin` host that named
-    /// it, so one host cannot pause or crowd out another's partitions, and remembered
-    /// for `request_key`), or else the one the request was `admitted` by.
+    /// says so, a partition the server names when the key `learns` them (scoped by the
+    /// `origin` host that named it, so one host cannot pause or crowd out another's
+    /// partitions, and remembered for `request_key`), or else the one the request was
+    /// `admitted` by.
     pub(crate) fn target(
         &self,
         admitted: RateLimiter,
         request_key: &[u8],
         origin: &[u8],
         feedback: &super::Feedback,
+        learns: bool,
     ) -> RateLimiter {
         let request_key = &request_key[..request_key.len().min(MAX_KEY)];
         if feedback.partition.global {
             self.global.clone()
-        } else if let Some(named) = feedback.partition.key.as_deref() {
+        } else if let Some(named) = feedback.partition.key.as_deref().filter(|_| learns) {
             let named = scoped(origin, named);
             self.learn(request_key, &named);
             self.limiter(&named)
@@ -453,12 +467,14 @@ where
         let partitions = Arc::clone(&self.partitions);
         let steer = Arc::clone(&self.steer);
         let request_key = self.by.partition(&request);
+        let learns = self.by.learns_named_partitions();
         let origin = request.uri().host().unwrap_or_default().as_bytes().to_vec();
         Box::pin(async move {
             let limiter = partitions.admit(&request_key).await?;
             let mut response = inner.call(request).await.map_err(Into::into)?;
             let verdict = steer.judge(response.status(), response.headers());
-            let target = partitions.target(limiter, &request_key, &origin, &verdict.feedback);
+            let target =
+                partitions.target(limiter, &request_key, &origin, &verdict.feedback, learns);
             steer::apply(&target, &verdict, steer.adopt_policy);
             if let Some(over) = verdict.over_cap {
                 return Err(Box::new(over) as BoxError);
