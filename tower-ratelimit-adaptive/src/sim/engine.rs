@@ -100,6 +100,10 @@ struct Sim<'a> {
     clients: Vec<Client>,
     server: Server,
     rng: Rng,
+    /// One stream per client for its demand's arrivals, apart from `rng`: the same
+    /// seed then gives every controller the same arrivals, whatever it sends (drawn
+    /// from `rng`, they moved with the jitter of the controller's own requests).
+    arrivals: Vec<Rng>,
     verdicts: Vec<Option<Verdict>>,
     free: Vec<usize>,
     trace: Trace,
@@ -202,7 +206,8 @@ impl Sim<'_> {
                 self.trace.arrivals[b] += 1;
                 if let Demand::Poisson(total) = self.cfg.schedule.demand {
                     let per = total / self.clients.len() as f64;
-                    let gap = (self.rng.exponential(1.0 / per.max(1e-9)) * NS).min(1e15) as u64;
+                    let gap = (self.arrivals[client].exponential(1.0 / per.max(1e-9)) * NS)
+                        .min(1e15) as u64;
                     self.push(self.now + gap.max(1), Event::Arrival { client });
                 }
                 self.wake(client);
@@ -317,6 +322,9 @@ pub fn simulate(cfg: &SimConfig, make: &dyn Fn() -> Box<dyn Controller>) -> Trac
             .collect(),
         server: Server::new(cfg.server, cfg.feedback, l0),
         rng: Rng::new(cfg.seed),
+        arrivals: (0..n as u64)
+            .map(|c| Rng::new(cfg.seed ^ (c + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)))
+            .collect(),
         verdicts: Vec::new(),
         free: Vec::new(),
         trace: Trace {
