@@ -321,9 +321,21 @@ async fn by_host_a_named_buckets_throttle_holds_the_host() {
         _ => vec![("x-ratelimit-bucket", "a")],
     }));
     let t0 = Instant::now();
-    client.clone().oneshot(get("http://h.test/a")).await.unwrap();
-    client.clone().oneshot(get("http://h.test/b")).await.unwrap();
-    client.clone().oneshot(get("http://h.test/a")).await.unwrap();
+    client
+        .clone()
+        .oneshot(get("http://h.test/a"))
+        .await
+        .unwrap();
+    client
+        .clone()
+        .oneshot(get("http://h.test/b"))
+        .await
+        .unwrap();
+    client
+        .clone()
+        .oneshot(get("http://h.test/a"))
+        .await
+        .unwrap();
     assert_eq!(
         starts_of(&log, "h.test/a"),
         vec![t0, t0 + Duration::from_secs(10)]
