@@ -3,6 +3,9 @@
 //! hold the queue: about a second after its turn came, the next waiter takes its
 //! place, and the idle one joins again at the back when it is polled.
 
+mod support;
+use support::BoxedAnswer;
+
 use std::convert::Infallible;
 use std::task::{Context, Waker};
 use std::time::Duration;
@@ -123,31 +126,20 @@ async fn a_live_head_keeps_its_place_through_a_long_wait() {
 /// back is still used, so no admission is wasted and every waiter gets through.
 struct SlowStore(tower_ratelimit_core::store::MemoryStore);
 
-type SlowAnswer = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = Result<
-                    tower_ratelimit_core::store::Decision,
-                    tower_ratelimit_core::error::StoreError,
-                >,
-            > + Send,
-    >,
->;
-
 impl tower_ratelimit_core::store::RateStore for SlowStore {
-    type Future = SlowAnswer;
-    fn check(&self, _: &(), cost: u64) -> SlowAnswer {
+    type Future = BoxedAnswer;
+    fn check(&self, _: &(), cost: u64) -> BoxedAnswer {
         let decided = self.0.check_now(cost);
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1_500)).await;
             decided
         })
     }
-    fn peek(&self, _: &(), cost: u64) -> SlowAnswer {
+    fn peek(&self, _: &(), cost: u64) -> BoxedAnswer {
         let decided = self.0.peek_now(cost);
         Box::pin(async move { decided })
     }
-    fn reserve(&self, _: &(), cost: u64, max_wait: Duration) -> SlowAnswer {
+    fn reserve(&self, _: &(), cost: u64, max_wait: Duration) -> BoxedAnswer {
         let decided = self.0.reserve_now(cost, max_wait);
         Box::pin(async move { decided })
     }

@@ -1,6 +1,9 @@
 //! Many clones waiting on one limiter: served in FIFO order, none lost, and a pause
 //! holds every one of them, including those already waiting for a slot.
 
+mod support;
+use support::BoxedAnswer;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -413,20 +416,9 @@ struct RemoteStore {
 
 const LATENCY: Duration = Duration::from_millis(10);
 
-type RemoteAnswer = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = Result<
-                    tower_ratelimit_core::store::Decision,
-                    tower_ratelimit_core::error::StoreError,
-                >,
-            > + Send,
-    >,
->;
-
 impl tower_ratelimit_core::store::RateStore for RemoteStore {
-    type Future = RemoteAnswer;
-    fn check(&self, _: &(), cost: u64) -> RemoteAnswer {
+    type Future = BoxedAnswer;
+    fn check(&self, _: &(), cost: u64) -> BoxedAnswer {
         self.asked_costs.lock().unwrap().push(cost);
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
@@ -434,11 +426,11 @@ impl tower_ratelimit_core::store::RateStore for RemoteStore {
             inner.check_now(cost)
         })
     }
-    fn peek(&self, _: &(), cost: u64) -> RemoteAnswer {
+    fn peek(&self, _: &(), cost: u64) -> BoxedAnswer {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { inner.peek_now(cost) })
     }
-    fn reserve(&self, _: &(), cost: u64, max_wait: Duration) -> RemoteAnswer {
+    fn reserve(&self, _: &(), cost: u64, max_wait: Duration) -> BoxedAnswer {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { inner.reserve_now(cost, max_wait) })
     }
