@@ -508,3 +508,41 @@ async fn until_unpaused_follows_extensions_and_resume() {
         "nothing taken"
     );
 }
+
+/// A request whose `call` had begun when its host paused (here: waiting for the rest
+/// of a cost of 3, reserved until 300 ms) gives the shared pool back for the pause, and
+/// takes a permit again when the pause ends.
+#[tokio::test(start_paused = true)]
+async fn a_request_reserving_its_cost_gives_the_pool_back_for_a_pause() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let pool = tower_ratelimit_core::concurrency::ConcurrencyLimiter::new(1);
+    let pooled = tower_ratelimit_core::ConcurrencyLimitLayer::with_limiter(pool.clone())
+        .layer(recording_service(starts.clone(), t0));
+    let host_a = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(3).unwrap());
+    let svc_a = RateLimitLayer::with_limiter(host_a.clone())
+        .cost(|_: &usize| 3)
+        .layer(pooled.clone());
+    let svc_b = RateLimitLayer::new(Quota::per_second(10).unwrap())
+        .layer(pooled.map_request(|id: usize| id + 100));
+    // A's first request takes the burst; its second takes a unit at 100 ms and waits
+    // for the other two until 300 ms, holding the permit meanwhile.
+    let mut tasks = spawn_waiters(&svc_a, 2).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    host_a.pause_for(Duration::from_secs(30));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pool.in_flight(), 0, "nothing held through the pause");
+    tasks.extend(spawn_waiters(&svc_b, 1).await);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(
+        starts,
+        vec![
+            (0, Duration::ZERO),
+            (100, Duration::from_millis(350)),
+            (1, Duration::from_millis(30_150)),
+        ]
+    );
+}

@@ -30,10 +30,10 @@
 //! pause is waited out without it: a request that meets a pause does not take a
 //! permit, and requests already waiting for their slot when it begins give theirs
 //! back, keeping their places in line, so a host paused for 30 s does not hold the
-//! pool from the other hosts. Still holding a permit through a pause: a request whose
-//! `call` had already begun (the rest of a cost above one unit, or a request granted
-//! just before the pause), and the keyed layers and the feedback partitions of
-//! `tower-ratelimit-http` (see their docs).
+//! pool from the other hosts. A request whose `call` had begun gives its permit back
+//! too: at once if it was granted just before the pause, or when the rest of a cost
+//! above one unit falls due. The keyed layers and the feedback partitions of
+//! `tower-ratelimit-http` still hold a permit while they wait (see their docs).
 //!
 //! Giving a readiness back loses what the inner service took to become ready: with
 //! two wait-mode rate layers stacked (per host, then a shared one), put the shared

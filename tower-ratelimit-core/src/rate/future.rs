@@ -39,10 +39,13 @@ enum Held<S, Req, St: RateStore> {
         limiter: Option<RateLimiter<St>>,
         call: Option<(S, Req)>,
     },
-    /// Granted just before a pause began: held until it ends.
+    /// Granted just before a pause began: held until it ends, without the inner
+    /// service's readiness (a permit of a pool shared with other hosts, say), which it
+    /// takes again when the pause ends.
     Paused {
         sleep: Pin<Box<Sleep>>,
         limiter: RateLimiter<St>,
+        /// The service is a clone that has not been polled ready.
         call: Option<(S, Req)>,
         cost: u64,
     },
@@ -106,6 +109,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         })
     }
 
+    /// `service` must not hold readiness: a clone not polled ready.
     pub(crate) fn paused(
         wait: Duration,
         limiter: RateLimiter<St>,
@@ -130,7 +134,11 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
     }
 }
 
-impl<S, Req, St: RateStore> Held<S, Req, St> {
+impl<S, Req, St: RateStore> Held<S, Req, St>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+{
     /// Waits until the request may start, and hands back the service to call.
     fn poll_release(&mut self, cx: &mut Context<'_>) -> Poll<Result<(S, Req), BoxError>> {
         loop {
@@ -175,10 +183,14 @@ impl<S, Req, St: RateStore> Held<S, Req, St> {
                     // The units are ours, but a pause (a server's Retry-After) that
                     // began meanwhile still holds the start.
                     if let Some(wait) = limiter.pause_remaining() {
+                        // The readiness goes back for the pause (a clone is not ready).
+                        let call = call
+                            .take()
+                            .map(|(service, request)| (service.clone(), request));
                         *self = Held::Paused {
                             sleep: Box::pin(tokio::time::sleep(wait)),
                             limiter: limiter.clone(),
-                            call: call.take(),
+                            call,
                             cost: 1,
                         };
                         continue;
@@ -195,6 +207,13 @@ impl<S, Req, St: RateStore> Held<S, Req, St> {
                     if let Some(wait) = limiter.pause_remaining() {
                         sleep.as_mut().reset(tokio::time::Instant::now() + wait);
                         continue;
+                    }
+                    // The readiness given back for the pause, taken again (a completed
+                    // sleep stays ready while this waits).
+                    if let Some((service, _)) = call.as_mut() {
+                        if let Err(e) = ready!(service.poll_ready(cx)) {
+                            return Poll::Ready(Err(e.into()));
+                        }
                     }
                     if *cost <= 1 {
                         return Poll::Ready(take_call(call));
@@ -220,7 +239,7 @@ impl<F, S, Req, St, T, E> Future for ResponseFuture<F, S, Req, St>
 where
     F: Future<Output = Result<T, E>>,
     E: Into<BoxError>,
-    S: Service<Req, Future = F>,
+    S: Service<Req, Future = F, Error = E> + Clone,
     St: RateStore,
 {
     type Output = Result<T, BoxError>;

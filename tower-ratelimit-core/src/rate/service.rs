@@ -203,9 +203,13 @@ where
                     }
                 }
                 if let Some(wait) = self.limiter.pause_remaining() {
-                    // Ready before the pause began: hold the request until it ends.
+                    // Ready before the pause began: the request is held until it ends,
+                    // without the inner service's readiness (dropped here), which it
+                    // takes again then.
+                    drop(self.take_inner());
                     let limiter = self.limiter.clone();
-                    return ResponseFuture::paused(wait, limiter, self.take_inner(), request, cost);
+                    let service = self.inner.clone();
+                    return ResponseFuture::paused(wait, limiter, service, request, cost);
                 }
                 if cost > 1 {
                     // The first unit was taken in poll_ready; the rest is reserved, and
