@@ -158,7 +158,12 @@ impl<St> RateLimiter<St> {
         let previous = self.shared.paused_until.fetch_max(at, Ordering::AcqRel);
         if at > previous {
             self.shared.changed();
-            self.shared.queue.wake_all();
+            // A pause that begins (not one extended: its waiters were woken when it
+            // began) wakes the whole line, so that waiting services give back what they
+            // hold at once; once per pause, not once per throttled response.
+            if previous <= self.shared.clock.now() {
+                self.shared.queue.wake_all();
+            }
         }
     }
 

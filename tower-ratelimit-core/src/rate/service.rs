@@ -111,9 +111,19 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
             if let Err(e) = std::task::ready!(self.inner.poll_ready(cx)) {
                 return Poll::Ready(Err(e.into()));
             }
-            std::task::ready!(self.waiter.poll_acquire(shared, cx, 1))?;
-            self.ready = true;
-            return Poll::Ready(Ok(()));
+            match self.waiter.poll_acquire(shared, cx, 1) {
+                Poll::Ready(granted) => {
+                    granted?;
+                    self.ready = true;
+                    return Poll::Ready(Ok(()));
+                }
+                // A pause seen only now (a decision was in flight when it began).
+                Poll::Pending if shared.pause_remaining().is_some() && self.waiter.step_aside() => {
+                    self.inner = self.inner.clone();
+                    self.pause_gate = true;
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 
