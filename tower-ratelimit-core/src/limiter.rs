@@ -50,11 +50,12 @@ use tokio::time::Instant;
 /// API host (or per upstream) and give it to all the clients that talk to it.
 ///
 /// * [`RateLimiter::acquire`] waits its turn (**wait mode**): waiters are served in
-///   order (FIFO) across all sharers; only the waiter at the head of the queue and
-///   the first in line hold a timer, and no wake-up is lost however many wait. A dropped waiter leaves the
+///   order (FIFO) across all sharers, with no polling, and no wake-up is lost however
+///   many wait. A dropped waiter leaves the
 ///   queue at once; one that is kept but no longer polled (see the
 ///   [rate module](crate::rate#a-waiting-service-that-is-no-longer-polled)) loses its
-///   turn to the next waiter about a second after it came.
+///   turn to the next waiter about a second after it came (each of several such in a
+///   row, about a second more).
 /// * [`RateLimiter::try_acquire`] answers at once (**reject mode**) with a
 ///   [`Decision`] that carries the retry-after.
 /// * [`RateLimiter::pause_until`] holds every request of every sharer until an
@@ -69,12 +70,17 @@ pub(crate) struct Shared<St> {
     clock: Clock,
     /// Clock nanoseconds until which nothing starts; 0 when not paused.
     paused_until: AtomicU64,
+    /// Clock nanoseconds at which the last pause ended (slots before it are owed to nobody).
+    pub(crate) unpaused_at: AtomicU64,
     /// The FIFO queue of waiters; its head is the one that may decide.
     pub(crate) queue: Arc<Queue>,
     /// The head's waker, so that a change reaches a head asleep on its timer.
     pub(crate) head_waker: AtomicWaker,
     /// Bumped on every change; a sleeping head compares it to decide afresh.
     pub(crate) generation: AtomicU64,
+    /// Notified on every change (pause, resume, quota), for those that wait out a
+    /// pause outside the queue.
+    pub(crate) pause_changed: Arc<tokio::sync::Notify>,
 }
 
 impl<St> Clone for RateLimiter<St> {
@@ -124,9 +130,11 @@ impl<St> RateLimiter<St> {
                 store,
                 clock: Clock::new(),
                 paused_until: AtomicU64::new(0),
+                unpaused_at: AtomicU64::new(0),
                 queue: Arc::new(Queue::new()),
                 head_waker: AtomicWaker::new(),
                 generation: AtomicU64::new(0),
+                pause_changed: Arc::new(tokio::sync::Notify::new()),
             }),
         }
     }
@@ -177,8 +185,21 @@ impl<St> RateLimiter<St> {
 
     /// Lifts a pause at once and wakes the waiters.
     pub fn resume(&self) {
-        self.shared.paused_until.store(0, Ordering::Release);
+        if self.shared.paused_until.swap(0, Ordering::AcqRel) != 0 {
+            self.shared
+                .unpaused_at
+                .fetch_max(self.shared.clock.now(), Ordering::AcqRel);
+        }
         self.shared.changed();
+    }
+
+    /// A future that completes at the next change of the pause (a new pause, an
+    /// extension, [`RateLimiter::resume`]) or of the quota, for waiting out a pause
+    /// outside the limiter's queue. Create it, then read
+    /// [`RateLimiter::paused_until`], then await it: a change in between still
+    /// completes it.
+    pub fn pause_changed(&self) -> tokio::sync::futures::OwnedNotified {
+        Arc::clone(&self.shared.pause_changed).notified_owned()
     }
 
     /// The instant a current pause ends, if the limiter is paused.
@@ -212,12 +233,23 @@ impl<St> Shared<St> {
         let now = self.clock.now();
         if now >= until {
             // Expired: clear it so later checks skip the clock read.
-            let _ =
-                self.paused_until
-                    .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed);
+            if self
+                .paused_until
+                .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.unpaused_at.fetch_max(until, Ordering::AcqRel);
+            }
             return None;
         }
         Some(Duration::from_nanos(until - now))
+    }
+
+    /// When the last pause ended: slots before it are owed to nobody, whoever waited.
+    #[inline]
+    pub(crate) fn unpaused_since(&self) -> Instant {
+        self.clock
+            .to_instant(self.unpaused_at.load(Ordering::Acquire))
     }
 
     /// Whether a pause may hold the limiter: one load, no clock read (a pause that
@@ -246,6 +278,7 @@ impl<St> Shared<St> {
     pub(crate) fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.head_waker.wake();
+        self.pause_changed.notify_waiters();
     }
 }
 

@@ -60,6 +60,36 @@ async fn a_kept_service_whose_ready_timed_out_does_not_block_its_clones() {
     a.ready().await.unwrap().call(2).await.unwrap();
 }
 
+/// The head and the first in line both kept but no longer polled: the live waiter
+/// behind them takes over about a second per idle waiter after the head's turn.
+#[tokio::test(start_paused = true)]
+async fn several_idle_waiters_in_a_row_do_not_block_those_behind() {
+    let limiter = ten_per_second();
+    let svc = limited(&limiter);
+    let mut idle: Vec<_> = (0..3).map(|_| svc.clone()).collect();
+    idle[0].ready().await.unwrap().call(0).await.unwrap();
+    for kept in idle.iter_mut() {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), kept.ready())
+                .await
+                .is_err()
+        );
+    }
+    let start = Instant::now();
+    let mut live = svc.clone();
+    within_a_minute(live.ready())
+        .await
+        .unwrap()
+        .call(1)
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() <= TAKEOVER * 3,
+        "waited {:?} behind three idle clones",
+        start.elapsed()
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn one_pending_poll_does_not_block_acquire() {
     let limiter = ten_per_second();

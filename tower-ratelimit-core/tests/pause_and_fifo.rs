@@ -546,3 +546,64 @@ async fn a_request_reserving_its_cost_gives_the_pool_back_for_a_pause() {
         ]
     );
 }
+
+/// With a burst of one, no two requests start within one interval after a pause, also
+/// when a caller of `acquire` waited through it (it must not take a slot from inside
+/// the pause).
+#[tokio::test(start_paused = true)]
+async fn no_two_starts_within_an_interval_after_a_pause() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let limiter = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(1).unwrap());
+    let svc =
+        RateLimitLayer::with_limiter(limiter.clone()).layer(recording_service(starts.clone(), t0));
+    limiter.pause_for(Duration::from_secs(5));
+    let mut tasks = spawn_waiters(&svc, 1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (late, record) = (limiter.clone(), starts.clone());
+    tasks.push(tokio::spawn(async move {
+        late.acquire(1).await.unwrap();
+        record.lock().unwrap().push((100, t0.elapsed()));
+    }));
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut at: Vec<_> = starts.lock().unwrap().iter().map(|(_, at)| *at).collect();
+    at.sort();
+    assert_eq!(
+        at,
+        vec![Duration::from_secs(5), Duration::from_millis(5_100)]
+    );
+}
+
+/// `resume` releases requests their response futures hold through a pause: one
+/// granted just before it, and one waiting for the rest of a cost of 3.
+#[tokio::test(start_paused = true)]
+async fn resume_releases_requests_held_by_their_response_futures() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let limiter = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(3).unwrap());
+    let mut granted =
+        RateLimitLayer::with_limiter(limiter.clone()).layer(recording_service(starts.clone(), t0));
+    granted.ready().await.unwrap();
+    let heavy = RateLimitLayer::with_limiter(limiter.clone())
+        .cost(|_: &usize| 3)
+        .layer(recording_service(starts.clone(), t0).map_request(|id: usize| id + 10));
+    // The heavy request takes a unit at once and reserves two more, due at 100 ms.
+    let mut tasks = spawn_waiters(&heavy, 1).await;
+    limiter.pause_for(Duration::from_secs(60));
+    tasks.push(tokio::spawn(async move {
+        granted.call(0).await.unwrap();
+    }));
+    tokio::time::sleep_until(t0 + Duration::from_secs(1)).await;
+    limiter.resume();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut starts = starts.lock().unwrap().clone();
+    starts.sort();
+    assert_eq!(
+        starts,
+        vec![(0, Duration::from_secs(1)), (10, Duration::from_secs(1))]
+    );
+}

@@ -29,15 +29,18 @@
 //! slot, so that starts keep the rate, and keeps it while it waits for the slot. A
 //! pause is waited out without it: a request that meets a pause does not take a
 //! permit, and requests already waiting for their slot when it begins give theirs
-//! back, keeping their places in line, so a host paused for 30 s does not hold the
-//! pool from the other hosts. A request whose `call` had begun gives its permit back
+//! back, so a host paused for 30 s does not hold the pool from the other hosts. They
+//! go back to their places in line after it: ahead of everyone who came later, except
+//! a waiter that holds the head of the line by then (the head is not taken from a
+//! waiter that may be deciding). A request whose `call` had begun gives its permit back
 //! too: at once if it was granted just before the pause, or when the rest of a cost
 //! above one unit falls due. The keyed layers and the feedback partitions of
 //! `tower-ratelimit-http` still hold a permit while they wait (see their docs).
 //!
 //! Giving a readiness back loses what the inner service took to become ready: with
-//! two wait-mode rate layers stacked (per host, then a shared one), put the shared
-//! one outside, so that it takes its unit after the per-host one.
+//! two wait-mode rate layers stacked, a pause of the outer one costs the inner one a
+//! unit for each request that was waiting in the outer one's line when it began. Put
+//! outside the limiter whose pauses are rarer, or whose units are cheaper.
 
 mod future;
 mod layer;

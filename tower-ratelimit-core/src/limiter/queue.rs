@@ -1,13 +1,16 @@
 //! The limiter's FIFO queue of waiters, whose head cannot hold it forever.
 //!
 //! Waiters take tickets in arrival order. The first is the head: the only one that asks
-//! the store and sleeps on a timer. The others wait in line with one waker each, and
-//! only the first in line holds a timer too: a watchdog on the head's lease. The head
-//! renews its lease whenever it goes to sleep, to the instant it will wake plus
-//! [`GRACE`]. A head that is not polled by then has been abandoned by its owner (a
-//! service whose `ready()` timed out but which was kept, not dropped), so the first in
-//! line takes the head from it; the old head joins again at the back if it is ever
-//! polled. A live head is polled within microseconds of its timer, far inside the grace.
+//! the store and sleeps on a timer. The others wait in line with one waker each and a
+//! watchdog on the head's lease. The head renews its lease whenever it goes to sleep,
+//! to the instant it will wake plus [`GRACE`]. A head that is not polled by then has
+//! been abandoned by its owner (a service whose `ready()` timed out but which was kept,
+//! not dropped), so the first in line takes the head from it; the old head joins again
+//! at the back if it is ever polled. A live head is polled within microseconds of its
+//! timer, far inside the grace. The first in line may have been abandoned too: the
+//! waiter at place `p` in line watches the lease plus `p` graces, and takes the head
+//! from everyone ahead of it who let that pass. So a watchdog fires about once per
+//! place in seconds, and abandoned waiters hold up the line about a second each.
 //!
 //! Dropping a [`Ticket`] leaves the queue and hands the head on: nothing is lost when
 //! a waiter is cancelled.
@@ -34,6 +37,8 @@ struct Line {
     next_number: u64,
     /// `None` only when nobody waits: a leaving head hands over at once.
     head: Option<Lease>,
+    /// In ticket order (a new number is the largest, a returning rank goes in at its
+    /// place), so a ticket is found by binary search.
     waiting: VecDeque<InLine>,
 }
 
@@ -52,9 +57,9 @@ struct InLine {
 pub(crate) enum Turn {
     /// It is the head: it may decide.
     Head,
-    /// It waits in line; the first in line is given the instant at which the head's
-    /// lease runs out, to set its watchdog for.
-    Waiting { watch_until: Option<Instant> },
+    /// It waits in line, and looks again at `watch_until` (its watchdog's instant) if
+    /// nothing wakes it before: those ahead of it have until then to take the head.
+    Waiting { watch_until: Instant },
     /// Its place was taken while its owner did not poll it: join again.
     Lost,
 }
@@ -179,8 +184,8 @@ impl Ticket {
         self.number
     }
 
-    /// Where this ticket stands, remembering `waker` for its turn. The first in line
-    /// whose head's lease has run out takes the head here.
+    /// Where this ticket stands, remembering `waker` for its turn. A waiter in line
+    /// whose watch ran out (see below) takes the head here.
     pub(crate) fn turn(&self, waker: &Waker) -> Turn {
         let mut line = self.queue.lock();
         let Some(head) = &line.head else {
@@ -190,26 +195,32 @@ impl Ticket {
             return Turn::Head;
         }
         let head_deadline = head.deadline;
-        let Some(position) = line.waiting.iter().position(|w| w.number == self.number) else {
+        let Some(position) = line
+            .waiting
+            .binary_search_by_key(&self.number, |w| w.number)
+            .ok()
+        else {
             return Turn::Lost;
         };
-        if position > 0 {
+        // The first in line watches the head's lease, and each one behind it a grace
+        // later per place: a waiter whose owner gave it up (kept, never polled again)
+        // then holds up those behind it for about a second, however many such are
+        // ahead, and each waiter's timer fires about once per its place in seconds.
+        let places = u32::try_from(position).unwrap_or(u32::MAX);
+        let watch_until = head_deadline
+            .checked_add(GRACE.saturating_mul(places))
+            .unwrap_or_else(crate::clock::far_future);
+        let now = Instant::now();
+        if watch_until > now {
             let entry = &mut line.waiting[position];
             if !entry.waker.will_wake(waker) {
                 entry.waker = waker.clone();
             }
-            return Turn::Waiting { watch_until: None };
+            return Turn::Waiting { watch_until };
         }
-        let now = Instant::now();
-        if head_deadline > now {
-            let entry = &mut line.waiting[0];
-            if !entry.waker.will_wake(waker) {
-                entry.waker = waker.clone();
-            }
-            return Turn::Waiting {
-                watch_until: Some(head_deadline),
-            };
-        }
+        // Everyone ahead had the time to take over and did not: given up by their
+        // owners. They find out (`Lost`) when, if ever, they are polled.
+        line.waiting.drain(..position);
         // The head's owner stopped polling it: take over. The old head's ticket is
         // now in neither place and finds out when (if ever) it is polled.
         let [_own, next_first] = line.hand_over(now);
@@ -238,7 +249,11 @@ impl Drop for Ticket {
         let mut line = self.queue.lock();
         let wakers = match &line.head {
             Some(head) if head.number == self.number => line.hand_over(Instant::now()),
-            _ => match line.waiting.iter().position(|w| w.number == self.number) {
+            _ => match line
+                .waiting
+                .binary_search_by_key(&self.number, |w| w.number)
+                .ok()
+            {
                 Some(position) => {
                     line.waiting.remove(position);
                     // A new first in line must set its watchdog.

@@ -4,8 +4,9 @@
 //! takes a ticket in the queue (FIFO, one waker per waiter, cancel-safe; see
 //! [`super::queue`]); the head of the queue asks the store, sleeps until the store's
 //! retry-after (or the end of a pause), and asks again. When the head gets its units it
-//! leaves the queue, which wakes the next waiter. Only the head and the first in line
-//! hold a timer, so a queue of any length costs two timers and no polling.
+//! leaves the queue, which wakes the next waiter. The head's timer is its wake-up; the
+//! others' are watchdogs on the head's lease that fire about once per their place in
+//! line in seconds, so a queue costs no polling.
 
 use super::queue::{Ticket, Turn};
 use super::Shared;
@@ -36,7 +37,8 @@ enum State<F> {
     Deciding(F),
     Queued {
         ticket: Ticket,
-        /// Set while first in line: fires when the head's lease runs out.
+        /// Fires when those ahead have let the head's lease run out (see
+        /// [`super::queue`]).
         watchdog: Option<Pin<Box<Sleep>>>,
         since: Instant,
     },
@@ -237,12 +239,8 @@ where
                             };
                         }
                     }
-                    Turn::Waiting { watch_until: None } => {
-                        *watchdog = None;
-                        return Poll::Pending;
-                    }
                     Turn::Waiting {
-                        watch_until: Some(deadline),
+                        watch_until: deadline,
                     } => {
                         let timer = watchdog.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
                         if timer.deadline() != deadline {
@@ -292,6 +290,7 @@ where
                                         return Poll::Ready(Ok(None));
                                     };
                                     ticket.renew(Instant::now());
+                                    *since = (*since).max(shared.unpaused_since());
                                     Phase::Deciding {
                                         decision: shared.store.check_since(&(), cost, *since),
                                         generation,

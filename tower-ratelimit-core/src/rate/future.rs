@@ -48,6 +48,8 @@ enum Held<S, Req, St: RateStore> {
         /// The service is a clone that has not been polled ready.
         call: Option<(S, Req)>,
         cost: u64,
+        /// Completes when the pause changes (a `resume`, say), not only at its end.
+        changed: Pin<Box<tokio::sync::futures::OwnedNotified>>,
     },
     /// A cost above one unit: the rest is reserved, and the request starts when the
     /// reserved units fall due, so that a heavy request waits for its own cost rather
@@ -117,11 +119,13 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         request: Req,
         cost: u64,
     ) -> Self {
+        let changed = Box::pin(limiter.pause_changed());
         ResponseFuture::held(Held::Paused {
             sleep: Box::pin(sleep(wait)),
             limiter,
             call: Some((service, request)),
             cost,
+            changed,
         })
     }
 
@@ -189,6 +193,7 @@ where
                             .map(|(service, request)| (service.clone(), request));
                         *self = Held::Paused {
                             sleep: Box::pin(tokio::time::sleep(wait)),
+                            changed: Box::pin(limiter.pause_changed()),
                             limiter: limiter.clone(),
                             call,
                             cost: 1,
@@ -202,8 +207,13 @@ where
                     limiter,
                     call,
                     cost,
+                    changed,
                 } => {
-                    ready!(sleep.as_mut().poll(cx));
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        ready!(changed.as_mut().poll(cx));
+                    }
+                    // Armed again before the pause is read, so no change is missed.
+                    *changed = Box::pin(limiter.pause_changed());
                     if let Some(wait) = limiter.pause_remaining() {
                         sleep.as_mut().reset(tokio::time::Instant::now() + wait);
                         continue;

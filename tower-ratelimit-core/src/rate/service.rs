@@ -78,14 +78,15 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
     /// the queue's order, holding nothing: not the inner service's readiness (a permit
     /// of a pool shared with other limiters, say), and no unit. One that was already
     /// waiting for its slot gives the readiness back (replacing the inner service with
-    /// a clone, which is not ready), keeping its place in line. Past the gate, as on
+    /// a clone, which is not ready), and goes back to its place in line after the
+    /// pause (see the `concurrency` module docs for the exception). Past the gate, as on
     /// the fast path: the inner service's readiness first, so the rate is measured
     /// where requests start, then its unit, waiting in line for it while holding that
     /// readiness.
     ///
-    /// Giving readiness back loses whatever the inner service took to be ready: stack
-    /// a shared rate layer *outside* per-host ones, so that it takes its unit after
-    /// theirs.
+    /// Giving readiness back loses whatever the inner service took to be ready (a unit
+    /// of a rate layer inside, for a request that was waiting in line when the pause
+    /// began).
     #[cold]
     fn poll_ready_slow<Req>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>>
     where
