@@ -342,3 +342,40 @@ async fn by_host_a_named_buckets_throttle_holds_the_host() {
     );
     assert_eq!(layer.partitions().len(), 1, "no limiter per named bucket");
 }
+
+/// A request waiting out a global pause is not queued behind the global limiter's
+/// unit waiters (here: requests to other hosts at the gate of a `RateLimitLayer` on the
+/// same limiter): it had taken its global unit already, and starts when the pause ends.
+#[tokio::test(start_paused = true)]
+async fn a_request_waiting_out_a_global_pause_is_not_queued_behind_its_rate_waiters() {
+    let log: Log = Arc::default();
+    let global = RateLimiter::new(Quota::per_second(1).unwrap().with_burst(2).unwrap());
+    let partition = Quota::per_second(1).unwrap().with_burst(1).unwrap();
+    let client = tower_ratelimit_core::RateLimitLayer::with_limiter(global.clone()).layer(
+        PartitionedFeedbackLayer::new(partition, global.clone())
+            .layer(api(Arc::clone(&log), |_, _| vec![])),
+    );
+    let t0 = Instant::now();
+    // a.test's second request takes its global unit at once, and waits for its
+    // partition until 1 s.
+    let mut tasks = vec![];
+    for _ in 0..2 {
+        tasks.push(tokio::spawn(client.clone().oneshot(get("http://a.test/"))));
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep_until(t0 + Duration::from_millis(500)).await;
+    global.pause_for(Duration::from_secs(2));
+    tokio::time::sleep_until(t0 + Duration::from_millis(600)).await;
+    for host in 0..8 {
+        let uri = format!("http://b{host}.test/");
+        tasks.push(tokio::spawn(client.clone().oneshot(get(&uri))));
+        tokio::task::yield_now().await;
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        starts_of(&log, "a.test/"),
+        vec![t0, t0 + Duration::from_millis(2_500)]
+    );
+}

@@ -1,6 +1,7 @@
-//! Partitioned feedback: a limiter per partition (a host, a Discord bucket, a policy's
-//! `pk`), so a throttle on one partition does not stop the others; a pause applies to
-//! all when the server says the limit is global.
+//! Partitioned feedback: a limiter per partition (a host by default; with [`ByRoute`],
+//! a Discord bucket or a policy's `pk` the server names), so a throttle on one
+//! partition does not stop the others; a pause applies to all when the server says the
+//! limit is global.
 //!
 //! ```
 //! use std::time::Duration;
@@ -56,8 +57,9 @@ pub trait PartitionBy: Send + Sync + 'static {
     /// where a key's requests all share one server partition, as a route's do; for a
     /// coarser key (a host, with many buckets) the named partition would move with
     /// whichever answer came last, so its throttle holds the key's own limiter instead.
+    /// `false` unless a key says otherwise ([`ByRoute`] does).
     fn learns_named_partitions(&self) -> bool {
-        true
+        false
     }
 }
 
@@ -68,11 +70,6 @@ pub struct ByHost;
 impl PartitionBy for ByHost {
     fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
         request.uri().host().unwrap_or("").as_bytes().to_vec()
-    }
-
-    /// A host has many buckets: a throttle holds the host.
-    fn learns_named_partitions(&self) -> bool {
-        false
     }
 }
 
@@ -85,6 +82,11 @@ impl PartitionBy for ByRoute {
     fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
         let host = request.uri().host().unwrap_or("");
         format!("{} {}{}", request.method(), host, request.uri().path()).into_bytes()
+    }
+
+    /// A route's requests share one bucket: the one the server names.
+    fn learns_named_partitions(&self) -> bool {
+        true
     }
 }
 
@@ -154,7 +156,17 @@ impl Partitions {
                 return Ok(limiter);
             }
             limiter.store().refund_now(1);
-            self.global.until_unpaused().await;
+            // Not in the global limiter's queue (its unit waiters would go first):
+            // until the pause ends or changes (a resume), then look again.
+            loop {
+                let changed = self.global.pause_changed();
+                let Some(until) = self.global.paused_until() else {
+                    break;
+                };
+                let sleep = std::pin::pin!(tokio::time::sleep_until(until));
+                let changed = std::pin::pin!(changed);
+                futures_util::future::select(sleep, changed).await;
+            }
         }
     }
 
