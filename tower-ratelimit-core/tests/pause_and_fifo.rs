@@ -382,18 +382,25 @@ async fn a_pause_takes_no_unit_of_a_rate_layer_inside() {
     );
 }
 
-/// Services that leave their places in line for a pause go back to them: a caller
-/// of `acquire` that came during the pause does not overtake them.
-#[tokio::test(start_paused = true)]
-async fn waiters_of_a_pause_keep_their_places_in_line() {
+/// `services` clones of a 10/s (burst 1) service ask for a slot, before or after a 5 s
+/// pause begins; a caller of `acquire` (id 100) comes 1 s into the pause. Returns
+/// every start.
+async fn services_and_a_later_caller_across_a_pause(
+    services: usize,
+    pause_first: bool,
+) -> Vec<(usize, Duration)> {
     let t0 = Instant::now();
     let starts: Starts = Arc::default();
     let limiter = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(1).unwrap());
     let svc =
         RateLimitLayer::with_limiter(limiter.clone()).layer(recording_service(starts.clone(), t0));
-    // 0 starts at once; 1 and 2 wait for their slots.
-    let mut tasks = spawn_waiters(&svc, 3).await;
-    limiter.pause_for(Duration::from_secs(5));
+    if pause_first {
+        limiter.pause_for(Duration::from_secs(5));
+    }
+    let mut tasks = spawn_waiters(&svc, services).await;
+    if !pause_first {
+        limiter.pause_for(Duration::from_secs(5));
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (late, record) = (limiter.clone(), starts.clone());
     tasks.push(tokio::spawn(async move {
@@ -403,7 +410,17 @@ async fn waiters_of_a_pause_keep_their_places_in_line() {
     for task in tasks {
         task.await.unwrap();
     }
-    let ids: Vec<_> = starts.lock().unwrap().iter().map(|(id, _)| *id).collect();
+    let starts = starts.lock().unwrap().clone();
+    starts
+}
+
+/// Services that leave their places in line for a pause go back to them: a caller
+/// of `acquire` that came during the pause does not overtake them.
+#[tokio::test(start_paused = true)]
+async fn waiters_of_a_pause_keep_their_places_in_line() {
+    // 0 starts at once; 1 and 2 wait for their slots when the pause begins.
+    let starts = services_and_a_later_caller_across_a_pause(3, false).await;
+    let ids: Vec<_> = starts.iter().map(|(id, _)| *id).collect();
     assert_eq!(ids, vec![0, 1, 2, 100]);
 }
 
@@ -552,23 +569,8 @@ async fn a_request_reserving_its_cost_gives_the_pool_back_for_a_pause() {
 /// the pause).
 #[tokio::test(start_paused = true)]
 async fn no_two_starts_within_an_interval_after_a_pause() {
-    let t0 = Instant::now();
-    let starts: Starts = Arc::default();
-    let limiter = RateLimiter::new(Quota::per_second(10).unwrap().with_burst(1).unwrap());
-    let svc =
-        RateLimitLayer::with_limiter(limiter.clone()).layer(recording_service(starts.clone(), t0));
-    limiter.pause_for(Duration::from_secs(5));
-    let mut tasks = spawn_waiters(&svc, 1).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (late, record) = (limiter.clone(), starts.clone());
-    tasks.push(tokio::spawn(async move {
-        late.acquire(1).await.unwrap();
-        record.lock().unwrap().push((100, t0.elapsed()));
-    }));
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let mut at: Vec<_> = starts.lock().unwrap().iter().map(|(_, at)| *at).collect();
+    let starts = services_and_a_later_caller_across_a_pause(1, true).await;
+    let mut at: Vec<_> = starts.iter().map(|(_, at)| *at).collect();
     at.sort();
     assert_eq!(
         at,
