@@ -94,10 +94,12 @@ enum Limiting<St> {
     PerHost(Arc<Partitions>),
 }
 
-/// The limiter an attempt was admitted by, which its response steers.
+/// Which limiter an attempt's response steers.
 enum Admitted<'a, St> {
     Shared(&'a RateLimiter<St>),
-    Host(RateLimiter),
+    /// The host's limiter as the table holds it when the response comes: the one the
+    /// request waited for may have been dropped meanwhile to make room for others.
+    Host(&'a Partitions),
 }
 
 impl<St, C, RC, Bu> fmt::Debug for RateLimitMiddleware<St, C, RC, Bu> {
@@ -272,7 +274,7 @@ where
                 .await
                 .map_err(|e| reqwest_middleware::Error::middleware(LimiterError(e)))?;
             let spare = policy.as_ref().and_then(|_| request.try_clone());
-            let result = self.observe(admitted, next.clone().run(request, extensions).await);
+            let result = self.observe(admitted, &host, next.clone().run(request, extensions).await);
             let (Some(policy), Some(spare)) = (policy.as_mut(), spare) else {
                 return result;
             };
@@ -309,7 +311,10 @@ impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
                 limiter.acquire(1).await?;
                 Ok(Admitted::Shared(limiter))
             }
-            Limiting::PerHost(hosts) => Ok(Admitted::Host(hosts.admit(host).await?)),
+            Limiting::PerHost(hosts) => {
+                hosts.admit(host).await?;
+                Ok(Admitted::Host(hosts))
+            }
         }
     }
 
@@ -318,13 +323,17 @@ impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
     fn observe(
         &self,
         admitted: Admitted<'_, St>,
+        host: &[u8],
         result: reqwest_middleware::Result<Response>,
     ) -> reqwest_middleware::Result<Response> {
         let mut response = result?;
         let verdict = self.steer.judge(response.status(), response.headers());
         match admitted {
             Admitted::Shared(limiter) => steer::apply(limiter, &verdict, self.steer.adopt_policy),
-            Admitted::Host(limiter) => steer::apply(&limiter, &verdict, self.steer.adopt_policy),
+            Admitted::Host(hosts) => {
+                let limiter = hosts.limiter(host);
+                steer::apply(&limiter, &verdict, self.steer.adopt_policy)
+            }
         }
         if let Some(over) = verdict.over_cap {
             return Err(reqwest_middleware::Error::middleware(over));

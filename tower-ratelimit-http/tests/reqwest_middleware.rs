@@ -247,3 +247,78 @@ async fn per_host_retries_after_its_hosts_retry_after() {
     assert_eq!(arrivals.len(), 2);
     assert!(arrivals[1].2 >= throttled_at + Duration::from_secs(1));
 }
+
+/// Answers every request after `delay`, with a 429 and "Retry-After: 60" for
+/// `throttled_host`, logging (host, when) of each: a stand-in server after the
+/// middleware, so that the paused clock applies.
+struct ScriptedServer {
+    throttled_host: &'static str,
+    delay: Duration,
+    log: Arc<Mutex<Vec<(String, tokio::time::Instant)>>>,
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for ScriptedServer {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        _: &mut http::Extensions,
+        _: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let host = request.url().host_str().unwrap_or_default().to_string();
+        self.log
+            .lock()
+            .unwrap()
+            .push((host.clone(), tokio::time::Instant::now()));
+        let throttled = host == self.throttled_host;
+        if throttled {
+            tokio::time::sleep(self.delay).await;
+        }
+        let mut response = http::Response::builder();
+        if throttled {
+            response = response.status(429).header("retry-after", "60");
+        }
+        Ok(reqwest::Response::from(
+            response.body(Vec::<u8>::new()).unwrap(),
+        ))
+    }
+}
+
+/// A host's limiter dropped to make room (max_hosts) while its request was in flight:
+/// the 429 that comes back still holds the host.
+#[tokio::test(start_paused = true)]
+async fn per_host_a_429_holds_its_host_even_if_its_limiter_was_dropped_meanwhile() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(
+            RateLimitMiddleware::per_host(Quota::per_second(100).unwrap())
+                .max_hosts(2)
+                .without_retry(),
+        )
+        .with(ScriptedServer {
+            throttled_host: "a.test",
+            delay: Duration::from_millis(100),
+            log: Arc::clone(&log),
+        })
+        .build();
+    let t0 = tokio::time::Instant::now();
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        async move { client.get("http://a.test/").send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    for host in ["b.test", "c.test"] {
+        client.get(format!("http://{host}/")).send().await.unwrap();
+    }
+    assert_eq!(in_flight.await.unwrap(), 429);
+    client.get("http://a.test/").send().await.unwrap();
+    let again = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(host, _)| host == "a.test")
+        .nth(1)
+        .map(|(_, at)| *at)
+        .unwrap();
+    assert!(again >= t0 + Duration::from_secs(60));
+}
