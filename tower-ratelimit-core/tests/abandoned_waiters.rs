@@ -196,3 +196,44 @@ async fn a_head_waiting_on_a_slow_store_keeps_its_answer() {
         .collect();
     within_a_minute(futures_util::future::join_all(waiters)).await;
 }
+
+/// A head kept but no longer polled after its lease moved earlier (a faster quota):
+/// the waiters in line, whose watchdogs were armed against the old lease, take over
+/// about a second after the new one, and in their order.
+#[tokio::test(start_paused = true)]
+async fn an_idle_head_whose_lease_moved_earlier_is_overtaken_in_order() {
+    use futures_util::FutureExt;
+    let t0 = Instant::now();
+    let limiter = RateLimiter::new(Quota::per_minute(1).unwrap().with_burst(1).unwrap());
+    limiter.acquire(1).await.unwrap(); // the next slot is a minute away
+    let mut head = Box::pin(limiter.acquire(1));
+    assert!(head.as_mut().now_or_never().is_none());
+    let spawn = |limiter: &RateLimiter| {
+        let limiter = limiter.clone();
+        tokio::spawn(async move {
+            limiter.acquire(1).await.unwrap();
+            t0.elapsed()
+        })
+    };
+    let first = spawn(&limiter);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    limiter.set_quota(
+        Quota::with_period(Duration::from_secs(5))
+            .unwrap()
+            .with_burst(1)
+            .unwrap(),
+    );
+    // Its owner polls the head once more (its lease moves to its new slot), then
+    // keeps it without polling it again.
+    assert!(head.as_mut().now_or_never().is_none());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let second = spawn(&limiter);
+    let first = within_a_minute(first).await.unwrap();
+    let second = within_a_minute(second).await.unwrap();
+    assert!(
+        first < Duration::from_secs(10),
+        "first started at {first:?}"
+    );
+    assert!(first < second, "out of order: {first:?}, {second:?}");
+    drop(head);
+}

@@ -609,3 +609,52 @@ async fn resume_releases_requests_held_by_their_response_futures() {
         vec![(0, Duration::from_secs(1)), (10, Duration::from_secs(1))]
     );
 }
+
+/// A request held through a pause by its response future, waiting in a shared pool's
+/// queue when a second pause begins, gives back the permit the pool hands it.
+#[tokio::test(start_paused = true)]
+async fn a_held_request_gives_the_pool_back_through_a_second_pause() {
+    let t0 = Instant::now();
+    let starts: Starts = Arc::default();
+    let pool = tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(Arc::new(
+        tokio::sync::Semaphore::new(1),
+    ));
+    let host_a = RateLimiter::new(Quota::per_second(100).unwrap());
+    let slow = |log: Starts| {
+        service_fn(move |id: usize| {
+            log.lock().unwrap().push((id, t0.elapsed()));
+            async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Ok::<_, std::convert::Infallible>(())
+            }
+        })
+    };
+    let mut svc_a = RateLimitLayer::with_limiter(host_a.clone())
+        .layer(pool.layer(recording_service(starts.clone(), t0)));
+    let svc_b = RateLimitLayer::new(Quota::per_second(100).unwrap())
+        .layer(pool.layer(slow(starts.clone())));
+    // A's request is granted, then held through a 1 s pause; B's first request holds
+    // the permit from 0 to 2 s, so A's waits for it when its pause ends.
+    svc_a.ready().await.unwrap();
+    host_a.pause_for(Duration::from_secs(1));
+    let held = tokio::spawn(svc_a.call(0));
+    tokio::task::yield_now().await;
+    let mut tasks = spawn_waiters(&svc_b.clone().map_request(|id: usize| id + 100), 1).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    host_a.pause_for(Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    tasks.extend(spawn_waiters(&svc_b.map_request(|id: usize| id + 200), 1).await);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    held.await.unwrap().unwrap();
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(
+        starts,
+        vec![
+            (100, Duration::ZERO),
+            (200, Duration::from_millis(2_100)),
+            (0, Duration::from_millis(61_500)),
+        ]
+    );
+}

@@ -7,10 +7,13 @@
 //! been abandoned by its owner (a service whose `ready()` timed out but which was kept,
 //! not dropped), so the first in line takes the head from it; the old head joins again
 //! at the back if it is ever polled. A live head is polled within microseconds of its
-//! timer, far inside the grace. The first in line may have been abandoned too: the
-//! waiter at place `p` in line watches the lease plus `p` graces, and takes the head
-//! from everyone ahead of it who let that pass. So a watchdog fires about once per
-//! place in seconds, and abandoned waiters hold up the line about a second each.
+//! timer, far inside the grace; a head waiting for a store's answer is not, so a store
+//! must answer (or time out) well inside the grace, as the Redis store's per-call
+//! timeout of tens of milliseconds does. The first in line may have been abandoned
+//! too: the waiter at place `p` in line watches the lease plus `p` graces, and takes
+//! the head from everyone ahead of it who let that pass; when the head's lease moves
+//! earlier, the line is woken to watch the new one. So a watchdog fires about once
+//! per place in seconds, and abandoned waiters hold up the line about a second each.
 //!
 //! Dropping a [`Ticket`] leaves the queue and hands the head on: nothing is lost when
 //! a waiter is cancelled.
@@ -236,10 +239,23 @@ impl Ticket {
     /// head: renews its lease to `wake_at + GRACE`.
     pub(crate) fn renew(&self, wake_at: Instant) {
         let mut line = self.queue.lock();
+        let mut shrank = false;
         if let Some(head) = &mut line.head {
             if head.number == self.number {
-                head.deadline = wake_at + GRACE;
+                let deadline = wake_at + GRACE;
+                shrank = deadline < head.deadline;
+                head.deadline = deadline;
             }
+        }
+        // Watchdogs in line were armed against the old, later lease: re-arm them.
+        let wakers: Vec<Waker> = if shrank {
+            line.waiting.iter().map(|w| w.waker.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        drop(line);
+        for waker in wakers {
+            waker.wake();
         }
     }
 }

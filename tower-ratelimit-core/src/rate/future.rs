@@ -215,6 +215,11 @@ where
                     // Armed again before the pause is read, so no change is missed.
                     *changed = Box::pin(limiter.pause_changed());
                     if let Some(wait) = limiter.pause_remaining() {
+                        // A clone polled ready since the last pause may hold a place
+                        // in a pool's queue (or a permit it was handed): give it back.
+                        if let Some((service, _)) = call.as_mut() {
+                            *service = service.clone();
+                        }
                         sleep.as_mut().reset(tokio::time::Instant::now() + wait);
                         continue;
                     }
