@@ -97,9 +97,9 @@ enum Limiting<St> {
 /// Which limiter an attempt's response steers.
 enum Admitted<'a, St> {
     Shared(&'a RateLimiter<St>),
-    /// The host's limiter as the table holds it when the response comes: the one the
-    /// request waited for may have been dropped meanwhile to make room for others.
-    Host(&'a Partitions),
+    /// The host's limiter the request waited for, which the table may have dropped
+    /// meanwhile to make room for others (requests may still wait in it).
+    Host(&'a Partitions, RateLimiter),
 }
 
 impl<St, C, RC, Bu> fmt::Debug for RateLimitMiddleware<St, C, RC, Bu> {
@@ -312,8 +312,8 @@ impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
                 Ok(Admitted::Shared(limiter))
             }
             Limiting::PerHost(hosts) => {
-                hosts.admit(host).await?;
-                Ok(Admitted::Host(hosts))
+                let waited = hosts.admit(host).await?;
+                Ok(Admitted::Host(hosts, waited))
             }
         }
     }
@@ -330,9 +330,18 @@ impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         let verdict = self.steer.judge(response.status(), response.headers());
         match admitted {
             Admitted::Shared(limiter) => steer::apply(limiter, &verdict, self.steer.adopt_policy),
-            Admitted::Host(hosts) => {
-                let limiter = hosts.limiter(host);
-                steer::apply(&limiter, &verdict, self.steer.adopt_policy)
+            Admitted::Host(hosts, waited) => {
+                steer::apply(&waited, &verdict, self.steer.adopt_policy);
+                match hosts.current(host) {
+                    // A newer limiter for the host: its requests must hear it too.
+                    Some(current) if !current.same_as(&waited) => {
+                        steer::apply(&current, &verdict, self.steer.adopt_policy)
+                    }
+                    Some(_) => {}
+                    // Dropped, and nothing newer: a pause must outlive the drop.
+                    None if waited.paused_until().is_some() => hosts.reinstate(host, &waited),
+                    None => {}
+                }
             }
         }
         if let Some(over) = verdict.over_cap {

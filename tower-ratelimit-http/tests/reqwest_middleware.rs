@@ -322,3 +322,44 @@ async fn per_host_a_429_holds_its_host_even_if_its_limiter_was_dropped_meanwhile
         .unwrap();
     assert!(again >= t0 + Duration::from_secs(60));
 }
+
+/// A request still waiting in its host's limiter when the table dropped it (to make
+/// room) is held by the 429 another request of the host got.
+#[tokio::test(start_paused = true)]
+async fn per_host_a_request_waiting_in_a_dropped_limiter_hears_its_hosts_429() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(
+            RateLimitMiddleware::per_host(Quota::per_second(1).unwrap().with_burst(1).unwrap())
+                .max_hosts(2)
+                .without_retry(),
+        )
+        .with(ScriptedServer {
+            throttled_host: "a.test",
+            delay: Duration::from_millis(100),
+            log: Arc::clone(&log),
+        })
+        .build();
+    let t0 = tokio::time::Instant::now();
+    let send = |uri: &'static str| {
+        let client = client.clone();
+        tokio::spawn(async move { client.get(uri).send().await.unwrap().status() })
+    };
+    let first = send("http://a.test/1");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let second = send("http://a.test/2"); // waits for its slot, at 1 s
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    for host in ["b.test", "c.test"] {
+        client.get(format!("http://{host}/")).send().await.unwrap();
+    }
+    assert_eq!(first.await.unwrap(), 429);
+    second.await.unwrap();
+    let a: Vec<_> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(host, _)| host == "a.test")
+        .map(|(_, at)| *at)
+        .collect();
+    assert!(a[1] >= t0 + Duration::from_secs(60));
+}

@@ -252,6 +252,35 @@ impl Partitions {
         limiter
     }
 
+    /// The limiter the table holds for a partition, if any (creating none).
+    pub(crate) fn current(&self, partition: &[u8]) -> Option<RateLimiter> {
+        let partition = &partition[..partition.len().min(MAX_KEY)];
+        let table = self.lock();
+        table.limiters.get(partition).map(|e| e.limiter.clone())
+    }
+
+    /// Puts `limiter` back as the partition's when the table dropped it meanwhile (to
+    /// make room): it carries a server's pause that later requests must honour.
+    pub(crate) fn reinstate(&self, partition: &[u8], limiter: &RateLimiter) {
+        let partition = &partition[..partition.len().min(MAX_KEY)];
+        let mut table = self.lock();
+        if table.limiters.contains_key(partition) {
+            return;
+        }
+        if table.limiters.len() >= self.max_partitions {
+            evict(&mut table);
+        }
+        table.tick += 1;
+        let last_used = table.tick;
+        table.limiters.insert(
+            partition.to_vec(),
+            Entry {
+                limiter: limiter.clone(),
+                last_used,
+            },
+        );
+    }
+
     /// Remembers that requests keyed `request_key` belong to `partition`.
     fn learn(&self, request_key: &[u8], partition: &[u8]) {
         let mut table = self.lock();
