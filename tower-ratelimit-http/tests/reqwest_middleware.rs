@@ -254,7 +254,7 @@ async fn per_host_retries_after_its_hosts_retry_after() {
 struct ScriptedServer {
     throttled_host: &'static str,
     delay: Duration,
-    log: Arc<Mutex<Vec<(String, tokio::time::Instant)>>>,
+    log: SentLog,
 }
 
 #[async_trait::async_trait]
@@ -284,14 +284,15 @@ impl reqwest_middleware::Middleware for ScriptedServer {
     }
 }
 
-/// A host's limiter dropped to make room (max_hosts) while its request was in flight:
-/// the 429 that comes back still holds the host.
-#[tokio::test(start_paused = true)]
-async fn per_host_a_429_holds_its_host_even_if_its_limiter_was_dropped_meanwhile() {
-    let log = Arc::new(Mutex::new(Vec::new()));
+type SentLog = Arc<Mutex<Vec<(String, tokio::time::Instant)>>>;
+
+/// A `per_host` client of `quota` that keeps two hosts, over a scripted server whose
+/// a.test answers after 100 ms with a 429 and "Retry-After: 60".
+fn two_hosts_kept_of_three(quota: Quota) -> (reqwest_middleware::ClientWithMiddleware, SentLog) {
+    let log = SentLog::default();
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(
-            RateLimitMiddleware::per_host(Quota::per_second(100).unwrap())
+            RateLimitMiddleware::per_host(quota)
                 .max_hosts(2)
                 .without_retry(),
         )
@@ -301,6 +302,24 @@ async fn per_host_a_429_holds_its_host_even_if_its_limiter_was_dropped_meanwhile
             log: Arc::clone(&log),
         })
         .build();
+    (client, log)
+}
+
+/// When each request to `host` was sent.
+fn sent_to(log: &SentLog, host: &str) -> Vec<tokio::time::Instant> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(sent, _)| sent == host)
+        .map(|(_, at)| *at)
+        .collect()
+}
+
+/// A host's limiter dropped to make room (max_hosts) while its request was in flight:
+/// the 429 that comes back still holds the host.
+#[tokio::test(start_paused = true)]
+async fn per_host_a_429_holds_its_host_even_if_its_limiter_was_dropped_meanwhile() {
+    let (client, log) = two_hosts_kept_of_three(Quota::per_second(100).unwrap());
     let t0 = tokio::time::Instant::now();
     let in_flight = tokio::spawn({
         let client = client.clone();
@@ -312,34 +331,15 @@ async fn per_host_a_429_holds_its_host_even_if_its_limiter_was_dropped_meanwhile
     }
     assert_eq!(in_flight.await.unwrap(), 429);
     client.get("http://a.test/").send().await.unwrap();
-    let again = log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(host, _)| host == "a.test")
-        .nth(1)
-        .map(|(_, at)| *at)
-        .unwrap();
-    assert!(again >= t0 + Duration::from_secs(60));
+    assert!(sent_to(&log, "a.test")[1] >= t0 + Duration::from_secs(60));
 }
 
 /// A request still waiting in its host's limiter when the table dropped it (to make
 /// room) is held by the 429 another request of the host got.
 #[tokio::test(start_paused = true)]
 async fn per_host_a_request_waiting_in_a_dropped_limiter_hears_its_hosts_429() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(
-            RateLimitMiddleware::per_host(Quota::per_second(1).unwrap().with_burst(1).unwrap())
-                .max_hosts(2)
-                .without_retry(),
-        )
-        .with(ScriptedServer {
-            throttled_host: "a.test",
-            delay: Duration::from_millis(100),
-            log: Arc::clone(&log),
-        })
-        .build();
+    let (client, log) =
+        two_hosts_kept_of_three(Quota::per_second(1).unwrap().with_burst(1).unwrap());
     let t0 = tokio::time::Instant::now();
     let send = |uri: &'static str| {
         let client = client.clone();
@@ -354,12 +354,5 @@ async fn per_host_a_request_waiting_in_a_dropped_limiter_hears_its_hosts_429() {
     }
     assert_eq!(first.await.unwrap(), 429);
     second.await.unwrap();
-    let a: Vec<_> = log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(host, _)| host == "a.test")
-        .map(|(_, at)| *at)
-        .collect();
-    assert!(a[1] >= t0 + Duration::from_secs(60));
+    assert!(sent_to(&log, "a.test")[1] >= t0 + Duration::from_secs(60));
 }
