@@ -238,17 +238,8 @@ impl Partitions {
             entry.last_used = tick;
             return entry.limiter.clone();
         }
-        if table.limiters.len() >= self.max_partitions {
-            evict(&mut table);
-        }
         let limiter = RateLimiter::new(self.quota);
-        table.limiters.insert(
-            partition.to_vec(),
-            Entry {
-                limiter: limiter.clone(),
-                last_used: tick,
-            },
-        );
+        self.insert(&mut table, partition, &limiter, tick);
         limiter
     }
 
@@ -267,16 +258,21 @@ impl Partitions {
         if table.limiters.contains_key(partition) {
             return;
         }
-        if table.limiters.len() >= self.max_partitions {
-            evict(&mut table);
-        }
         table.tick += 1;
-        let last_used = table.tick;
+        let tick = table.tick;
+        self.insert(&mut table, partition, limiter, tick);
+    }
+
+    /// Adds a partition's limiter, making room first when the table is full.
+    fn insert(&self, table: &mut Table, partition: &[u8], limiter: &RateLimiter, tick: u64) {
+        if table.limiters.len() >= self.max_partitions {
+            evict(table);
+        }
         table.limiters.insert(
             partition.to_vec(),
             Entry {
                 limiter: limiter.clone(),
-                last_used,
+                last_used: tick,
             },
         );
     }
