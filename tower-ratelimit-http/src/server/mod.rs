@@ -74,7 +74,8 @@
 //! ```
 //!
 //! Per-client limits use a keyed store and a key extractor: `ClientIp` (the TCP peer,
-//! or the address forwarded by trusted proxies only), an API key header, an identity
+//! or the address forwarded by trusted proxies only; IPv6 clients by their /64, IPv4
+//! clients behind a NAT64 or SIIT translator by their own address), an API key header, an identity
 //! from authentication, the route, or a tuple of these; see [`key`]. The
 //! `axum_server` example serves a per-client-IP limit end to end.
 //!

@@ -17,6 +17,7 @@
 use super::cidr::{canonical, mask, IpNet};
 use super::forwarded::{ForwardedHeader, Walk};
 use super::peer::peer_addr;
+use super::translated::{self, untranslated, TranslationPrefixError};
 use super::{KeyError, KeyExtractor};
 use http::Request;
 use std::net::IpAddr;
@@ -31,12 +32,20 @@ use std::sync::Arc;
 ///
 /// IPv6 clients are keyed by their /64 network by default, since one host usually
 /// holds a whole /64 and could otherwise rotate through 2^64 keys; see
-/// [`ClientIp::ipv6_prefix`].
+/// [`ClientIp::ipv6_prefix`]. An IPv4 client that reaches an IPv6 server through a
+/// translator (SIIT or NAT64, whose addresses embed the IPv4 one) is keyed by its IPv4
+/// address, as if it had connected directly: under the well-known prefix `64:ff9b::/96`
+/// by default, under others with [`ClientIp::ipv4_translated_by`].
 #[derive(Debug, Clone)]
 pub struct ClientIp {
     trusted: Arc<[IpNet]>,
     header: ForwardedHeader,
     ipv6_prefix: u8,
+    translation_prefixes: Arc<[IpNet]>,
+}
+
+fn default_translation_prefixes() -> Arc<[IpNet]> {
+    translated::well_known_prefix().into_iter().collect()
 }
 
 impl ClientIp {
@@ -46,6 +55,7 @@ impl ClientIp {
             trusted: Arc::from(Vec::new()),
             header: ForwardedHeader::XForwardedFor,
             ipv6_prefix: 64,
+            translation_prefixes: default_translation_prefixes(),
         }
     }
 
@@ -62,6 +72,7 @@ impl ClientIp {
             trusted: trusted.into_iter().collect(),
             header,
             ipv6_prefix: 64,
+            translation_prefixes: default_translation_prefixes(),
         }
     }
 
@@ -72,23 +83,51 @@ impl ClientIp {
         self
     }
 
+    /// The IPv6 prefixes under which a translator (SIIT, NAT64) in front of this server
+    /// writes its IPv4 clients' addresses, replacing the default `64:ff9b::/96`: an
+    /// address under one of them is keyed, and checked against the trusted proxies, as
+    /// the IPv4 address it carries (RFC 6052). An empty list reads none.
+    ///
+    /// # Errors
+    /// [`TranslationPrefixError`] for a network RFC 6052 gives no layout for: IPv4, or
+    /// IPv6 of a length other than 32, 40, 48, 56, 64 or 96 bits.
+    pub fn ipv4_translated_by(
+        mut self,
+        prefixes: impl IntoIterator<Item = IpNet>,
+    ) -> Result<ClientIp, TranslationPrefixError> {
+        self.translation_prefixes = prefixes
+            .into_iter()
+            .map(translated::check)
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
     /// The trusted proxy networks.
     pub fn trusted(&self) -> &[IpNet] {
         &self.trusted
     }
 
+    /// The address as the client had it before a translator wrote it into IPv6.
+    fn untranslated(&self, ip: IpAddr) -> IpAddr {
+        untranslated(ip, &self.translation_prefixes)
+    }
+
+    /// A proxy behind a translator may be listed by either of its addresses.
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.trusted.iter().any(|net| net.contains(ip))
+        let seen_as = self.untranslated(ip);
+        self.trusted
+            .iter()
+            .any(|net| net.contains(ip) || net.contains(seen_as))
     }
 
     fn client(&self, request_peer: IpAddr, headers: &http::HeaderMap) -> Result<IpAddr, KeyError> {
         let peer = canonical(request_peer);
         if !self.is_trusted(peer) {
-            return Ok(peer);
+            return Ok(self.untranslated(peer));
         }
         match self.header.walk(headers, |ip| self.is_trusted(ip))? {
-            Walk::Client(ip) => Ok(ip),
-            Walk::Absent => Ok(peer),
+            Walk::Client(ip) => Ok(self.untranslated(ip)),
+            Walk::Absent => Ok(self.untranslated(peer)),
         }
     }
 }
@@ -157,6 +196,44 @@ mod tests {
             .extract(&request("[::ffff:1.2.3.4]:1", None))
             .unwrap();
         assert_eq!(key, "1.2.3.4".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn ipv4_clients_behind_a_translator_get_a_key_each() {
+        // Under a /64 they would all be one key.
+        let ip = ClientIp::peer();
+        let first = ip
+            .extract(&request("[64:ff9b::192.0.2.1]:1", None))
+            .unwrap();
+        let second = ip
+            .extract(&request("[64:ff9b::192.0.2.2]:1", None))
+            .unwrap();
+        assert_eq!(first, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(second, "192.0.2.2".parse::<IpAddr>().unwrap());
+
+        // Forwarded by a proxy that the translator also rewrote, listed by its IPv4.
+        let behind = ClientIp::behind_proxies(
+            ["10.0.0.0/8".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
+        );
+        let key = behind
+            .extract(&request("[64:ff9b::10.0.0.5]:1", Some("198.51.100.3")))
+            .unwrap();
+        assert_eq!(key, "198.51.100.3".parse::<IpAddr>().unwrap());
+        let key = behind
+            .extract(&request(
+                "[64:ff9b::10.0.0.5]:1",
+                Some("64:ff9b::203.0.113.4"),
+            ))
+            .unwrap();
+        assert_eq!(key, "203.0.113.4".parse::<IpAddr>().unwrap());
+
+        // Turned off, the translator's /64 is one key again.
+        let off = ClientIp::peer().ipv4_translated_by([]).unwrap();
+        let key = off
+            .extract(&request("[64:ff9b::192.0.2.1]:1", None))
+            .unwrap();
+        assert_eq!(key, "64:ff9b::".parse::<IpAddr>().unwrap());
     }
 
     #[test]

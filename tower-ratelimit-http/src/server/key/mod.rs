@@ -37,6 +37,7 @@ mod forwarded;
 mod header;
 mod peer;
 pub mod route;
+pub mod translated;
 
 pub use cidr::{CidrError, IpNet};
 pub use client_ip::ClientIp;
@@ -45,6 +46,7 @@ pub use forwarded::ForwardedHeader;
 pub use header::HeaderKey;
 pub use peer::{peer_addr, PeerAddr};
 pub use route::RouteKey;
+pub use translated::TranslationPrefixError;
 
 use http::Request;
 use std::fmt;
