@@ -1070,3 +1070,67 @@ fn goodput_a_slow_client_probes_back_from_the_floor_in_well_under_a_minute() {
     let secs = t - floor;
     assert!(secs < 40.0, "{secs}");
 }
+
+/// The estimate after a measurement opened at 4 s on a server recognised as a sliding
+/// log, which accepts everything until 4940 ms, then refuses from the request sent at
+/// 4930 ms for 0.41 s (the limit fell 60 ms before the measurement's planned end at
+/// 5 s, so six refusals have come by then), then rolls: the rate, and the estimate
+/// once four acceptances followed the roll.
+fn drop_just_before_the_end_of_a_measurement() -> (f64, f64) {
+    let (mut c, _) = echo_episodes(true);
+    let r0 = c.rate().unwrap();
+    c.observe(ms(4000), &no());
+    for i in 1..=139u64 {
+        let o = if (95..=135).contains(&i) { no() } else { ok() };
+        c.observe(ms(4000 + i * 10), &o);
+    }
+    (r0, c.estimate().unwrap())
+}
+
+#[test]
+fn goodput_waits_for_the_roll_of_a_run_that_began_just_before_a_measurement_ended() {
+    // At about 70/s, six refusals in a row at the planned end: under a tenth of a
+    // window's worth, but no echo of a sliding log runs that long (its refusals come
+    // between acceptances as old entries expire). The measurement waits for the roll,
+    // which reads the new quota: 0.59 of the rate. Ended at once, it read 94 of 100
+    // accepted and the refusals of the drop were then ignored for a whole window
+    // (sliding log at 2000/s: 143 refusals in a row at the end, 1,791/s read for a
+    // limit of 1,000, and the second after the drop refused 52 %).
+    let (r0, est) = drop_just_before_the_end_of_a_measurement();
+    assert!(r0 > 50.0 && r0 < 100.0, "{r0}");
+    assert!((est - 0.59 * r0).abs() < 1e-6, "{est} vs {r0}");
+}
+
+/// On a server recognised as a sliding log: a measurement from 4 s to 5 s that
+/// refuses 2 of its 100 responses (a cut by the share; the usual 250 ms settle), then
+/// the limit falls and every request sent from 5060 ms is refused until the log rolls
+/// for the request sent at 5520 ms. The refusals of requests sent before 5250 ms are
+/// within the settle and ignored; the first one after it opens the episode. Returns
+/// the rate in use at the drop and the estimate once the roll was confirmed.
+fn run_begun_within_the_settle() -> (f64, f64) {
+    let (mut c, _) = echo_episodes(true);
+    c.observe(ms(4000), &no());
+    for i in 1..=100u64 {
+        let o = if i == 30 || i == 70 { no() } else { ok() };
+        c.observe(ms(4000 + i * 10), &o);
+    }
+    let r0 = c.rate().unwrap();
+    let cut = c.estimate();
+    // Responses come 20 ms after their requests were sent.
+    for i in 1..=55u64 {
+        let o = if (6..=51).contains(&i) { no() } else { ok() };
+        c.observe(ms(5020 + i * 10), &o);
+    }
+    assert_ne!(c.estimate(), cut, "not measured");
+    (r0, c.estimate().unwrap())
+}
+
+#[test]
+fn goodput_dates_a_run_of_refusals_from_its_first_refusal_not_the_episode_opener() {
+    // The run lasted 0.46 s of a 1 s window at a steady rate: the quota is 0.54 of
+    // the rate. Dated from the first refusal after the settle (sent at 5250 ms), it
+    // read 0.73 (sliding log at 100/s, seed 19: a limit of 50/s read as 66.8/s, and
+    // the second after the drop refused 28 %).
+    let (r0, est) = run_begun_within_the_settle();
+    assert!((est - 0.54 * r0).abs() < 1e-6, "{est} vs {r0}");
+}
