@@ -1134,3 +1134,35 @@ fn goodput_dates_a_run_of_refusals_from_its_first_refusal_not_the_episode_opener
     let (r0, est) = run_begun_within_the_settle();
     assert!((est - 0.54 * r0).abs() < 1e-6, "{est} vs {r0}");
 }
+
+/// On a server recognised as a sliding log, at about 70/s: the +35 % step overshoots
+/// (after +15 % passed), a request sent after the revert is accepted, the next one is
+/// refused and opens a measurement over a whole window that refuses nothing more
+/// (the overshoot's tail). Returns the seconds from the overshoot to the next rise.
+fn wide_overshoot_then_whole_window_tail_on_a_log() -> f64 {
+    let (mut c, _) = echo_episodes(true);
+    let cruise = c.rate().unwrap();
+    let mut t = accept_until_rate(&mut c, 3.4, cruise * 1.35);
+    t += 10.0 / c.rate().unwrap();
+    c.observe(Duration::from_secs_f64(t), &no());
+    let (cut, reverted) = (t, c.rate().unwrap());
+    assert!(reverted < cruise * 1.35, "the step reverts");
+    c.observe(Duration::from_secs_f64(t + 0.03), &ok());
+    c.observe(Duration::from_secs_f64(t + 0.04), &no());
+    t += 0.04;
+    while c.rate().unwrap() <= reverted && t < cut + 60.0 {
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    t - cut
+}
+
+#[test]
+fn goodput_keeps_the_short_cruise_after_a_whole_window_tail_on_a_sliding_log() {
+    // The tail's measurement spans a window (1 s), so it ends after the 1 s short
+    // cruise would have: probing resumes as soon as it ends, 1.04 s after the
+    // overshoot, not after a full 3 s cruise from there (sliding log at 2000/s, seed
+    // 14: the rise converged in 11 s instead of 10).
+    let next = wide_overshoot_then_whole_window_tail_on_a_log();
+    assert!((1.04..1.1).contains(&next), "{next}");
+}

@@ -974,7 +974,7 @@ impl Controller for Goodput {
                     let short = self
                         .wide_until
                         .take()
-                        .filter(|w| tail && now < *w);
+                        .filter(|w| tail && if self.log_seen { start < *w } else { now < *w });
                     let floor = if tail && (self.window_seen || short.is_some()) {
                         floor.max(self.rate)
                     } else {
