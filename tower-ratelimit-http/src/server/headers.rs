@@ -311,8 +311,9 @@ fn ratelimit_item(name: &PolicyName, remaining: u64, snapshot: &Snapshot) -> Hea
 ///
 /// The IETF fields are appended, so that layers stacked in one app (a global limit
 /// around per-route limits) each list their policy; each legacy trio is set only if
-/// absent, so the innermost layer's numbers win. The legacy trios carry no window and
-/// report the snapshot as it is (`limit`, `remaining`, reset seconds).
+/// absent, so the innermost layer's numbers win. The legacy trios carry no window: they
+/// state the same per-window quota and remaining as the IETF fields (see
+/// [`ratelimit_value`]), and the reset in whole seconds rounded up.
 pub fn append(
     headers: &mut HeaderMap,
     style: HeaderStyle,
@@ -344,25 +345,31 @@ fn append_as(
     snapshot: &Snapshot,
     verdict: Verdict,
 ) {
+    let (q, w) = quota_and_window(quota, snapshot.limit);
+    let remaining = remaining_field(q, snapshot, verdict);
     if style.ietf {
-        let (q, w) = quota_and_window(quota, snapshot.limit);
         headers.append(RATELIMIT_POLICY.clone(), policy_item(name, q, w));
-        let remaining = remaining_field(q, snapshot, verdict);
         headers.append(RATELIMIT.clone(), ratelimit_item(name, remaining, snapshot));
     }
-    append_trios(headers, style, snapshot);
+    append_trios(headers, style, q, remaining, snapshot);
 }
 
-fn append_trios(headers: &mut HeaderMap, style: HeaderStyle, snapshot: &Snapshot) {
+/// The trios state the same scaled `q` and `r` as the IETF fields: the unscaled
+/// snapshot of a strictly spaced quota says `remaining: 0, reset: 1` after every
+/// request, which a client reads as "spent until the reset" and slows to 1/s.
+fn append_trios(
+    headers: &mut HeaderMap,
+    style: HeaderStyle,
+    limit: u64,
+    remaining: u64,
+    snapshot: &Snapshot,
+) {
     let trio = |headers: &mut HeaderMap, names: [&HeaderName; 3]| {
         if headers.contains_key(names[0]) {
             return;
         }
         let reset = ceil_secs(snapshot.reset);
-        for (name, value) in names
-            .into_iter()
-            .zip([snapshot.limit, snapshot.remaining, reset])
-        {
+        for (name, value) in names.into_iter().zip([limit, remaining, reset]) {
             headers.insert(name.clone(), HeaderValue::from(value));
         }
     };
@@ -500,13 +507,13 @@ impl FieldRenderer {
         snapshot: &Snapshot,
         verdict: Verdict,
     ) {
+        let (q, policy) = self.policy(quota, snapshot.limit);
+        let remaining = remaining_field(q, snapshot, verdict);
         if self.style.ietf {
-            let (q, policy) = self.policy(quota, snapshot.limit);
             headers.append(RATELIMIT_POLICY.clone(), policy);
-            let remaining = remaining_field(q, snapshot, verdict);
             headers.append(RATELIMIT.clone(), self.ratelimit(remaining, snapshot));
         }
-        append_trios(headers, self.style, snapshot);
+        append_trios(headers, self.style, q, remaining, snapshot);
     }
 }
 
