@@ -287,3 +287,23 @@ fn full_jitter_spreads_over_the_whole_interval() {
     assert!(samples.iter().any(|d| *d < Duration::from_millis(400)));
     assert!(samples.iter().any(|d| *d > Duration::from_millis(1200)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_429_naming_no_wait_waits_at_least_what_retry_after_zero_does() {
+    // Full jitter alone drew the first retry from [0, 100 ms]: a few milliseconds, sooner
+    // than a server that said `Retry-After: 0` is answered.
+    for _ in 0..20 {
+        let starts: Starts = Arc::default();
+        let svc = ServiceBuilder::new()
+            .layer(RetryLayer::new(RetryPolicy::new().max_retries(1)))
+            .service(api(Arc::clone(&starts), |_| response(429, &[])));
+        svc.oneshot(get()).await.unwrap();
+        let s = starts.lock().unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(
+            s[1] - s[0] >= FeedbackParser::DEFAULT_MIN_WAIT,
+            "retried after {:?}",
+            s[1] - s[0]
+        );
+    }
+}

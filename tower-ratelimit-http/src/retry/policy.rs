@@ -94,7 +94,10 @@ impl<C, Bu> RetryPolicy<C, Bu> {
         self
     }
 
-    /// Replaces the classifier.
+    /// Replaces the classifier, for responses no feedback layer classified: behind a
+    /// [`FeedbackLayer`](crate::FeedbackLayer) (or the reqwest middleware), the class
+    /// it put in the response's extensions is used, so give your rules to
+    /// `FeedbackLayer::classifier` there.
     pub fn classifier<C2: Classify>(self, classifier: C2) -> RetryPolicy<C2, Bu> {
         RetryPolicy {
             parser: self.parser,
@@ -186,6 +189,13 @@ impl<C: Classify, Bu: Budget> RetryPolicy<C, Bu> {
         }
         match feedback.wait() {
             Ok(Some(wait)) => Some(self.server_wait(wait)),
+            // A throttle that names no wait gets at least the floor a named
+            // `Retry-After: 0` gets; full jitter alone retried it after a few ms.
+            Ok(None) if class == Class::Throttled => Some(
+                self.backoff
+                    .delay(self.attempt)
+                    .max(self.parser.get_min_wait()),
+            ),
             Ok(None) => Some(self.backoff.delay(self.attempt)),
             Err(_) => None,
         }
