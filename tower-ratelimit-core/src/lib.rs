@@ -66,7 +66,8 @@
 //! # Guarantees
 //!
 //! No panic on any quota, cost, key or request: bad input is a typed error. Waiters
-//! are served in order and none is lost however many clones wait. Permits are
+//! are served in order and none is lost however many clones wait (across a pause, the
+//! [`concurrency`] module docs say where the order is not kept). Permits are
 //! released on completion, cancellation or panic. Memory is bounded: the wait queue
 //! holds one entry per waiting caller, keyed limits cap their keys.
 

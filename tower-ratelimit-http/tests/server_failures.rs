@@ -90,7 +90,7 @@ async fn a_full_keyed_store_sheds_new_clients_with_503() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_cost_above_the_burst_is_denied_without_retry_after() {
+async fn a_cost_above_the_burst_is_a_server_error_not_a_throttle() {
     let quota = Quota::per_second(10).unwrap().with_burst(2).unwrap();
     let service = HttpRateLimitLayer::keyed(
         quota,
@@ -102,8 +102,17 @@ async fn a_cost_above_the_burst_is_denied_without_retry_after() {
         .oneshot(Request::get("/").header("x-key", "k").body(()).unwrap())
         .await
         .unwrap();
-    assert_eq!(response.status(), 429);
+    // A 429 made every client retry it as a throttle, and pause all its requests.
+    assert_eq!(response.status(), 500);
     assert!(response.headers().get("retry-after").is_none());
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        body,
+        "the request costs 3 units; the quota admits at most 2 at once"
+    );
 }
 
 proptest! {

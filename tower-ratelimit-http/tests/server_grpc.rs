@@ -54,3 +54,27 @@ async fn denial_is_resource_exhausted_with_pushback() {
     assert_eq!(anonymous.headers()["grpc-status"], "16");
     assert_eq!(call(Some("b")).await.unwrap().headers()["grpc-status"], "0");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cost_no_quota_admits_is_internal_not_resource_exhausted() {
+    // RESOURCE_EXHAUSTED would be retried by every gRPC client; waiting cannot help.
+    let quota = Quota::per_second(4).unwrap().with_burst(1).unwrap();
+    let client = HeaderKey::new(http::HeaderName::from_static("x-client"));
+    let service = HttpRateLimitLayer::new(KeyedMemoryStore::new(quota), client)
+        .grpc()
+        .cost(2)
+        .layer(tower::service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+        }));
+    let request = Request::post("/pkg.Service/Method")
+        .header("x-client", "a")
+        .body(())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.headers()["grpc-status"], "13");
+    assert!(response.headers().get("grpc-retry-pushback-ms").is_none());
+    assert_eq!(
+        response.headers()["grpc-message"],
+        "the request costs 2 units; the quota admits at most 1 at once"
+    );
+}

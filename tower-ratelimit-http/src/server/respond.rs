@@ -93,17 +93,13 @@ impl Responder {
                 retry_after,
                 snapshot,
             }) => Outcome::Respond(self.denied(retry_after, &snapshot, quota)),
-            Err(StoreError::CostTooLarge(e)) => Outcome::Respond(self.error(
-                self.status,
-                ProblemType::QuotaExceeded,
-                || {
-                    format!(
-                        "the request costs {} units; the quota admits at most {} at once",
-                        e.cost, e.max
-                    )
-                },
-                None,
-            )),
+            // The layer's cost is fixed, so only the server's setup (a quota whose burst
+            // is below it) can make it too large: a 429 would be retried as a throttle by
+            // every client, and waiting cannot help.
+            Err(StoreError::CostTooLarge(e)) => Outcome::Respond(self.setup_error(format!(
+                "the request costs {} units; the quota admits at most {} at once",
+                e.cost, e.max
+            ))),
             Err(StoreError::TooManyKeys { .. }) => Outcome::Respond(self.error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ProblemType::TemporaryReducedCapacity,
@@ -155,16 +151,26 @@ impl Responder {
     /// always carries its error as text, so that a misconfigured app says why every
     /// request fails; a client's missing or bad key is a problem body when configured.
     pub(crate) fn key_rejected(&self, status: StatusCode, error: &KeyError) -> Response<Bytes> {
-        if error.kind() == KeyErrorKind::Unconfigured && !self.grpc {
-            let mut response = Response::new(Bytes::from(error.to_string()));
-            *response.status_mut() = status;
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            return response;
+        if error.kind() == KeyErrorKind::Unconfigured {
+            return self.setup_error(error.to_string());
         }
         self.error(status, ProblemType::Blank, || error.to_string(), None)
+    }
+
+    /// A 500 for what only the server's setup can cause: the reason as a text body for
+    /// its operator (or gRPC `INTERNAL`), and nothing a client could wait out.
+    fn setup_error(&self, reason: String) -> Response<Bytes> {
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        if self.grpc {
+            return self.error(status, ProblemType::Blank, || reason, None);
+        }
+        let mut response = Response::new(Bytes::from(reason));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
     }
 
     /// A response the layer writes itself: status, `Retry-After`, and the problem body

@@ -16,7 +16,8 @@ use http::{HeaderName, Request};
 /// make the store hold kilobytes per key.
 const MAX_LEN: usize = 256;
 
-/// Keys requests by the value of one header (the first line when repeated).
+/// Keys requests by the value of one header, sent once: a header sent twice is
+/// [`KeyError::invalid`], since which line a proxy added cannot be told.
 #[derive(Debug, Clone)]
 pub struct HeaderKey {
     name: HeaderName,
