@@ -244,6 +244,7 @@ impl Partitions {
     }
 
     /// The limiter the table holds for a partition, if any (creating none).
+    #[cfg(feature = "reqwest-middleware")]
     pub(crate) fn current(&self, partition: &[u8]) -> Option<RateLimiter> {
         let partition = &partition[..partition.len().min(MAX_KEY)];
         let table = self.lock();
@@ -252,6 +253,7 @@ impl Partitions {
 
     /// Puts `limiter` back as the partition's when the table dropped it meanwhile (to
     /// make room): it carries a server's pause that later requests must honour.
+    #[cfg(feature = "reqwest-middleware")]
     pub(crate) fn reinstate(&self, partition: &[u8], limiter: &RateLimiter) {
         let partition = &partition[..partition.len().min(MAX_KEY)];
         let mut table = self.lock();
