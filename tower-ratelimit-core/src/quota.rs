@@ -110,6 +110,10 @@ impl Quota {
 
     /// `count` units per `period`, with a burst of `count`.
     ///
+    /// Units are paced a whole number of nanoseconds apart, rounded up so that no more
+    /// than `count` pass per `period`. Below a microsecond per unit that rounding is
+    /// coarse (600,000,000 per second paces at 500,000,000): count bytes in kilobytes.
+    ///
     /// # Errors
     /// A zero count or period, a period over [`Quota::MAX_SPAN`], or a rate above one
     /// unit per nanosecond.
@@ -124,10 +128,12 @@ impl Quota {
             .ok()
             .filter(|&nanos| nanos <= MAX_SPAN_NANOS)
             .ok_or(QuotaError::PeriodTooLong)?;
-        let interval_nanos = period_nanos / count;
-        if interval_nanos == 0 {
+        if period_nanos < count {
             return Err(QuotaError::RateTooHigh);
         }
+        // Rounded up: a floored interval paces faster than `count` per `period` (a
+        // quota of 600,000,000 per second paced at 1 ns admitted 1e9 a second).
+        let interval_nanos = period_nanos.div_ceil(count);
         Quota::from_parts(
             count,
             period_nanos,
@@ -165,7 +171,7 @@ impl Quota {
     /// One unit every `interval`, burst 1 (strict spacing).
     ///
     /// # Errors
-    /// A zero interval, or one over `u64::MAX` nanoseconds.
+    /// A zero interval, or one longer than [`Quota::MAX_SPAN`].
     pub fn with_period(interval: Duration) -> Result<Quota, QuotaError> {
         Quota::new(1, interval)
     }
@@ -201,7 +207,8 @@ impl Quota {
         self.burst
     }
 
-    /// The steady spacing between units, `period / count` (rounded down to a nanosecond).
+    /// The steady spacing between units, `period / count` (rounded up to a nanosecond,
+    /// so that no more than `count` units pass per `period`).
     pub fn emission_interval(&self) -> Duration {
         Duration::from_nanos(self.interval_nanos)
     }

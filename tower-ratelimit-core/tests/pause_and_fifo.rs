@@ -259,7 +259,7 @@ async fn timer_granularity_does_not_lower_the_rate() {
         let elapsed = start.elapsed();
         // The burst at once, then one per interval; the timer adds at most 1 ms.
         let units = 16 * per_task;
-        let exact = Duration::from_secs(1) / rate as u32 * (units - burst) as u32;
+        let exact = quota.emission_interval() * (units - burst) as u32;
         assert!(
             elapsed >= exact && elapsed <= exact + Duration::from_millis(1),
             "{units} units at {rate}/s took {elapsed:?}, exactly {exact:?}"

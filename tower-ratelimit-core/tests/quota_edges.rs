@@ -154,3 +154,52 @@ async fn the_longest_quota_is_enforced() {
     assert_eq!(admitted[0], 1, "GCRA admits its one unit");
     assert!(Quota::new(1, Duration::from_nanos(u64::MAX)).is_err());
 }
+
+/// Units GCRA admits from 0 to `horizon` ns to a caller that retries at every
+/// `retry_at`.
+fn admitted_under_saturation(quota: Quota, cost: u64, horizon: u64) -> u64 {
+    use tower_ratelimit_core::algorithm::{Algorithm, Verdict};
+    let state = Gcra.new_state(&quota);
+    let (mut now, mut total) = (0, 0);
+    while now <= horizon {
+        match Gcra.check(&state, &quota, now, cost).unwrap() {
+            Verdict::Allowed(_) => total += cost,
+            Verdict::Denied { retry_at, .. } => now = retry_at,
+        }
+    }
+    total
+}
+
+// A nanosecond interval rounded down paced 600,000,000 units a second at 1 ns: 1e9 a
+// second, 67 % over, for byte costs.
+#[test]
+fn a_rate_of_a_few_nanoseconds_per_unit_admits_no_more_than_its_count() {
+    for (count, period, cost, horizon) in [
+        (
+            600_000_000,
+            Duration::from_secs(1),
+            1_000_000,
+            10_000_000_000,
+        ),
+        (
+            150_000_000,
+            Duration::from_secs(1),
+            1_000_000,
+            10_000_000_000,
+        ),
+        (7, Duration::from_nanos(50), 7, 10_000_000),
+    ] {
+        let quota = Quota::new(count, period).unwrap();
+        let periods = horizon / u64::try_from(period.as_nanos()).unwrap();
+        let bound = quota.burst() + periods * count;
+        let admitted = admitted_under_saturation(quota, cost, horizon);
+        assert!(
+            admitted <= bound,
+            "{count} per {period:?}: {admitted} > {bound}"
+        );
+    }
+    assert_eq!(
+        Quota::per_second(600_000_000).unwrap().emission_interval(),
+        Duration::from_nanos(2)
+    );
+}
