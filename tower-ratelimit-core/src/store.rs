@@ -190,6 +190,20 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// them back; the default, and remote stores, keep them, which only ever admits
     /// less.
     fn refund(&self, _key: &K, _cost: u64) {}
+
+    /// Reserves the whole `cost` of a request of which a check took `taken` units a
+    /// moment ago (a wait-mode layer's readiness takes one unit before it knows the
+    /// request's cost), unless that is more than `max_wait` away.
+    ///
+    /// Stores that can [`refund`](RateStore::refund) give the `taken` units back and
+    /// book all of `cost` in one piece, so that a window algorithm counts every unit
+    /// in the window where the request starts: booked apart, the rest could fall in a
+    /// later window than the first unit, which would then admit one unit more than its
+    /// count. The default books the `cost - taken` units left (for GCRA, where units
+    /// are time, the two are the same).
+    fn reserve_whole(&self, key: &K, taken: u64, cost: u64, max_wait: Duration) -> Self::Future {
+        self.reserve(key, cost.saturating_sub(taken), max_wait)
+    }
 }
 
 /// Converts a wait bound into the algorithms' nanoseconds, saturating.

@@ -63,3 +63,30 @@ async fn eviction_spares_the_busiest_key_and_admits_new_ones() {
     }
     assert!(store.contains_key(&busy));
 }
+
+// Window algorithms ranked keys by their window's index, which cannot be compared
+// across periods: a 1-per-hour key that had just spent its hour ranked below every
+// per-second key, was evicted first, and got a second request within the hour.
+#[tokio::test(start_paused = true)]
+async fn eviction_compares_keys_of_different_periods_by_when_they_refill() {
+    use tower_ratelimit_core::algorithm::{FixedWindow, SlidingCounter, SlidingLog};
+    use tower_ratelimit_core::clock::Clock;
+
+    fn hourly_survives<A: tower_ratelimit_core::algorithm::Algorithm>(algorithm: A) -> bool {
+        let store = KeyedMemoryStore::with_algorithm(algorithm, Quota::per_second(5).unwrap())
+            .with_quota_fn(|k: &&str| (*k == "hourly").then(|| Quota::per_hour(1).unwrap()))
+            .with_max_keys(4)
+            .with_cap_policy(CapPolicy::EvictLeastBusy)
+            .with_clock(Clock::with_unix_time(Duration::from_secs(3_600 * 1_000)));
+        assert!(store.check_now(&"hourly", 1).unwrap().is_allowed());
+        for k in ["a", "b", "c"] {
+            assert!(store.check_now(&k, 1).unwrap().is_allowed());
+        }
+        // The store is full: a new key evicts the one soonest full again.
+        assert!(store.check_now(&"d", 1).unwrap().is_allowed());
+        store.contains_key(&"hourly")
+    }
+    assert!(hourly_survives(FixedWindow));
+    assert!(hourly_survives(SlidingCounter));
+    assert!(hourly_survives(SlidingLog));
+}

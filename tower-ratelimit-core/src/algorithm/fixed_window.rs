@@ -248,8 +248,18 @@ impl Algorithm for FixedWindow {
         quota.count()
     }
 
-    fn last_busy(&self, state: &FixedWindowState) -> Nanos {
-        lock(&state.inner).index
+    /// The end of the last window that counted units. The window's index alone could
+    /// not be compared across periods: a 1-per-hour key that had just spent its hour
+    /// ranked below every per-second key, and was evicted first.
+    fn busy_until(&self, state: &FixedWindowState, quota: &Quota) -> Nanos {
+        let window = *lock(&state.inner);
+        if window.used == 0 {
+            return 0;
+        }
+        window
+            .index
+            .saturating_add(1)
+            .saturating_mul(quota.period_nanos())
     }
 }
 

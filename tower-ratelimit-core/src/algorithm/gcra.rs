@@ -315,7 +315,7 @@ impl Algorithm for Gcra {
         state.is_idle(now)
     }
 
-    fn last_busy(&self, state: &GcraState) -> Nanos {
+    fn busy_until(&self, state: &GcraState, _quota: &Quota) -> Nanos {
         state.last_busy()
     }
 }

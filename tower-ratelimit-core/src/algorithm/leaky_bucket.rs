@@ -128,7 +128,7 @@ impl Algorithm for LeakyBucket {
         quota.burst()
     }
 
-    fn last_busy(&self, state: &GcraState) -> Nanos {
+    fn busy_until(&self, state: &GcraState, _quota: &Quota) -> Nanos {
         state.last_busy()
     }
 }

@@ -233,9 +233,10 @@ pub trait Algorithm: Send + Sync + 'static {
         quota.burst()
     }
 
-    /// An ordering key for eviction: the instant the bucket was last busy (larger is
-    /// more recent). Keyed limiters evict the smallest when full.
-    fn last_busy(&self, state: &Self::State) -> Nanos;
+    /// An ordering key for eviction: the instant the bucket is full again (as fresh as
+    /// a new one), comparable across keys of different quotas. Keyed limiters that
+    /// are full evict the smallest: the keys whose eviction would admit least.
+    fn busy_until(&self, state: &Self::State, quota: &Quota) -> Nanos;
 }
 
 /// The index, in windows of `new_period`, of a window state kept as an index of

@@ -289,8 +289,19 @@ impl Algorithm for SlidingCounter {
         quota.count()
     }
 
-    fn last_busy(&self, state: &SlidingCounterState) -> Nanos {
-        lock(&state.inner).index
+    /// The end of the window after the last one that counted units (its count weighs
+    /// on the next window): comparable across periods, unlike the window's index.
+    fn busy_until(&self, state: &SlidingCounterState, quota: &Quota) -> Nanos {
+        let counts = *lock(&state.inner);
+        let windows_left = match (counts.prev, counts.curr) {
+            (_, 1..) => 2,
+            (1.., 0) => 1,
+            (0, 0) => return 0,
+        };
+        counts
+            .index
+            .saturating_add(windows_left)
+            .saturating_mul(quota.period_nanos())
     }
 }
 

@@ -28,7 +28,10 @@
 //!
 //! A **reservation** appends an entry at that future instant; entries stay in time
 //! order, and a later check counts reserved entries too, so reservations keep their
-//! order and no window of length `P` ever holds more than `count` units.
+//! order and no window of length `P` ever holds more than `count` units. A reservation
+//! reaches at most one period ahead (a longer wait is refused as too far, whatever the
+//! caller's `max_wait`), so that with reservations the log still holds at most
+//! `2 × count` entries.
 
 use super::sync::{lock, Mutex};
 use super::{cost_error, nanos_to_duration, Algorithm, Nanos, Reservation, Snapshot, Verdict};
@@ -36,8 +39,8 @@ use crate::error::CostTooLarge;
 use crate::quota::Quota;
 use std::collections::VecDeque;
 
-/// An exact sliding window of `count` units per `period`, memory ∝ `count`. See the
-/// [module docs](self).
+/// An exact sliding window of `count` units per `period`, memory ∝ `count`; it books
+/// reservations at most one period ahead. See the [module docs](self).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SlidingLog;
 
@@ -134,7 +137,10 @@ impl SlidingLog {
         let mut log = lock(&state.log);
         log.expire(now, period);
         let valid_at = log.earliest(now, period, count, cost);
-        if valid_at - now > max_wait.unwrap_or(0) {
+        // Booking at most one period ahead keeps the log within `2 × count` units (and
+        // entries), whatever the callers' patience: unbounded, every dropped waiter
+        // of a hot key left an entry behind, and each booking walked all of them.
+        if valid_at - now > max_wait.unwrap_or(0).min(period) {
             return Ok(Reservation::TooFar {
                 valid_at,
                 snapshot: log.snapshot(now, period, count),
@@ -215,8 +221,11 @@ impl Algorithm for SlidingLog {
         quota.count()
     }
 
-    fn last_busy(&self, state: &SlidingLogState) -> Nanos {
-        lock(&state.log).entries.back().map_or(0, |&(t, _)| t)
+    fn busy_until(&self, state: &SlidingLogState, quota: &Quota) -> Nanos {
+        lock(&state.log)
+            .entries
+            .back()
+            .map_or(0, |&(t, _)| t.saturating_add(quota.period_nanos()))
     }
 }
 
@@ -224,6 +233,30 @@ impl Algorithm for SlidingLog {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    // Unbounded, each booking of an abandoned waiter stayed in the log until a period
+    // after its instant: 20,000 at one instant held a megabyte, and each booking walked
+    // them all.
+    #[test]
+    fn reservations_keep_the_log_within_twice_the_count() {
+        let quota = Quota::per_second(2).unwrap();
+        let state = SlidingLog.new_state(&quota);
+        let mut booked = 0;
+        for _ in 0..20_000 {
+            match SlidingLog.reserve(&state, &quota, 0, 1, u64::MAX).unwrap() {
+                Reservation::Reserved { valid_at, .. } => {
+                    assert!(valid_at <= quota.period_nanos());
+                    booked += 1;
+                }
+                Reservation::TooFar { valid_at, .. } => {
+                    assert!(valid_at > quota.period_nanos());
+                }
+            }
+        }
+        assert_eq!(booked, 4, "two now, two a period later");
+        let log = lock(&state.log);
+        assert!(log.entries.len() <= 4 && log.used == 4, "{log:?}");
+    }
 
     proptest! {
         /// Reference model: keep every admitted request and count the window by brute force.

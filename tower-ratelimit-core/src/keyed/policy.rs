@@ -31,8 +31,8 @@ pub enum CapPolicy {
     /// clients are refused while the flood lasts. The default.
     #[default]
     RejectNew,
-    /// Make room by dropping the keys that were least recently busy (those whose
-    /// buckets are closest to full, by [`Algorithm::last_busy`](crate::algorithm::Algorithm::last_busy)),
+    /// Make room by dropping the keys whose buckets are closest to full (the soonest
+    /// full again, by [`Algorithm::busy_until`](crate::algorithm::Algorithm::busy_until)),
     /// about an eighth of a full shard at a time, chosen from a sample.
     ///
     /// **An evicted key starts again with a full bucket**: a client whose key was

@@ -143,14 +143,14 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
     /// sizes the table so that the insert cannot make it grow past the cap.
     ///
     /// `is_idle` says whether an entry equals a fresh one (dropping it changes no
-    /// decision); `last_busy` orders entries for eviction.
+    /// decision); `busy_until` orders entries for eviction.
     pub(super) fn make_room(
         &mut self,
         cap: usize,
         policy: CapPolicy,
         now: u64,
         mut is_idle: impl FnMut(&K, &V) -> bool,
-        last_busy: impl Fn(&V) -> u64,
+        busy_until: impl Fn(&K, &V) -> u64,
     ) -> Result<(), Full> {
         self.inserts_until_sweep = self.inserts_until_sweep.saturating_sub(1);
         let full = self.map.len() >= cap;
@@ -163,7 +163,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
         if self.map.len() >= cap {
             match policy {
                 CapPolicy::RejectNew => return Err(Full),
-                CapPolicy::EvictLeastBusy => self.evict(now, &mut is_idle, &last_busy),
+                CapPolicy::EvictLeastBusy => self.evict(now, &mut is_idle, &busy_until),
             }
         }
         self.reserve_one(cap);
@@ -208,13 +208,13 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
         &mut self,
         now: u64,
         is_idle: &mut impl FnMut(&K, &V) -> bool,
-        last_busy: &impl Fn(&V) -> u64,
+        busy_until: &impl Fn(&K, &V) -> u64,
     ) {
         let mut sample: Vec<u64> = self
             .map
-            .values()
+            .iter()
             .take(EVICTION_SAMPLE)
-            .map(last_busy)
+            .map(|(k, v)| busy_until(k, v))
             .collect();
         sample.sort_unstable();
         // Iteration order follows the hash, so the first entries are a random sample
@@ -225,7 +225,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
             if is_idle(k, v) {
                 return false;
             }
-            if budget > 0 && last_busy(v) <= threshold {
+            if budget > 0 && busy_until(k, v) <= threshold {
                 budget -= 1;
                 return false;
             }

@@ -396,7 +396,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
                 self.policy,
                 now,
                 |k, v| self.algorithm.is_idle(v, &self.quota_for(k), now),
-                |v| self.algorithm.last_busy(v),
+                |k, v| self.algorithm.busy_until(v, &self.quota_for(k)),
             )
             .map_err(|Full| StoreError::TooManyKeys {
                 max_keys: self.max_keys,
@@ -501,6 +501,11 @@ where
 
     fn refund(&self, key: &K, cost: u64) {
         self.refund_now(key, cost);
+    }
+
+    fn reserve_whole(&self, key: &K, taken: u64, cost: u64, max_wait: Duration) -> Self::Future {
+        self.refund_now(key, taken);
+        ready(self.reserve_now(key, cost, max_wait))
     }
 }
 

@@ -223,9 +223,10 @@ where
                     return ResponseFuture::paused(wait, limiter, service, request, cost);
                 }
                 if cost > 1 {
-                    // The first unit was taken in poll_ready; the rest is reserved, and
-                    // the request starts when it falls due.
-                    let mut rest = store.reserve(&(), cost - 1, Duration::MAX);
+                    // The first unit was taken in poll_ready, just now; the whole cost
+                    // is booked in one piece where the store can give that unit back
+                    // (see `reserve_whole`), and the request starts when it falls due.
+                    let mut rest = store.reserve_whole(&(), 1, cost, Duration::MAX);
                     match poll_now(&mut rest) {
                         Some(Ok(Decision::Allowed { wait, .. })) if !wait.is_zero() => {
                             let limiter = self.limiter.clone();

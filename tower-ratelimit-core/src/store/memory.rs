@@ -219,11 +219,23 @@ impl<A: Algorithm> MemoryStore<A> {
                         snapshot: self.tightest(&all, now),
                     });
                 }
+                // Every quota is charged at the instant the request starts, the latest
+                // of their earliest ones. Charged at its own earlier instant, a quota
+                // that was not the binding one would count the unit in a window (or a
+                // stretch of refill) that is over by the time the request starts, and
+                // its limit would not hold then (2/s and 6/10 s fixed windows started
+                // 6 at once when the 10 s window turned).
+                let mut starts = valid_at;
                 for (quota, state) in all.iter() {
-                    self.algorithm.reserve(state, quota, now, cost, u64::MAX)?;
+                    if let Reservation::Reserved { valid_at: at, .. } =
+                        self.algorithm
+                            .reserve(state, quota, valid_at, cost, u64::MAX)?
+                    {
+                        starts = starts.max(at);
+                    }
                 }
                 let r = Reservation::Reserved {
-                    valid_at,
+                    valid_at: starts,
                     snapshot: self.tightest(&all, now),
                 };
                 Ok(Decision::from_reservation(r, now))
@@ -303,8 +315,19 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
 
     fn check_since(&self, _key: &(), cost: u64, since: tokio::time::Instant) -> Self::Future {
         let now = self.clock.now();
-        let since = self.clock.to_nanos(since).min(now);
-        let decision = match self.reserve_at(since, cost, now - since) {
+        let mut since = self.clock.to_nanos(since).min(now);
+        let mut decided = self.reserve_at(since, cost, now - since);
+        if let Ok(Decision::Denied { retry_after, .. }) = &decided {
+            if duration_nanos(*retry_after) <= now - since {
+                // Due by now, yet refused as of `since`: an algorithm books only so far
+                // ahead of the instant it decides from (a sliding log, one period), so
+                // a waiter older than that is decided as of now, or it would be told
+                // to retry at once, forever.
+                since = now;
+                decided = self.reserve_at(now, cost, 0);
+            }
+        }
+        let decision = match decided {
             // Valid at or before now: taken, start at once.
             Ok(Decision::Allowed { snapshot, .. }) => Ok(Decision::Allowed {
                 snapshot,
@@ -358,6 +381,11 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
 
     fn refund(&self, _key: &(), cost: u64) {
         self.refund_now(cost);
+    }
+
+    fn reserve_whole(&self, _key: &(), taken: u64, cost: u64, max_wait: Duration) -> Self::Future {
+        self.refund_now(taken);
+        ready(self.reserve_now(cost, max_wait))
     }
 
     fn set_quota(&self, new: Quota) {

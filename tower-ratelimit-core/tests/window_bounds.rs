@@ -1,0 +1,236 @@
+//! Every quota's bound holds where requests start, in wait mode: with several quotas
+//! held together, and with weighted requests on the window algorithms. Paused clock.
+
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Ready;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use tower::{Layer, Service, ServiceExt};
+use tower_ratelimit_core::algorithm::{Algorithm, FixedWindow, Gcra, LeakyBucket, SlidingLog};
+use tower_ratelimit_core::clock::Clock;
+use tower_ratelimit_core::store::MemoryStore;
+use tower_ratelimit_core::{Quota, RateLimitLayer, RateLimiter};
+
+/// The Unix time the clocks read at the test's start: windows of 1 s and 10 s begin
+/// there.
+const ORIGIN: Duration = Duration::from_secs(1_000_000);
+
+type Starts = Arc<Mutex<Vec<(Duration, u64)>>>;
+
+/// A service whose request is its cost, logging when each started.
+fn recorder(
+    t0: Instant,
+) -> (
+    Starts,
+    impl Service<u64, Response = (), Error = Infallible, Future = Ready<Result<(), Infallible>>> + Clone,
+) {
+    let starts: Starts = Arc::default();
+    let log = Arc::clone(&starts);
+    let service = tower::service_fn(move |cost: u64| {
+        log.lock().unwrap().push((t0.elapsed(), cost));
+        std::future::ready(Ok(()))
+    });
+    (starts, service)
+}
+
+/// The most units started in one window `[k·period, (k+1)·period)` of the clock.
+fn most_per_window(starts: &[(Duration, u64)], period: Duration) -> u64 {
+    let mut per_window = BTreeMap::new();
+    for &(at, cost) in starts {
+        *per_window
+            .entry((at + ORIGIN).as_nanos() / period.as_nanos())
+            .or_insert(0) += cost;
+    }
+    per_window.into_values().max().unwrap_or(0)
+}
+
+/// The most units started within any `span`.
+fn most_within(starts: &[(Duration, u64)], span: Duration) -> u64 {
+    starts
+        .iter()
+        .map(|&(from, _)| {
+            starts
+                .iter()
+                .filter(|&&(at, _)| at >= from && at < from + span)
+                .map(|&(_, cost)| cost)
+                .sum()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn two_per_second_and_six_per_ten_seconds() -> MemoryStore<FixedWindow> {
+    MemoryStore::with_quotas(
+        FixedWindow,
+        [
+            Quota::new(2, Duration::from_secs(1)).unwrap(),
+            Quota::new(6, Duration::from_secs(10)).unwrap(),
+        ],
+    )
+    .unwrap()
+    .with_clock(Clock::with_unix_time(ORIGIN))
+}
+
+// A waiter decides as of when it began waiting; each quota used to be charged at its
+// own earliest instant, so the one that was not holding the line was charged in
+// windows long over, and its limit did not hold when the other let the line go.
+#[tokio::test(start_paused = true)]
+async fn several_quotas_each_hold_where_requests_start() {
+    let t0 = Instant::now();
+    let (starts, inner) = recorder(t0);
+    let service = RateLimitLayer::with_limiter(RateLimiter::from_store(
+        two_per_second_and_six_per_ten_seconds(),
+    ))
+    .layer(inner);
+    let waiting: Vec<_> = (0..30)
+        .map(|_| tokio::spawn(service.clone().oneshot(1)))
+        .collect();
+    for request in waiting {
+        request.await.unwrap().unwrap();
+    }
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(starts.len(), 30);
+    // Six started at one instant each time a 10 s window turned.
+    assert_eq!(
+        most_per_window(&starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+    assert_eq!(
+        most_per_window(&starts, Duration::from_secs(10)),
+        6,
+        "{starts:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn several_quotas_hold_for_requests_in_a_stream() {
+    let t0 = Instant::now();
+    let (starts, inner) = recorder(t0);
+    let service = RateLimitLayer::with_limiter(RateLimiter::from_store(
+        two_per_second_and_six_per_ten_seconds(),
+    ))
+    .layer(inner);
+    service
+        .call_all(futures_util::stream::iter(std::iter::repeat_n(1u64, 30)))
+        .for_each(|done| async move { done.unwrap() })
+        .await;
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(
+        most_per_window(&starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+    assert_eq!(
+        most_per_window(&starts, Duration::from_secs(10)),
+        6,
+        "{starts:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_second_quota_holds_when_the_first_is_raised() {
+    let t0 = Instant::now();
+    let store = MemoryStore::with_quotas(
+        Gcra,
+        [
+            // The first quota is the one `set_quota` replaces.
+            Quota::new(1, Duration::from_secs(10)).unwrap(),
+            Quota::per_second(1).unwrap(),
+        ],
+    )
+    .unwrap();
+    let limiter = RateLimiter::from_store(store);
+    let (starts, inner) = recorder(t0);
+    let service = RateLimitLayer::with_limiter(limiter.clone()).layer(inner);
+    let waiting: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(service.clone().oneshot(1)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(40_500)).await;
+    limiter.set_quota(Quota::per_second(100).unwrap());
+    for request in waiting {
+        request.await.unwrap().unwrap();
+    }
+    let starts = starts.lock().unwrap().clone();
+    // Sixteen started at 40.5 s through "1 per second, burst 1".
+    assert_eq!(
+        most_within(&starts, Duration::from_millis(999)),
+        1,
+        "{starts:?}"
+    );
+}
+
+/// 2 units per 1 s: a request of cost 1 and one of cost 2 at 0.5 s, then one of cost 1
+/// every 0.25 s from 1 s on.
+async fn weighted_requests<A: Algorithm>(algorithm: A) -> Vec<(Duration, u64)> {
+    let t0 = Instant::now();
+    let store =
+        MemoryStore::with_algorithm(algorithm, Quota::new(2, Duration::from_secs(1)).unwrap())
+            .with_clock(Clock::with_unix_time(ORIGIN));
+    let (starts, inner) = recorder(t0);
+    let service = RateLimitLayer::with_limiter(RateLimiter::from_store(store))
+        .cost(|cost: &u64| *cost)
+        .layer(inner);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    service.clone().oneshot(1).await.unwrap();
+    let mut heavy = service.clone();
+    let heavy = tokio::spawn(heavy.ready().await.unwrap().call(2));
+    let light: Vec<_> = (0..4u64)
+        .map(|i| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(t0 + Duration::from_millis(1_000 + 250 * i)).await;
+                service.oneshot(1).await.unwrap();
+            })
+        })
+        .collect();
+    heavy.await.unwrap().unwrap();
+    for request in light {
+        request.await.unwrap();
+    }
+    let starts = starts.lock().unwrap().clone();
+    starts
+}
+
+// The unit poll_ready took was counted in its window, and the rest of the cost in a
+// later one, where the request started with all of it: that window admitted 3 of 2.
+#[tokio::test(start_paused = true)]
+async fn a_weighted_request_is_counted_whole_in_the_window_where_it_starts() {
+    let starts = weighted_requests(FixedWindow).await;
+    assert_eq!(starts.iter().map(|&(_, cost)| cost).sum::<u64>(), 7);
+    assert_eq!(
+        most_per_window(&starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_weighted_request_is_counted_whole_in_the_log_where_it_starts() {
+    let starts = weighted_requests(SlidingLog).await;
+    assert_eq!(starts.iter().map(|&(_, cost)| cost).sum::<u64>(), 7);
+    assert_eq!(
+        most_within(&starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+}
+
+// The leaky bucket's docs: a request of cost n may start when the bucket is empty,
+// and pushes the next one n × T later (it started 1 s late, and the next 1 s after).
+#[tokio::test(start_paused = true)]
+async fn a_weighted_request_on_an_empty_leaky_bucket_starts_at_once() {
+    let t0 = Instant::now();
+    let quota = Quota::per_second(1).unwrap().with_burst(4).unwrap();
+    let (starts, inner) = recorder(t0);
+    let mut service = RateLimitLayer::with_limiter(RateLimiter::with_algorithm(LeakyBucket, quota))
+        .cost(|cost: &u64| *cost)
+        .layer(inner);
+    service.ready().await.unwrap().call(2).await.unwrap();
+    service.ready().await.unwrap().call(1).await.unwrap();
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(starts, [(Duration::ZERO, 2), (Duration::from_secs(2), 1)]);
+}
