@@ -86,7 +86,7 @@ impl LocalFallback {
             if buckets.len() >= self.max_keys {
                 let oldest = buckets
                     .iter()
-                    .min_by_key(|(_, b)| Gcra.last_busy(b))
+                    .min_by_key(|(_, b)| Gcra.busy_until(b, quota))
                     .map(|(k, _)| k.clone());
                 if let Some(oldest) = oldest {
                     buckets.remove(&oldest);
