@@ -155,6 +155,19 @@ pub fn ceil_secs(d: Duration) -> u64 {
     }
 }
 
+/// The `t` / reset fields: whole seconds until the bucket is full, rounded up, at the
+/// rate the quota states. Its emission interval rounds `period / count` up to a whole
+/// nanosecond (so as never to pace faster), which adds up to a nanosecond per unit:
+/// a 3/s bucket drained of 3 is full 1 s + 2 ns later, and `t=2` would say a second
+/// more than the quota means. `Retry-After` keeps the exact wait.
+fn full_in_secs(snapshot: &Snapshot) -> u64 {
+    ceil_secs(
+        snapshot
+            .reset
+            .saturating_sub(Duration::from_nanos(snapshot.limit)),
+    )
+}
+
 /// `n` in decimal, written at the end of `digits`.
 fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut start = digits.len();
@@ -195,6 +208,10 @@ const WINDOW_CANDIDATES: u128 = 128;
 /// than a second (strict spacing, `Quota::from_rate(100.0, 1)`, a leaky bucket) is
 /// expressed by scaling `q`, not by stretching `w`:
 ///
+/// Here `T` is `period / count` as the quota states it (its emission interval rounds
+/// that up to a whole nanosecond; under a microsecond per unit, where the rounding is
+/// more than 0.1 %, `T` is the emission interval).
+///
 /// 1. When the `limit` refills in a whole number of seconds (`limit × T`, or the
 ///    quota's period when `limit` is its count), that is the policy: `q = limit` and
 ///    `w = limit × T`. `Quota::per_minute(100)` is `q=100;w=60`,
@@ -215,29 +232,41 @@ pub fn quota_and_window(quota: &Quota, limit: u64) -> (u64, u64) {
     if limit == 0 {
         return (0, 1);
     }
+    // The rate as the quota states it, `count` per `period`: the emission interval `T`
+    // is that rounded up to a whole nanosecond, which would leave every window a few
+    // nanoseconds short of a whole unit. Past a microsecond per unit that rounding is
+    // under 0.1 %, below what any client's clock can tell; under it (bytes per
+    // second) the interval is the real rate, and the policy is measured with it.
     let interval = quota.emission_interval().as_nanos().max(1);
-    let refill = if limit == quota.count() {
-        // The period is exact; `count × T` can fall a few nanoseconds short of it.
-        quota.period().as_nanos()
+    let (count, period) = if interval >= 1_000 {
+        (
+            u128::from(quota.count()).max(1),
+            quota.period().as_nanos().max(1),
+        )
     } else {
-        interval.saturating_mul(u128::from(limit))
+        (1, interval)
     };
-    if refill >= NANOS_PER_SEC && refill % NANOS_PER_SEC == 0 {
-        return (limit, saturate(refill / NANOS_PER_SEC));
+    let per_window = |nanos: u128| nanos.saturating_mul(count) / period;
+    let refill = period.saturating_mul(u128::from(limit));
+    if refill % count == 0 {
+        let refill = refill / count;
+        if refill >= NANOS_PER_SEC && refill % NANOS_PER_SEC == 0 {
+            return (limit, saturate(refill / NANOS_PER_SEC));
+        }
     }
-    let shortest = refill.div_ceil(NANOS_PER_SEC).max(1);
+    let shortest = refill.div_ceil(count).div_ceil(NANOS_PER_SEC).max(1);
     for window in shortest..shortest.saturating_add(WINDOW_CANDIDATES) {
         let Some(nanos) = window.checked_mul(NANOS_PER_SEC) else {
             break;
         };
-        // `lost` (< T) is the part of the window that refills no whole unit.
-        let lost = nanos % interval;
-        if lost.saturating_mul(100) <= nanos {
-            return (saturate(nanos / interval).max(limit), saturate(window));
+        // `lost / count` (< T) is the part of the window that refills no whole unit.
+        let lost = nanos.saturating_mul(count) % period;
+        if lost.saturating_mul(100) <= nanos.saturating_mul(count) {
+            return (saturate(per_window(nanos)).max(limit), saturate(window));
         }
     }
     let nanos = shortest.saturating_mul(NANOS_PER_SEC);
-    (saturate(nanos / interval).max(limit), saturate(shortest))
+    (saturate(per_window(nanos)).max(limit), saturate(shortest))
 }
 
 fn saturate(n: u128) -> u64 {
@@ -303,7 +332,7 @@ fn ratelimit_item(name: &PolicyName, remaining: u64, snapshot: &Snapshot) -> Hea
     let _ = ser
         .bare_item(name.sf())
         .parameter(key_ref("r"), sf_int(remaining))
-        .parameter(key_ref("t"), sf_int(ceil_secs(snapshot.reset)));
+        .parameter(key_ref("t"), sf_int(full_in_secs(snapshot)));
     header_value(ser.finish().unwrap_or_default())
 }
 
@@ -368,7 +397,7 @@ fn append_trios(
         if headers.contains_key(names[0]) {
             return;
         }
-        let reset = ceil_secs(snapshot.reset);
+        let reset = full_in_secs(snapshot);
         for (name, value) in names.into_iter().zip([limit, remaining, reset]) {
             headers.insert(name.clone(), HeaderValue::from(value));
         }
@@ -475,7 +504,7 @@ impl FieldRenderer {
             && push(decimal(remaining.min(SF_INTEGER_MAX), &mut digits))
             && push(b";t=")
             && push(decimal(
-                ceil_secs(snapshot.reset).min(SF_INTEGER_MAX),
+                full_in_secs(snapshot).min(SF_INTEGER_MAX),
                 &mut digits,
             ));
         match fits {
@@ -695,7 +724,8 @@ mod tests {
             let t = quota.emission_interval().as_nanos();
             let w_ns = u128::from(w) * NANOS_PER_SEC;
             proptest::prop_assert!(w >= 1 && q >= limit);
-            proptest::prop_assert!(u128::from(q) * t <= w_ns, "q={q} w={w} over the rate");
+            // Over the real rate by at most the interval's rounding: 1 ns per unit.
+            proptest::prop_assert!(u128::from(q) * t <= w_ns + u128::from(q), "q={q} w={w} over the rate");
             proptest::prop_assert!(u128::from(q) * t * 100 >= w_ns * 99, "q={q} w={w} >1% under");
             proptest::prop_assert!(w_ns + NANOS_PER_SEC > u128::from(limit) * t);
         }
