@@ -115,8 +115,9 @@ impl Quota {
     /// coarse (600,000,000 per second paces at 500,000,000): count bytes in kilobytes.
     ///
     /// # Errors
-    /// A zero count or period, a period over [`Quota::MAX_SPAN`], or a rate above one
-    /// unit per nanosecond.
+    /// A zero count or period, a period over [`Quota::MAX_SPAN`], a rate above one
+    /// unit per nanosecond, or (a period within `count` nanoseconds of
+    /// [`Quota::MAX_SPAN`]) a burst whose rounded-up span passes it.
     pub fn new(count: u64, period: Duration) -> Result<Quota, QuotaError> {
         if count == 0 {
             return Err(QuotaError::ZeroCount);

@@ -191,17 +191,28 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// less.
     fn refund(&self, _key: &K, _cost: u64) {}
 
-    /// Reserves the whole `cost` of a request of which a check took `taken` units a
-    /// moment ago (a wait-mode layer's readiness takes one unit before it knows the
+    /// Reserves the whole `cost` of a request of which a check took `taken` units at
+    /// `taken_at` (a wait-mode layer's readiness takes one unit before it knows the
     /// request's cost), unless that is more than `max_wait` away.
     ///
-    /// Stores that can [`refund`](RateStore::refund) give the `taken` units back and
-    /// book all of `cost` in one piece, so that a window algorithm counts every unit
-    /// in the window where the request starts: booked apart, the rest could fall in a
-    /// later window than the first unit, which would then admit one unit more than its
-    /// count. The default books the `cost - taken` units left (for GCRA, where units
-    /// are time, the two are the same).
-    fn reserve_whole(&self, key: &K, taken: u64, cost: u64, max_wait: Duration) -> Self::Future {
+    /// Stores that can [`refund`](RateStore::refund) give the `taken` units back as of
+    /// `taken_at` and book all of `cost` in one piece, so that a window algorithm
+    /// counts every unit in the window where the request starts: booked apart, the
+    /// rest could fall in a later window than the first unit, which would then admit
+    /// one unit more than its count. Given back as of now instead, units taken in an
+    /// earlier window (a service made ready and kept ready) would come out of the
+    /// current window, or a sliding log's later entry, which are other requests'. The
+    /// default books the `cost - taken` units left (for GCRA, where units are time,
+    /// the two are the same).
+    fn reserve_whole(
+        &self,
+        key: &K,
+        taken: u64,
+        taken_at: tokio::time::Instant,
+        cost: u64,
+        max_wait: Duration,
+    ) -> Self::Future {
+        let _ = taken_at;
         self.reserve(key, cost.saturating_sub(taken), max_wait)
     }
 }

@@ -90,3 +90,29 @@ async fn eviction_compares_keys_of_different_periods_by_when_they_refill() {
     assert!(hourly_survives(SlidingCounter));
     assert!(hourly_survives(SlidingLog));
 }
+
+// Unbounded, each booking of a hot key's waiter that gave up stayed in its log until a
+// period after its instant: 20,000 held a megabyte, and each booking walked them all.
+#[tokio::test(start_paused = true)]
+async fn a_keyed_sliding_log_books_at_most_one_period_ahead() {
+    use tower_ratelimit_core::algorithm::SlidingLog;
+    let store = KeyedMemoryStore::with_algorithm(SlidingLog, Quota::per_second(2).unwrap());
+    let mut booked = 0;
+    for _ in 0..20_000 {
+        match store.reserve_now(&7u32, 1, Duration::MAX).unwrap() {
+            Decision::Allowed { wait, .. } => {
+                assert!(wait <= Duration::from_secs(1));
+                booked += 1;
+            }
+            Decision::Denied { retry_after, .. } => {
+                assert_eq!(retry_after, Duration::from_secs(2));
+            }
+        }
+    }
+    assert_eq!(booked, 4, "two now, two a period later");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(store
+        .reserve_now(&7u32, 1, Duration::MAX)
+        .unwrap()
+        .is_allowed());
+}

@@ -321,3 +321,25 @@ async fn every_algorithm_is_available_and_quotas_change_at_run_time() {
         "the window resets on the second"
     );
 }
+
+// A sliding log books a key at most one period ahead: past that, a waiter is refused
+// as rate limited, with the slot's distance (it was reported as over a maximum wait
+// of 18446744073709551615 s, which the caller had not set).
+#[tokio::test(start_paused = true)]
+async fn a_hot_sliding_log_key_refuses_past_one_period_as_rate_limited() {
+    let limiter = KeyedRateLimiter::from_store(KeyedMemoryStore::with_algorithm(
+        SlidingLog,
+        Quota::per_second(2).unwrap(),
+    ));
+    let svc = KeyedRateLimitLayer::with_limiter(limiter, |r: &Req| r.client).layer(counting().1);
+    let waiting: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(svc.clone().oneshot(req(1))))
+        .collect();
+    tokio::task::yield_now().await;
+    let err = svc.clone().oneshot(req(1)).await.unwrap_err();
+    let denied = err.downcast_ref::<RateLimited>().expect("RateLimited");
+    assert_eq!(denied.retry_after(), Duration::from_secs(2));
+    for request in waiting {
+        request.await.unwrap().unwrap();
+    }
+}

@@ -233,6 +233,15 @@ pub trait Algorithm: Send + Sync + 'static {
         quota.burst()
     }
 
+    /// How far ahead a keyed store lets a key's requests book, whatever their
+    /// `max_wait`: where each booking adds to the state (a sliding log's entries), a
+    /// hot key whose waiters give up would otherwise grow without bound. The default
+    /// is unbounded. The single-key stores do not apply it: there, bookings are
+    /// bounded by the callers holding readiness.
+    fn booking_horizon(&self, _quota: &Quota) -> Nanos {
+        Nanos::MAX
+    }
+
     /// An ordering key for eviction: the instant the bucket is full again (as fresh as
     /// a new one), comparable across keys of different quotas. Keyed limiters that
     /// are full evict the smallest: the keys whose eviction would admit least.

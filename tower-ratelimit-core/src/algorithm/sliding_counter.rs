@@ -153,9 +153,15 @@ impl Params {
         let r = now.saturating_sub(start).min(self.period);
         let estimate = (c.prev as u128 * (self.period - r)).div_ceil(self.period) + c.curr as u128;
         let reset = (start + self.period).saturating_sub(now);
+        // A window booked ahead admits nothing before it starts (see `decide`).
+        let remaining = if start > now {
+            0
+        } else {
+            self.count.saturating_sub(estimate) as u64
+        };
         Snapshot {
             limit: self.count as u64,
-            remaining: self.count.saturating_sub(estimate) as u64,
+            remaining,
             reset: nanos_to_duration(u64::try_from(reset).unwrap_or(u64::MAX)),
         }
     }

@@ -124,12 +124,16 @@ where
                             snapshot,
                         }) => State::Failed {
                             error: Some(match *mode {
-                                Mode::Reject => RateLimited::new(retry_after, snapshot).into(),
-                                Mode::Wait { max_wait } => WaitTooLong {
+                                Mode::Wait { max_wait } if retry_after > max_wait => WaitTooLong {
                                     wait: retry_after,
                                     max_wait,
                                 }
                                 .into(),
+                                // Refused within the caller's patience: the algorithm
+                                // books only so far ahead (a sliding log, one period).
+                                Mode::Reject | Mode::Wait { .. } => {
+                                    RateLimited::new(retry_after, snapshot).into()
+                                }
                             }),
                         },
                         Ok(Decision::Allowed { wait, .. }) if !wait.is_zero() => State::Waiting {

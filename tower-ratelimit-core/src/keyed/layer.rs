@@ -69,6 +69,10 @@ pub(super) enum Mode {
 ///   would start late requests in a burst). The price: with a concurrency limit *inside*
 ///   this layer, one hot key's sleepers can hold every permit and delay the other keys.
 ///   Where many keys share a small pool, use reject mode, or a `max_wait` of a few slots.
+///   With a [`SlidingLog`](crate::algorithm::SlidingLog), whose log grows with every
+///   booking, a request that would wait more than one period is refused with
+///   [`crate::error::RateLimited`] whatever the `max_wait` (see
+///   [`Algorithm::booking_horizon`](crate::algorithm::Algorithm::booking_horizon)).
 /// * **Reject mode** ([`KeyedRateLimitLayer::reject`]): the decision is taken in
 ///   `call`; a denied request fails with [`crate::error::RateLimited`] (boxed) carrying
 ///   the retry-after and the bucket's snapshot, and the inner service is not called.

@@ -279,10 +279,15 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// Gives back `cost` unused units of `key`; see [`RateStore::refund`]. An unknown
     /// key has nothing to give back.
     pub fn refund_now(&self, key: &K, cost: u64) {
+        self.refund_at(key, cost, self.clock.now());
+    }
+
+    /// Gives back `cost` units of `key` taken at `now` (a clock reading).
+    fn refund_at(&self, key: &K, cost: u64, now: u64) {
         let quota = self.quota_for(key);
         let shard = self.shards.read(key);
         if let Some(state) = shard.map.get(key) {
-            self.algorithm.refund(state, &quota, cost, self.clock.now());
+            self.algorithm.refund(state, &quota, cost, now);
         }
     }
 
@@ -420,7 +425,13 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
             }
             Op::Peek => Decision::from_verdict(self.algorithm.peek(state, quota, now, cost)?, now),
             Op::Reserve(max_wait) => Decision::from_reservation(
-                self.algorithm.reserve(state, quota, now, cost, max_wait)?,
+                self.algorithm.reserve(
+                    state,
+                    quota,
+                    now,
+                    cost,
+                    max_wait.min(self.algorithm.booking_horizon(quota)),
+                )?,
                 now,
             ),
         })
@@ -503,8 +514,16 @@ where
         self.refund_now(key, cost);
     }
 
-    fn reserve_whole(&self, key: &K, taken: u64, cost: u64, max_wait: Duration) -> Self::Future {
-        self.refund_now(key, taken);
+    fn reserve_whole(
+        &self,
+        key: &K,
+        taken: u64,
+        taken_at: tokio::time::Instant,
+        cost: u64,
+        max_wait: Duration,
+    ) -> Self::Future {
+        let at = self.clock.to_nanos(taken_at).min(self.clock.now());
+        self.refund_at(key, taken, at);
         ready(self.reserve_now(key, cost, max_wait))
     }
 }

@@ -12,6 +12,12 @@
 /// assert_eq!(UnitCost.cost(&vec![0; 3]), 1);
 /// ```
 pub trait Cost<Req> {
+    /// Whether a request may cost more than one unit. A wait-mode layer then notes
+    /// when readiness took its unit, so that `call` can give back that unit and book
+    /// the whole cost (see [`crate::store::RateStore::reserve_whole`]); `false` spares
+    /// [`UnitCost`] layers that clock read.
+    const WEIGHTED: bool = true;
+
     /// Units taken by `request`.
     fn cost(&self, request: &Req) -> u64;
 }
@@ -21,6 +27,8 @@ pub trait Cost<Req> {
 pub struct UnitCost;
 
 impl<Req> Cost<Req> for UnitCost {
+    const WEIGHTED: bool = false;
+
     #[inline]
     fn cost(&self, _request: &Req) -> u64 {
         1

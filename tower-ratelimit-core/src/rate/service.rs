@@ -23,6 +23,9 @@ pub struct RateLimit<S, St: RateStore = MemoryStore<Gcra>, C = UnitCost> {
     waiter: Waiter<St::Future>,
     /// Set when `poll_ready` has granted a call (in wait mode: a unit is taken).
     ready: bool,
+    /// When readiness took its unit (wait mode, weighted costs only): `call` gives it
+    /// back as of then.
+    ready_at: Option<tokio::time::Instant>,
     /// Set while a wait-mode service waits out a pause, holding nothing (see
     /// `poll_ready_slow`).
     pause_gate: bool,
@@ -38,6 +41,7 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
             cost,
             waiter: Waiter::new(),
             ready: false,
+            ready_at: None,
             pause_gate: false,
         }
     }
@@ -172,6 +176,9 @@ where
         if !granted {
             std::task::ready!(self.poll_ready_slow::<Req>(cx))?;
         }
+        if C::WEIGHTED && takes_a_unit {
+            self.ready_at = Some(tokio::time::Instant::now());
+        }
         self.ready = true;
         Poll::Ready(Ok(()))
     }
@@ -229,10 +236,15 @@ where
                     return ResponseFuture::paused(wait, limiter, service, request, cost);
                 }
                 if cost > 1 {
-                    // The first unit was taken in poll_ready, just now; the whole cost
-                    // is booked in one piece where the store can give that unit back
-                    // (see `reserve_whole`), and the request starts when it falls due.
-                    let mut rest = store.reserve_whole(&(), 1, cost, Duration::MAX);
+                    // The first unit was taken in poll_ready (at `ready_at`); the whole
+                    // cost is booked in one piece where the store can give that unit
+                    // back as of then (see `reserve_whole`), and the request starts
+                    // when it falls due.
+                    let taken_at = self
+                        .ready_at
+                        .take()
+                        .unwrap_or_else(tokio::time::Instant::now);
+                    let mut rest = store.reserve_whole(&(), 1, taken_at, cost, Duration::MAX);
                     match poll_now(&mut rest) {
                         Some(Ok(Decision::Allowed { wait, .. })) if !wait.is_zero() => {
                             let limiter = self.limiter.clone();

@@ -172,7 +172,11 @@ impl<A: Algorithm> MemoryStore<A> {
 
     /// Gives back `cost` unused units; see [`RateStore::refund`].
     pub fn refund_now(&self, cost: u64) {
-        let now = self.clock.now();
+        self.refund_at(cost, self.clock.now());
+    }
+
+    /// Gives back `cost` units taken at `now` (a clock reading, not after the present).
+    fn refund_at(&self, cost: u64, now: u64) {
         match &self.buckets {
             Buckets::Single { quota, state } => {
                 self.algorithm.refund(&state.0, &quota.get(), cost, now)
@@ -383,9 +387,17 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         self.refund_now(cost);
     }
 
-    fn reserve_whole(&self, _key: &(), taken: u64, cost: u64, max_wait: Duration) -> Self::Future {
-        self.refund_now(taken);
-        ready(self.reserve_now(cost, max_wait))
+    fn reserve_whole(
+        &self,
+        _key: &(),
+        taken: u64,
+        taken_at: tokio::time::Instant,
+        cost: u64,
+        max_wait: Duration,
+    ) -> Self::Future {
+        let now = self.clock.now();
+        self.refund_at(taken, self.clock.to_nanos(taken_at).min(now));
+        ready(self.reserve_at(now, cost, duration_nanos(max_wait)))
     }
 
     fn set_quota(&self, new: Quota) {
