@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
-use tower_ratelimit_core::algorithm::{Algorithm, FixedWindow, Gcra, LeakyBucket, SlidingLog};
+use tower_ratelimit_core::algorithm::{
+    Algorithm, FixedWindow, Gcra, LeakyBucket, SlidingCounter, SlidingLog,
+};
 use tower_ratelimit_core::clock::Clock;
+use tower_ratelimit_core::store::Decision;
 use tower_ratelimit_core::store::MemoryStore;
 use tower_ratelimit_core::{Quota, RateLimitLayer, RateLimiter};
 
@@ -233,4 +236,84 @@ async fn a_weighted_request_on_an_empty_leaky_bucket_starts_at_once() {
     service.ready().await.unwrap().call(1).await.unwrap();
     let starts = starts.lock().unwrap().clone();
     assert_eq!(starts, [(Duration::ZERO, 2), (Duration::from_secs(2), 1)]);
+}
+
+/// 2 units per second: `a` is made ready at `ready_at` (its unit is taken then), `b`
+/// starts a request of cost 1 at `other_at`, and `a` calls with cost 2 at `call_at`.
+async fn kept_ready<A: Algorithm>(
+    algorithm: A,
+    [ready_at, other_at, call_at]: [u64; 3],
+) -> Vec<(Duration, u64)> {
+    let t0 = Instant::now();
+    let store = MemoryStore::with_algorithm(algorithm, Quota::per_second(2).unwrap())
+        .with_clock(Clock::with_unix_time(ORIGIN));
+    let (starts, inner) = recorder(t0);
+    let service = RateLimitLayer::with_limiter(RateLimiter::from_store(store))
+        .cost(|cost: &u64| *cost)
+        .layer(inner);
+    let at = |ms| t0 + Duration::from_millis(ms);
+    let mut a = service.clone();
+    tokio::time::sleep_until(at(ready_at)).await;
+    a.ready().await.unwrap();
+    tokio::time::sleep_until(at(other_at)).await;
+    service.clone().oneshot(1).await.unwrap();
+    tokio::time::sleep_until(at(call_at)).await;
+    a.call(2).await.unwrap();
+    let starts = starts.lock().unwrap().clone();
+    starts
+}
+
+// The unit readiness took is given back as of when it was taken: given back as of
+// now, it came off the current window (another request's unit) or a sliding log's
+// latest entry (another request's), and 3 units started in a window of 2.
+#[tokio::test(start_paused = true)]
+async fn a_service_kept_ready_gives_its_unit_back_where_it_was_taken() {
+    let starts = kept_ready(FixedWindow, [500, 1_200, 1_300]).await;
+    assert_eq!(
+        most_per_window(&starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+    let starts = kept_ready(SlidingCounter, [500, 1_200, 1_300]).await;
+    assert!(
+        most_per_window(&starts, Duration::from_secs(1)) <= 2,
+        "{starts:?}"
+    );
+    let starts = kept_ready(SlidingLog, [0, 900, 950]).await;
+    assert_eq!(
+        most_within(&starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+}
+
+// Several quotas reserve each at the instant the request starts, which expired a log's
+// entries as of that later instant: its snapshot promised 8 of 10 while every check
+// was refused.
+#[tokio::test(start_paused = true)]
+async fn a_store_booked_ahead_promises_no_room() {
+    async fn check<A: Algorithm>(algorithm: A) {
+        let store = MemoryStore::with_quotas(
+            algorithm,
+            [
+                Quota::new(10, Duration::from_secs(1)).unwrap(),
+                Quota::new(3, Duration::from_secs(10)).unwrap(),
+            ],
+        )
+        .unwrap()
+        .with_clock(Clock::with_unix_time(ORIGIN));
+        assert!(store.check_now(2).unwrap().is_allowed());
+        tokio::time::advance(Duration::from_millis(500)).await;
+        let Decision::Allowed { wait, .. } = store.reserve_now(2, Duration::MAX).unwrap() else {
+            panic!("booked")
+        };
+        assert!(wait >= Duration::from_secs(2), "{wait:?}");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert!(!store.check_now(1).unwrap().is_allowed());
+        assert_eq!(store.peek_now(0).unwrap().snapshot().remaining, 0);
+    }
+    check(SlidingLog).await;
+    check(SlidingCounter).await;
+    check(FixedWindow).await;
+    check(Gcra).await;
 }
