@@ -77,6 +77,20 @@ fn two_per_second_and_six_per_ten_seconds() -> MemoryStore<FixedWindow> {
     .with_clock(Clock::with_unix_time(ORIGIN))
 }
 
+/// At most 2 in each 1 s window and 6 in each 10 s window.
+fn both_quotas_held(starts: &[(Duration, u64)]) {
+    assert_eq!(
+        most_per_window(starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+    assert_eq!(
+        most_per_window(starts, Duration::from_secs(10)),
+        6,
+        "{starts:?}"
+    );
+}
+
 // A waiter decides as of when it began waiting; each quota used to be charged at its
 // own earliest instant, so the one that was not holding the line was charged in
 // windows long over, and its limit did not hold when the other let the line go.
@@ -97,16 +111,7 @@ async fn several_quotas_each_hold_where_requests_start() {
     let starts = starts.lock().unwrap().clone();
     assert_eq!(starts.len(), 30);
     // Six started at one instant each time a 10 s window turned.
-    assert_eq!(
-        most_per_window(&starts, Duration::from_secs(1)),
-        2,
-        "{starts:?}"
-    );
-    assert_eq!(
-        most_per_window(&starts, Duration::from_secs(10)),
-        6,
-        "{starts:?}"
-    );
+    both_quotas_held(&starts);
 }
 
 #[tokio::test(start_paused = true)]
@@ -122,16 +127,7 @@ async fn several_quotas_hold_for_requests_in_a_stream() {
         .for_each(|done| async move { done.unwrap() })
         .await;
     let starts = starts.lock().unwrap().clone();
-    assert_eq!(
-        most_per_window(&starts, Duration::from_secs(1)),
-        2,
-        "{starts:?}"
-    );
-    assert_eq!(
-        most_per_window(&starts, Duration::from_secs(10)),
-        6,
-        "{starts:?}"
-    );
+    both_quotas_held(&starts);
 }
 
 #[tokio::test(start_paused = true)]
