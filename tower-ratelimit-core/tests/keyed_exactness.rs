@@ -142,9 +142,13 @@ fn same_as_one_store_per_key<A: Algorithm + Copy>(
                 Op::Reserve(k, cost, max_wait_ms) => {
                     store_of(&mut alone, k);
                     let max_wait = Duration::from_millis(max_wait_ms);
+                    // A keyed store books no further than the algorithm's horizon (a
+                    // sliding log: one period); a single store has no such bound.
+                    let quota = if k % 2 == 1 { odd_quota } else { default_quota };
+                    let horizon = Duration::from_nanos(algorithm.booking_horizon(&quota));
                     (
                         keyed.reserve_now(&k, cost, max_wait),
-                        alone[&k].reserve_now(cost, max_wait),
+                        alone[&k].reserve_now(cost, max_wait.min(horizon)),
                     )
                 }
             };

@@ -313,3 +313,48 @@ async fn a_store_booked_ahead_promises_no_room() {
     check(FixedWindow).await;
     check(Gcra).await;
 }
+
+/// 2 per second: `a` is made ready at `ready_at`, a pause of `pause` ms begins then,
+/// `a` calls with cost 2 during it, and another request of cost 1 comes at `other_at`.
+async fn weighted_across_a_pause<A: Algorithm>(
+    algorithm: A,
+    [ready_at, pause, other_at]: [u64; 3],
+) -> Vec<(Duration, u64)> {
+    let t0 = Instant::now();
+    let store = MemoryStore::with_algorithm(algorithm, Quota::per_second(2).unwrap())
+        .with_clock(Clock::with_unix_time(ORIGIN));
+    let limiter = RateLimiter::from_store(store);
+    let (starts, inner) = recorder(t0);
+    let service = RateLimitLayer::with_limiter(limiter.clone())
+        .cost(|cost: &u64| *cost)
+        .layer(inner);
+    let at = |ms| t0 + Duration::from_millis(ms);
+    let mut a = service.clone();
+    tokio::time::sleep_until(at(ready_at)).await;
+    a.ready().await.unwrap();
+    limiter.pause_for(Duration::from_millis(pause));
+    let heavy = tokio::spawn(a.call(2));
+    tokio::time::sleep_until(at(other_at)).await;
+    service.clone().oneshot(1).await.unwrap();
+    heavy.await.unwrap().unwrap();
+    let starts = starts.lock().unwrap().clone();
+    starts
+}
+
+// After a pause, the rest of the cost was booked apart from the unit readiness took
+// before it: 3 units in a window of 2.
+#[tokio::test(start_paused = true)]
+async fn a_weighted_request_held_through_a_pause_is_counted_whole() {
+    let starts = weighted_across_a_pause(FixedWindow, [900, 200, 1_150]).await;
+    assert_eq!(
+        most_per_window(&starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+    let starts = weighted_across_a_pause(SlidingLog, [0, 500, 600]).await;
+    assert_eq!(
+        most_within(&starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+}

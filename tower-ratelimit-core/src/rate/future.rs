@@ -48,6 +48,9 @@ enum Held<S, Req, St: RateStore> {
         /// The service is a clone that has not been polled ready.
         call: Option<(S, Req)>,
         cost: u64,
+        /// When readiness took the request's first unit: given back as of then, so
+        /// that the whole cost is booked where the request starts.
+        taken_at: tokio::time::Instant,
         /// Completes when the pause changes (a `resume`, say), not only at its end.
         changed: Pin<Box<tokio::sync::futures::OwnedNotified>>,
     },
@@ -118,6 +121,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         service: S,
         request: Req,
         cost: u64,
+        taken_at: tokio::time::Instant,
     ) -> Self {
         let changed = Box::pin(limiter.pause_changed());
         ResponseFuture::held(Held::Paused {
@@ -125,6 +129,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
             limiter,
             call: Some((service, request)),
             cost,
+            taken_at,
             changed,
         })
     }
@@ -197,6 +202,7 @@ where
                             limiter: limiter.clone(),
                             call,
                             cost: 1,
+                            taken_at: tokio::time::Instant::now(),
                         };
                         continue;
                     }
@@ -207,6 +213,7 @@ where
                     limiter,
                     call,
                     cost,
+                    taken_at,
                     changed,
                 } => {
                     if sleep.as_mut().poll(cx).is_pending() {
@@ -233,7 +240,13 @@ where
                     if *cost <= 1 {
                         return Poll::Ready(take_call(call));
                     }
-                    let rest = limiter.store().reserve(&(), *cost - 1, Duration::MAX);
+                    // Booked whole, as in `call`: the rest booked apart would fall in the
+                    // window where the request starts and the first unit in the one
+                    // where readiness took it (count + 1 in the later window).
+                    let rest =
+                        limiter
+                            .store()
+                            .reserve_whole(&(), 1, *taken_at, *cost, Duration::MAX);
                     *self = Held::Deciding {
                         decision: rest,
                         limiter: Some(limiter.clone()),

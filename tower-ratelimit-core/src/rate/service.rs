@@ -233,7 +233,11 @@ where
                     drop(self.take_inner());
                     let limiter = self.limiter.clone();
                     let service = self.inner.clone();
-                    return ResponseFuture::paused(wait, limiter, service, request, cost);
+                    let taken_at = self
+                        .ready_at
+                        .take()
+                        .unwrap_or_else(tokio::time::Instant::now);
+                    return ResponseFuture::paused(wait, limiter, service, request, cost, taken_at);
                 }
                 if cost > 1 {
                     // The first unit was taken in poll_ready (at `ready_at`); the whole

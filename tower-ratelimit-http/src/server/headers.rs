@@ -160,12 +160,21 @@ pub fn ceil_secs(d: Duration) -> u64 {
 /// nanosecond (so as never to pace faster), which adds up to a nanosecond per unit:
 /// a 3/s bucket drained of 3 is full 1 s + 2 ns later, and `t=2` would say a second
 /// more than the quota means. `Retry-After` keeps the exact wait.
-fn full_in_secs(snapshot: &Snapshot) -> u64 {
-    ceil_secs(
-        snapshot
-            .reset
-            .saturating_sub(Duration::from_nanos(snapshot.limit)),
-    )
+fn full_in_secs(quota: &Quota, snapshot: &Snapshot) -> u64 {
+    // Each unit of the wait carries `(T × count - period) / count` of rounding: none
+    // when the period divides evenly (1e9 per second), and a window's reset (no
+    // rounding) loses a fraction of a nanosecond per unit. Counted from the reset, not
+    // `snapshot.limit`, which a leaky bucket reports as 1 whatever its burst.
+    let interval = quota.emission_interval().as_nanos().max(1);
+    let count = u128::from(quota.count()).max(1);
+    let per_count = interval
+        .saturating_mul(count)
+        .saturating_sub(quota.period().as_nanos());
+    let units = snapshot.reset.as_nanos().div_ceil(interval);
+    let excess = units.saturating_mul(per_count).div_ceil(count);
+    ceil_secs(snapshot.reset.saturating_sub(Duration::from_nanos(
+        u64::try_from(excess).unwrap_or(u64::MAX),
+    )))
 }
 
 /// `n` in decimal, written at the end of `digits`.
@@ -324,15 +333,20 @@ fn policy_item(name: &PolicyName, q: u64, w: u64) -> HeaderValue {
 /// the bucket is full again in `t` seconds (rounded up).
 pub fn ratelimit_value(name: &PolicyName, quota: &Quota, snapshot: &Snapshot) -> HeaderValue {
     let (q, _) = quota_and_window(quota, snapshot.limit);
-    ratelimit_item(name, advertised_remaining(q, snapshot), snapshot)
+    ratelimit_item(name, quota, advertised_remaining(q, snapshot), snapshot)
 }
 
-fn ratelimit_item(name: &PolicyName, remaining: u64, snapshot: &Snapshot) -> HeaderValue {
+fn ratelimit_item(
+    name: &PolicyName,
+    quota: &Quota,
+    remaining: u64,
+    snapshot: &Snapshot,
+) -> HeaderValue {
     let mut ser = ListSerializer::new();
     let _ = ser
         .bare_item(name.sf())
         .parameter(key_ref("r"), sf_int(remaining))
-        .parameter(key_ref("t"), sf_int(full_in_secs(snapshot)));
+        .parameter(key_ref("t"), sf_int(full_in_secs(quota, snapshot)));
     header_value(ser.finish().unwrap_or_default())
 }
 
@@ -378,9 +392,12 @@ fn append_as(
     let remaining = remaining_field(q, snapshot, verdict);
     if style.ietf {
         headers.append(RATELIMIT_POLICY.clone(), policy_item(name, q, w));
-        headers.append(RATELIMIT.clone(), ratelimit_item(name, remaining, snapshot));
+        headers.append(
+            RATELIMIT.clone(),
+            ratelimit_item(name, quota, remaining, snapshot),
+        );
     }
-    append_trios(headers, style, q, remaining, snapshot);
+    append_trios(headers, style, quota, q, remaining, snapshot);
 }
 
 /// The trios state the same scaled `q` and `r` as the IETF fields: the unscaled
@@ -389,6 +406,7 @@ fn append_as(
 fn append_trios(
     headers: &mut HeaderMap,
     style: HeaderStyle,
+    quota: &Quota,
     limit: u64,
     remaining: u64,
     snapshot: &Snapshot,
@@ -397,7 +415,7 @@ fn append_trios(
         if headers.contains_key(names[0]) {
             return;
         }
-        let reset = full_in_secs(snapshot);
+        let reset = full_in_secs(quota, snapshot);
         for (name, value) in names.into_iter().zip([limit, remaining, reset]) {
             headers.insert(name.clone(), HeaderValue::from(value));
         }
@@ -482,7 +500,7 @@ impl FieldRenderer {
         (q, value)
     }
 
-    fn ratelimit(&self, remaining: u64, snapshot: &Snapshot) -> HeaderValue {
+    fn ratelimit(&self, quota: &Quota, remaining: u64, snapshot: &Snapshot) -> HeaderValue {
         // Written into a stack buffer and copied once into the value: this runs on
         // every response, and formatting machinery and intermediate strings cost more
         // than the rest of the layer's fields together.
@@ -504,13 +522,13 @@ impl FieldRenderer {
             && push(decimal(remaining.min(SF_INTEGER_MAX), &mut digits))
             && push(b";t=")
             && push(decimal(
-                full_in_secs(snapshot).min(SF_INTEGER_MAX),
+                full_in_secs(quota, snapshot).min(SF_INTEGER_MAX),
                 &mut digits,
             ));
         match fits {
             true => HeaderValue::from_bytes(&buf[..len])
-                .unwrap_or_else(|_| ratelimit_item(&self.name, remaining, snapshot)),
-            false => ratelimit_item(&self.name, remaining, snapshot),
+                .unwrap_or_else(|_| ratelimit_item(&self.name, quota, remaining, snapshot)),
+            false => ratelimit_item(&self.name, quota, remaining, snapshot),
         }
     }
 
@@ -540,9 +558,12 @@ impl FieldRenderer {
         let remaining = remaining_field(q, snapshot, verdict);
         if self.style.ietf {
             headers.append(RATELIMIT_POLICY.clone(), policy);
-            headers.append(RATELIMIT.clone(), self.ratelimit(remaining, snapshot));
+            headers.append(
+                RATELIMIT.clone(),
+                self.ratelimit(quota, remaining, snapshot),
+            );
         }
-        append_trios(headers, self.style, q, remaining, snapshot);
+        append_trios(headers, self.style, quota, q, remaining, snapshot);
     }
 }
 
@@ -673,6 +694,40 @@ mod tests {
                 "{quota:?} limit {limit}"
             );
         }
+    }
+
+    // `t` is measured at the rate the quota states: the interval's rounding up (2 ns for
+    // three units of 3/s) is taken off, and nothing else (subtracting the snapshot's
+    // limit in nanoseconds said t=0 for a drained 1e9/s bucket, t=50 for a fixed window
+    // of 1e10 a minute with 60 s to go, and still t=2 for a drained 3/s leaky bucket,
+    // whose snapshot limit is 1).
+    #[test]
+    fn t_takes_off_the_intervals_rounding_only() {
+        let t = |quota: Quota, limit: u64, reset: Duration| {
+            full_in_secs(
+                &quota,
+                &Snapshot {
+                    limit,
+                    remaining: 0,
+                    reset,
+                },
+            )
+        };
+        let three = Quota::per_second(3).unwrap();
+        assert_eq!(t(three, 3, three.emission_interval() * 3), 1);
+        assert_eq!(t(three, 1, three.emission_interval() * 3), 1);
+        assert_eq!(
+            t(
+                three,
+                3,
+                three.emission_interval() * 3 + Duration::from_nanos(3)
+            ),
+            2
+        );
+        let giga = Quota::per_second(1_000_000_000).unwrap();
+        assert_eq!(t(giga, giga.burst(), Duration::from_secs(1)), 1);
+        let window = Quota::per_minute(10_000_000_000).unwrap();
+        assert_eq!(t(window, window.count(), Duration::from_secs(60)), 60);
     }
 
     #[test]
