@@ -55,7 +55,7 @@
 //! in bytes. When a shard is full of busy keys, [`CapPolicy`] says what happens to an
 //! unseen key: refused with [`StoreError::TooManyKeys`](crate::error::StoreError)
 //! (the default: a flood of new keys can never reset a known key's limit) or admitted
-//! by evicting the least recently busy keys, **which then start with a full bucket**.
+//! by evicting the keys soonest full again, **which then start with a full bucket**.
 //! A flood from ten million addresses therefore costs at most the cap's memory, and
 //! active keys keep their exact state (tested in `tests/keyed_flood.rs`).
 //!

@@ -202,7 +202,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
         self.nominal = self.map.capacity();
     }
 
-    /// Drops idle entries and about an eighth of the rest, the least recently busy,
+    /// Drops idle entries and about an eighth of the rest, those soonest full again,
     /// so that the next inserts find room without another O(n) pass.
     fn evict(
         &mut self,
