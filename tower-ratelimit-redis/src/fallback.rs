@@ -5,7 +5,7 @@
 //! total near the shared rate during an outage. Each key gets its own GCRA bucket of
 //! `rate × share` with a burst of `⌊burst × share⌋` (at least 1), whatever the
 //! remote algorithm. At most `max_keys` buckets are held: idle ones are dropped
-//! first, then the least recently busy. A cost that fits the shared burst but not the
+//! first, then those soonest full again. A cost that fits the shared burst but not the
 //! local one cannot pass while Redis is down: the store reports it as
 //! `StoreError::Unavailable`, not as a cost too large.
 //!

@@ -131,7 +131,7 @@ impl<S: RateStore<()>> Shared<S> {
         let ask = self
             .lease
             .max(short)
-            .min(self.store.quota(&()).burst().max(short));
+            .min(self.store.max_cost(&()).max(short));
         let mut decision = self.store.check(&(), ask).await;
         let mut taken = ask;
         let retry_exact = match &decision {
@@ -189,8 +189,34 @@ impl<S: RateStore<()>> RateStore<()> for LeasedStore<S> {
         Box::pin(future)
     }
 
+    /// With a lease of one, every unit comes from the inner store when it is taken, so
+    /// the inner store can give the readiness unit back. With a larger lease that unit
+    /// may have been leased earlier, in another window, so the whole cost is booked and
+    /// the unit stays spent.
+    fn reserve_whole(
+        &self,
+        _key: &(),
+        taken: u64,
+        taken_at: tokio::time::Instant,
+        cost: u64,
+        max_wait: Duration,
+    ) -> Self::Future {
+        let future = if self.inner.lease <= 1 {
+            self.inner
+                .store
+                .reserve_whole(&(), taken, taken_at, cost, max_wait)
+        } else {
+            self.inner.store.reserve(&(), cost, max_wait)
+        };
+        Box::pin(future)
+    }
+
     fn quota(&self, _key: &()) -> Quota {
         self.inner.store.quota(&())
+    }
+
+    fn max_cost(&self, _key: &()) -> u64 {
+        self.inner.store.max_cost(&())
     }
 
     fn set_quota(&self, quota: Quota) {

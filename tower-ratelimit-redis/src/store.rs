@@ -385,6 +385,26 @@ where
         })
     }
 
+    /// GCRA books the `cost - taken` units left, which is exact (units are time). The
+    /// window scripts book the whole `cost`, leaving the readiness unit spent where it
+    /// was taken: they cannot give it back, and booked apart the rest could fall in a
+    /// later window, which then admitted `count + 1` (a fixed window of 2 started 3).
+    /// The price is one unit per weighted wait-mode request on a window store.
+    fn reserve_whole(
+        &self,
+        key: &K,
+        taken: u64,
+        _taken_at: tokio::time::Instant,
+        cost: u64,
+        max_wait: Duration,
+    ) -> Self::Future {
+        let cost = match self.inner.algorithm {
+            RemoteAlgorithm::Gcra => cost.saturating_sub(taken),
+            RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => cost,
+        };
+        self.reserve(key, cost, max_wait)
+    }
+
     fn quota(&self, _key: &K) -> Quota {
         self.inner.current_quota()
     }
