@@ -77,6 +77,49 @@ fn two_per_second_and_six_per_ten_seconds() -> MemoryStore<FixedWindow> {
     .with_clock(Clock::with_unix_time(ORIGIN))
 }
 
+/// 2 units per second under `algorithm`, weighted by the request, on the clock of
+/// `ORIGIN`: the test's start, its limiter, and the service logging starts.
+fn two_per_second<A: Algorithm>(
+    algorithm: A,
+) -> (
+    Instant,
+    Starts,
+    RateLimiter<MemoryStore<A>>,
+    impl Service<
+            u64,
+            Response = (),
+            Error = tower_ratelimit_core::BoxError,
+            Future = impl Send
+                         + std::future::Future<Output = Result<(), tower_ratelimit_core::BoxError>>,
+        > + Clone
+        + Send
+        + 'static,
+) {
+    let t0 = Instant::now();
+    let store = MemoryStore::with_algorithm(algorithm, Quota::per_second(2).unwrap())
+        .with_clock(Clock::with_unix_time(ORIGIN));
+    let limiter = RateLimiter::from_store(store);
+    let (starts, inner) = recorder(t0);
+    let service = RateLimitLayer::with_limiter(limiter.clone())
+        .cost(|cost: &u64| *cost)
+        .layer(inner);
+    (t0, starts, limiter, service)
+}
+
+/// At most 2 units in each 1 s window of the clock.
+fn two_per_window(starts: &[(Duration, u64)]) {
+    assert_eq!(
+        most_per_window(starts, Duration::from_secs(1)),
+        2,
+        "{starts:?}"
+    );
+}
+
+/// At most 2 units within any 1 s.
+fn two_within_a_second(starts: &[(Duration, u64)]) {
+    assert_eq!(most_within(starts, Duration::from_secs(1)), 2, "{starts:?}");
+}
+
 /// At most 2 in each 1 s window and 6 in each 10 s window.
 fn both_quotas_held(starts: &[(Duration, u64)]) {
     assert_eq!(
@@ -165,14 +208,7 @@ async fn the_second_quota_holds_when_the_first_is_raised() {
 /// 2 units per 1 s: a request of cost 1 and one of cost 2 at 0.5 s, then one of cost 1
 /// every 0.25 s from 1 s on.
 async fn weighted_requests<A: Algorithm>(algorithm: A) -> Vec<(Duration, u64)> {
-    let t0 = Instant::now();
-    let store =
-        MemoryStore::with_algorithm(algorithm, Quota::new(2, Duration::from_secs(1)).unwrap())
-            .with_clock(Clock::with_unix_time(ORIGIN));
-    let (starts, inner) = recorder(t0);
-    let service = RateLimitLayer::with_limiter(RateLimiter::from_store(store))
-        .cost(|cost: &u64| *cost)
-        .layer(inner);
+    let (t0, starts, _, service) = two_per_second(algorithm);
     tokio::time::sleep(Duration::from_millis(500)).await;
     service.clone().oneshot(1).await.unwrap();
     let mut heavy = service.clone();
@@ -200,22 +236,14 @@ async fn weighted_requests<A: Algorithm>(algorithm: A) -> Vec<(Duration, u64)> {
 async fn a_weighted_request_is_counted_whole_in_the_window_where_it_starts() {
     let starts = weighted_requests(FixedWindow).await;
     assert_eq!(starts.iter().map(|&(_, cost)| cost).sum::<u64>(), 7);
-    assert_eq!(
-        most_per_window(&starts, Duration::from_secs(1)),
-        2,
-        "{starts:?}"
-    );
+    two_per_window(&starts);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_weighted_request_is_counted_whole_in_the_log_where_it_starts() {
     let starts = weighted_requests(SlidingLog).await;
     assert_eq!(starts.iter().map(|&(_, cost)| cost).sum::<u64>(), 7);
-    assert_eq!(
-        most_within(&starts, Duration::from_secs(1)),
-        2,
-        "{starts:?}"
-    );
+    two_within_a_second(&starts);
 }
 
 // The leaky bucket's docs: a request of cost n may start when the bucket is empty,
@@ -240,13 +268,7 @@ async fn kept_ready<A: Algorithm>(
     algorithm: A,
     [ready_at, other_at, call_at]: [u64; 3],
 ) -> Vec<(Duration, u64)> {
-    let t0 = Instant::now();
-    let store = MemoryStore::with_algorithm(algorithm, Quota::per_second(2).unwrap())
-        .with_clock(Clock::with_unix_time(ORIGIN));
-    let (starts, inner) = recorder(t0);
-    let service = RateLimitLayer::with_limiter(RateLimiter::from_store(store))
-        .cost(|cost: &u64| *cost)
-        .layer(inner);
+    let (t0, starts, _, service) = two_per_second(algorithm);
     let at = |ms| t0 + Duration::from_millis(ms);
     let mut a = service.clone();
     tokio::time::sleep_until(at(ready_at)).await;
@@ -265,22 +287,14 @@ async fn kept_ready<A: Algorithm>(
 #[tokio::test(start_paused = true)]
 async fn a_service_kept_ready_gives_its_unit_back_where_it_was_taken() {
     let starts = kept_ready(FixedWindow, [500, 1_200, 1_300]).await;
-    assert_eq!(
-        most_per_window(&starts, Duration::from_secs(1)),
-        2,
-        "{starts:?}"
-    );
+    two_per_window(&starts);
     let starts = kept_ready(SlidingCounter, [500, 1_200, 1_300]).await;
     assert!(
         most_per_window(&starts, Duration::from_secs(1)) <= 2,
         "{starts:?}"
     );
     let starts = kept_ready(SlidingLog, [0, 900, 950]).await;
-    assert_eq!(
-        most_within(&starts, Duration::from_secs(1)),
-        2,
-        "{starts:?}"
-    );
+    two_within_a_second(&starts);
 }
 
 // Several quotas reserve each at the instant the request starts, which expired a log's
@@ -320,14 +334,7 @@ async fn weighted_across_a_pause<A: Algorithm>(
     algorithm: A,
     [ready_at, pause, other_at]: [u64; 3],
 ) -> Vec<(Duration, u64)> {
-    let t0 = Instant::now();
-    let store = MemoryStore::with_algorithm(algorithm, Quota::per_second(2).unwrap())
-        .with_clock(Clock::with_unix_time(ORIGIN));
-    let limiter = RateLimiter::from_store(store);
-    let (starts, inner) = recorder(t0);
-    let service = RateLimitLayer::with_limiter(limiter.clone())
-        .cost(|cost: &u64| *cost)
-        .layer(inner);
+    let (t0, starts, limiter, service) = two_per_second(algorithm);
     let at = |ms| t0 + Duration::from_millis(ms);
     let mut a = service.clone();
     tokio::time::sleep_until(at(ready_at)).await;
@@ -346,15 +353,7 @@ async fn weighted_across_a_pause<A: Algorithm>(
 #[tokio::test(start_paused = true)]
 async fn a_weighted_request_held_through_a_pause_is_counted_whole() {
     let starts = weighted_across_a_pause(FixedWindow, [900, 200, 1_150]).await;
-    assert_eq!(
-        most_per_window(&starts, Duration::from_secs(1)),
-        2,
-        "{starts:?}"
-    );
+    two_per_window(&starts);
     let starts = weighted_across_a_pause(SlidingLog, [0, 500, 600]).await;
-    assert_eq!(
-        most_within(&starts, Duration::from_secs(1)),
-        2,
-        "{starts:?}"
-    );
+    two_within_a_second(&starts);
 }
