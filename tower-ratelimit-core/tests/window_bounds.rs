@@ -79,22 +79,12 @@ fn two_per_second_and_six_per_ten_seconds() -> MemoryStore<FixedWindow> {
 
 /// 2 units per second under `algorithm`, weighted by the request, on the clock of
 /// `ORIGIN`: the test's start, its limiter, and the service logging starts.
+/// A weighted service whose requests are their cost.
+type Weighted = tower::util::BoxCloneService<u64, (), tower_ratelimit_core::BoxError>;
+
 fn two_per_second<A: Algorithm>(
     algorithm: A,
-) -> (
-    Instant,
-    Starts,
-    RateLimiter<MemoryStore<A>>,
-    impl Service<
-            u64,
-            Response = (),
-            Error = tower_ratelimit_core::BoxError,
-            Future = impl Send
-                         + std::future::Future<Output = Result<(), tower_ratelimit_core::BoxError>>,
-        > + Clone
-        + Send
-        + 'static,
-) {
+) -> (Instant, Starts, RateLimiter<MemoryStore<A>>, Weighted) {
     let t0 = Instant::now();
     let store = MemoryStore::with_algorithm(algorithm, Quota::per_second(2).unwrap())
         .with_clock(Clock::with_unix_time(ORIGIN));
@@ -103,7 +93,7 @@ fn two_per_second<A: Algorithm>(
     let service = RateLimitLayer::with_limiter(limiter.clone())
         .cost(|cost: &u64| *cost)
         .layer(inner);
-    (t0, starts, limiter, service)
+    (t0, starts, limiter, Weighted::new(service))
 }
 
 /// At most 2 units in each 1 s window of the clock.
