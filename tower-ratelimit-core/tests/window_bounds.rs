@@ -77,11 +77,11 @@ fn two_per_second_and_six_per_ten_seconds() -> MemoryStore<FixedWindow> {
     .with_clock(Clock::with_unix_time(ORIGIN))
 }
 
-/// 2 units per second under `algorithm`, weighted by the request, on the clock of
-/// `ORIGIN`: the test's start, its limiter, and the service logging starts.
 /// A weighted service whose requests are their cost.
 type Weighted = tower::util::BoxCloneService<u64, (), tower_ratelimit_core::BoxError>;
 
+/// 2 units per second under `algorithm`, weighted by the request, on the clock of
+/// `ORIGIN`: the test's start, its limiter, and the service logging starts.
 fn two_per_second<A: Algorithm>(
     algorithm: A,
 ) -> (Instant, Starts, RateLimiter<MemoryStore<A>>, Weighted) {
