@@ -20,6 +20,48 @@ fn unix_micros() -> u128 {
         .as_micros()
 }
 
+/// Sends a request of cost 1, one of cost 2 and one of cost 1, in that order, through a
+/// wait-mode layer over `store`; the starts as (`clock()`, cost).
+async fn one_two_one<St>(
+    store: St,
+    clock: impl Fn() -> u128 + Clone + Send + 'static,
+) -> Vec<(u128, u64)>
+where
+    St: tower_ratelimit_core::store::RateStore,
+{
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let r = recorded.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RateLimitLayer::with_limiter(RateLimiter::from_store(store))
+                .wait()
+                .cost(|c: &u64| *c),
+        )
+        .service(tower::service_fn(move |c: u64| {
+            r.lock().expect("lock").push((clock(), c));
+            async { Ok::<_, BoxError>(()) }
+        }));
+    for cost in [1u64, 2, 1] {
+        svc.ready()
+            .await
+            .expect("ready")
+            .call(cost)
+            .await
+            .expect("call");
+    }
+    let v = recorded.lock().expect("lock").clone();
+    v
+}
+
+/// Units started in each window of one second.
+fn per_second_window(starts: &[(u128, u64)]) -> std::collections::BTreeMap<u128, u64> {
+    let mut per_window = std::collections::BTreeMap::new();
+    for &(t, c) in starts {
+        *per_window.entry(t / 1_000_000).or_default() += c;
+    }
+    per_window
+}
+
 /// Starts (µs since the epoch, cost) of: a request of cost 1, one of cost 2, one of
 /// cost 1, in that order, in wait mode, beginning just after a window boundary.
 async fn starts(
@@ -35,32 +77,11 @@ async fn starts(
         .timeout(Duration::from_secs(2))
         .connect(server.url())
         .expect("store");
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let r = recorded.clone();
-    let mut svc = ServiceBuilder::new()
-        .layer(
-            RateLimitLayer::with_limiter(RateLimiter::from_store(store))
-                .wait()
-                .cost(|c: &u64| *c),
-        )
-        .service(tower::service_fn(move |c: u64| {
-            r.lock().expect("lock").push((unix_micros(), c));
-            async { Ok::<_, BoxError>(()) }
-        }));
     // Begin 50 ms into a window, so the first two requests share it.
     let p = period.as_micros();
     let into = unix_micros() % p;
     tokio::time::sleep(Duration::from_micros(((p - into) + 50_000) as u64)).await;
-    for cost in [1u64, 2, 1] {
-        svc.ready()
-            .await
-            .expect("ready")
-            .call(cost)
-            .await
-            .expect("call");
-    }
-    let v = recorded.lock().expect("lock").clone();
-    v
+    one_two_one(store, unix_micros).await
 }
 
 /// Units started in the period-long span with the most.
@@ -82,10 +103,7 @@ fn most_in_any_period(starts: &[(u128, u64)], period_us: u128) -> u64 {
 async fn fixed_window_of_2_starts_at_most_2_units_per_window_in_wait_mode() {
     let server = RedisServer::start();
     let starts = starts(RemoteAlgorithm::FixedWindow, "weighted-fixed:", &server).await;
-    let mut per_window = std::collections::BTreeMap::<u128, u64>::new();
-    for &(t, c) in &starts {
-        *per_window.entry(t / 1_000_000).or_default() += c;
-    }
+    let per_window = per_second_window(&starts);
     assert!(
         per_window.values().all(|&units| units <= 2),
         "a fixed window of 2 started {per_window:?} units (window index -> units)"
@@ -117,32 +135,9 @@ async fn a_lease_of_one_keeps_the_inner_window_bound() {
     )
     .with_clock(Clock::with_unix_time(Duration::ZERO));
     let store = LeasedStore::new(inner, 1, Duration::from_secs(60));
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let r = recorded.clone();
-    let mut svc = ServiceBuilder::new()
-        .layer(
-            RateLimitLayer::with_limiter(RateLimiter::from_store(store))
-                .wait()
-                .cost(|c: &u64| *c),
-        )
-        .service(tower::service_fn(move |c: u64| {
-            r.lock().expect("lock").push((t0.elapsed().as_micros(), c));
-            async { Ok::<_, BoxError>(()) }
-        }));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    for cost in [1u64, 2, 1] {
-        svc.ready()
-            .await
-            .expect("ready")
-            .call(cost)
-            .await
-            .expect("call");
-    }
-    let starts = recorded.lock().expect("lock").clone();
-    let mut per_window = std::collections::BTreeMap::<u128, u64>::new();
-    for &(t, c) in &starts {
-        *per_window.entry(t / 1_000_000).or_default() += c;
-    }
+    let starts = one_two_one(store, move || t0.elapsed().as_micros()).await;
+    let per_window = per_second_window(&starts);
     assert!(
         per_window.values().all(|&u| u <= 2),
         "lease of 1: {per_window:?} ({starts:?})"
