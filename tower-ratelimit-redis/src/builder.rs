@@ -27,6 +27,7 @@ use crate::script::RemoteAlgorithm;
 use crate::store::{Inner, RedisStore};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::IntoConnectionInfo;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tower_ratelimit_core::Quota;
@@ -170,6 +171,8 @@ impl RedisStoreBuilder {
                 negative: (self.negative_cache_keys > 0)
                     .then(|| NegativeCache::new(self.negative_cache_keys)),
                 counters: Default::default(),
+                policy_answered: AtomicU64::new(0),
+                born: tokio::time::Instant::now(),
             }),
         }
     }

@@ -48,6 +48,11 @@
 //! The sliding log is not offered: its state grows with the count per period, for
 //! every key. See [`script`] for the state each keeps and when its key expires.
 //!
+//! Weighted requests in wait mode are exact on all three, as on the core's in-memory
+//! stores: the unit a request's readiness took is given back, in the same script call
+//! that books its whole cost, so every unit counts where the request starts (see
+//! [`script`] for the one case where a window script keeps it instead).
+//!
 //! # Wiring it into a service
 //!
 //! ```no_run

@@ -30,11 +30,12 @@ use crate::fallback::LocalFallback;
 use crate::key::RedisKey;
 use crate::negative_cache::{Denial, NegativeCache};
 use crate::policy::FailurePolicy;
-use crate::script::{self, Mode, RemoteAlgorithm};
+use crate::script::{self, GiveBack, Mode, RemoteAlgorithm};
 use crate::stats::{Counters, Stats};
 use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -76,6 +77,11 @@ pub(crate) struct Inner<C> {
     pub(crate) fallback: Option<LocalFallback>,
     pub(crate) negative: Option<NegativeCache>,
     pub(crate) counters: Counters,
+    /// When the failure policy last answered, in nanoseconds after `born`, plus one
+    /// (0: never): a readiness unit it granted was not taken in Redis, so it must not
+    /// be given back there.
+    pub(crate) policy_answered: AtomicU64,
+    pub(crate) born: Instant,
 }
 
 impl RedisStore<ConnectionManager> {
@@ -161,6 +167,28 @@ impl<C> Inner<C> {
         *self.quota.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// What the window scripts may give back of `taken` units taken at `taken_at`
+    /// (see `RateStore::reserve_whole`).
+    fn give_back(&self, taken: u64, taken_at: Instant) -> GiveBack {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let slack = self.timeout.saturating_mul(2);
+        let answered = self.policy_answered.load(Ordering::Relaxed);
+        let policy_answered_since = answered > 0
+            && self
+                .born
+                .checked_add(Duration::from_nanos(answered - 1))
+                .and_then(|at| at.checked_add(slack))
+                .is_none_or(|until| until >= taken_at);
+        if taken == 0 || policy_answered_since {
+            return GiveBack::default();
+        }
+        GiveBack {
+            taken,
+            age_us: micros(Instant::now().saturating_duration_since(taken_at)),
+            slack_us: micros(slack),
+        }
+    }
+
     fn redis_key<K: RedisKey + ?Sized>(&self, key: &K) -> Vec<u8> {
         let mut name = Vec::with_capacity(self.prefix.len() + 16);
         name.extend_from_slice(&self.prefix);
@@ -180,6 +208,7 @@ where
         cost: u64,
         max_wait: Duration,
         backdate: Duration,
+        give_back: GiveBack,
     ) -> Result<Decision, StoreError> {
         let quota = self.current_quota();
         let params = self.algorithm.params(&quota);
@@ -205,6 +234,7 @@ where
             cost,
             max_wait_us: u64::try_from(max_wait.as_micros()).unwrap_or(u64::MAX),
             backdate_us: u64::try_from(backdate.as_micros()).unwrap_or(u64::MAX),
+            give_back,
         };
         let cmd = script::command(self.algorithm, self.script.get_hash(), &key, request);
         let mut connection = self.connection.clone();
@@ -293,6 +323,13 @@ where
         cause: Unavailable,
     ) -> Result<Decision, StoreError> {
         Counters::bump(&self.counters.policy_decisions);
+        let since_born = Instant::now().saturating_duration_since(self.born);
+        self.policy_answered.store(
+            u64::try_from(since_born.as_nanos())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+            Ordering::Relaxed,
+        );
         match (&self.policy, &self.fallback) {
             (FailurePolicy::LocalFallback { .. }, Some(local)) => {
                 let decided = match mode {
@@ -338,7 +375,14 @@ where
         let key = inner.redis_key(key);
         Box::pin(async move {
             inner
-                .decide(key, Mode::Check, cost, Duration::ZERO, Duration::ZERO)
+                .decide(
+                    key,
+                    Mode::Check,
+                    cost,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                    GiveBack::default(),
+                )
                 .await
         })
     }
@@ -348,7 +392,14 @@ where
         let key = inner.redis_key(key);
         Box::pin(async move {
             inner
-                .decide(key, Mode::Peek, cost, Duration::ZERO, Duration::ZERO)
+                .decide(
+                    key,
+                    Mode::Peek,
+                    cost,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                    GiveBack::default(),
+                )
                 .await
         })
     }
@@ -358,7 +409,14 @@ where
         let key = inner.redis_key(key);
         Box::pin(async move {
             inner
-                .decide(key, Mode::Reserve, cost, max_wait, Duration::ZERO)
+                .decide(
+                    key,
+                    Mode::Reserve,
+                    cost,
+                    max_wait,
+                    Duration::ZERO,
+                    GiveBack::default(),
+                )
                 .await
         })
     }
@@ -380,29 +438,62 @@ where
         };
         Box::pin(async move {
             inner
-                .decide(key, Mode::Check, cost, Duration::ZERO, backdate)
+                .decide(
+                    key,
+                    Mode::Check,
+                    cost,
+                    Duration::ZERO,
+                    backdate,
+                    GiveBack::default(),
+                )
                 .await
         })
     }
 
     /// GCRA books the `cost - taken` units left, which is exact (units are time). The
-    /// window scripts book the whole `cost`, leaving the readiness unit spent where it
-    /// was taken: they cannot give it back, and booked apart the rest could fall in a
-    /// later window, which then admitted `count + 1` (a fixed window of 2 started 3).
-    /// The price is one unit per weighted wait-mode request on a window store.
+    /// window scripts give the `taken` units back as of `taken_at` and book the whole
+    /// `cost`, in the same call, as the core's in-memory stores do: every unit of the
+    /// request counts in the window where it starts (booked apart, the rest could fall
+    /// in a later window, which then admitted `count + 1`), and a request whose
+    /// readiness filled a window does not push the next request out of it.
+    ///
+    /// The script dates the units on the server's clock at `now - age`, the age
+    /// measured here; that is short of the truth by up to two calls (the check's
+    /// reply, this call's delivery), so the units are given back only when the span of
+    /// twice the timeout before that instant lies in one window, the one that still
+    /// holds them (a fixed window's stored window; a sliding counter's current count,
+    /// or its previous count once the next window began). Otherwise, or when the
+    /// failure policy answered a call within that span or since (a unit it granted
+    /// was never taken in Redis), they stay spent where they were taken: the request
+    /// costs one unit more, never admits more.
     fn reserve_whole(
         &self,
         key: &K,
         taken: u64,
-        _taken_at: tokio::time::Instant,
+        taken_at: tokio::time::Instant,
         cost: u64,
         max_wait: Duration,
     ) -> Self::Future {
-        let cost = match self.inner.algorithm {
-            RemoteAlgorithm::Gcra => cost.saturating_sub(taken),
-            RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => cost,
+        let (cost, give_back) = match self.inner.algorithm {
+            RemoteAlgorithm::Gcra => (cost.saturating_sub(taken), GiveBack::default()),
+            RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => {
+                (cost, self.inner.give_back(taken, taken_at))
+            }
         };
-        self.reserve(key, cost, max_wait)
+        let inner = self.inner.clone();
+        let key = inner.redis_key(key);
+        Box::pin(async move {
+            inner
+                .decide(
+                    key,
+                    Mode::Reserve,
+                    cost,
+                    max_wait,
+                    Duration::ZERO,
+                    give_back,
+                )
+                .await
+        })
     }
 
     fn quota(&self, _key: &K) -> Quota {

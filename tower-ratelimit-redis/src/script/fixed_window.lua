@@ -5,6 +5,10 @@
 --          be ahead of the current window: a reservation booked the units there, and
 --          checks are denied until it starts, so reservations keep their order.
 -- ARGV     mode (0 peek, 1 check, 2 reserve), period_us, limit, cost, max_wait_us
+--          [, taken, age_us, slack_us]: reserve only, a request whose readiness took
+--          `taken` units age_us ago (measured by the client) books its whole cost:
+--          those units are given back first, if they are still in the stored window
+--          (see below), so that every unit counts in the window where it starts.
 -- Returns  {allowed, remaining, retry_after_us, reset_us, limit, wait_us}
 local mode = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
@@ -39,6 +43,25 @@ if stored and stored >= current then
   count = tonumber(state[2]) or 0
 end
 
+-- The readiness units are dated `age_us` before now. The client's age is short of
+-- the truth by at most two calls (the check's reply and this call), each bounded by
+-- the timeout: slack_us. They are given back only when that whole span lies in one
+-- window, it is the stored window, the period is unchanged and the window holds
+-- them all; otherwise they stay spent where they were taken (the window then
+-- admits less than its count, never more).
+local gave_back = false
+if mode == 2 and ARGV[6] then
+  local taken = tonumber(ARGV[6]) or 0
+  local at = now - (tonumber(ARGV[7]) or 0)
+  local taken_in = math.floor(at / period)
+  if taken > 0 and taken_in == current and window == current
+      and math.floor((at - (tonumber(ARGV[8]) or 0)) / period) == taken_in
+      and stored_period == period and count >= taken then
+    count = count - taken
+    gave_back = true
+  end
+end
+
 local function snapshot_remaining(w, c)
   if w > current then
     return 0
@@ -55,7 +78,7 @@ local function save(w, c)
 end
 
 if window == current and count + cost <= limit then
-  if mode ~= 0 and cost > 0 then
+  if mode ~= 0 and (cost > 0 or gave_back) then
     save(window, count + cost)
   end
   return {1, snapshot_remaining(window, count + cost), 0, (current + 1) * period - now, limit, 0}
@@ -73,5 +96,9 @@ local wait = math.max(fit * period - now, 0)
 if mode == 2 and wait <= max_wait then
   save(fit, used + cost)
   return {1, snapshot_remaining(fit, used + cost), 0, (math.max(fit, current) + 1) * period - now, limit, wait}
+end
+if gave_back then
+  -- Refused: the request does not start, so its readiness units stay given back.
+  save(window, count)
 end
 return {0, snapshot_remaining(window, count), wait, (window + 1) * period - now, limit, 0}

@@ -19,6 +19,21 @@
 //! | [`RemoteAlgorithm::FixedWindow`] | hash: window, count, period | at the window's end | to match servers that count per clock window |
 //! | [`RemoteAlgorithm::SlidingWindow`] | hash: window, count, previous count, period | at the end of the next window | a smooth window at O(1) state (Cloudflare's estimate) |
 //!
+//! A wait-mode layer takes one unit when it makes a service ready, before it knows
+//! the request's cost, and then books the whole cost (`RateStore::reserve_whole`).
+//! GCRA books the rest, which is exact: its units are time. The window scripts take
+//! the readiness units, their age as the client measured it and a slack of twice the
+//! store's timeout: they give the units back from the window they were taken in (a
+//! fixed window's stored window; a sliding counter's current count, or its previous
+//! count once the next window began) and book the whole cost, all in the one call,
+//! so that every unit counts in the window where the request starts. The client's age
+//! is short of the truth by up to two calls, so near a boundary (within the slack of
+//! a window's start) it cannot tell which window the units were taken in; they are
+//! then left spent, as they are when the window no longer holds them, when the
+//! quota's period changed since, or when the failure policy, not Redis, granted them
+//! (within the slack before the units were taken, or since). Left spent, a unit
+//! costs the request one unit more, and never admits more than the count.
+//!
 //! The core's leaky bucket is GCRA with a burst of 1 (use `Gcra` with
 //! `quota.with_burst(1)`). The sliding log is not offered: its state grows with the
 //! count per period, for every key, which is what a shared store can least afford.
@@ -143,6 +158,7 @@ pub(crate) fn command(
         cost,
         max_wait_us,
         backdate_us,
+        give_back,
     } = request;
     match algorithm {
         RemoteAlgorithm::Gcra => {
@@ -173,6 +189,11 @@ pub(crate) fn command(
                 .arg(params.limit)
                 .arg(cost)
                 .arg(max_wait_us);
+            if mode == Mode::Reserve && give_back.taken > 0 {
+                cmd.arg(give_back.taken)
+                    .arg(give_back.age_us)
+                    .arg(give_back.slack_us);
+            }
         }
     }
     cmd
@@ -200,6 +221,23 @@ pub(crate) struct Request {
     /// GCRA only: decide as of this long ago (a waiter's head that woke late claims
     /// the slots that fell due while it slept; see `RateStore::check_since`).
     pub(crate) backdate_us: u64,
+    /// Windows, reserve only: units to give back before the cost is booked.
+    pub(crate) give_back: GiveBack,
+}
+
+/// Units a wait-mode request's readiness took, which the window scripts give back
+/// before booking its whole cost (see `RateStore::reserve_whole`), where they are
+/// sure to find them: in the window they were taken in, as the client dates it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct GiveBack {
+    /// The units taken (0: nothing to give back, and no arguments are sent).
+    pub(crate) taken: u64,
+    /// How long ago they were taken, on the client's clock: short of the truth by up
+    /// to the check's reply and this call's delivery.
+    pub(crate) age_us: u64,
+    /// How much earlier they may have been taken than `age_us` says: the units are
+    /// given back only when both instants fall in the same window.
+    pub(crate) slack_us: u64,
 }
 
 /// Runs `cmd` (an `EVALSHA` of `script`) and, when the server does not know the
@@ -337,6 +375,7 @@ mod tests {
             cost,
             max_wait_us: 0,
             backdate_us: 0,
+            give_back: GiveBack::default(),
         }
     }
 
@@ -434,5 +473,26 @@ mod tests {
             args(RemoteAlgorithm::FixedWindow, Mode::Reserve),
             "EVALSHA sha 1 k 2 10000 10 3 500"
         );
+    }
+
+    #[test]
+    fn only_window_reservations_carry_units_to_give_back() {
+        let args = |algorithm, mode, taken| {
+            let mut request = request(mode, 3);
+            request.give_back = GiveBack {
+                taken,
+                age_us: 250_000,
+                slack_us: 100_000,
+            };
+            command(algorithm, "sha", b"k", request).args_iter().count()
+        };
+        for window in [RemoteAlgorithm::FixedWindow, RemoteAlgorithm::SlidingWindow] {
+            // EVALSHA sha 1 k, five numbers, then taken, age and slack.
+            assert_eq!(args(window, Mode::Reserve, 1), 12, "{window:?}");
+            assert_eq!(args(window, Mode::Reserve, 0), 9, "{window:?}");
+            assert_eq!(args(window, Mode::Check, 1), 9, "{window:?}");
+        }
+        // GCRA books `cost - taken` instead, and its one packed argument is unchanged.
+        assert_eq!(args(RemoteAlgorithm::Gcra, Mode::Reserve, 1), 5);
     }
 }

@@ -6,6 +6,11 @@
 --          The index may be ahead of the current window: a reservation booked units
 --          there, and nothing passes before the instant it was booked for.
 -- ARGV     mode (0 peek, 1 check, 2 reserve), period_us, limit, cost, max_wait_us
+--          [, taken, age_us, slack_us]: reserve only, a request whose readiness took
+--          `taken` units age_us ago (measured by the client) books its whole cost:
+--          those units are given back first, from the count of the window they were
+--          taken in if the hash still holds it (see below), so that every unit counts
+--          where the request starts.
 -- Returns  {allowed, remaining, retry_after_us, reset_us, limit, wait_us}
 --
 -- The same arithmetic as the core's `SlidingCounter`: `cost` fits at offset `r` into
@@ -46,6 +51,30 @@ if stored then
     prev = tonumber(state[3]) or 0
   elseif stored == current - 1 then
     prev = tonumber(state[2]) or 0
+  end
+end
+
+-- The readiness units are dated `age_us` before now. The client's age is short of
+-- the truth by at most two calls (the check's reply and this call), each bounded by
+-- the timeout: slack_us. They are given back only when that whole span lies in one
+-- window, the period is unchanged and that window's count (the current count if it
+-- is the index, the previous count if the index is the next window) holds them all;
+-- otherwise they stay spent where they were taken (the window then admits less than
+-- its count, never more).
+local gave_back = false
+if mode == 2 and ARGV[6] then
+  local taken = tonumber(ARGV[6]) or 0
+  local at = now - (tonumber(ARGV[7]) or 0)
+  local taken_in = math.floor(at / period)
+  if taken > 0 and stored_period == period
+      and math.floor((at - (tonumber(ARGV[8]) or 0)) / period) == taken_in then
+    if index == taken_in and curr >= taken then
+      curr = curr - taken
+      gave_back = true
+    elseif index == taken_in + 1 and prev >= taken then
+      prev = prev - taken
+      gave_back = true
+    end
   end
 end
 
@@ -96,19 +125,27 @@ local allowed_wait = 0
 if mode == 2 then
   allowed_wait = max_wait
 end
+local function save(i, p, c)
+  if foreign then
+    redis.call('DEL', KEYS[1])
+  end
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', i), 'c', c, 'p', p, 'u', string.format('%.0f', period))
+  -- The count matters until the end of the window after it, where it stops weighing.
+  redis.call('PEXPIRE', KEYS[1], math.ceil(((i + 2) * period - now) / 1000))
+end
+
 if wait > allowed_wait then
+  if gave_back then
+    -- Refused: the request does not start, so its readiness units stay given back.
+    save(index, prev, curr)
+  end
   local remaining, reset = snapshot(index, prev, curr)
   return {0, remaining, math.max(wait, 1), reset, limit, 0}
 end
 
 fit_curr = fit_curr + cost
-if mode ~= 0 and cost > 0 then
-  if foreign then
-    redis.call('DEL', KEYS[1])
-  end
-  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', fit_index), 'c', fit_curr, 'p', fit_prev, 'u', string.format('%.0f', period))
-  -- The count matters until the end of the window after it, where it stops weighing.
-  redis.call('PEXPIRE', KEYS[1], math.ceil(((fit_index + 2) * period - now) / 1000))
+if mode ~= 0 and (cost > 0 or gave_back) then
+  save(fit_index, fit_prev, fit_curr)
 end
 local remaining, reset = snapshot(fit_index, fit_prev, fit_curr)
 return {1, remaining, 0, reset, limit, math.max(wait, 0)}
