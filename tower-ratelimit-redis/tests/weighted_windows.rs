@@ -1,7 +1,9 @@
-//! Weighted wait-mode requests over window stores keep the window's count: the rest
+//! Weighted wait-mode requests over window stores keep the window's count (the rest
 //! of a cost booked apart from the unit readiness took fell in a later window, which
-//! then started count + 1 (a fixed window of 2 started 3). Real redis-server, real
-//! clock; the leased-store checks run on the paused clock.
+//! then started count + 1: a fixed window of 2 started 3), and admit as much as the
+//! core's in-memory stores (the readiness unit is given back, not left spent). Real
+//! redis-server, real clock; the core's and the leased-store runs use the paused
+//! clock.
 
 mod support;
 
@@ -20,10 +22,11 @@ fn unix_micros() -> u128 {
         .as_micros()
 }
 
-/// Sends a request of cost 1, one of cost 2 and one of cost 1, in that order, through a
-/// wait-mode layer over `store`; the starts as (`clock()`, cost).
-async fn one_two_one<St>(
+/// Sends requests of `costs`, in that order, through a wait-mode layer over `store`;
+/// the starts as (`clock()`, cost).
+async fn send_in_order<St>(
     store: St,
+    costs: &[u64],
     clock: impl Fn() -> u128 + Clone + Send + 'static,
 ) -> Vec<(u128, u64)>
 where
@@ -41,7 +44,7 @@ where
             r.lock().expect("lock").push((clock(), c));
             async { Ok::<_, BoxError>(()) }
         }));
-    for cost in [1u64, 2, 1] {
+    for &cost in costs {
         svc.ready()
             .await
             .expect("ready")
@@ -51,6 +54,17 @@ where
     }
     let v = recorded.lock().expect("lock").clone();
     v
+}
+
+/// Sends a request of cost 1, one of cost 2 and one of cost 1, in that order.
+async fn one_two_one<St>(
+    store: St,
+    clock: impl Fn() -> u128 + Clone + Send + 'static,
+) -> Vec<(u128, u64)>
+where
+    St: tower_ratelimit_core::store::RateStore,
+{
+    send_in_order(store, &[1, 2, 1], clock).await
 }
 
 /// Units started in each window of one second.
@@ -157,4 +171,135 @@ async fn a_leased_window_store_reports_the_inner_max_cost() {
     let inner_max = inner.max_cost(&());
     let store = LeasedStore::new(inner, 4, Duration::from_secs(60));
     assert_eq!(store.max_cost(&()), inner_max, "inner max_cost {inner_max}");
+}
+
+/// How far into a window of one second the exactness tests begin: past the span of
+/// twice the timeout in which the scripts give nothing back (see `EXACT_TIMEOUT`).
+const INTO_WINDOW: Duration = Duration::from_millis(450);
+/// The timeout of the exactness tests' stores: units taken less than twice this far
+/// into a window are not given back, as they may have been taken in the one before.
+const EXACT_TIMEOUT: Duration = Duration::from_millis(150);
+
+/// The window (counted from `first`) and cost of each start.
+fn windows_from(first: u128, starts: &[(u128, u64)]) -> Vec<(u128, u64)> {
+    starts
+        .iter()
+        .map(|&(t, c)| ((t / 1_000_000).saturating_sub(first), c))
+        .collect()
+}
+
+/// Starts of `costs` in wait mode on a Redis window store of `count` per second,
+/// sent `INTO_WINDOW` into a window: each as (windows after the one it was sent in,
+/// cost), and as (µs since the epoch, cost).
+async fn redis_starts(
+    server: &RedisServer,
+    algorithm: RemoteAlgorithm,
+    count: u64,
+    costs: &[u64],
+) -> (Vec<(u128, u64)>, Vec<(u128, u64)>) {
+    for attempt in 0..5 {
+        let store = RedisStore::builder(Quota::new(count, Duration::from_secs(1)).expect("quota"))
+            .prefix(format!("exact:{algorithm:?}:{count}:{costs:?}:{attempt}:"))
+            .algorithm(algorithm)
+            .negative_cache(0)
+            .timeout(EXACT_TIMEOUT)
+            .connect(server.url())
+            .expect("store");
+        let into = unix_micros() % 1_000_000;
+        let target = INTO_WINDOW.as_micros();
+        let sleep = (1_000_000 + target - into) % 1_000_000;
+        tokio::time::sleep(Duration::from_micros(sleep as u64)).await;
+        let sent = unix_micros();
+        if sent % 1_000_000 > 700_000 {
+            // Woke far too late on a loaded machine: the requests would meet a
+            // boundary the core's run does not.
+            continue;
+        }
+        let starts = send_in_order(store, costs, unix_micros).await;
+        return (windows_from(sent / 1_000_000, &starts), starts);
+    }
+    panic!("never woke within 250 ms of {INTO_WINDOW:?} into a window in 5 attempts");
+}
+
+/// The same on the core's in-memory store of the same algorithm, on a paused clock
+/// (its own runtime, on a thread of its own).
+fn core_starts(algorithm: RemoteAlgorithm, count: u64, costs: &[u64]) -> Vec<(u128, u64)> {
+    use tower_ratelimit_core::algorithm::{FixedWindow, SlidingCounter};
+    use tower_ratelimit_core::clock::Clock;
+    use tower_ratelimit_core::store::MemoryStore;
+    let costs = costs.to_vec();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let quota = Quota::new(count, Duration::from_secs(1)).expect("quota");
+            let clock = Clock::with_unix_time(INTO_WINDOW);
+            let t0 = tokio::time::Instant::now();
+            let at = move || (INTO_WINDOW + t0.elapsed()).as_micros();
+            match algorithm {
+                RemoteAlgorithm::FixedWindow => {
+                    let store = MemoryStore::with_algorithm(FixedWindow, quota).with_clock(clock);
+                    send_in_order(store, &costs, at).await
+                }
+                _ => {
+                    let store =
+                        MemoryStore::with_algorithm(SlidingCounter, quota).with_clock(clock);
+                    send_in_order(store, &costs, at).await
+                }
+            }
+        })
+    })
+    .join()
+    .expect("core run")
+}
+
+/// Weighted wait-mode requests whose readiness is taken inside a window start in the
+/// same windows on Redis as on the core's in-memory stores: the script gives the
+/// readiness unit back before booking the whole cost. Booked whole with the unit left
+/// spent, each weighted request cost one unit more: a lone request of 2 on a window of
+/// 2 waited for the next window (two, sliding), and of 2 + 2 on a window of 4 or
+/// 2 + 2 + 2 on a window of 6 the last one did.
+#[tokio::test]
+async fn weighted_requests_start_where_the_core_starts_them() {
+    let server = RedisServer::start();
+    let cases: [(u64, &[u64]); 5] = [
+        (2, &[2]),
+        (3, &[1, 2]),
+        (4, &[2, 2]),
+        (6, &[2, 2, 2]),
+        (2, &[1, 2, 1]),
+    ];
+    for algorithm in [RemoteAlgorithm::FixedWindow, RemoteAlgorithm::SlidingWindow] {
+        for (count, costs) in cases {
+            let (remote, starts) = redis_starts(&server, algorithm, count, costs).await;
+            let local = windows_from(0, &core_starts(algorithm, count, costs));
+            assert_eq!(
+                remote, local,
+                "{algorithm:?}, {count} per second, costs {costs:?} (windows after the \
+                 one they were sent in, cost): Redis started {starts:?}"
+            );
+            let most = match algorithm {
+                RemoteAlgorithm::FixedWindow => {
+                    per_second_window(&starts).into_values().max().unwrap_or(0)
+                }
+                _ => most_in_any_period(&starts, 1_000_000),
+            };
+            assert!(most <= count, "{algorithm:?}, {count}: {starts:?}");
+        }
+    }
+}
+
+/// The simplest case on its own: a lone request of cost 2 on an empty window of 2
+/// starts in the window it was sent in (the unit readiness took is given back; left
+/// spent, the request waited for the next window, or two for the sliding counter).
+#[tokio::test]
+async fn a_lone_weighted_request_starts_in_its_own_window() {
+    let server = RedisServer::start();
+    for algorithm in [RemoteAlgorithm::FixedWindow, RemoteAlgorithm::SlidingWindow] {
+        let (windows, starts) = redis_starts(&server, algorithm, 2, &[2]).await;
+        assert_eq!(windows, [(0, 2)], "{algorithm:?}: started {starts:?}");
+    }
 }
