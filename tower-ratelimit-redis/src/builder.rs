@@ -80,6 +80,11 @@ impl RedisStoreBuilder {
 
     /// The most one decision may wait for Redis (default 50 ms) before the failure
     /// policy answers instead. A zero timeout is read as 1 ms.
+    ///
+    /// On the window algorithms it also bounds how far a weighted wait-mode request's
+    /// readiness unit may be misdated: one taken within twice the timeout of a
+    /// window's start is left spent rather than given back (see [`crate::script`]),
+    /// so keep the timeout well below the period.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.max(Duration::from_millis(1));
         self
