@@ -7,6 +7,10 @@
 #
 #   tower-ratelimit-redis/benches/script-cost.sh [script.lua]
 #
+# WINDOWS=1 adds the window scripts (FIXED_SCRIPT, SLIDING_SCRIPT name other copies,
+# e.g. an older version to compare): a reservation, and a wait-mode weighted
+# request's reservation that gives its readiness unit back first.
+#
 # Needs valgrind, python3 and redis-server (REDIS_SERVER names another binary, e.g.
 # valkey-server; REDIS_CLI its client). N defaults to 10000 (about 10 s per case).
 set -euo pipefail
@@ -100,3 +104,21 @@ per_call "GCRA script, denied (TIME, GET)" "$(cat "$SCRIPT")" \
 per_call "floor: TIME, GET, SET … PX with constants" \
     "redis.call('TIME') redis.call('GET', KEYS[1]) redis.call('SET', KEYS[1], 'constant', 'PX', '10') return 0" \
     $(hex 1 bench:raw) "$(packed 1 1000000 0 0 1)"
+
+if [ "${WINDOWS:-0}" = 1 ]; then
+    FIXED=${FIXED_SCRIPT:-src/script/fixed_window.lua}
+    SLIDING=${SLIDING_SCRIPT:-src/script/sliding_window.lua}
+    # One window of an hour with room for every call: each admits and writes. The
+    # give-back (taken 1, age 0, slack 0) finds the unit the call before booked.
+    window=(2 3600000000 1000000000000 1 0)
+    for case in "fixed window:$FIXED" "sliding window:$SLIDING"; do
+        name=${case%%:*}
+        source=${case#*:}
+        per_call "$name script, check" "$(cat "$source")" \
+            $(hex 1 bench:raw 1 3600000000 1000000000000 1 0)
+        per_call "$name script, reserve" "$(cat "$source")" \
+            $(hex 1 bench:raw "${window[@]}")
+        per_call "$name script, reserve giving 1 back" "$(cat "$source")" \
+            $(hex 1 bench:raw "${window[@]}" 1 0 0)
+    done
+fi
