@@ -465,7 +465,10 @@ where
     /// or its previous count once the next window began). Otherwise, or when the
     /// failure policy answered a call within that span or since (a unit it granted
     /// was never taken in Redis), they stay spent where they were taken: the request
-    /// costs one unit more, never admits more.
+    /// costs one unit more, never admits more. The one case the slack does not cover
+    /// is a server that stalls for longer than the timeout across a window boundary:
+    /// the call, answered here by the failure policy, may still run later and date the
+    /// units in the next window.
     fn reserve_whole(
         &self,
         key: &K,
