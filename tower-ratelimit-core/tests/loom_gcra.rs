@@ -18,7 +18,7 @@ use loom::sync::Arc;
 use loom::thread;
 use std::time::Duration;
 use tower_ratelimit_core::algorithm::{Algorithm, Gcra, Reservation, Verdict};
-use tower_ratelimit_core::store::{MemoryStore, RateStore};
+use tower_ratelimit_core::store::{Decision, MemoryStore, RateStore};
 use tower_ratelimit_core::Quota;
 
 const MS: u64 = 1_000_000;
@@ -232,5 +232,46 @@ fn quota_is_never_read_torn() {
         assert!(seen == old || seen == new, "torn read: {seen:?}");
         writer.join().expect("thread");
         assert_eq!(RateStore::<()>::quota(&*store, &()), new);
+    });
+}
+
+#[test]
+fn concurrent_quota_changes_rescale_once_each() {
+    // Each change rescales the state from the quota it replaces. Two changes racing
+    // must not both read the same old quota: the state would be scaled by both
+    // factors (10/s → 5/s and 10/s → 20/s would leave it owing 500 ms whichever won,
+    // where the winner's rate makes 5 owed units 1 s or 250 ms).
+    loom::model(|| {
+        let store = Arc::new(MemoryStore::new(quota(1)));
+        for _ in 0..5 {
+            let booked = store.reserve_now(1, Duration::from_secs(10));
+            assert!(matches!(booked, Ok(Decision::Allowed { .. })), "{booked:?}");
+        }
+        let changers: Vec<_> = [5, 20]
+            .into_iter()
+            .map(|per_second| {
+                let store = Arc::clone(&store);
+                thread::spawn(move || {
+                    let new = Quota::per_second(per_second).and_then(|q| q.with_burst(1));
+                    store.set_quota(new.expect("a valid quota"))
+                })
+            })
+            .collect();
+        for changer in changers {
+            changer.join().expect("thread");
+        }
+        let winner = RateStore::<()>::quota(&*store, &());
+        let owed_units = 5 * winner.emission_interval().as_nanos();
+        let owed = match store.peek_now(1).expect("a valid cost") {
+            Decision::Denied { snapshot, .. } | Decision::Allowed { snapshot, .. } => {
+                snapshot.reset.as_nanos()
+            }
+        };
+        // The real clock moves a little while the model runs: allow 1 %.
+        let slack = owed_units / 100;
+        assert!(
+            owed + slack >= owed_units && owed <= owed_units,
+            "owes {owed} ns at {winner:?}, expected about {owed_units}"
+        );
     });
 }

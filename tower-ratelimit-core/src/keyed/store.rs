@@ -210,19 +210,19 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     ///
     /// This walks every key under its shard's write lock: O(keys), for a rare call.
     pub fn set_default_quota(&self, quota: Quota) {
-        let old = self.default_quota.get();
-        self.default_quota.set(quota);
-        if old == quota {
-            return;
-        }
-        let now = self.clock.now();
-        self.shards.for_each_shard(|shard| {
-            for (key, state) in shard.map.iter() {
-                let own_quota = self.quota_fn.as_ref().and_then(|f| f(key));
-                if own_quota.is_none() {
-                    self.algorithm.rescale(state, &old, &quota, now);
-                }
+        self.default_quota.replace(quota, |old| {
+            if *old == quota {
+                return;
             }
+            let now = self.clock.now();
+            self.shards.for_each_shard(|shard| {
+                for (key, state) in shard.map.iter() {
+                    let own_quota = self.quota_fn.as_ref().and_then(|f| f(key));
+                    if own_quota.is_none() {
+                        self.algorithm.rescale(state, old, &quota, now);
+                    }
+                }
+            });
         });
     }
 

@@ -404,9 +404,7 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         let now = self.clock.now();
         match &self.buckets {
             Buckets::Single { quota, state } => {
-                let old = quota.get();
-                quota.set(new);
-                self.algorithm.rescale(&state.0, &old, &new, now);
+                quota.replace(new, |old| self.algorithm.rescale(&state.0, old, &new, now));
             }
             Buckets::All(all) => {
                 let mut all = lock(all);

@@ -52,8 +52,19 @@ impl QuotaCell {
         }
     }
 
-    pub(crate) fn set(&self, quota: Quota) {
+    /// Replaces the quota and hands the one it replaced to `rescale`, all while holding
+    /// the writer lock: two changes at once must not both rescale the state from the
+    /// same old quota (scaling it twice), and the state must be rescaled in the order
+    /// the quotas were set. `rescale` runs after the new words are visible, and must
+    /// not read this cell's writer lock (it may read the quota).
+    pub(crate) fn replace(&self, quota: Quota, rescale: impl FnOnce(&Quota)) {
         let _guard = lock(&self.writer);
+        let old = self.get();
+        self.write(quota);
+        rescale(&old);
+    }
+
+    fn write(&self, quota: Quota) {
         self.seq.fetch_add(1, Ordering::Relaxed);
         fence(Ordering::Release);
         self.count.store(quota.count(), Ordering::Relaxed);
