@@ -220,7 +220,10 @@ impl Quota {
     }
 
     /// A quota of `rate` units per second (fractional rates allowed) with the given
-    /// burst; the emission interval is rounded to the nanosecond.
+    /// burst. The emission interval is rounded up to the nanosecond, as in
+    /// [`Quota::new`], so the quota never admits faster than `rate` (3/s paces at
+    /// 333,333,334 ns); an interval within a trillionth of a whole number of
+    /// nanoseconds, the error of the float division, is taken as that number.
     ///
     /// # Errors
     /// A rate that is not finite or not above zero (`ZeroCount`), one so small its
@@ -230,7 +233,19 @@ impl Quota {
         if !rate.is_finite() || rate <= 0.0 {
             return Err(QuotaError::ZeroCount);
         }
-        let interval = (1e9 / rate).round();
+        let exact = 1e9 / rate;
+        let nearest = exact.round();
+        // The quotient of two floats is off by a few units in its last place; without
+        // this, a rate that is a whole number of nanoseconds apart would lose one.
+        let interval = if (exact - nearest).abs() <= nearest * 1e-12 {
+            nearest
+        } else if exact < 1.0 {
+            // Under a nanosecond apart: rounding up would pace at 10⁹/s, far slower
+            // than asked, so it is refused as `Quota::new` refuses it.
+            return Err(QuotaError::RateTooHigh);
+        } else {
+            exact.ceil()
+        };
         if interval > MAX_SPAN_NANOS as f64 {
             return Err(QuotaError::PeriodTooLong);
         }
@@ -388,6 +403,11 @@ mod tests {
         assert_eq!(Quota::from_rate(-1.0, 1), Err(QuotaError::ZeroCount));
         assert_eq!(Quota::from_rate(1e-30, 1), Err(QuotaError::PeriodTooLong));
         assert_eq!(Quota::from_rate(1e12, 1), Err(QuotaError::RateTooHigh));
+        assert_eq!(Quota::from_rate(1.5e9, 1), Err(QuotaError::RateTooHigh));
+        assert_eq!(
+            Quota::from_rate(1e9, 1).map(|q| q.emission_interval()),
+            Ok(Duration::from_nanos(1))
+        );
     }
 
     #[test]
@@ -411,9 +431,36 @@ mod tests {
     }
 
     #[test]
-    fn from_rate_rounds_to_nanoseconds() {
+    fn from_rate_rounds_up_to_nanoseconds() {
         let q = Quota::from_rate(3.0, 2).unwrap();
-        assert_eq!(q.emission_interval(), Duration::from_nanos(333_333_333));
+        assert_eq!(q.emission_interval(), Duration::from_nanos(333_333_334));
         assert_eq!(q.burst(), 2);
+        // 7×10⁸/s is 1.43 ns apart: pacing at 1 ns would admit 43 % too many.
+        let fast = Quota::from_rate(7e8, 1).unwrap();
+        assert_eq!(fast.emission_interval(), Duration::from_nanos(2));
+    }
+
+    #[test]
+    fn from_rate_keeps_whole_nanosecond_intervals() {
+        for per_second in [1.0, 3.0e6, 1e7, 100.0, 0.1, 1e9, 2e8, 1.0 / 7.0] {
+            let q = Quota::from_rate(per_second, 1).unwrap();
+            let exact = 1e9 / per_second;
+            if exact.fract() == 0.0 || (exact - exact.round()).abs() < 1e-6 {
+                assert_eq!(
+                    q.emission_interval().as_nanos() as f64,
+                    exact.round(),
+                    "{per_second}/s"
+                );
+            }
+            assert!(
+                q.per_second_f64() <= per_second * (1.0 + 1e-12),
+                "{per_second}/s"
+            );
+        }
+        // Rates read back from a quota's own interval keep it.
+        for nanos in [1u64, 3, 7, 333_333_334, 1_000_000_007, 86_400_000_000_000] {
+            let q = Quota::from_rate(1e9 / nanos as f64, 1).unwrap();
+            assert_eq!(q.emission_interval(), Duration::from_nanos(nanos));
+        }
     }
 }
