@@ -157,10 +157,13 @@ impl<St> RateLimiter<St> {
     /// waiting for a slot. A pause only ever extends: an earlier instant than the
     /// current pause changes nothing (use [`RateLimiter::resume`] to lift it).
     ///
-    /// The bucket keeps refilling during a pause, so when it ends, the requests that
-    /// were already granted before it start together with up to a full burst. Give
-    /// the quota a small burst where the server must not see a burst right after its
-    /// `Retry-After`.
+    /// The bucket keeps refilling during a pause, so when it ends up to a full burst
+    /// starts at once. A request of a [`RateLimit`](crate::rate::RateLimit) layer that
+    /// was granted before the pause and is held through it is booked again when it
+    /// ends (of the units it took before, only what time has not yet refilled is given
+    /// back), so it is counted where it starts: the requests held and the new ones
+    /// together start at most a burst, then the rate. Give the quota a small burst
+    /// where the server must not see a burst right after its `Retry-After`.
     pub fn pause_until(&self, until: Instant) {
         let at = self.shared.clock.to_nanos(until).max(1);
         let previous = self.shared.paused_until.fetch_max(at, Ordering::AcqRel);

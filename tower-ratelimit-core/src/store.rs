@@ -201,9 +201,12 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// rest could fall in a later window than the first unit, which would then admit
     /// one unit more than its count. Given back as of now instead, units taken in an
     /// earlier window (a service made ready and kept ready) would come out of the
-    /// current window, or a sliding log's later entry, which are other requests'. The
-    /// default books the `cost - taken` units left (for GCRA, where units are time,
-    /// the two are the same).
+    /// current window, or a sliding log's later entry, which are other requests'.
+    /// Where units are time (GCRA, the leaky bucket), only the part of them that has
+    /// not refilled since `taken_at` comes back (see
+    /// [`crate::algorithm::Algorithm::refund_taken_at`]), so a request held through a
+    /// pause pays again for the units the pause refilled. The default books the
+    /// `cost - taken` units left.
     fn reserve_whole(
         &self,
         key: &K,

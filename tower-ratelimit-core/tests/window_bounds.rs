@@ -347,3 +347,59 @@ async fn a_weighted_request_held_through_a_pause_is_counted_whole() {
     let starts = weighted_across_a_pause(SlidingLog, [0, 500, 600]).await;
     two_within_a_second(&starts);
 }
+
+/// 2 per second: two requests are made ready at `ready_at` (ms), a pause of `pause`
+/// ms begins then and both call during it; two more requests come when it ends.
+async fn held_through_a_pause<A: Algorithm>(
+    algorithm: A,
+    [ready_at, pause]: [u64; 2],
+) -> Vec<(Duration, u64)> {
+    let (t0, starts, limiter, service) = two_per_second(algorithm);
+    let at = |ms| t0 + Duration::from_millis(ms);
+    tokio::time::sleep_until(at(ready_at)).await;
+    let mut ready = Vec::new();
+    for _ in 0..2 {
+        let mut held = service.clone();
+        held.ready().await.unwrap();
+        ready.push(held);
+    }
+    limiter.pause_for(Duration::from_millis(pause));
+    let mut requests: Vec<_> = ready
+        .into_iter()
+        .map(|mut held| tokio::spawn(held.call(1)))
+        .collect();
+    tokio::time::sleep_until(at(ready_at + pause)).await;
+    for _ in 0..2 {
+        requests.push(tokio::spawn(service.clone().oneshot(1)));
+    }
+    for request in requests {
+        request.await.unwrap().unwrap();
+    }
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(starts.len(), 4, "{starts:?}");
+    starts
+}
+
+// Requests granted just before a pause used to start when it ended on the units they
+// took before it, which the pause had refilled: with the fresh requests, twice the
+// quota at the moment the server had asked for less.
+#[tokio::test(start_paused = true)]
+async fn requests_held_through_a_pause_are_counted_where_they_start() {
+    let starts = held_through_a_pause(FixedWindow, [900, 500]).await;
+    two_per_window(&starts);
+    let starts = held_through_a_pause(SlidingLog, [0, 500]).await;
+    two_within_a_second(&starts);
+    // GCRA at 2/s with a burst of 2: the burst at the pause's end, then one each 500 ms.
+    let starts = held_through_a_pause(Gcra, [0, 2_000]).await;
+    let at: Vec<u64> = starts.iter().map(|(at, _)| at.as_millis() as u64).collect();
+    assert_eq!(at, [2_000, 2_000, 2_500, 3_000], "{starts:?}");
+    // A pause shorter than the units' refill: what is left of them is given back.
+    for pause in [400, 100] {
+        let starts = held_through_a_pause(Gcra, [0, pause]).await;
+        assert_eq!(
+            most_within(&starts, Duration::from_millis(499)),
+            2,
+            "{starts:?}"
+        );
+    }
+}

@@ -225,11 +225,26 @@ impl GcraState {
     /// Moves the TAT back by `cost` intervals, but not before `now`: time that has
     /// passed refilled the bucket already.
     pub(super) fn refund(&self, interval: u64, cost: u64, now: Nanos) {
-        let owed_back = interval.saturating_mul(cost);
+        self.refund_taken_at(interval, cost, now, now);
+    }
+
+    /// Gives back the part of `cost` units taken at `taken_at` that time has not
+    /// refilled by `now`. Units are time here: a unit taken at `taken_at` ended at
+    /// `taken_at + interval` at the earliest, so past that it may be spent, and the
+    /// interval the TAT would lose is another request's booking.
+    pub(super) fn refund_taken_at(&self, interval: u64, cost: u64, taken_at: Nanos, now: Nanos) {
+        let taken = interval.saturating_mul(cost);
+        let unspent = taken_at
+            .saturating_add(taken)
+            .saturating_sub(now)
+            .min(taken);
+        if unspent == 0 {
+            return;
+        }
         let _ = self
             .tat
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
-                (tat > now).then(|| tat.saturating_sub(owed_back).max(now))
+                (tat > now).then(|| tat.saturating_sub(unspent).max(now))
             });
     }
 
@@ -311,6 +326,17 @@ impl Algorithm for Gcra {
         state.refund(quota.interval_nanos(), cost, now);
     }
 
+    fn refund_taken_at(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        cost: u64,
+        taken_at: Nanos,
+        now: Nanos,
+    ) {
+        state.refund_taken_at(quota.interval_nanos(), cost, taken_at, now);
+    }
+
     fn is_idle(&self, state: &GcraState, _quota: &Quota, now: Nanos) -> bool {
         state.is_idle(now)
     }
@@ -328,6 +354,37 @@ mod tests {
     use std::time::Duration;
 
     const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_refund_gives_back_only_what_time_has_not_refilled() {
+        // 10/s, burst 1: a unit taken at t0 is spent by t0 + 100 ms.
+        let q = Quota::per_second(10).unwrap().with_burst(1).unwrap();
+        let t0 = 5_000 * MS;
+        let taken = |later_bookings: u64| {
+            let s = Gcra.new_state(&q);
+            assert!(matches!(Gcra.check(&s, &q, t0, 1), Ok(Verdict::Allowed(_))));
+            for _ in 0..later_bookings {
+                Gcra.reserve(&s, &q, t0, 1, u64::MAX).unwrap();
+            }
+            s
+        };
+        // Right away: the whole unit.
+        let s = taken(0);
+        Gcra.refund_taken_at(&s, &q, 1, t0, t0);
+        assert_eq!(s.load(), t0);
+        // 30 ms on: 70 ms of it.
+        let s = taken(2);
+        Gcra.refund_taken_at(&s, &q, 1, t0, t0 + 30 * MS);
+        assert_eq!(s.load(), t0 + 230 * MS);
+        // A unit's interval on, the TAT's tail is the later bookings': nothing.
+        let s = taken(2);
+        Gcra.refund_taken_at(&s, &q, 1, t0, t0 + 100 * MS);
+        assert_eq!(s.load(), t0 + 300 * MS);
+        // Never fuller than full.
+        let s = taken(0);
+        Gcra.refund_taken_at(&s, &q, 3, t0, t0 + 50 * MS);
+        assert_eq!(s.load(), t0 + 50 * MS);
+    }
 
     #[test]
     fn burst_then_spacing() {

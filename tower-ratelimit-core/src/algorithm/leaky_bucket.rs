@@ -120,6 +120,17 @@ impl Algorithm for LeakyBucket {
         state.refund(quota.interval_nanos(), cost, now);
     }
 
+    fn refund_taken_at(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        cost: u64,
+        taken_at: Nanos,
+        now: Nanos,
+    ) {
+        state.refund_taken_at(quota.interval_nanos(), cost, taken_at, now);
+    }
+
     fn is_idle(&self, state: &GcraState, _quota: &Quota, now: Nanos) -> bool {
         state.is_idle(now)
     }

@@ -228,6 +228,24 @@ pub trait Algorithm: Send + Sync + 'static {
     /// bucket never ends up fuller than full. The default gives nothing back.
     fn refund(&self, _state: &Self::State, _quota: &Quota, _cost: u64, _now: Nanos) {}
 
+    /// Gives back, at `now`, `cost` units that a check took at `taken_at` (a request
+    /// whose first unit readiness took before it knew its cost, or that a pause held
+    /// since). Only what time has not already refilled may come back: given back in
+    /// full after the bucket refilled, the units would come out of later requests'
+    /// bookings. The default gives them back as of `taken_at`, which is right for
+    /// algorithms that count units where they were taken (a window's count, a log's
+    /// entry); algorithms that count time override it.
+    fn refund_taken_at(
+        &self,
+        state: &Self::State,
+        quota: &Quota,
+        cost: u64,
+        taken_at: Nanos,
+        _now: Nanos,
+    ) {
+        self.refund(state, quota, cost, taken_at);
+    }
+
     /// The largest cost this algorithm can ever admit under `quota` at once.
     fn max_cost(&self, quota: &Quota) -> u64 {
         quota.burst()

@@ -279,15 +279,17 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// Gives back `cost` unused units of `key`; see [`RateStore::refund`]. An unknown
     /// key has nothing to give back.
     pub fn refund_now(&self, key: &K, cost: u64) {
-        self.refund_at(key, cost, self.clock.now());
+        let now = self.clock.now();
+        self.refund_taken_at(key, cost, now, now);
     }
 
     /// Gives back `cost` units of `key` taken at `now` (a clock reading).
-    fn refund_at(&self, key: &K, cost: u64, now: u64) {
+    fn refund_taken_at(&self, key: &K, cost: u64, taken_at: u64, now: u64) {
         let quota = self.quota_for(key);
         let shard = self.shards.read(key);
         if let Some(state) = shard.map.get(key) {
-            self.algorithm.refund(state, &quota, cost, now);
+            self.algorithm
+                .refund_taken_at(state, &quota, cost, taken_at, now);
         }
     }
 
@@ -522,8 +524,9 @@ where
         cost: u64,
         max_wait: Duration,
     ) -> Self::Future {
-        let at = self.clock.to_nanos(taken_at).min(self.clock.now());
-        self.refund_at(key, taken, at);
+        let now = self.clock.now();
+        let at = self.clock.to_nanos(taken_at).min(now);
+        self.refund_taken_at(key, taken, at, now);
         ready(self.reserve_now(key, cost, max_wait))
     }
 }

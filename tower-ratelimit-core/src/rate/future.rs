@@ -38,18 +38,24 @@ enum Held<S, Req, St: RateStore> {
         /// Set for a reservation whose wait the request must sit out.
         limiter: Option<RateLimiter<St>>,
         call: Option<(S, Req)>,
+        /// The request's cost, booked again if a pause holds it once its units fall due.
+        cost: u64,
     },
     /// Granted just before a pause began: held until it ends, without the inner
     /// service's readiness (a permit of a pool shared with other hosts, say), which it
-    /// takes again when the pause ends.
+    /// takes again when the pause ends. Its units are booked again then: the bucket
+    /// refilled during the pause, and the requests held through it starting on top of
+    /// that would exceed the quota just when the server asked for less.
     Paused {
         sleep: Pin<Box<Sleep>>,
         limiter: RateLimiter<St>,
         /// The service is a clone that has not been polled ready.
         call: Option<(S, Req)>,
         cost: u64,
-        /// When readiness took the request's first unit: given back as of then, so
-        /// that the whole cost is booked where the request starts.
+        /// How many of its units the request took before the pause (one at readiness,
+        /// or its whole cost if its reservation fell due), and when: what time has not
+        /// refilled of them is given back where the whole cost is booked again.
+        taken: u64,
         taken_at: tokio::time::Instant,
         /// Completes when the pause changes (a `resume`, say), not only at its end.
         changed: Pin<Box<tokio::sync::futures::OwnedNotified>>,
@@ -61,6 +67,7 @@ enum Held<S, Req, St: RateStore> {
         sleep: Pin<Box<Sleep>>,
         limiter: RateLimiter<St>,
         call: Option<(S, Req)>,
+        cost: u64,
     },
 }
 
@@ -83,6 +90,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
             decision,
             limiter: None,
             call: Some((service, request)),
+            cost: 1,
         })
     }
 
@@ -92,11 +100,13 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         limiter: RateLimiter<St>,
         service: S,
         request: Req,
+        cost: u64,
     ) -> Self {
         ResponseFuture::held(Held::Deciding {
             decision: reservation,
             limiter: Some(limiter),
             call: Some((service, request)),
+            cost,
         })
     }
 
@@ -106,11 +116,13 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         limiter: RateLimiter<St>,
         service: S,
         request: Req,
+        cost: u64,
     ) -> Self {
         ResponseFuture::held(Held::Reserved {
             sleep: Box::pin(sleep(wait)),
             limiter,
             call: Some((service, request)),
+            cost,
         })
     }
 
@@ -129,6 +141,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
             limiter,
             call: Some((service, request)),
             cost,
+            taken: 1,
             taken_at,
             changed,
         })
@@ -156,6 +169,7 @@ where
                     decision,
                     limiter,
                     call,
+                    cost,
                 } => {
                     let decided = ready!(Pin::new(decision).poll(cx));
                     if let (Ok(Decision::Allowed { wait, .. }), Some(limiter)) =
@@ -166,6 +180,7 @@ where
                                 sleep: Box::pin(sleep(*wait)),
                                 limiter: limiter.clone(),
                                 call: call.take(),
+                                cost: *cost,
                             };
                             continue;
                         }
@@ -187,6 +202,7 @@ where
                     sleep,
                     limiter,
                     call,
+                    cost,
                 } => {
                     ready!(sleep.as_mut().poll(cx));
                     // The units are ours, but a pause (a server's Retry-After) that
@@ -201,7 +217,8 @@ where
                             changed: Box::pin(limiter.pause_changed()),
                             limiter: limiter.clone(),
                             call,
-                            cost: 1,
+                            cost: *cost,
+                            taken: *cost,
                             taken_at: tokio::time::Instant::now(),
                         };
                         continue;
@@ -213,6 +230,7 @@ where
                     limiter,
                     call,
                     cost,
+                    taken,
                     taken_at,
                     changed,
                 } => {
@@ -237,20 +255,20 @@ where
                             return Poll::Ready(Err(e.into()));
                         }
                     }
-                    if *cost <= 1 {
-                        return Poll::Ready(take_call(call));
-                    }
                     // Booked whole, as in `call`: the rest booked apart would fall in the
                     // window where the request starts and the first unit in the one
-                    // where readiness took it (count + 1 in the later window).
-                    let rest =
+                    // where readiness took it (count + 1 in the later window). What
+                    // the pause refilled is not given back, so the request pays for
+                    // its start after the pause like any other.
+                    let booking =
                         limiter
                             .store()
-                            .reserve_whole(&(), 1, *taken_at, *cost, Duration::MAX);
+                            .reserve_whole(&(), *taken, *taken_at, *cost, Duration::MAX);
                     *self = Held::Deciding {
-                        decision: rest,
+                        decision: booking,
                         limiter: Some(limiter.clone()),
                         call: call.take(),
+                        cost: *cost,
                     };
                 }
             }

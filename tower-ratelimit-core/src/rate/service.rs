@@ -257,6 +257,7 @@ where
                                 limiter,
                                 self.take_inner(),
                                 request,
+                                cost,
                             );
                         }
                         Some(Ok(Decision::Allowed { .. })) => {}
@@ -279,6 +280,7 @@ where
                                 limiter,
                                 self.take_inner(),
                                 request,
+                                cost,
                             );
                         }
                     }

@@ -172,18 +172,21 @@ impl<A: Algorithm> MemoryStore<A> {
 
     /// Gives back `cost` unused units; see [`RateStore::refund`].
     pub fn refund_now(&self, cost: u64) {
-        self.refund_at(cost, self.clock.now());
+        let now = self.clock.now();
+        self.refund_taken_at(cost, now, now);
     }
 
     /// Gives back `cost` units taken at `now` (a clock reading, not after the present).
-    fn refund_at(&self, cost: u64, now: u64) {
+    fn refund_taken_at(&self, cost: u64, taken_at: u64, now: u64) {
         match &self.buckets {
             Buckets::Single { quota, state } => {
-                self.algorithm.refund(&state.0, &quota.get(), cost, now)
+                self.algorithm
+                    .refund_taken_at(&state.0, &quota.get(), cost, taken_at, now)
             }
             Buckets::All(all) => {
                 for (quota, state) in lock(all).iter() {
-                    self.algorithm.refund(state, quota, cost, now);
+                    self.algorithm
+                        .refund_taken_at(state, quota, cost, taken_at, now);
                 }
             }
         }
@@ -396,7 +399,7 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         max_wait: Duration,
     ) -> Self::Future {
         let now = self.clock.now();
-        self.refund_at(taken, self.clock.to_nanos(taken_at).min(now));
+        self.refund_taken_at(taken, self.clock.to_nanos(taken_at).min(now), now);
         ready(self.reserve_at(now, cost, duration_nanos(max_wait)))
     }
 
