@@ -450,7 +450,12 @@ where
         })
     }
 
-    /// GCRA books the `cost - taken` units left, which is exact (units are time). The
+    /// GCRA books the `cost - taken` units left, plus those of the `taken` units that
+    /// time has refilled since `taken_at` (whole emission intervals passed): a request
+    /// held through a pause pays again for what the pause refilled, as with the core's
+    /// in-memory GCRA, and a request called at once books exactly the rest (units are
+    /// time). The script books whole units, so a request held for part of an interval
+    /// is short by less than one unit's time. The
     /// window scripts give the `taken` units back as of `taken_at` and book the whole
     /// `cost`, in the same call, as the core's in-memory stores do: every unit of the
     /// request counts in the window where it starts (booked apart, the rest could fall
@@ -478,7 +483,15 @@ where
         max_wait: Duration,
     ) -> Self::Future {
         let (cost, give_back) = match self.inner.algorithm {
-            RemoteAlgorithm::Gcra => (cost.saturating_sub(taken), GiveBack::default()),
+            RemoteAlgorithm::Gcra => {
+                let interval = self.inner.current_quota().emission_interval();
+                let refilled = tokio::time::Instant::now()
+                    .saturating_duration_since(taken_at)
+                    .as_nanos()
+                    / interval.as_nanos().max(1);
+                let refilled = u64::try_from(refilled).unwrap_or(u64::MAX).min(taken);
+                (cost.saturating_sub(taken - refilled), GiveBack::default())
+            }
             RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => {
                 (cost, self.inner.give_back(taken, taken_at))
             }
