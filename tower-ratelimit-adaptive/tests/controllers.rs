@@ -1188,3 +1188,59 @@ fn goodput_keeps_the_short_cruise_after_a_whole_window_tail_on_a_sliding_log() {
     let next = wide_overshoot_then_whole_window_tail_on_a_log();
     assert!((1.04..1.1).contains(&next), "{next}");
 }
+
+/// At `limit`/s on a token bucket: after a first measured episode, the +15 % probe
+/// step overshoots; the revert (to 0.97 of the +5 % step) is refused 0.1 s later when
+/// `refuse_revert` (after one acceptance), and a measurement that refuses nothing
+/// more follows. After the
+/// next cruise the +15 % step overshoots again. Returns the rate it reverts to, over
+/// the cruise that probe started from.
+fn second_revert_over_its_cruise(limit: f64, refuse_revert: bool) -> f64 {
+    let (mut c, t) = measured_once(limit);
+    let cruise = c.rate().unwrap();
+    let mut t = accept_until_rate(&mut c, t, cruise * 1.15);
+    t += 10.0 / c.rate().unwrap();
+    c.observe(Duration::from_secs_f64(t), &no());
+    // A request sent after the revert is accepted (which ends the grace a window
+    // server needs), the next one is refused when `refuse_revert`.
+    t += 0.05;
+    c.observe(Duration::from_secs_f64(t), &ok());
+    if refuse_revert {
+        t += 0.05;
+        c.observe(Duration::from_secs_f64(t), &no());
+    }
+    // On to the next probe's first rise: the rate before it is that probe's cruise.
+    let mut base = c.rate().unwrap();
+    loop {
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+        let r = c.rate().unwrap();
+        if r > base {
+            break;
+        }
+        base = r;
+    }
+    t = accept_until_rate(&mut c, t, base * 1.15);
+    t += 10.0 / c.rate().unwrap();
+    c.observe(Duration::from_secs_f64(t), &no());
+    c.rate().unwrap() / base
+}
+
+#[test]
+fn goodput_reverts_to_the_cruise_once_a_burst_passed_a_step_over_the_limit() {
+    // The revert under the +5 % step was refused at once: that step passed on the
+    // bucket's burst. The next +15 % overshoot goes back to the cruise, which held
+    // (token bucket 0.1 s at 100/s, seed 19: the revert to 0.97 of the +5 % step,
+    // 100.8/s, was refused each cycle and cut again; phase 1 refused 0.8 % -> 0.3 %).
+    let after_burst = second_revert_over_its_cruise(100.0, true);
+    assert!((after_burst - 1.0).abs() < 1e-9, "{after_burst}");
+    // Without that sign, the revert goes to 0.97 of the +5 % step, as before.
+    let plain = second_revert_over_its_cruise(100.0, false);
+    assert!((plain - 0.97 * 1.05).abs() < 1e-9, "{plain}");
+    // Only for a step of 40-200 responses in 0.5 s: at 20/s (a share of a limit
+    // shared with others, whose probes are refused too) and 2000/s it stays.
+    for limit in [20.0, 2000.0] {
+        let r = second_revert_over_its_cruise(limit, true);
+        assert!((r - 0.97 * 1.05).abs() < 1e-9, "{limit}: {r}");
+    }
+}
