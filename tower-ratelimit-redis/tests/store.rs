@@ -225,14 +225,22 @@ async fn sliding_window_counts_and_keeps_state_for_two_windows() {
         .expect("store");
     assert!(allowed(&store, "k", 2).await);
     assert!(allowed(&store, "k", 1).await);
-    match store.check("k", 1).await.expect("decision") {
-        Decision::Denied { retry_after, .. } => {
-            assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(120))
+    let reset = match store.check("k", 1).await.expect("decision") {
+        Decision::Denied {
+            retry_after,
+            snapshot,
+        } => {
+            assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(120));
+            snapshot.reset
         }
         other => panic!("expected a denial, got {other:?}"),
-    }
+    };
     let ttl: i64 = server.cmd(&["PTTL", "sw:k"]);
     assert!((60_000..=120_000).contains(&ttl), "PTTL {ttl}");
+    // Full again when the window's units stop weighing, at the end of the next window
+    // (when the key expires), not at the end of this one.
+    let reset_ms = i64::try_from(reset.as_millis()).expect("fits");
+    assert!((ttl - reset_ms).abs() <= 50, "reset {reset:?}, PTTL {ttl} ms");
 }
 
 #[tokio::test]

@@ -59,7 +59,9 @@ pub struct Snapshot {
     pub limit: u64,
     /// Units that could start right now.
     pub remaining: u64,
-    /// Time until the bucket is full again (GCRA), or until the window resets.
+    /// Time until the bucket is full again: until the whole limit could start at once
+    /// (GCRA, leaky bucket, sliding log, sliding counter: the end of the window after
+    /// the one its current units were counted in), or until a fixed window resets.
     pub reset: Duration,
 }
 

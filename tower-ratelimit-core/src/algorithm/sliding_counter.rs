@@ -152,7 +152,14 @@ impl Params {
         let start = c.index as u128 * self.period;
         let r = now.saturating_sub(start).min(self.period);
         let estimate = (c.prev as u128 * (self.period - r)).div_ceil(self.period) + c.curr as u128;
-        let reset = (start + self.period).saturating_sub(now);
+        // Full again once nothing counted weighs: the current window's units weigh
+        // until the end of the next one, the previous window's until this one ends.
+        let full_at = match (c.prev, c.curr) {
+            (_, 1..) => start + 2 * self.period,
+            (1.., 0) => start + self.period,
+            (0, 0) => now,
+        };
+        let reset = full_at.saturating_sub(now);
         // A window booked ahead admits nothing before it starts (see `decide`).
         let remaining = if start > now {
             0
@@ -316,6 +323,24 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn reset_is_when_the_whole_count_fits_again() {
+        let q = Quota::per_second(10).unwrap();
+        let ms = 1_000_000;
+        let s = SlidingCounter.new_state(&q);
+        assert_eq!(SlidingCounter.snapshot(&s, &q, 300 * ms).reset.as_millis(), 0);
+        // Drained 300 ms into a window: those units weigh until the next one ends.
+        SlidingCounter.check(&s, &q, 300 * ms, 10).unwrap();
+        let drained = SlidingCounter.snapshot(&s, &q, 300 * ms);
+        assert_eq!(drained.reset.as_millis(), 1_700);
+        let just_before = SlidingCounter.peek(&s, &q, 2_000 * ms - 1, 10).unwrap();
+        assert!(!matches!(just_before, Verdict::Allowed(_)));
+        let at_reset = SlidingCounter.peek(&s, &q, 2_000 * ms, 10).unwrap();
+        assert!(matches!(at_reset, Verdict::Allowed(_)));
+        // In the next window only the previous count weighs, until it ends.
+        assert_eq!(SlidingCounter.snapshot(&s, &q, 1_400 * ms).reset.as_millis(), 600);
+    }
 
     proptest! {
         /// Reference model: the estimate recomputed in floating point from the true

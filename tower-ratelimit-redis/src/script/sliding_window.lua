@@ -116,7 +116,15 @@ local function snapshot(i, p, c)
   local start = i * period
   local r = math.min(math.max(now - start, 0), period)
   local estimate = math.ceil(p * (period - r) / period) + c
-  return math.max(limit - estimate, 0), math.max(start + period - now, 0)
+  -- Full again once nothing counted weighs: the current window's units weigh until
+  -- the end of the next one, the previous window's until this one ends.
+  local full_at = now
+  if c > 0 then
+    full_at = start + 2 * period
+  elseif p > 0 then
+    full_at = start + period
+  end
+  return math.max(limit - estimate, 0), math.max(full_at - now, 0)
 end
 
 local at, fit_index, fit_prev, fit_curr = earliest(index, prev, curr, math.max(index * period, now))
