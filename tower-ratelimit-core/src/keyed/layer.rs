@@ -73,6 +73,13 @@ pub(super) enum Mode {
 ///   booking, a request that would wait more than one period is refused with
 ///   [`crate::error::RateLimited`] whatever the `max_wait` (see
 ///   [`Algorithm::booking_horizon`](crate::algorithm::Algorithm::booking_horizon)).
+///   A quota change ([`KeyedRateLimiter::set_quota`](super::KeyedRateLimiter::set_quota))
+///   reaches the buckets, not the slots already booked: requests already sleeping keep
+///   their instants, so after a raise a request that comes later may start before them,
+///   and after a cut the booked ones still start at the old spacing (the unkeyed
+///   [`RateLimit`](crate::rate::RateLimit), whose waiters decide when they wake, applies
+///   a change to them at once). Where quotas change while requests wait, keep
+///   `max_wait` short.
 /// * **Reject mode** ([`KeyedRateLimitLayer::reject`]): the decision is taken in
 ///   `call`; a denied request fails with [`crate::error::RateLimited`] (boxed) carrying
 ///   the retry-after and the bucket's snapshot, and the inner service is not called.

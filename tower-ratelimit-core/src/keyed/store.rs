@@ -206,7 +206,9 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// Replaces the default quota; see [`RateStore::set_quota`]. Every bucket that
     /// follows the default keeps its fill level in units (as
     /// [`Algorithm::rescale`] defines it), so a cut in the rate does not hand each key a
-    /// fresh burst and a rise does not leave keys owing the old, longer time.
+    /// fresh burst and a rise does not leave keys owing the old, longer time. Slots
+    /// already booked by waiting requests keep their instants (see the wait mode of
+    /// [`KeyedRateLimitLayer`](super::KeyedRateLimitLayer)).
     ///
     /// This walks every key under its shard's write lock: O(keys), for a rare call.
     pub fn set_default_quota(&self, quota: Quota) {
