@@ -83,12 +83,13 @@ pub mod rate;
 pub mod store;
 
 pub use builder::ServiceBuilderExt;
-pub use concurrency::ConcurrencyLimitLayer;
-pub use error::BoxError;
+pub use concurrency::{ConcurrencyLimitLayer, ConcurrencyLimiter};
+pub use error::{BoxError, RateLimited};
 pub use keyed::{KeyedMemoryStore, KeyedRateLimitLayer, KeyedRateLimiter};
 pub use limiter::RateLimiter;
 pub use quota::{Quota, QuotaError};
 pub use rate::RateLimitLayer;
+pub use store::MemoryStore;
 
 use std::future::Future;
 use std::pin::Pin;
