@@ -48,7 +48,14 @@ use tower_ratelimit_core::RateLimiter;
 /// * throttled, with a wait over the cap: pauses for the cap and fails the call with
 ///   [`WaitOverCap`](super::WaitOverCap) instead of returning the response;
 /// * any other response whose quota is spent (remaining 0) with a known reset:
-///   pauses until the reset (at most the cap) and returns the response;
+///   pauses until the next request can pass (at most the cap) and returns the
+///   response. That is the reset, except for an IETF `t` that, with the `q`/`w` of the
+///   same policy on the response, can only be a drained token bucket's time until
+///   *full* (`r=0;t=60` with `q=10;w=60`): then the pause lasts until its next unit,
+///   `t - (q - 1) × w / q` (6 s). A window server drained within the first `w / q` of
+///   its window says the same thing, and answers the early request with one 429 (its
+///   `Retry-After` then holds until the window's end): at most one per window.
+///   [`Feedback::next_unit_wait`](super::Feedback::next_unit_wait) has the rule;
 /// * and it puts the parsed [`Feedback`](super::Feedback) and the
 ///   [`Class`](super::Class) in the response's extensions.
 ///

@@ -19,6 +19,7 @@ mod classify;
 mod future;
 mod layer;
 mod model;
+mod next_unit;
 mod parse;
 mod partition;
 mod service;

@@ -128,6 +128,9 @@ pub struct Feedback {
     pub status: StatusCode,
     pub(crate) wait: Option<Result<Duration, WaitOverCap>>,
     pub(crate) wait_source: Option<WaitSource>,
+    /// The wait until the next unit when it is shorter than `wait` (a drained bucket's
+    /// `t`; see [`Feedback::next_unit_wait`]), raised to the same floor.
+    pub(crate) next_unit: Option<Duration>,
     /// The limit of the most constrained dimension.
     pub limit: Option<u64>,
     /// What is left of the most constrained dimension.
@@ -155,6 +158,7 @@ impl Feedback {
             status,
             wait: None,
             wait_source: None,
+            next_unit: None,
             limit: None,
             remaining: None,
             reset: None,

@@ -51,11 +51,16 @@ impl<C: Classify> Steer<C> {
             // Over the cap: hold as long as allowed (so the next requests do not hammer
             // a server that said "much later"); a throttled response fails visibly.
             (Class::Throttled, Err(over)) => (Hold::For(max), Some(over)),
-            (_, Err(_)) if feedback.is_exhausted() => (Hold::For(max), None),
             (Class::Throttled, Ok(Some(wait))) => (Hold::For(wait), None),
             (Class::Throttled, Ok(None)) => (Hold::For(self.fallback_pause.min(max)), None),
-            // A success whose quota is spent: hold until the reset it announced.
-            (_, Ok(Some(wait))) if feedback.is_exhausted() => (Hold::For(wait), None),
+            // A success whose quota is spent: hold until the next unit is back, which is
+            // the reset it announced unless that is a drained bucket's time until full
+            // (see `next_unit`); over the cap, as long as allowed.
+            _ if feedback.is_exhausted() => match feedback.next_unit_wait() {
+                Ok(Some(wait)) => (Hold::For(wait), None),
+                Err(_) => (Hold::For(max), None),
+                Ok(None) => (Hold::None, None),
+            },
             _ => (Hold::None, None),
         };
         let advertised =

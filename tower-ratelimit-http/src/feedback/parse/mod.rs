@@ -41,6 +41,7 @@ mod time;
 mod x_ratelimit;
 
 use crate::feedback::model::{Feedback, WaitOverCap, WaitSource};
+use crate::feedback::next_unit;
 use collect::Collected;
 use http::{HeaderMap, StatusCode};
 use std::time::{Duration, SystemTime};
@@ -209,10 +210,11 @@ impl FeedbackParser {
         if partition.key.is_none() {
             partition.key = found.fallback_key;
         }
-        Feedback {
+        let mut feedback = Feedback {
             status,
             wait,
             wait_source: chosen.map(|(source, _)| source),
+            next_unit: None,
             limit: tightest.and_then(|d| d.limit),
             remaining: tightest.and_then(|d| d.remaining),
             reset: tightest.and_then(|d| d.reset),
@@ -222,6 +224,8 @@ impl FeedbackParser {
             should_retry: found.should_retry,
             do_not_retry: found.do_not_retry,
             grpc_status: found.grpc_status,
-        }
+        };
+        feedback.next_unit = next_unit::shortened(&feedback, self.min_wait, self.max_wait);
+        feedback
     }
 }
