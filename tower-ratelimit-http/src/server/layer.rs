@@ -25,12 +25,31 @@ use tower_ratelimit_core::Quota;
 /// Allowed responses carry the `RateLimit` fields too, so clients can slow down before
 /// they are denied.
 ///
-/// The fields describe a rate, since `RateLimit-Policy` counts whole seconds: a quota
-/// of 100/s with a burst of 1 says `q=100;w=1`, and after a request `r=99`, the
-/// requests left in the current second *at that rate*. A client that paces `q` over
-/// `w` is never refused; one that sends `r` requests at once meets the burst and is.
-/// (Saying `r=0` instead would make clients that wait out `r=0` slow to 1/s.) Give
-/// the quota a burst as large as the clients may send at once.
+/// The fields describe a **rate**, since `RateLimit-Policy` counts whole seconds. `q`
+/// per `w` is the quota's rate over the shortest whole-second window that refills
+/// whole units (to within 1%) and holds the burst
+/// ([`quota_and_window`](super::headers::quota_and_window) has the rule). A client that
+/// paces `q` over `w` is never refused.
+///
+/// `q` is the burst itself only when the burst refills in a whole number of seconds
+/// (`Quota::per_minute(10)`, `per_second(5).with_burst(20)`; for the window algorithms
+/// the count, when the period is whole seconds). Otherwise `q` is scaled above the
+/// burst, and `r` with it: `r` is the bucket's own remaining units plus `q − burst`.
+/// Then `r` is **not a count that may be sent at once**: all `r` requests pass when the
+/// bucket's own go at once and the rest at the quota's rate, but sent at once only the
+/// bucket's own pass, and the rest are refused. This happens
+/// * with a burst below the count: 100/s with a burst of 1 says `q=100;w=1`, and after
+///   a request `r=99`, of which none may go at once (saying `r=0` instead would make
+///   clients that wait out `r=0` slow to 1/s);
+/// * with a burst at or above the count, the default one included, that refills in
+///   a non-whole number of seconds: 10 per 1.5 s says `q=20;w=3`, and after a request
+///   `r=19`, of which 9 may go at once and the other 10 over the next 1.5 s; 2/s with
+///   a burst of 3 says `q=4;w=2` and `r=1` on the last request the burst admits;
+/// * with the leaky bucket (its burst is 1), unless a unit takes whole seconds.
+///
+/// For `r` to be what clients may send at once, give the quota a burst as large as
+/// they may send at once *and* one that refills in whole seconds: 10 per 1.5 s with a
+/// burst of 20 (`q=20;w=3`), 2/s with a burst of 4 (`q=4;w=2`).
 ///
 /// | situation | answer |
 /// |---|---|
@@ -178,6 +197,14 @@ impl<St, X: KeyExtractor> HttpRateLimitLayer<St, X> {
     }
 
     /// The units each request takes (default 1).
+    ///
+    /// A cost of 0 means **not counted**: every request passes, spends nothing, and
+    /// its response still carries the key's fields as the counted requests left them
+    /// (`r=0` once they have drained it). Use it for a route that must never be
+    /// refused but should report the quota (a health check, a `/rate_limit` status
+    /// endpoint) with a store shared with the counting layer
+    /// ([`with_shared_store`](Self::with_shared_store)); on a layer of its own it turns
+    /// the limit off.
     pub fn cost(mut self, cost: u64) -> Self {
         self.cost = cost;
         self
