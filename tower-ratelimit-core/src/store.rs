@@ -179,6 +179,15 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
         self.quota(key).burst()
     }
 
+    /// Whether [`set_quota`](RateStore::set_quota) moves units booked ahead in
+    /// proportion to the emission interval (see
+    /// [`crate::algorithm::Algorithm::rescales_bookings`]), so that a keyed request
+    /// sleeping until its booked slot moves it the same way. The default is `false`:
+    /// slots keep their instants.
+    fn rescales_bookings(&self) -> bool {
+        false
+    }
+
     /// Replace the default quota (for every key without a quota of its own). Buckets
     /// keep their fill level in units (see [`crate::algorithm::Algorithm::rescale`]):
     /// a bucket owing 3 units owes 3 at the new spacing.

@@ -326,6 +326,10 @@ impl Algorithm for Gcra {
         state.refund(quota.interval_nanos(), cost, now);
     }
 
+    fn rescales_bookings(&self) -> bool {
+        true
+    }
+
     fn refund_taken_at(
         &self,
         state: &GcraState,

@@ -223,6 +223,14 @@ pub trait Algorithm: Send + Sync + 'static {
     /// which is right for algorithms that count units rather than time.
     fn rescale(&self, _state: &Self::State, _old: &Quota, _new: &Quota, _now: Nanos) {}
 
+    /// Whether [`rescale`](Algorithm::rescale) moves units booked ahead in proportion
+    /// to the emission interval (a state that is time, like GCRA's): a request
+    /// sleeping until such a booking then moves its start the same way. The default,
+    /// `false`, is right for algorithms whose bookings are counts in given windows.
+    fn rescales_bookings(&self) -> bool {
+        false
+    }
+
     /// Gives back `cost` units that a check took just now and that went unused (the
     /// request will not start after all). Only for units taken moments ago by a check:
     /// units whose slot has passed, or that sit before later reservations, are counted

@@ -20,25 +20,29 @@
 //! ```
 
 use super::layer::Mode;
-use super::limiter::deadline;
-use crate::error::{BoxError, RateLimited, StoreError, WaitTooLong};
-use crate::store::Decision;
+use super::limiter::KeyedRateLimiter;
+use super::slot::BookedSlot;
+use crate::error::{BoxError, RateLimited, WaitTooLong};
+use crate::store::{Decision, RateStore};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use tokio::time::{sleep_until, Sleep};
 use tower_service::Service;
 
 pin_project! {
     /// The response future of [`super::KeyedRateLimit`].
-    pub struct ResponseFuture<S, Req, D>
+    pub struct ResponseFuture<S, Req, K, St>
     where
         S: Service<Req>,
+        St: RateStore<K>,
     {
         #[pin]
-        state: State<S, Req, D, S::Future>,
+        state: State<S, Req, St::Future, S::Future>,
+        // Wait mode: the key and its limiter, to follow quota changes while the
+        // request sleeps until its slot.
+        booking: Option<(K, KeyedRateLimiter<K, St>)>,
     }
 }
 
@@ -54,8 +58,7 @@ pin_project! {
             mode: Mode,
         },
         Waiting {
-            #[pin]
-            sleep: Sleep,
+            slot: BookedSlot,
             inner: Option<S>,
             req: Option<Req>,
         },
@@ -66,20 +69,29 @@ pin_project! {
     }
 }
 
-impl<S: Service<Req>, Req, D> ResponseFuture<S, Req, D> {
+impl<S: Service<Req>, Req, K, St: RateStore<K>> ResponseFuture<S, Req, K, St> {
     pub(super) fn failed(error: BoxError) -> Self {
         ResponseFuture {
             state: State::Failed { error: Some(error) },
+            booking: None,
         }
     }
 
     pub(super) fn calling(future: S::Future) -> Self {
         ResponseFuture {
             state: State::Calling { future },
+            booking: None,
         }
     }
 
-    pub(super) fn deciding(decision: D, inner: S, req: Req, mode: Mode) -> Self {
+    /// `booking`: in wait mode, the request's key and limiter.
+    pub(super) fn deciding(
+        decision: St::Future,
+        inner: S,
+        req: Req,
+        mode: Mode,
+        booking: Option<(K, KeyedRateLimiter<K, St>)>,
+    ) -> Self {
         ResponseFuture {
             state: State::Deciding {
                 decision,
@@ -87,20 +99,23 @@ impl<S: Service<Req>, Req, D> ResponseFuture<S, Req, D> {
                 req: Some(req),
                 mode,
             },
+            booking,
         }
     }
 }
 
-impl<S, Req, D> Future for ResponseFuture<S, Req, D>
+impl<S, Req, K, St> Future for ResponseFuture<S, Req, K, St>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
-    D: Future<Output = Result<Decision, StoreError>>,
+    St: RateStore<K>,
 {
     type Output = Result<S::Response, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
+        let this = self.project();
+        let mut state = this.state;
+        let booking = this.booking;
         loop {
             match state.as_mut().project() {
                 StateProj::Failed { error } => {
@@ -136,17 +151,28 @@ where
                                 }
                             }),
                         },
-                        Ok(Decision::Allowed { wait, .. }) if !wait.is_zero() => State::Waiting {
-                            sleep: sleep_until(deadline(wait)),
-                            inner: inner.take(),
-                            req: req.take(),
-                        },
+                        Ok(Decision::Allowed { wait, .. }) if !wait.is_zero() => {
+                            let slot = match booking.as_ref() {
+                                Some((key, limiter)) => limiter.booked_slot(key, wait),
+                                None => BookedSlot::fixed(wait),
+                            };
+                            State::Waiting {
+                                slot,
+                                inner: inner.take(),
+                                req: req.take(),
+                            }
+                        }
                         Ok(Decision::Allowed { .. }) => call(inner, req),
                     };
                     state.set(next);
                 }
-                StateProj::Waiting { sleep, inner, req } => {
-                    ready!(sleep.poll(cx));
+                StateProj::Waiting { slot, inner, req } => {
+                    match booking.as_ref() {
+                        Some((key, limiter)) => {
+                            ready!(slot.poll(cx, || limiter.interval_of(key)));
+                        }
+                        None => ready!(slot.poll(cx, || 0)),
+                    }
                     let next = call(inner, req);
                     state.set(next);
                 }
@@ -173,7 +199,7 @@ fn call<S: Service<Req>, Req, D>(
     }
 }
 
-impl<S: Service<Req>, Req, D> fmt::Debug for ResponseFuture<S, Req, D> {
+impl<S: Service<Req>, Req, K, St: RateStore<K>> fmt::Debug for ResponseFuture<S, Req, K, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

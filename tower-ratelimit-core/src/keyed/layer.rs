@@ -74,12 +74,10 @@ pub(super) enum Mode {
 ///   [`crate::error::RateLimited`] whatever the `max_wait` (see
 ///   [`Algorithm::booking_horizon`](crate::algorithm::Algorithm::booking_horizon)).
 ///   A quota change ([`KeyedRateLimiter::set_quota`](super::KeyedRateLimiter::set_quota))
-///   reaches the buckets, not the slots already booked: requests already sleeping keep
-///   their instants, so after a raise a request that comes later may start before them,
-///   and after a cut the booked ones still start at the old spacing (the unkeyed
-///   [`RateLimit`](crate::rate::RateLimit), whose waiters decide when they wake, applies
-///   a change to them at once). Where quotas change while requests wait, keep
-///   `max_wait` short.
+///   moves the slots of the requests already sleeping as it moves their key's debt
+///   (GCRA, the leaky bucket): they keep their order and start at the new spacing. The
+///   window algorithms keep the units booked in their windows, so there the slots keep
+///   their instants, and after a raise a later request may start before them.
 /// * **Reject mode** ([`KeyedRateLimitLayer::reject`]): the decision is taken in
 ///   `call`; a denied request fails with [`crate::error::RateLimited`] (boxed) carrying
 ///   the retry-after and the bucket's snapshot, and the inner service is not called.

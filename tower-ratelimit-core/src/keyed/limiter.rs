@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+use super::slot::BookedSlot;
 use super::store::KeyedMemoryStore;
 use crate::algorithm::{Algorithm, Gcra, Snapshot};
 use crate::clock::far_future;
@@ -35,10 +36,12 @@ use crate::error::{BoxError, StoreError, WaitTooLong};
 use crate::quota::Quota;
 use crate::store::{Decision, RateStore};
 use std::fmt;
+use std::future::poll_fn;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// A rate limiter with a bucket per key, shared by every clone of the handle.
@@ -48,6 +51,9 @@ use tokio::time::Instant;
 /// [`KeyedMemoryStore::with_algorithm`], or a remote store.
 pub struct KeyedRateLimiter<K, St = KeyedMemoryStore<K, Gcra>> {
     store: Arc<St>,
+    /// Told of every [`KeyedRateLimiter::set_quota`], for the requests sleeping until
+    /// a booked slot.
+    quota_changed: Arc<Notify>,
     _key: PhantomData<fn(&K)>,
 }
 
@@ -55,6 +61,7 @@ impl<K, St> Clone for KeyedRateLimiter<K, St> {
     fn clone(&self) -> Self {
         KeyedRateLimiter {
             store: Arc::clone(&self.store),
+            quota_changed: Arc::clone(&self.quota_changed),
             _key: PhantomData,
         }
     }
@@ -73,6 +80,7 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
     pub fn from_store(store: St) -> Self {
         KeyedRateLimiter {
             store: Arc::new(store),
+            quota_changed: Arc::new(Notify::new()),
             _key: PhantomData,
         }
     }
@@ -99,7 +107,9 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
     }
 
     /// Waits for `cost` units of `key` (wait mode): reserves the next slot, then
-    /// sleeps until it. Requests for one key start in the order they reserved.
+    /// sleeps until it. Requests for one key start in the order they reserved. A
+    /// quota change through [`KeyedRateLimiter::set_quota`] moves the slot the way it
+    /// moves the key's debt, where the store rescales time (GCRA, the leaky bucket).
     ///
     /// Dropping the future during the sleep does not give the slot back.
     ///
@@ -116,7 +126,8 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
         match self.store.reserve(key, cost, max_wait).await {
             Ok(Decision::Allowed { snapshot, wait }) => {
                 if !wait.is_zero() {
-                    tokio::time::sleep_until(deadline(wait)).await;
+                    let mut slot = self.booked_slot(key, wait);
+                    poll_fn(|cx| slot.poll(cx, || self.interval_of(key))).await;
                 }
                 Ok(snapshot)
             }
@@ -145,9 +156,29 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
 
     /// Replaces the default quota (keys with a quota of their own keep it). Buckets
     /// keep their fill level in units: a key owing 3 units owes 3 at the new spacing
-    /// (see [`KeyedMemoryStore::set_default_quota`]).
+    /// (see [`KeyedMemoryStore::set_default_quota`]). Requests sleeping until a slot
+    /// they booked move it the same way where the store rescales time (GCRA, the leaky
+    /// bucket), so they keep their order and start at the new spacing; slots of
+    /// window algorithms keep their instants, as the windows keep the units booked in
+    /// them. A change made on the store directly reaches the buckets only.
     pub fn set_quota(&self, quota: Quota) {
         self.store.set_quota(quota);
+        self.quota_changed.notify_waiters();
+    }
+
+    /// The sleep until a slot of `key` booked `wait` from now.
+    pub(super) fn booked_slot(&self, key: &K, wait: Duration) -> BookedSlot {
+        BookedSlot::new(
+            deadline(wait),
+            self.interval_of(key),
+            self.store.rescales_bookings(),
+            &self.quota_changed,
+        )
+    }
+
+    /// The emission interval of `key`'s quota, in nanoseconds.
+    pub(super) fn interval_of(&self, key: &K) -> u64 {
+        self.store.quota(key).interval_nanos()
     }
 }
 

@@ -118,6 +118,7 @@ mod limiter;
 mod policy;
 mod service;
 mod shard;
+mod slot;
 mod store;
 
 pub mod future;

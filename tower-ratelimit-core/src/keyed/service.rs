@@ -112,7 +112,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S, Req, St::Future>;
+    type Future = ResponseFuture<S, Req, K, St>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         if self.ready {
@@ -153,16 +153,19 @@ where
         }
         // Otherwise (wait mode, or a remote store) the future decides: an in-memory
         // store's is already resolved, a remote store's runs when first polled.
-        let decision = match self.mode {
-            Mode::Reject => self.limiter.check(&key, cost),
-            Mode::Wait { max_wait } => self.limiter.reserve(&key, cost, max_wait),
+        let (decision, booking) = match self.mode {
+            Mode::Reject => (self.limiter.check(&key, cost), None),
+            Mode::Wait { max_wait } => (
+                self.limiter.reserve(&key, cost, max_wait),
+                Some((key, self.limiter.clone())),
+            ),
         };
         // The ready inner service goes with the future, which calls it once the
         // decision (and, in wait mode, the slot) allows; `self` keeps a fresh clone
         // that must be polled ready before the next call, as Tower requires.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::deciding(decision, inner, req, self.mode)
+        ResponseFuture::deciding(decision, inner, req, self.mode, booking)
     }
 }
 

@@ -206,9 +206,10 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// Replaces the default quota; see [`RateStore::set_quota`]. Every bucket that
     /// follows the default keeps its fill level in units (as
     /// [`Algorithm::rescale`] defines it), so a cut in the rate does not hand each key a
-    /// fresh burst and a rise does not leave keys owing the old, longer time. Slots
-    /// already booked by waiting requests keep their instants (see the wait mode of
-    /// [`KeyedRateLimitLayer`](super::KeyedRateLimitLayer)).
+    /// fresh burst and a rise does not leave keys owing the old, longer time. Requests
+    /// sleeping until slots they booked move them the same way only when the change
+    /// is made through [`KeyedRateLimiter::set_quota`](super::KeyedRateLimiter::set_quota),
+    /// which tells them.
     ///
     /// This walks every key under its shard's write lock: O(keys), for a rare call.
     pub fn set_default_quota(&self, quota: Quota) {
@@ -516,6 +517,10 @@ where
 
     fn refund(&self, key: &K, cost: u64) {
         self.refund_now(key, cost);
+    }
+
+    fn rescales_bookings(&self) -> bool {
+        self.algorithm.rescales_bookings()
     }
 
     fn reserve_whole(
