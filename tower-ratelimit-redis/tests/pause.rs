@@ -28,12 +28,11 @@ async fn requests_held_through_a_pause_are_booked_again_when_it_ends() {
     let t0 = Instant::now();
     let starts = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&starts);
-    let service = RateLimitLayer::with_limiter(limiter.clone()).layer(tower::service_fn(
-        move |()| {
+    let service =
+        RateLimitLayer::with_limiter(limiter.clone()).layer(tower::service_fn(move |()| {
             log.lock().expect("lock").push(t0.elapsed());
             async { Ok::<_, BoxError>(()) }
-        },
-    ));
+        }));
     // Two requests take the burst, then a pause of 1.5 s begins before they call.
     let mut ready = Vec::new();
     for _ in 0..2 {

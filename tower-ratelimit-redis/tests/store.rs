@@ -240,7 +240,10 @@ async fn sliding_window_counts_and_keeps_state_for_two_windows() {
     // Full again when the window's units stop weighing, at the end of the next window
     // (when the key expires), not at the end of this one.
     let reset_ms = i64::try_from(reset.as_millis()).expect("fits");
-    assert!((ttl - reset_ms).abs() <= 50, "reset {reset:?}, PTTL {ttl} ms");
+    assert!(
+        (ttl - reset_ms).abs() <= 50,
+        "reset {reset:?}, PTTL {ttl} ms"
+    );
 }
 
 #[tokio::test]

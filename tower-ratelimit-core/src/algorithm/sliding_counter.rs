@@ -329,7 +329,10 @@ mod tests {
         let q = Quota::per_second(10).unwrap();
         let ms = 1_000_000;
         let s = SlidingCounter.new_state(&q);
-        assert_eq!(SlidingCounter.snapshot(&s, &q, 300 * ms).reset.as_millis(), 0);
+        assert_eq!(
+            SlidingCounter.snapshot(&s, &q, 300 * ms).reset.as_millis(),
+            0
+        );
         // Drained 300 ms into a window: those units weigh until the next one ends.
         SlidingCounter.check(&s, &q, 300 * ms, 10).unwrap();
         let drained = SlidingCounter.snapshot(&s, &q, 300 * ms);
@@ -339,7 +342,13 @@ mod tests {
         let at_reset = SlidingCounter.peek(&s, &q, 2_000 * ms, 10).unwrap();
         assert!(matches!(at_reset, Verdict::Allowed(_)));
         // In the next window only the previous count weighs, until it ends.
-        assert_eq!(SlidingCounter.snapshot(&s, &q, 1_400 * ms).reset.as_millis(), 600);
+        assert_eq!(
+            SlidingCounter
+                .snapshot(&s, &q, 1_400 * ms)
+                .reset
+                .as_millis(),
+            600
+        );
     }
 
     proptest! {
