@@ -103,6 +103,17 @@ proptest! {
             Ok(None) => {}
             Err(over) => prop_assert!(over.wait > cap),
         }
+        // The next unit is never later than the wait, and keeps its floor and cap.
+        match (fb.next_unit_wait(), fb.wait()) {
+            (Ok(Some(next)), wait) => {
+                prop_assert!(next <= cap && next >= Duration::from_millis(floor_ms).min(cap));
+                if let Ok(Some(wait)) = wait {
+                    prop_assert!(next <= wait);
+                }
+            }
+            (Ok(None), wait) => prop_assert_eq!(wait, Ok(None)),
+            (Err(over), wait) => prop_assert_eq!(wait, Err(over)),
+        }
         prop_assert!(fb.dimensions.len() <= 32 && fb.policies.len() <= 32);
         prop_assert!(fb.partition.key.as_ref().is_none_or(|k| k.len() <= 256));
     }
@@ -143,5 +154,31 @@ proptest! {
         let fb = FeedbackParser::new().parse(StatusCode::TOO_MANY_REQUESTS, &map, local);
         let expected = Duration::from_secs(ahead).max(FeedbackParser::DEFAULT_MIN_WAIT);
         prop_assert_eq!(fb.wait(), Ok(Some(expected)));
+    }
+
+    /// Against a drained token bucket that sends its time until full rounded up to
+    /// whole seconds (this crate's server), the shortened hold is never before the
+    /// next unit: the client is not refused for coming early.
+    #[test]
+    fn a_drained_buckets_next_unit_is_never_early(
+        q in 1u64..100_000,
+        w in 1u64..100_000,
+        // Where the next unit is, as a fraction of one unit's interval.
+        frac in 1u64..=1_000_000,
+    ) {
+        let w_ns = u128::from(w) * 1_000_000_000;
+        let unit = w_ns / u128::from(q);
+        let next = (unit * u128::from(frac) / 1_000_000).max(1);
+        let full = w_ns - unit + next;
+        let t = full.div_ceil(1_000_000_000);
+        let mut map = HeaderMap::new();
+        map.insert("ratelimit-policy", HeaderValue::from_str(&format!(r#""p";q={q};w={w}"#)).unwrap());
+        map.insert("ratelimit", HeaderValue::from_str(&format!(r#""p";r=0;t={t}"#)).unwrap());
+        let parser = FeedbackParser::new().max_wait(Duration::from_secs(200_000)).min_wait(Duration::ZERO);
+        let fb = parser.parse(StatusCode::OK, &map, SystemTime::now());
+        let hold = fb.next_unit_wait().unwrap().unwrap().as_nanos();
+        prop_assert!(hold >= next, "q={q} w={w} t={t}: hold {hold} ns, next unit at {next} ns");
+        // And at most a second (the rounding of t) and a nanosecond per unit late.
+        prop_assert!(hold <= next + 1_000_000_000 + u128::from(q), "hold {hold} ns, next {next} ns");
     }
 }
