@@ -6,7 +6,12 @@
 //!   `RateLimit-Policy: "default";q=10;w=1` and `RateLimit: "default";r=7;t=1`.
 //!   `q` per `w` is the server's real rate: a burst that refills in under a second (or
 //!   in a fraction of one) is stated over a whole-second window with `q` scaled to
-//!   match, and `r` scaled with it ([`quota_and_window`] has the rule).
+//!   match, and `r` scaled with it ([`quota_and_window`] has the rule). `t` is the
+//!   time until the quota is all back: for a bucket, until it is full, which at
+//!   `r=0` is `q - 1` units after the next one. A client that holds `r=0` for all of
+//!   `t` runs slower than the server allows; the crate's client reads the next unit
+//!   out of `t` and the policy
+//!   ([`Feedback::next_unit_wait`](crate::feedback::Feedback::next_unit_wait)).
 //! - `Retry-After` on denials, in whole seconds rounded **up** and never `0`: a client
 //!   that retries after `Retry-After` seconds finds the quota there (the
 //!   `as_secs()` truncation of other crates tells a client to retry at once and be
