@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod booked_slot;
 mod queue;
 mod waiter;
 

@@ -21,8 +21,8 @@
 
 use super::layer::Mode;
 use super::limiter::KeyedRateLimiter;
-use super::slot::BookedSlot;
 use crate::error::{BoxError, RateLimited, WaitTooLong};
+use crate::limiter::booked_slot::BookedSlot;
 use crate::store::{Decision, RateStore};
 use pin_project_lite::pin_project;
 use std::fmt;

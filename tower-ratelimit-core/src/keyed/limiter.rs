@@ -28,11 +28,10 @@
 //! # Ok(()) }
 //! ```
 
-use super::slot::BookedSlot;
 use super::store::KeyedMemoryStore;
 use crate::algorithm::{Algorithm, Gcra, Snapshot};
-use crate::clock::far_future;
 use crate::error::{BoxError, StoreError, WaitTooLong};
+use crate::limiter::booked_slot::BookedSlot;
 use crate::quota::Quota;
 use crate::store::{Decision, RateStore};
 use std::fmt;
@@ -42,7 +41,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 /// A rate limiter with a bucket per key, shared by every clone of the handle.
 ///
@@ -169,7 +167,7 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
     /// The sleep until a slot of `key` booked `wait` from now.
     pub(super) fn booked_slot(&self, key: &K, wait: Duration) -> BookedSlot {
         BookedSlot::new(
-            deadline(wait),
+            wait,
             self.interval_of(key),
             self.store.rescales_bookings(),
             &self.quota_changed,
@@ -203,11 +201,6 @@ where
     pub fn is_empty(&self) -> bool {
         self.store.is_empty()
     }
-}
-
-/// The instant `wait` from now, saturating far in the future.
-pub(super) fn deadline(wait: Duration) -> Instant {
-    Instant::now().checked_add(wait).unwrap_or_else(far_future)
 }
 
 impl<K, St: fmt::Debug> fmt::Debug for KeyedRateLimiter<K, St> {

@@ -118,7 +118,6 @@ mod limiter;
 mod policy;
 mod service;
 mod shard;
-mod slot;
 mod store;
 
 pub mod future;

@@ -1,4 +1,5 @@
 use crate::error::{BoxError, RateLimited};
+use crate::limiter::booked_slot::BookedSlot;
 use crate::limiter::RateLimiter;
 use crate::store::{Decision, RateStore};
 use pin_project_lite::pin_project;
@@ -64,7 +65,7 @@ enum Held<S, Req, St: RateStore> {
     /// reserved units fall due, so that a heavy request waits for its own cost rather
     /// than starting at once and making later ones pay.
     Reserved {
-        sleep: Pin<Box<Sleep>>,
+        slot: BookedSlot,
         limiter: RateLimiter<St>,
         call: Option<(S, Req)>,
         cost: u64,
@@ -119,7 +120,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         cost: u64,
     ) -> Self {
         ResponseFuture::held(Held::Reserved {
-            sleep: Box::pin(sleep(wait)),
+            slot: booked_slot(&limiter, wait),
             limiter,
             call: Some((service, request)),
             cost,
@@ -177,7 +178,7 @@ where
                     {
                         if !wait.is_zero() {
                             *self = Held::Reserved {
-                                sleep: Box::pin(sleep(*wait)),
+                                slot: booked_slot(limiter, *wait),
                                 limiter: limiter.clone(),
                                 call: call.take(),
                                 cost: *cost,
@@ -199,12 +200,14 @@ where
                     });
                 }
                 Held::Reserved {
-                    sleep,
+                    slot,
                     limiter,
                     call,
                     cost,
                 } => {
-                    ready!(sleep.as_mut().poll(cx));
+                    // A quota change moves the slot as it moves the bucket's debt, so
+                    // that later requests do not start before this one.
+                    ready!(slot.poll(cx, || limiter.quota().interval_nanos()));
                     // The units are ours, but a pause (a server's Retry-After) that
                     // began meanwhile still holds the start.
                     if let Some(wait) = limiter.pause_remaining() {
@@ -274,6 +277,16 @@ where
             }
         }
     }
+}
+
+/// The sleep until units booked `wait` from now.
+fn booked_slot<St: RateStore>(limiter: &RateLimiter<St>, wait: Duration) -> BookedSlot {
+    BookedSlot::new(
+        wait,
+        limiter.quota().interval_nanos(),
+        limiter.store().rescales_bookings(),
+        &limiter.shared().pause_changed,
+    )
 }
 
 fn take_call<S, Req>(call: &mut Option<(S, Req)>) -> Result<(S, Req), BoxError> {

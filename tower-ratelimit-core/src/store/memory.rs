@@ -390,6 +390,12 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         self.refund_now(cost);
     }
 
+    /// With several quotas a booking's instant is set by whichever holds the line,
+    /// and only the first one changes: slots then keep their instants.
+    fn rescales_bookings(&self) -> bool {
+        matches!(self.buckets, Buckets::Single { .. }) && self.algorithm.rescales_bookings()
+    }
+
     fn reserve_whole(
         &self,
         _key: &(),

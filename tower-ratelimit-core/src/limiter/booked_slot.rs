@@ -1,7 +1,8 @@
-//! A keyed request's sleep until its booked slot, moved by quota changes the way the
-//! store moved its bucket.
+//! A request's sleep until its booked slot, moved by quota changes the way the store
+//! moved its bucket.
 //!
-//! In wait mode a keyed request books its slot in `call` and sleeps until it. When
+//! In wait mode a keyed request books its slot in `call` and sleeps until it, and so
+//! does the rest of a weighted request's cost in the rate layer. When
 //! the quota changes meanwhile, a store whose state is time (GCRA, the leaky bucket)
 //! rescales each bucket's debt in proportion to the emission interval (a key owing
 //! 3 units owes 3 at the new spacing). A slot booked under the old quota is part of
@@ -13,12 +14,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 /// The sleep until a booked slot.
-pub(super) struct BookedSlot {
+pub(crate) struct BookedSlot {
     sleep: Pin<Box<Sleep>>,
     /// The key's emission interval the slot was booked (or last moved) under, in ns.
     interval: u64,
@@ -30,7 +32,7 @@ pub(super) struct BookedSlot {
 impl BookedSlot {
     /// `interval`: the key's emission interval now; `moves`: whether the store rescales
     /// booked debt in time ([`crate::store::RateStore::bookings_rescale`]).
-    pub(super) fn new(at: Instant, interval: u64, moves: bool, changes: &Arc<Notify>) -> Self {
+    pub(crate) fn new(wait: Duration, interval: u64, moves: bool, changes: &Arc<Notify>) -> Self {
         let changed = moves.then(|| {
             let mut changed = Box::pin(Arc::clone(changes).notified_owned());
             // Registered now, so that a change before the first poll is not missed.
@@ -38,7 +40,7 @@ impl BookedSlot {
             changed
         });
         BookedSlot {
-            sleep: Box::pin(tokio::time::sleep_until(at)),
+            sleep: Box::pin(tokio::time::sleep(wait)),
             interval,
             changed,
             changes: Arc::clone(changes),
@@ -46,9 +48,9 @@ impl BookedSlot {
     }
 
     /// A sleep that no quota change moves (a store that does not book ahead in time).
-    pub(super) fn fixed(wait: std::time::Duration) -> Self {
+    pub(crate) fn fixed(wait: Duration) -> Self {
         BookedSlot {
-            sleep: Box::pin(tokio::time::sleep_until(super::limiter::deadline(wait))),
+            sleep: Box::pin(tokio::time::sleep(wait)),
             interval: 0,
             changed: None,
             changes: Arc::new(Notify::new()),
@@ -57,7 +59,7 @@ impl BookedSlot {
 
     /// Ready at the slot. `interval_now` reads the key's emission interval when the
     /// quota has changed.
-    pub(super) fn poll(
+    pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
         interval_now: impl Fn() -> u64,

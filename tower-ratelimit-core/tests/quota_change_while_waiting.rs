@@ -1,11 +1,14 @@
-//! A quota change reaches keyed requests already sleeping until their booked slots:
-//! with GCRA the slots move as the key's debt moves, so the sleepers keep their order
-//! and start at the new spacing.
+//! A quota change reaches requests already sleeping until their booked slots (keyed
+//! wait mode, and the rest of a weighted request's cost in the rate layer): with GCRA
+//! the slots move as the bucket's debt moves, so the sleepers keep their order and
+//! start at the new spacing.
 
 use std::time::Duration;
 use tokio::time::Instant;
-use tower::{service_fn, ServiceBuilder, ServiceExt};
-use tower_ratelimit_core::{KeyedRateLimitLayer, KeyedRateLimiter, Quota};
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_ratelimit_core::{
+    KeyedRateLimitLayer, KeyedRateLimiter, Quota, RateLimitLayer, RateLimiter,
+};
 
 fn per_second_strict(n: u64) -> Quota {
     Quota::per_second(n).unwrap().with_burst(1).unwrap()
@@ -74,4 +77,26 @@ async fn acquire_follows_a_change_too() {
     limiter.set_quota(per_second_strict(4));
     // 800 ms left at 1/s are 200 ms at 4/s.
     assert_eq!(second.await.unwrap(), Duration::from_millis(400));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_weighted_request_booked_ahead_moves_with_a_change() {
+    let limiter = RateLimiter::new(Quota::per_second(1).unwrap().with_burst(3).unwrap());
+    let start = Instant::now();
+    let service = ServiceBuilder::new()
+        .layer(RateLimitLayer::with_limiter(limiter.clone()).cost(|cost: &u64| *cost))
+        .service(service_fn(move |_: u64| async move {
+            Ok::<_, std::convert::Infallible>(start.elapsed().as_millis())
+        }));
+    assert_eq!(service.clone().oneshot(3).await.unwrap(), 0);
+    // Ready at 1 s, its whole cost of 3 then falls due at 3 s.
+    let heavy = tokio::spawn(service.clone().oneshot(3));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    limiter.set_quota(Quota::per_second(10).unwrap().with_burst(3).unwrap());
+    let mut late = service.clone();
+    let late = tokio::spawn(async move { late.ready().await.unwrap().call(1).await });
+    // The 4.5 s owed at 1.5 s become 0.45 s: the heavy one starts at 1.65 s, the late
+    // one after it.
+    assert_eq!(heavy.await.unwrap().unwrap(), 1_650);
+    assert_eq!(late.await.unwrap().unwrap(), 1_750);
 }
