@@ -331,10 +331,11 @@ pub struct Goodput {
     refusal_run: Option<(Duration, u64, f64)>,
     /// The last response ended `refusal_run` (kept for that response's reading).
     run_ended: bool,
-    /// The last revert to `cruise` times the step under an overshoot was refused
-    /// within a `step`: that step passed on the server's burst, over its limit. The
-    /// next +15 % step that overshoots then reverts to the cruise it started from,
-    /// which held for a whole cruise (see `start_episode`).
+    /// A revert was refused within a `step` and no ordinary revert (to `cruise`
+    /// times the step under an overshoot) came since: the step under that overshoot
+    /// passed on the server's burst, over its limit. A +15 % step that overshoots then
+    /// reverts to the cruise it started from, which held for a whole cruise (see
+    /// `start_episode`).
     burst_pass: bool,
     started: bool,
 }
@@ -481,8 +482,9 @@ impl Goodput {
                 let mut floor = self.prev_rate;
                 let probing = self.rate;
                 // Unless a token bucket's burst let that step pass over the limit, as
-                // the last revert under such a step showed (refused at once): then go
-                // back to the cruise the probe started from, which held. Token bucket
+                // the last revert showed (refused at once): then a +15 % step goes
+                // back to the cruise the probe started from, which held, and the
+                // cruise no longer ratchets up 1.85 % per cycle. Token bucket
                 // 0.1 s at 100/s, seed 19: the +5 % step (103.9/s) passed on the
                 // bucket's 10 tokens, the revert to 0.97 of it (100.8/s) was refused
                 // 60 ms later, and a measurement cut to 97.8/s; each such cycle of
@@ -497,7 +499,10 @@ impl Goodput {
                 // moved that row's verdicts both ways (met -1, ahead +2 -1 over 20
                 // seeds, from 40/s); above, it gained no row-seed, cost two demand
                 // row-seeds at 2000/s their rise convergence and lowered mean scores
-                // (token bucket 0.1 s at 2000/s -0.001).
+                // (token bucket 0.1 s at 2000/s -0.001). Known cost: a sliding log
+                // not yet recognised, whose echo refused a revert at once, keeps its
+                // cruise where its last measurement put it (100/s, seed 25: 0.91 of
+                // the limit for the rest of phase 1).
                 let held = floor * self.cfg.step.as_secs_f64();
                 if k == 2
                     && self.burst_pass
