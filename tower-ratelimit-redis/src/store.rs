@@ -201,15 +201,14 @@ impl<C> Inner<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    async fn decide(
-        &self,
-        key: Vec<u8>,
-        mode: Mode,
-        cost: u64,
-        max_wait: Duration,
-        backdate: Duration,
-        give_back: GiveBack,
-    ) -> Result<Decision, StoreError> {
+    async fn decide(&self, key: Vec<u8>, ask: Ask) -> Result<Decision, StoreError> {
+        let Ask {
+            mode,
+            cost,
+            max_wait,
+            backdate,
+            give_back,
+        } = ask;
         let quota = self.current_quota();
         let params = self.algorithm.params(&quota);
         if cost > params.limit {
@@ -363,6 +362,33 @@ where
     }
 }
 
+/// What one call asks the script.
+struct Ask {
+    mode: Mode,
+    cost: u64,
+    max_wait: Duration,
+    /// GCRA only: decide as of this long ago (see `RateStore::check_since`).
+    backdate: Duration,
+    /// Windows, reserve only: units to give back first (see `RateStore::reserve_whole`).
+    give_back: GiveBack,
+}
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// The decision on `key`, as a future that owns what it needs.
+    fn deciding<K: RedisKey + ?Sized>(
+        &self,
+        key: &K,
+        ask: Ask,
+    ) -> BoxFuture<'static, Result<Decision, StoreError>> {
+        let inner = self.inner.clone();
+        let key = inner.redis_key(key);
+        Box::pin(async move { inner.decide(key, ask).await })
+    }
+}
+
 impl<C, K> RateStore<K> for RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
@@ -371,54 +397,42 @@ where
     type Future = BoxFuture<'static, Result<Decision, StoreError>>;
 
     fn check(&self, key: &K, cost: u64) -> Self::Future {
-        let inner = self.inner.clone();
-        let key = inner.redis_key(key);
-        Box::pin(async move {
-            inner
-                .decide(
-                    key,
-                    Mode::Check,
-                    cost,
-                    Duration::ZERO,
-                    Duration::ZERO,
-                    GiveBack::default(),
-                )
-                .await
-        })
+        self.deciding(
+            key,
+            Ask {
+                mode: Mode::Check,
+                cost,
+                max_wait: Duration::ZERO,
+                backdate: Duration::ZERO,
+                give_back: GiveBack::default(),
+            },
+        )
     }
 
     fn peek(&self, key: &K, cost: u64) -> Self::Future {
-        let inner = self.inner.clone();
-        let key = inner.redis_key(key);
-        Box::pin(async move {
-            inner
-                .decide(
-                    key,
-                    Mode::Peek,
-                    cost,
-                    Duration::ZERO,
-                    Duration::ZERO,
-                    GiveBack::default(),
-                )
-                .await
-        })
+        self.deciding(
+            key,
+            Ask {
+                mode: Mode::Peek,
+                cost,
+                max_wait: Duration::ZERO,
+                backdate: Duration::ZERO,
+                give_back: GiveBack::default(),
+            },
+        )
     }
 
     fn reserve(&self, key: &K, cost: u64, max_wait: Duration) -> Self::Future {
-        let inner = self.inner.clone();
-        let key = inner.redis_key(key);
-        Box::pin(async move {
-            inner
-                .decide(
-                    key,
-                    Mode::Reserve,
-                    cost,
-                    max_wait,
-                    Duration::ZERO,
-                    GiveBack::default(),
-                )
-                .await
-        })
+        self.deciding(
+            key,
+            Ask {
+                mode: Mode::Reserve,
+                cost,
+                max_wait,
+                backdate: Duration::ZERO,
+                give_back: GiveBack::default(),
+            },
+        )
     }
 
     /// GCRA decides as of `since` (at most one emission interval ago): a waiter's head
@@ -428,26 +442,22 @@ where
     /// processes: a waiter elsewhere may have taken any slot before that. The window
     /// scripts decide now.
     fn check_since(&self, key: &K, cost: u64, since: tokio::time::Instant) -> Self::Future {
-        let inner = self.inner.clone();
-        let key = inner.redis_key(key);
-        let backdate = match inner.algorithm {
+        let backdate = match self.inner.algorithm {
             RemoteAlgorithm::Gcra => tokio::time::Instant::now()
                 .saturating_duration_since(since)
-                .min(inner.current_quota().emission_interval()),
+                .min(self.inner.current_quota().emission_interval()),
             RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => Duration::ZERO,
         };
-        Box::pin(async move {
-            inner
-                .decide(
-                    key,
-                    Mode::Check,
-                    cost,
-                    Duration::ZERO,
-                    backdate,
-                    GiveBack::default(),
-                )
-                .await
-        })
+        self.deciding(
+            key,
+            Ask {
+                mode: Mode::Check,
+                cost,
+                max_wait: Duration::ZERO,
+                backdate,
+                give_back: GiveBack::default(),
+            },
+        )
     }
 
     /// GCRA books the `cost - taken` units left, plus those of the `taken` units that
@@ -496,20 +506,16 @@ where
                 (cost, self.inner.give_back(taken, taken_at))
             }
         };
-        let inner = self.inner.clone();
-        let key = inner.redis_key(key);
-        Box::pin(async move {
-            inner
-                .decide(
-                    key,
-                    Mode::Reserve,
-                    cost,
-                    max_wait,
-                    Duration::ZERO,
-                    give_back,
-                )
-                .await
-        })
+        self.deciding(
+            key,
+            Ask {
+                mode: Mode::Reserve,
+                cost,
+                max_wait,
+                backdate: Duration::ZERO,
+                give_back,
+            },
+        )
     }
 
     fn quota(&self, _key: &K) -> Quota {
