@@ -26,6 +26,7 @@
 use super::hasher::FoldBuildHasher;
 use super::policy::CapPolicy;
 use super::shard::{Full, Shards};
+use crate::algorithm::sync::{AtomicU64, Ordering};
 use crate::algorithm::{Algorithm, Gcra, Nanos, Snapshot};
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -74,6 +75,9 @@ pub struct KeyedMemoryStore<K, A: Algorithm = Gcra, S = FoldBuildHasher> {
     algorithm: A,
     clock: Clock,
     default_quota: QuotaCell,
+    /// When the default quota last changed (the clock's nanoseconds; 0: never): units
+    /// taken before then were priced by another quota, so none of them is given back.
+    default_changed_at: AtomicU64,
     quota_fn: Option<Box<QuotaFn<K>>>,
     shards: Shards<K, A::State, S>,
     max_keys: usize,
@@ -103,6 +107,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm> KeyedMemoryStore<K, A, FoldBuildHasher>
             algorithm,
             clock: Clock::new(),
             default_quota: QuotaCell::new(quota),
+            default_changed_at: AtomicU64::new(0),
             quota_fn: None,
             shards: Shards::new(shard_count, FoldBuildHasher::new()),
             max_keys: DEFAULT_MAX_KEYS,
@@ -121,6 +126,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
             algorithm: self.algorithm,
             clock: self.clock,
             default_quota: self.default_quota,
+            default_changed_at: self.default_changed_at,
             quota_fn: self.quota_fn,
             shards: Shards::new(self.shards.count(), hasher),
             max_keys: self.max_keys,
@@ -218,6 +224,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
                 return;
             }
             let now = self.clock.now();
+            self.default_changed_at.fetch_max(now, Ordering::AcqRel);
             self.shards.for_each_shard(|shard| {
                 for (key, state) in shard.map.iter() {
                     let own_quota = self.quota_fn.as_ref().and_then(|f| f(key));
@@ -533,7 +540,9 @@ where
     ) -> Self::Future {
         let now = self.clock.now();
         let at = self.clock.to_nanos(taken_at).min(now);
-        self.refund_taken_at(key, taken, at, now);
+        if self.default_changed_at.load(Ordering::Acquire) < at {
+            self.refund_taken_at(key, taken, at, now);
+        }
         ready(self.reserve_now(key, cost, max_wait))
     }
 }

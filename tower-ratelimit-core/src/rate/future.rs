@@ -134,6 +134,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
         service: S,
         request: Req,
         cost: u64,
+        taken: u64,
         taken_at: tokio::time::Instant,
     ) -> Self {
         let changed = Box::pin(limiter.pause_changed());
@@ -142,7 +143,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
             limiter,
             call: Some((service, request)),
             cost,
-            taken: 1,
+            taken,
             taken_at,
             changed,
         })

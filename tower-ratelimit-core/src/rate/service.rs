@@ -145,6 +145,17 @@ impl<S, St: RateStore, C> RateLimit<S, St, C> {
     }
 }
 
+/// The unit readiness took, and when, for the store to give back what time has not
+/// refilled of it. A unit-cost layer does not note when (it would cost every
+/// `poll_ready` a clock read): the unit may be long refilled, so none of it is given
+/// back, and a request held through a pause pays for its start again.
+fn taken_by_readiness(ready_at: &mut Option<tokio::time::Instant>) -> (u64, tokio::time::Instant) {
+    match ready_at.take() {
+        Some(at) => (1, at),
+        None => (0, tokio::time::Instant::now()),
+    }
+}
+
 impl<S, St, C, Req> Service<Req> for RateLimit<S, St, C>
 where
     S: Service<Req> + Clone,
@@ -233,22 +244,18 @@ where
                     drop(self.take_inner());
                     let limiter = self.limiter.clone();
                     let service = self.inner.clone();
-                    let taken_at = self
-                        .ready_at
-                        .take()
-                        .unwrap_or_else(tokio::time::Instant::now);
-                    return ResponseFuture::paused(wait, limiter, service, request, cost, taken_at);
+                    let (taken, taken_at) = taken_by_readiness(&mut self.ready_at);
+                    return ResponseFuture::paused(
+                        wait, limiter, service, request, cost, taken, taken_at,
+                    );
                 }
                 if cost > 1 {
                     // The first unit was taken in poll_ready (at `ready_at`); the whole
                     // cost is booked in one piece where the store can give that unit
                     // back as of then (see `reserve_whole`), and the request starts
                     // when it falls due.
-                    let taken_at = self
-                        .ready_at
-                        .take()
-                        .unwrap_or_else(tokio::time::Instant::now);
-                    let mut rest = store.reserve_whole(&(), 1, taken_at, cost, Duration::MAX);
+                    let (taken, taken_at) = taken_by_readiness(&mut self.ready_at);
+                    let mut rest = store.reserve_whole(&(), taken, taken_at, cost, Duration::MAX);
                     match poll_now(&mut rest) {
                         Some(Ok(Decision::Allowed { wait, .. })) if !wait.is_zero() => {
                             let limiter = self.limiter.clone();

@@ -2,7 +2,7 @@
 //! together.
 
 use super::{duration_nanos, Decision, QuotaCell, RateStore};
-use crate::algorithm::sync::{lock, Mutex};
+use crate::algorithm::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::algorithm::{Admission, Algorithm, Gcra, Reservation, Snapshot, Verdict};
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -22,6 +22,9 @@ pub struct MemoryStore<A: Algorithm = Gcra> {
     algorithm: A,
     clock: Clock,
     buckets: Buckets<A>,
+    /// When the quota last changed (the clock's nanoseconds; 0: never). Units taken
+    /// before then were priced by another quota, so none of them is given back.
+    quota_changed_at: AtomicU64,
 }
 
 enum Buckets<A: Algorithm> {
@@ -56,6 +59,7 @@ impl<A: Algorithm> MemoryStore<A> {
                 quota: QuotaCell::new(quota),
                 state: CacheLine(state),
             },
+            quota_changed_at: AtomicU64::new(0),
         }
     }
 
@@ -77,6 +81,7 @@ impl<A: Algorithm> MemoryStore<A> {
                 algorithm,
                 clock: Clock::new(),
                 buckets: Buckets::All(Mutex::new(buckets)),
+                quota_changed_at: AtomicU64::new(0),
             }),
         }
     }
@@ -405,18 +410,30 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         max_wait: Duration,
     ) -> Self::Future {
         let now = self.clock.now();
-        self.refund_taken_at(taken, self.clock.to_nanos(taken_at).min(now), now);
+        let at = self.clock.to_nanos(taken_at).min(now);
+        if self.quota_changed_at.load(Ordering::Acquire) < at {
+            self.refund_taken_at(taken, at, now);
+        }
         ready(self.reserve_at(now, cost, duration_nanos(max_wait)))
     }
 
     fn set_quota(&self, new: Quota) {
-        let now = self.clock.now();
+        // The instant is read under the lock, so that changes rescale in their order.
+        let changed_at = |now| {
+            self.quota_changed_at.fetch_max(now, Ordering::AcqRel);
+        };
         match &self.buckets {
             Buckets::Single { quota, state } => {
-                quota.replace(new, |old| self.algorithm.rescale(&state.0, old, &new, now));
+                quota.replace(new, |old| {
+                    let now = self.clock.now();
+                    changed_at(now);
+                    self.algorithm.rescale(&state.0, old, &new, now);
+                });
             }
             Buckets::All(all) => {
                 let mut all = lock(all);
+                let now = self.clock.now();
+                changed_at(now);
                 let (quota, state) = &mut all[0];
                 self.algorithm.rescale(state, quota, &new, now);
                 *quota = new;
