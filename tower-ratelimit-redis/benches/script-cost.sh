@@ -96,6 +96,11 @@ per_call 'EVALSHA `return 1`' "return 1" $(hex 1 bench:raw) "$(packed 1 1000000 
 # 1 µs per unit, capacity 1 s: every call admits and writes.
 per_call "GCRA script, admitted (TIME, GET, SET)" "$(cat "$SCRIPT")" \
     $(hex 1 bench:raw) "$(packed 1 1000000 0 0 1)"
+# A wait-mode request's reservation (reserve_whole) that first gives back 1 µs its
+# readiness took: the second argument. (Before it existed, reserve_whole was the
+# plain reservation above.)
+per_call "GCRA script, admitted giving back (reserve_whole)" "$(cat "$SCRIPT")" \
+    $(hex 1 bench:raw) "$(packed 1 1000000 0 0 1)" $(hex 1)
 # A cost above the capacity: every call is denied and writes nothing.
 per_call "GCRA script, denied (TIME, GET)" "$(cat "$SCRIPT")" \
     $(hex 1 bench:raw) "$(packed 2000000 1000000 0 0 1)"

@@ -177,6 +177,7 @@ impl RedisStoreBuilder {
                     .then(|| NegativeCache::new(self.negative_cache_keys)),
                 counters: Default::default(),
                 policy_answered: AtomicU64::new(0),
+                quota_changed: AtomicU64::new(0),
                 born: tokio::time::Instant::now(),
             }),
         }

@@ -81,6 +81,11 @@ pub(crate) struct Inner<C> {
     /// (0: never): a readiness unit it granted was not taken in Redis, so it must not
     /// be given back there.
     pub(crate) policy_answered: AtomicU64,
+    /// When `set_quota` last ran, in the same terms: units taken before it were priced
+    /// at another quota, so nothing of them is given back (a unit of 500 ms taken
+    /// before a change to 5 s was refilled long ago, yet 5 s of the new TAT would come
+    /// back for it).
+    pub(crate) quota_changed: AtomicU64,
     pub(crate) born: Instant,
 }
 
@@ -167,19 +172,20 @@ impl<C> Inner<C> {
         *self.quota.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What the window scripts may give back of `taken` units taken at `taken_at`
-    /// (see `RateStore::reserve_whole`).
+    /// What `reserve_whole` may give back of `taken` units taken at `taken_at`: the
+    /// units, their age and the slack, or nothing when the failure policy (not Redis)
+    /// may have granted them, or when the quota changed since they were taken. Called
+    /// after the quota of the call was read, so a change that call sees is seen here.
     fn give_back(&self, taken: u64, taken_at: Instant) -> GiveBack {
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         let slack = self.timeout.saturating_mul(2);
-        let answered = self.policy_answered.load(Ordering::Relaxed);
-        let policy_answered_since = answered > 0
-            && self
-                .born
-                .checked_add(Duration::from_nanos(answered - 1))
-                .and_then(|at| at.checked_add(slack))
-                .is_none_or(|until| until >= taken_at);
-        if taken == 0 || policy_answered_since {
+        let policy_answered_since = self
+            .since_born(&self.policy_answered, slack)
+            .is_some_and(|until| until.is_none_or(|until| until >= taken_at));
+        let quota_changed_since = self
+            .since_born(&self.quota_changed, Duration::ZERO)
+            .is_some_and(|at| at.is_none_or(|at| at >= taken_at));
+        if taken == 0 || policy_answered_since || quota_changed_since {
             return GiveBack::default();
         }
         GiveBack {
@@ -187,6 +193,28 @@ impl<C> Inner<C> {
             age_us: micros(Instant::now().saturating_duration_since(taken_at)),
             slack_us: micros(slack),
         }
+    }
+
+    /// The instant a mark holds (nanoseconds after `born`, plus one) plus `extra`:
+    /// `None` when it was never set, `Some(None)` when the instant overflows.
+    fn since_born(&self, mark: &AtomicU64, extra: Duration) -> Option<Option<Instant>> {
+        let nanos = mark.load(Ordering::Relaxed).checked_sub(1)?;
+        Some(
+            self.born
+                .checked_add(Duration::from_nanos(nanos))
+                .and_then(|at| at.checked_add(extra)),
+        )
+    }
+
+    /// Sets `mark` to now, unless it already holds a later instant.
+    fn mark_now(&self, mark: &AtomicU64) {
+        let since_born = Instant::now().saturating_duration_since(self.born);
+        mark.fetch_max(
+            u64::try_from(since_born.as_nanos())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+            Ordering::Relaxed,
+        );
     }
 
     fn redis_key<K: RedisKey + ?Sized>(&self, key: &K) -> Vec<u8> {
@@ -207,10 +235,13 @@ where
             cost,
             max_wait,
             backdate,
-            give_back,
+            readiness,
         } = ask;
         let quota = self.current_quota();
         let params = self.algorithm.params(&quota);
+        let give_back = readiness.map_or_else(GiveBack::default, |(taken, taken_at)| {
+            self.give_back(taken, taken_at)
+        });
         if cost > params.limit {
             return Err(CostTooLarge {
                 cost,
@@ -322,13 +353,7 @@ where
         cause: Unavailable,
     ) -> Result<Decision, StoreError> {
         Counters::bump(&self.counters.policy_decisions);
-        let since_born = Instant::now().saturating_duration_since(self.born);
-        self.policy_answered.store(
-            u64::try_from(since_born.as_nanos())
-                .unwrap_or(u64::MAX)
-                .saturating_add(1),
-            Ordering::Relaxed,
-        );
+        self.mark_now(&self.policy_answered);
         match (&self.policy, &self.fallback) {
             (FailurePolicy::LocalFallback { .. }, Some(local)) => {
                 let decided = match mode {
@@ -369,8 +394,9 @@ struct Ask {
     max_wait: Duration,
     /// GCRA only: decide as of this long ago (see `RateStore::check_since`).
     backdate: Duration,
-    /// Windows, reserve only: units to give back first (see `RateStore::reserve_whole`).
-    give_back: GiveBack,
+    /// Reserve only: the units a readiness check took, and when, to give back what
+    /// they still hold first (see `RateStore::reserve_whole`).
+    readiness: Option<(u64, Instant)>,
 }
 
 impl<C> RedisStore<C>
@@ -404,7 +430,7 @@ where
                 cost,
                 max_wait: Duration::ZERO,
                 backdate: Duration::ZERO,
-                give_back: GiveBack::default(),
+                readiness: None,
             },
         )
     }
@@ -417,7 +443,7 @@ where
                 cost,
                 max_wait: Duration::ZERO,
                 backdate: Duration::ZERO,
-                give_back: GiveBack::default(),
+                readiness: None,
             },
         )
     }
@@ -430,7 +456,7 @@ where
                 cost,
                 max_wait,
                 backdate: Duration::ZERO,
-                give_back: GiveBack::default(),
+                readiness: None,
             },
         )
     }
@@ -455,35 +481,39 @@ where
                 cost,
                 max_wait: Duration::ZERO,
                 backdate,
-                give_back: GiveBack::default(),
+                readiness: None,
             },
         )
     }
 
-    /// GCRA books the `cost - taken` units left, plus those of the `taken` units that
-    /// time has refilled since `taken_at` (whole emission intervals passed): a request
-    /// held through a pause pays again for what the pause refilled, as with the core's
-    /// in-memory GCRA, and a request called at once books exactly the rest (units are
-    /// time). The script books whole units, so a request held for part of an interval
-    /// is short by less than one unit's time. The
-    /// window scripts give the `taken` units back as of `taken_at` and book the whole
-    /// `cost`, in the same call, as the core's in-memory stores do: every unit of the
-    /// request counts in the window where it starts (booked apart, the rest could fall
-    /// in a later window, which then admitted `count + 1`), and a request whose
-    /// readiness filled a window does not push the next request out of it.
+    /// Gives back what the `taken` units still hold and books the whole `cost`, in one
+    /// script call, as the core's in-memory stores do. GCRA's units are time: a unit
+    /// taken at `taken_at` ended `taken_at + interval` at the earliest, so only
+    /// `taken × interval - age` of them can still be in the TAT, and that much (less
+    /// the slack below) comes off it, never below now; a request held through a pause
+    /// pays again for what the pause refilled, and one called at once pays exactly
+    /// its cost. The window scripts give the units back from the window they were
+    /// taken in: every unit of the request counts in the window where it starts
+    /// (booked apart, the rest could fall in a later window, which then admitted
+    /// `count + 1`), and a request whose readiness filled a window does not push the
+    /// next request out of it.
     ///
-    /// The script dates the units on the server's clock at `now - age`, the age
-    /// measured here; that is short of the truth by up to two calls (the check's
-    /// reply, this call's delivery), so the units are given back only when the span of
-    /// twice the timeout before that instant lies in one window, the one that still
-    /// holds them (a fixed window's stored window; a sliding counter's current count,
-    /// or its previous count once the next window began). Otherwise, or when the
-    /// failure policy answered a call within that span or since (a unit it granted
-    /// was never taken in Redis), they stay spent where they were taken: the request
-    /// costs one unit more, never admits more. The one case the slack does not cover
-    /// is a server that stalls for longer than the timeout across a window boundary:
-    /// the call, answered here by the failure policy, may still run later and date the
-    /// units in the next window.
+    /// The age is measured here and is short of the truth by up to two calls (the
+    /// check's reply, this call's delivery), each bounded by the timeout, so the slack
+    /// is twice the timeout. GCRA gives back that much less (`taken` is also capped
+    /// at the burst, the most a check can take). The window scripts give the units
+    /// back only when the span of the slack before the instant they date them at lies
+    /// in one window, the one that still holds them (a fixed window's stored window;
+    /// a sliding counter's current count, or its previous count once the next window
+    /// began). Nothing is given back when the failure policy answered a call within
+    /// the slack before `taken_at` or since (a unit it granted was never taken in
+    /// Redis), nor when this store's quota changed at or after `taken_at` (the units
+    /// were priced at another interval or count): the units then stay spent where they
+    /// were taken, and the request costs up to `taken` units more, never admits more.
+    /// The one case the slack does not cover is a server that stalls for longer than
+    /// the timeout: the call, answered here by the failure policy, may still run later
+    /// (and date the units in the next window, or find less of them in the TAT than
+    /// was given back).
     fn reserve_whole(
         &self,
         key: &K,
@@ -492,20 +522,6 @@ where
         cost: u64,
         max_wait: Duration,
     ) -> Self::Future {
-        let (cost, give_back) = match self.inner.algorithm {
-            RemoteAlgorithm::Gcra => {
-                let interval = self.inner.current_quota().emission_interval();
-                let refilled = tokio::time::Instant::now()
-                    .saturating_duration_since(taken_at)
-                    .as_nanos()
-                    / interval.as_nanos().max(1);
-                let refilled = u64::try_from(refilled).unwrap_or(u64::MAX).min(taken);
-                (cost.saturating_sub(taken - refilled), GiveBack::default())
-            }
-            RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => {
-                (cost, self.inner.give_back(taken, taken_at))
-            }
-        };
         self.deciding(
             key,
             Ask {
@@ -513,7 +529,7 @@ where
                 cost,
                 max_wait,
                 backdate: Duration::ZERO,
-                give_back,
+                readiness: Some((taken, taken_at)),
             },
         )
     }
@@ -527,6 +543,9 @@ where
     }
 
     fn set_quota(&self, quota: Quota) {
+        // Marked before the quota is written: a call that reads the new quota sees the
+        // mark too, and one that reads the old quota and the new mark gives nothing back.
+        self.inner.mark_now(&self.inner.quota_changed);
         *self.inner.quota.write().unwrap_or_else(|p| p.into_inner()) = quota;
         // Denials measured under the old quota may be too long under the new one.
         if let Some(cache) = &self.inner.negative {

@@ -10,7 +10,12 @@
 --          that long ago (0, or for a waiter that woke late: the slots that fell due
 --          while it slept are its own; max_wait_us then includes it), and the
 --          interval, which the key outlives its full bucket by.
--- ARGV[2]  present for a peek only: decide, write nothing.
+-- ARGV[2]  absent for a check or a plain reservation (the hot path reads no more).
+--          'peek': decide, write nothing. A number: a reservation of a request whose
+--          readiness took units earlier (RateStore::reserve_whole) gives back that
+--          many µs of the TAT first, never below now, then books the whole cost. The
+--          client sends only what time cannot have refilled yet (taken * interval -
+--          age - slack), so what comes back is still in the TAT: its own units.
 -- Returns  the debt before this call, d = max(TAT - now, 0): d when admitted, -d - 1
 --          when denied. The client derives wait, retry-after, remaining and reset
 --          from d with the same arithmetic (see mod.rs).
@@ -20,6 +25,8 @@
 -- as it can: decimal conversions (strtod, printf) cost more than the arithmetic, so
 -- the arguments and the TAT travel as binary doubles, which struct reads in one call.
 local increment, capacity, max_wait, backdate, interval = struct.unpack('<ddddd', ARGV[1])
+local extra = ARGV[2]
+local give_back = extra and tonumber(extra)
 local time = redis.call('TIME')
 local clock = time[1] * 1000000 + time[2]
 local now = clock - backdate
@@ -51,6 +58,10 @@ if tat then
   -- False for NaN and for debts over 2^62 ns (the longest quota), so foreign bytes
   -- count as a full bucket rather than a lockout for millennia.
   if known < 4.6e15 then
+    -- The give-back ('> 0' is false for NaN); a debt at or below now stays there.
+    if give_back and give_back > 0 then
+      known = known - give_back
+    end
     if known > 0 then
       owed = known
     else
@@ -63,12 +74,12 @@ if after - capacity > max_wait then
   return -owed - 1
 end
 
--- Write only what changes the bucket. The key expires one interval after the bucket is
+-- Write only what changes the bucket (a give-back does, even for a cost of 0). The key expires one interval after the bucket is
 -- full again, so that a waiter waking up to an interval late still finds the TAT that
 -- says which slot fell due (whole milliseconds, rounded up: '%d' truncates the positive
 -- quotient; plus one, as Redis counts expiry from the start of its current
 -- millisecond). An absent key and a full bucket are the same.
-if increment > 0 and not ARGV[2] then
+if give_back or (increment > 0 and not extra) then
   redis.call('SET', KEYS[1], struct.pack('<dd', now + after, interval), 'PX', string.format('%d', (after + interval + 1999) / 1000))
 end
 return owed

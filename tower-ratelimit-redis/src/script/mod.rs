@@ -21,18 +21,24 @@
 //!
 //! A wait-mode layer takes one unit when it makes a service ready, before it knows
 //! the request's cost, and then books the whole cost (`RateStore::reserve_whole`).
-//! GCRA books the rest, which is exact: its units are time. The window scripts take
-//! the readiness units, their age as the client measured it and a slack of twice the
-//! store's timeout: they give the units back from the window they were taken in (a
+//! Both give back what the readiness units still hold and book the whole cost, in the
+//! one call. GCRA's units are time: the client sends the part of them that time
+//! cannot have refilled yet (`taken × interval - age`, less a slack of twice the
+//! store's timeout, as the client's age is short of the truth by up to two calls),
+//! and the script takes that off the TAT, never below now, before it books the cost.
+//! The window scripts take the readiness units, their age as the client measured it
+//! and the slack: they give the units back from the window they were taken in (a
 //! fixed window's stored window; a sliding counter's current count, or its previous
 //! count once the next window began) and book the whole cost, all in the one call,
 //! so that every unit counts in the window where the request starts. The client's age
 //! is short of the truth by up to two calls, so near a boundary (within the slack of
 //! a window's start) it cannot tell which window the units were taken in; they are
-//! then left spent, as they are when the window no longer holds them, when the
-//! quota's period changed since, or when the failure policy, not Redis, granted them
-//! (within the slack before the units were taken, or since). Left spent, a unit
-//! costs the request one unit more, and never admits more than the count.
+//! then left spent, as they are when the window no longer holds them, or when the
+//! quota's period changed since. For every algorithm, units the failure policy, not
+//! Redis, may have granted (it answered within the slack before they were taken, or
+//! since) and units taken before this store's quota last changed (priced at another
+//! interval or count) are left spent: the client sends nothing to give back. Left
+//! spent, a unit costs the request one unit more, and never admits more.
 //!
 //! The core's leaky bucket is GCRA with a burst of 1 (use `Gcra` with
 //! `quota.with_burst(1)`). The sliding log is not offered: its state grows with the
@@ -179,8 +185,19 @@ pub(crate) fn command(
                     params.unit_us,
                 ])[..],
             );
-            if mode == Mode::Peek {
-                cmd.arg(0);
+            // The plain check and reservation send nothing more, so the hot path
+            // reads one argument.
+            match mode {
+                Mode::Peek => {
+                    cmd.arg("peek");
+                }
+                Mode::Reserve => {
+                    let unspent = give_back.gcra_unspent_us(params);
+                    if unspent > 0 {
+                        cmd.arg(unspent);
+                    }
+                }
+                Mode::Check => {}
             }
         }
         RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => {
@@ -221,13 +238,15 @@ pub(crate) struct Request {
     /// GCRA only: decide as of this long ago (a waiter's head that woke late claims
     /// the slots that fell due while it slept; see `RateStore::check_since`).
     pub(crate) backdate_us: u64,
-    /// Windows, reserve only: units to give back before the cost is booked.
+    /// Reserve only (`RateStore::reserve_whole`): units to give back before the cost
+    /// is booked.
     pub(crate) give_back: GiveBack,
 }
 
-/// Units a wait-mode request's readiness took, which the window scripts give back
-/// before booking its whole cost (see `RateStore::reserve_whole`), where they are
-/// sure to find them: in the window they were taken in, as the client dates it.
+/// Units a wait-mode request's readiness took, which the scripts give back before
+/// booking its whole cost (see `RateStore::reserve_whole`), where they are sure to
+/// find them: GCRA the part of them time has not refilled, the windows all of them
+/// from the window they were taken in, as the client dates it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct GiveBack {
     /// The units taken (0: nothing to give back, and no arguments are sent).
@@ -235,9 +254,24 @@ pub(crate) struct GiveBack {
     /// How long ago they were taken, on the client's clock: short of the truth by up
     /// to the check's reply and this call's delivery.
     pub(crate) age_us: u64,
-    /// How much earlier they may have been taken than `age_us` says: the units are
-    /// given back only when both instants fall in the same window.
+    /// How much earlier they may have been taken than `age_us` says: the windows give
+    /// the units back only when both instants fall in the same window; GCRA gives
+    /// back that much less.
     pub(crate) slack_us: u64,
+}
+
+impl GiveBack {
+    /// GCRA: how much of the units' time the TAT still holds for sure, in µs. A unit
+    /// taken `age` ago ended `interval - age` from now at the latest, counting the
+    /// slack against it; a check takes at most the burst, so a larger `taken` cannot
+    /// be true and gives back no more than the burst.
+    pub(crate) fn gcra_unspent_us(self, params: Params) -> u64 {
+        self.taken
+            .min(params.limit)
+            .saturating_mul(params.unit_us)
+            .saturating_sub(self.age_us)
+            .saturating_sub(self.slack_us)
+    }
 }
 
 /// Runs `cmd` (an `EVALSHA` of `script`) and, when the server does not know the
@@ -462,7 +496,7 @@ mod tests {
         );
         assert_eq!(
             args(g, Mode::Peek),
-            format!("EVALSHA sha 1 k {} 0", packed(0))
+            format!("EVALSHA sha 1 k {} peek", packed(0))
         );
         let numbers: Vec<f64> = gcra_args([30_000, 100_000, 500, 0, 10_000])
             .chunks_exact(8)
@@ -476,23 +510,41 @@ mod tests {
     }
 
     #[test]
-    fn only_window_reservations_carry_units_to_give_back() {
-        let args = |algorithm, mode, taken| {
+    fn only_reservations_carry_units_to_give_back() {
+        let args = |algorithm, mode, taken, age_us| {
             let mut request = request(mode, 3);
             request.give_back = GiveBack {
                 taken,
-                age_us: 250_000,
-                slack_us: 100_000,
+                age_us,
+                slack_us: 1_000,
             };
-            command(algorithm, "sha", b"k", request).args_iter().count()
+            command(algorithm, "sha", b"k", request)
+                .args_iter()
+                .map(|a| match a {
+                    redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
         };
         for window in [RemoteAlgorithm::FixedWindow, RemoteAlgorithm::SlidingWindow] {
             // EVALSHA sha 1 k, five numbers, then taken, age and slack.
-            assert_eq!(args(window, Mode::Reserve, 1), 12, "{window:?}");
-            assert_eq!(args(window, Mode::Reserve, 0), 9, "{window:?}");
-            assert_eq!(args(window, Mode::Check, 1), 9, "{window:?}");
+            let sent = args(window, Mode::Reserve, 1, 250_000);
+            assert_eq!(sent[9..], ["1", "250000", "1000"], "{window:?}");
+            assert_eq!(args(window, Mode::Reserve, 0, 0).len(), 9, "{window:?}");
+            assert_eq!(args(window, Mode::Check, 1, 0).len(), 9, "{window:?}");
         }
-        // GCRA books `cost - taken` instead, and its one packed argument is unchanged.
-        assert_eq!(args(RemoteAlgorithm::Gcra, Mode::Reserve, 1), 5);
+        // GCRA (10 ms a unit, burst 10) sends what time cannot have refilled yet,
+        // after its one packed argument, and only when there is some.
+        let g = RemoteAlgorithm::Gcra;
+        assert_eq!(args(g, Mode::Reserve, 2, 4_000)[5], "15000");
+        assert_eq!(args(g, Mode::Reserve, 2, 0).len(), 6);
+        // Taken 2 units ago, or within the slack of a unit ago: nothing.
+        assert_eq!(args(g, Mode::Reserve, 2, 20_000).len(), 5);
+        assert_eq!(args(g, Mode::Reserve, 1, 9_000).len(), 5);
+        assert_eq!(args(g, Mode::Reserve, 0, 0).len(), 5);
+        assert_eq!(args(g, Mode::Check, 2, 0).len(), 5);
+        // More than the burst cannot have been taken: at most the burst comes back.
+        assert_eq!(args(g, Mode::Reserve, u64::MAX, 0)[5], "99000");
+        assert_eq!(args(g, Mode::Reserve, u64::MAX, u64::MAX).len(), 5);
     }
 }
