@@ -81,10 +81,14 @@ impl RedisStoreBuilder {
     /// The most one decision may wait for Redis (default 50 ms) before the failure
     /// policy answers instead. A zero timeout is read as 1 ms.
     ///
-    /// On the window algorithms it also bounds how far a weighted wait-mode request's
-    /// readiness unit may be misdated: one taken within twice the timeout of a
-    /// window's start is left spent rather than given back (see [`crate::script`]),
-    /// so keep the timeout well below the period.
+    /// It also bounds how far a weighted wait-mode request's readiness unit may be
+    /// misdated, which is paid for in overcharge (see [`crate::script`]): on the
+    /// window algorithms a unit taken within twice the timeout of a window's start is
+    /// left spent rather than given back, so keep the timeout well below the period;
+    /// on GCRA twice the timeout less of the unit's time is given back, so a weighted
+    /// request called at once pays up to `min(2 × timeout, interval)` beyond its cost
+    /// (with the default, at rates of 10/s and above its readiness unit is not given
+    /// back at all).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.max(Duration::from_millis(1));
         self

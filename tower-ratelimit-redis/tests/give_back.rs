@@ -366,3 +366,41 @@ async fn a_unit_granted_by_the_failure_policy_is_not_given_back() {
         }
     }
 }
+
+/// Units taken before the store's quota last changed were counted under another
+/// quota, so none is given back, even with the period unchanged: a window of 2
+/// raised to 3 after the readiness unit was taken is full after a request of 2
+/// (1 + 2). Given back, the window had room for one more.
+#[tokio::test]
+async fn a_unit_taken_before_a_quota_change_is_not_given_back() {
+    let server = RedisServer::start();
+    let quota = |count| Quota::new(count, Duration::from_secs(1)).expect("quota");
+    for algorithm in WINDOWS {
+        let store = store(&server, algorithm, 2);
+        with_retries("quota change", |attempt| {
+            let store = store.clone();
+            async move {
+                let key = format!("changed:{attempt}");
+                into_next_window(Duration::from_millis(500)).await;
+                let window = unix_micros() / SECOND;
+                RateStore::<str>::set_quota(&store, quota(2));
+                let taken_at = take_one(&store, &key).await;
+                RateStore::<str>::set_quota(&store, quota(3));
+                let whole = store
+                    .reserve_whole(&key[..], 1, taken_at, 2, Duration::ZERO)
+                    .await;
+                let then = store.check(&key[..], 1).await;
+                if unix_micros() / SECOND != window {
+                    return false;
+                }
+                assert!(now_without_waiting(&whole), "{algorithm:?}: {whole:?}");
+                assert!(
+                    matches!(then, Ok(Decision::Denied { .. })),
+                    "{algorithm:?}: a unit taken before the quota changed was given back: {then:?}"
+                );
+                true
+            }
+        })
+        .await;
+    }
+}
