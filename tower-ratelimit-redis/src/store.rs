@@ -491,8 +491,8 @@ where
     /// taken at `taken_at` ended `taken_at + interval` at the earliest, so only
     /// `taken × interval - age` of them can still be in the TAT, and that much (less
     /// the slack below) comes off it, never below now; a request held through a pause
-    /// pays again for what the pause refilled, and one called at once pays exactly
-    /// its cost. The window scripts give the units back from the window they were
+    /// pays again for what the pause refilled, and one called at once pays its cost
+    /// and the slack. The window scripts give the units back from the window they were
     /// taken in: every unit of the request counts in the window where it starts
     /// (booked apart, the rest could fall in a later window, which then admitted
     /// `count + 1`), and a request whose readiness filled a window does not push the
@@ -501,7 +501,9 @@ where
     /// The age is measured here and is short of the truth by up to two calls (the
     /// check's reply, this call's delivery), each bounded by the timeout, so the slack
     /// is twice the timeout. GCRA gives back that much less (`taken` is also capped
-    /// at the burst, the most a check can take). The window scripts give the units
+    /// at the burst, the most a check can take), so a request pays up to
+    /// `min(slack, taken × interval)` beyond its cost, and at rates where an interval
+    /// is shorter than the slack, its readiness units are never given back. The window scripts give the units
     /// back only when the span of the slack before the instant they date them at lies
     /// in one window, the one that still holds them (a fixed window's stored window;
     /// a sliding counter's current count, or its previous count once the next window
