@@ -12,6 +12,15 @@
 //! c.observe(Duration::from_secs(3), &Outcome::throttled(Duration::from_millis(10)));
 //! assert!((c.rate().unwrap() - 21.0).abs() < 1e-9); // 30 × 0.7
 //! ```
+//!
+//! # With Retry-After holds
+//! A faithful comparison anchor for the simulation: its rate keeps growing while the
+//! layer holds the client for a `Retry-After` (it does not pause its growth during
+//! holds), so after a hold the grown rate draws the next 429 at once. Against a 15/s
+//! token bucket answering `Retry-After: 1`, `Aimd` under the layer's default holds
+//! settles at about 1 request a second (13.8/s with `honour_retry_after(None)`). Use
+//! it with [`honour_retry_after(None)`](crate::AdaptiveRateLimitLayer::honour_retry_after),
+//! or against servers that send no `Retry-After`.
 
 use std::time::Duration;
 

@@ -22,6 +22,16 @@
 //! de-duplication). Two differences, both outside the rate math: the token bucket is
 //! the core's GCRA with burst = capacity (so capacity cannot go negative, the bug of
 //! smithy-rs#4632), and any throttle outcome counts (the SDK matches error codes).
+//!
+//! # With Retry-After holds
+//! A faithful comparison anchor for the simulation: its cubic rate is a function of
+//! the time since the last throttle and does not pause while the layer holds the
+//! client for a `Retry-After` (only the `2 · measured` cap slows it), so after a hold
+//! the rate may draw the next 429 at once. `Aimd`, which has no such cap, collapses
+//! that way (about 1 request a second against a 15/s token bucket answering
+//! `Retry-After: 1`, 13.8/s with `honour_retry_after(None)`). Use
+//! it with [`honour_retry_after(None)`](crate::AdaptiveRateLimitLayer::honour_retry_after),
+//! or against servers that send no `Retry-After`.
 
 use std::time::Duration;
 

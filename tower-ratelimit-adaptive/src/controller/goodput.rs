@@ -43,8 +43,17 @@
 //!    one run) waits for the window after the hold: the server's quota is at least
 //!    what it accepted of the requests sent in it, since the hold emptied its
 //!    window and the requests in flight at the throttle were nearly all refused.
-//! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time`.
-//!    Throttles of requests sent before the cut are ignored (they were in flight).
+//!    A measurement that spans a Retry-After hold with (almost) nothing in flight
+//!    before the hold's end reads a measurement window of the responses after the
+//!    hold instead; its estimate is provisional (step 3).
+//! 3. **Cruise** at `cruise · estimate` (0.97 by default) for `cruise_time` (3 s; a
+//!    slow client longer, to hold `cruise_samples` responses). After a probe step
+//!    that drew a Retry-After hold of `h`, or a measurement read from responses
+//!    before a hold's end, the cruise lasts `hold_cruise_factor · h` (30 s after a
+//!    1 s hold, at most 300 s), since each probe that finds the limit costs a whole
+//!    hold; after a provisional estimate it is the ordinary one, so the probe that
+//!    checks it comes soon. Throttles of requests sent before the cut are ignored
+//!    (they were in flight).
 //! 4. **Probe**: multiply the rate by `1 + gain·(2^k − 1)` at step `k` (5 %, 15 %,
 //!    35 %, 75 %, ...), so a small rise of the limit is found gently and a large one
 //!    in a few steps at any scale. A step holds about `probe_step_samples`
@@ -131,7 +140,10 @@ pub struct GoodputConfig {
     /// run (a window-counting server), `window_guard` instead.
     pub settle: Duration,
     /// After a Retry-After hold of `h`, cruise for at least `h` times this before
-    /// probing again: each probe that hits the limit costs a whole hold.
+    /// probing again: each probe that hits the limit costs a whole hold. Not after
+    /// a measurement read from the responses after a hold (nothing was in flight
+    /// before its end): that estimate is checked by a probe after an ordinary
+    /// cruise.
     pub hold_cruise_factor: u32,
 }
 
@@ -206,6 +218,11 @@ const LOG_RUN: f64 = 0.05;
 /// The shortest run of refusals, as a share of a window's worth at the measured rate
 /// (and 3), that makes a measurement's refusals "one run" (see `Goodput::observe`).
 const CLUSTER_RUN: f64 = 0.05;
+
+/// Responses to requests sent before a hold's end (its opener included) at or under
+/// which a measurement spanning the hold reads the responses after it (see
+/// `Goodput::observe`).
+const SPARSE_HOLD: u64 = 2;
 
 /// A Retry-After hold a measurement spans (see `Goodput::observe`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -337,6 +354,10 @@ pub struct Goodput {
     /// reverts to the cruise it started from, which held for a whole cruise (see
     /// `start_episode`).
     burst_pass: bool,
+    /// The last measurement spanned a Retry-After hold with almost no responses before
+    /// the hold's end and was read from the responses after it: the cruise under its
+    /// estimate is not stretched by the hold (see `enter_cruise`).
+    provisional: bool,
     started: bool,
 }
 
@@ -409,6 +430,7 @@ impl Goodput {
             refusal_run: None,
             run_ended: false,
             burst_pass: false,
+            provisional: false,
             started: false,
         }
     }
@@ -473,6 +495,7 @@ impl Goodput {
     }
 
     fn start_episode(&mut self, now: Duration, outcome: &Outcome) {
+        self.provisional = false;
         self.last_hold = outcome.retry_after().unwrap_or_default().min(MAX_HOLD);
         if let Phase::Probe { k, base, .. } = self.phase {
             if k >= 1 {
@@ -515,7 +538,7 @@ impl Goodput {
                 }
                 self.estimate = Some(self.estimate.map_or(floor, |e| e.max(floor)));
                 self.set_rate(self.cfg.cruise * floor);
-                self.enter_cruise(now);
+                self.enter_cruise(now, true);
                 self.wide_until = None;
                 if k >= WIDE_STEP
                     && (held >= WIDE_MIN_RESPONSES || self.log_seen)
@@ -587,13 +610,22 @@ impl Goodput {
         };
     }
 
-    fn enter_cruise(&mut self, now: Duration) {
+    fn enter_cruise(&mut self, now: Duration, after_probe: bool) {
         self.last_cut = now;
         self.slack_seen = false;
-        let hold = self
-            .last_hold
-            .saturating_mul(self.cfg.hold_cruise_factor)
-            .min(MAX_HOLD_CRUISE);
+        // The hold's factor only for a cruise that follows a probe (or a measurement
+        // read from responses before the hold's end): the next probe will cost a
+        // hold again. An estimate read from the responses after a hold (see
+        // `provisional`) is the burst the hold let refill paying out, and may be off
+        // either way by a third at 10-20/s; it is checked by the probe after an
+        // ordinary cruise, and the cruise after that probe's revert is the long one.
+        let hold = if after_probe || !self.provisional {
+            self.last_hold
+                .saturating_mul(self.cfg.hold_cruise_factor)
+                .min(MAX_HOLD_CRUISE)
+        } else {
+            Duration::ZERO
+        };
         // A slow client (a few requests per second, or a small share of a limit)
         // cruises long enough to hold `cruise_samples` responses: a probe costs it
         // about as many 429s as a fast one, for fewer requests.
@@ -627,7 +659,7 @@ impl Goodput {
     fn apply_estimate(&mut self, now: Duration, est: f64, floor: f64, settle: Duration) {
         self.estimate = Some(est.max(floor));
         self.set_rate((self.cfg.cruise * est).max(floor));
-        self.enter_cruise(now);
+        self.enter_cruise(now, false);
         self.last_cut = later(now, settle);
     }
 
@@ -947,6 +979,32 @@ impl Controller for Goodput {
                     (None, Some(r)) => Some(Held::starting(now, r, (a, b))),
                     (None, None) => None,
                 };
+                // A measurement that spans a Retry-After hold with at most one
+                // response besides its opener before the hold's end (nothing was in
+                // flight: a slow client, or a fast server) holds nothing to read a
+                // share from: it ended at the first response after the hold, and
+                // the small-sample share read 10/s at a token bucket of 15/s (20/s
+                // sent), which the hold's long cruise then kept for 30 s (61-85 % of
+                // the limit at 10-20/s). It reads a measurement window of responses
+                // sent after the hold instead, and its estimate is provisional (see
+                // `enter_cruise`). Not when more were in flight (100/s with a 50 ms
+                // round trip has about 5): they are refused by the bucket the
+                // overshoot emptied and read the overshoot, while the responses after
+                // the hold are the refilled bucket paying out, which hid a halving at
+                // 100/s for 8-12 s. Bounded: at most `measure_max` past the hold.
+                let sparse = match hold {
+                    Some(h)
+                        if now >= end && !self.window_seen && h.pre.0 + h.pre.1 <= SPARSE_HOLD =>
+                    {
+                        let cap = later(start, self.last_hold.saturating_add(self.cfg.measure_max));
+                        Some(later(h.until, self.measure_window(r0)).min(cap)).filter(|e| now < *e)
+                    }
+                    _ => None,
+                };
+                if sparse.is_some() {
+                    self.provisional = true;
+                }
+                let end = sparse.unwrap_or(end);
                 let hold = hold.map(|h| {
                     let (pa, pb) = h.pre;
                     let windowish = self.window_seen

