@@ -41,16 +41,17 @@
 //!
 //! | controller | what it moves | idea |
 //! |---|---|---|
-//! | [`Goodput`](controller::Goodput) (default) | rate | measure the accepted rate while throttled, cruise at 97 % of it (3 s, or 30 × the hold after a probe that drew a `Retry-After` hold), probe up multiplicatively; seeds from `RateLimit-Policy` |
+//! | [`Goodput`](controller::Goodput) (default) | rate | measure the accepted rate while throttled, cruise at 97 % of it (3 s, or 30 × the hold after a +5 % or +15 % probe step that drew a `Retry-After` hold), probe up multiplicatively; seeds from `RateLimit-Policy` |
 //! | [`Aimd`](controller::Aimd) | rate | +20 req/s per second, ×0.7 per throttle episode; a comparison anchor: use it with `honour_retry_after(None)` |
 //! | [`AwsCubic`](controller::AwsCubic) | rate | a port of the AWS SDKs' adaptive retry rate limiter; a comparison anchor: use it with `honour_retry_after(None)` |
 //! | [`Gradient2`](controller::Gradient2) | concurrency | Netflix's latency gradient |
 //! | [`SreThrottle`](controller::SreThrottle) | local rejection | Google SRE client-side throttling |
 //!
 //! `Aimd` and `AwsCubic` are faithful to the algorithms they name, as the simulation's
-//! comparison anchors: they keep growing their rate while the layer holds the client
-//! for a `Retry-After` (they do not know about holds), and after the hold the grown
-//! rate draws the next 429 at once. Against a 15/s token bucket answering
+//! comparison anchors: they do not pause their growth while the layer holds the
+//! client for a `Retry-After` (`Aimd` adds its 20/s per second, `AwsCubic`'s cubic
+//! curve runs on, capped only by twice the measured rate), and after the hold the
+//! grown rate can draw the next 429 at once. Against a 15/s token bucket answering
 //! `Retry-After: 1`, `Aimd` under the layer's default holds settles at about 1 request
 //! a second; with `.honour_retry_after(None)` it gets 13.8/s. Use them with
 //! `honour_retry_after(None)` (and a retry policy for the refused request) or with a
@@ -59,11 +60,11 @@
 //!
 //! Against a server that answers `429` with a whole-second `Retry-After` and sends no
 //! `RateLimit` fields, each probe that finds the limit costs the client a whole hold,
-//! so `Goodput` cruises 30 holds (30 s) between such probes (`hold_cruise_factor`).
-//! Over the last 30 s of a minute against token buckets of 10, 15 and 20/s it gets
-//! 0.89–0.99 of the limit (`tests/retry_after_bucket.rs`); with
-//! `honour_retry_after(None)` and a retry policy it probes every few seconds instead
-//! and sits closer to the limit.
+//! so once a probe has found the limit within 15 %, `Goodput` cruises 30 holds
+//! (30 s after `Retry-After: 1`) before the next (`hold_cruise_factor`). Over the last
+//! 30 s of a minute against token buckets of 10, 15 and 20/s it gets 0.94–0.99 of the
+//! limit (`tests/retry_after_bucket.rs`); with `honour_retry_after(None)` and a retry
+//! policy it probes every few seconds instead and sits closer to the limit.
 //!
 //! # How well they work
 //! The [`sim`] module is a deterministic discrete-event harness (server models, limit

@@ -1244,3 +1244,95 @@ fn goodput_reverts_to_the_cruise_once_a_burst_passed_a_step_over_the_limit() {
         assert!((r - 0.97 * 1.05).abs() < 1e-9, "{limit}: {r}");
     }
 }
+
+/// A 429 carrying `Retry-After: 1`.
+fn held() -> Outcome {
+    Outcome::Throttled {
+        latency: ms(20),
+        retry_after: Some(Duration::from_secs(1)),
+        hints: Hints::default(),
+    }
+}
+
+/// A controller in startup at 20/s, throttled with a 1 s hold at 1 s with `in_flight`
+/// answers (accepted and refused in turn) still coming before the hold's end, then
+/// answered at 20/s after the hold, everything accepted. Returns the estimate and the seconds from the
+/// cut to the next rise of the rate.
+fn measured_across_a_hold(in_flight: u64) -> (f64, f64) {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 20.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(1000), &held());
+    for i in 1..=in_flight {
+        let o = if i % 2 == 1 { ok() } else { no() };
+        c.observe(ms(1000 + i * 5), &o);
+    }
+    // Sent from the hold's end (2 s) on, every 50 ms, answered 20 ms later.
+    let mut t = 2.02;
+    while c.estimate().is_none() && t < 10.0 {
+        c.observe(Duration::from_secs_f64(t), &ok());
+        t += 0.05;
+    }
+    let est = c.estimate().expect("measured");
+    let (cut, cruise) = (t, c.rate().unwrap());
+    while c.rate().unwrap() <= cruise && t < cut + 120.0 {
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    (est, t - cut)
+}
+
+#[test]
+fn goodput_reads_a_hold_with_nothing_in_flight_from_the_answers_after_it() {
+    // Nothing in flight at the throttle: the measurement reads a window (12 answers
+    // at 20/s, 0.6 s) of the answers after the hold, the opening refusal counted:
+    // 13 accepted of 14. Before, it ended at the first answer after the hold and read
+    // 20 · 1.5/3 = 10 from the small-sample share, like a 15/s token bucket.
+    let (est, cruise) = measured_across_a_hold(0);
+    assert!((est - 20.0 * 13.0 / 14.0).abs() < 1e-9, "{est}");
+    // That estimate is provisional: an ordinary cruise (60 answers at 0.97 of it,
+    // 3.3 s), not 30 holds, before the probe that checks it.
+    assert!((3.0..4.0).contains(&cruise), "{cruise}");
+    // Answers in flight before the hold's end read the overshoot, as before: the
+    // opening refusal, the 4 in flight (2 accepted) and the first answer after the
+    // hold, 3 of 6 accepted; the cruise after it lasts 30 holds.
+    let (est, cruise) = measured_across_a_hold(4);
+    assert!((est - 10.0).abs() < 1e-9, "{est}");
+    assert!(cruise >= 30.0, "{cruise}");
+}
+
+/// Seconds from a probe step that overshot with a 1 s hold to the next rise of the
+/// rate, when the step is the first one at least `step` times the cruise after a
+/// first episode at `limit`/s.
+fn cruise_after_held_overshoot(limit: f64, step: f64) -> f64 {
+    let (mut c, t) = measured_once(limit);
+    let cruise = c.rate().unwrap();
+    let mut t = accept_until_rate(&mut c, t, cruise * step);
+    t += 10.0 / c.rate().unwrap();
+    c.observe(Duration::from_secs_f64(t), &held());
+    let (cut, after) = (t, c.rate().unwrap());
+    assert!(after < cruise * step, "the step reverts");
+    while c.rate().unwrap() <= after && t < cut + 120.0 {
+        t += 1.0 / c.rate().unwrap();
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    t - cut
+}
+
+#[test]
+fn goodput_cruises_30_holds_only_after_a_narrow_overshoot() {
+    // The +15 % step drew the hold: the limit is within 10 % of the floor; the next
+    // probe would cost another hold, so the cruise lasts 30 holds.
+    let narrow = cruise_after_held_overshoot(20.0, 1.15);
+    assert!((30.0..30.2).contains(&narrow), "{narrow}");
+    // The +35 % step drew it: the limit lies anywhere in 17 % above the floor; an
+    // ordinary cruise (3 s), and the next probe narrows it. Before: 30 s at 0.97 of
+    // the floor (10/s: 0.92 of the limit over the last 30 s of a minute).
+    let wide = cruise_after_held_overshoot(20.0, 1.35);
+    assert!((3.0..3.2).contains(&wide), "{wide}");
+    // At 5/s a step holds two or three answers, and an overshoot at +35 % is often
+    // the late answer to the +15 % step: the long cruise stays.
+    let slow = cruise_after_held_overshoot(5.0, 1.35);
+    assert!(slow >= 30.0, "{slow}");
+}
