@@ -85,10 +85,9 @@ impl RedisStoreBuilder {
     /// misdated, which is paid for in overcharge (see [`crate::script`]): on the
     /// window algorithms a unit taken within twice the timeout of a window's start is
     /// left spent rather than given back, so keep the timeout well below the period;
-    /// on GCRA twice the timeout less of the unit's time is given back, so a weighted
-    /// request called at once pays up to `min(2 × timeout, interval)` beyond its cost
-    /// (with the default, at rates of 10/s and above its readiness unit is not given
-    /// back at all).
+    /// on GCRA twice the slowest recent round trip less of the unit's time is given
+    /// back (at most twice the timeout; before the first answer, exactly that), so a
+    /// weighted request called at once pays that much time beyond its cost.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.max(Duration::from_millis(1));
         self
@@ -182,6 +181,10 @@ impl RedisStoreBuilder {
                 counters: Default::default(),
                 policy_answered: AtomicU64::new(0),
                 quota_changed: AtomicU64::new(0),
+                // Until a call is answered, the timeout is all that bounds a trip.
+                slow_round_trip: AtomicU64::new(
+                    u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
+                ),
                 born: tokio::time::Instant::now(),
             }),
         }

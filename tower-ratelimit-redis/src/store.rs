@@ -86,6 +86,10 @@ pub(crate) struct Inner<C> {
     /// before a change to 5 s was refilled long ago, yet 5 s of the new TAT would come
     /// back for it).
     pub(crate) quota_changed: AtomicU64,
+    /// The slowest recent round trip, in nanoseconds, decaying by an eighth per
+    /// answered call: what a client-measured age may be short of the server's by
+    /// (see `give_back`).
+    pub(crate) slow_round_trip: AtomicU64,
     pub(crate) born: Instant,
 }
 
@@ -188,11 +192,34 @@ impl<C> Inner<C> {
         if taken == 0 || policy_answered_since || quota_changed_since {
             return GiveBack::default();
         }
+        // GCRA gives back time: the age measured here is short of the server's by the
+        // check's reply and this call's delivery, under two of the slowest recent
+        // round trips (the timeout bounds each). The windows only need to know which
+        // window the units were taken in, and keep the timeout's wider margin.
+        let slack = match self.algorithm {
+            RemoteAlgorithm::Gcra => {
+                let round_trip = Duration::from_nanos(self.slow_round_trip.load(Ordering::Relaxed));
+                round_trip.saturating_mul(2).min(slack)
+            }
+            RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => slack,
+        };
         GiveBack {
             taken,
             age_us: micros(Instant::now().saturating_duration_since(taken_at)),
             slack_us: micros(slack),
         }
+    }
+
+    /// Keeps the slowest recent round trip: the new one if slower, else the old one
+    /// less an eighth, so that one slow call stops counting after some dozens.
+    fn note_round_trip(&self, round_trip: Duration) {
+        let nanos = u64::try_from(round_trip.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .slow_round_trip
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                let decayed = old - old / 8;
+                (decayed != old || nanos > old).then_some(nanos.max(decayed))
+            });
     }
 
     /// The instant a mark holds (nanoseconds after `born`, plus one) plus `extra`:
@@ -277,6 +304,7 @@ where
             Ok(Ok(reply)) => match script::decode(self.algorithm, &reply, request) {
                 Some(decision) => {
                     call.succeeded();
+                    self.note_round_trip(sent.elapsed());
                     Counters::bump(&self.counters.remote_decisions);
                     if let (
                         Decision::Denied {
@@ -492,19 +520,19 @@ where
     /// `taken × interval - age` of them can still be in the TAT, and that much (less
     /// the slack below) comes off it, never below now; a request held through a pause
     /// pays again for what the pause refilled, and one called at once pays its cost
-    /// and the slack. The window scripts give the units back from the window they were
+    /// and the slack (below). The window scripts give the units back from the window they were
     /// taken in: every unit of the request counts in the window where it starts
     /// (booked apart, the rest could fall in a later window, which then admitted
     /// `count + 1`), and a request whose readiness filled a window does not push the
     /// next request out of it.
     ///
     /// The age is measured here and is short of the truth by up to two calls (the
-    /// check's reply, this call's delivery), each bounded by the timeout, so the slack
-    /// is twice the timeout. GCRA gives back that much less (`taken` is also capped
-    /// at the burst, the most a check can take), so a request pays up to
-    /// `min(slack, taken × interval)` beyond its cost, and at rates where an interval
-    /// is shorter than the slack, its readiness units are never given back. The window scripts give the units
-    /// back only when the span of the slack before the instant they date them at lies
+    /// check's reply, this call's delivery), each bounded by the timeout. GCRA gives
+    /// back twice the slowest recent round trip less (at most twice the timeout;
+    /// `taken` is also capped at the burst, the most a check can take), so a request
+    /// pays that much time beyond its cost: tens of microseconds on a loopback. The
+    /// windows' slack is twice the timeout: they give the units back only when the
+    /// span of the slack before the instant they date them at lies
     /// in one window, the one that still holds them (a fixed window's stored window;
     /// a sliding counter's current count, or its previous count once the next window
     /// began). Nothing is given back when the failure policy answered a call within

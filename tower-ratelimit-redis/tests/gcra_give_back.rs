@@ -426,3 +426,38 @@ async fn hostile_arguments_give_back_at_most_what_a_check_can_hold() {
         "{too_large:?}"
     );
 }
+
+/// Weighted requests called at once pay their cost and a few round trips, not a
+/// unit more: with a slack of twice the timeout (100 ms by default), at 10/s every
+/// readiness unit stayed spent, and 5 requests of cost 2 (10 units, a burst of 2)
+/// took 1.3 s instead of 0.8 s.
+#[tokio::test]
+async fn weighted_requests_called_at_once_pay_their_cost() {
+    let server = RedisServer::start();
+    let quota = Quota::per_second(10)
+        .and_then(|q| q.with_burst(2))
+        .expect("quota");
+    let store = RedisStore::builder(quota)
+        .prefix("weighted-at-once:")
+        .negative_cache(0)
+        .connect(server.url())
+        .expect("store");
+    let mut service = RateLimitLayer::with_limiter(RateLimiter::from_store(store))
+        .cost(|cost: &u64| *cost)
+        .layer(tower::service_fn(|_: u64| async { Ok::<_, BoxError>(()) }));
+    let start = Instant::now();
+    for _ in 0..5 {
+        service
+            .ready()
+            .await
+            .expect("ready")
+            .call(2)
+            .await
+            .expect("call");
+    }
+    let took = start.elapsed();
+    // 8 units after the burst, 100 ms each; the bound leaves 250 ms for a loaded
+    // machine's timers and calls, half the unit a request overpaid each time.
+    assert!(took >= Duration::from_millis(790), "{took:?}");
+    assert!(took < Duration::from_millis(1_050), "{took:?}");
+}

@@ -24,10 +24,10 @@
 //! Both give back what the readiness units still hold and book the whole cost, in the
 //! one call. GCRA's units are time: the client sends the part of them that time
 //! cannot have refilled yet (`taken × interval - age`, less a slack of twice the
-//! store's timeout, as the client's age is short of the truth by up to two calls),
-//! and the script takes that off the TAT, never below now, before it books the cost.
-//! The window scripts take the readiness units, their age as the client measured it
-//! and the slack: they give the units back from the window they were taken in (a
+//! slowest recent round trip, as the client's age is short of the truth by up to two
+//! calls), and the script takes that off the TAT, never below now, before it books
+//! the cost. The window scripts take the readiness units, their age as the client
+//! measured it and a slack of twice the store's timeout: they give the units back from the window they were taken in (a
 //! fixed window's stored window; a sliding counter's current count, or its previous
 //! count once the next window began) and book the whole cost, all in the one call,
 //! so that every unit counts in the window where the request starts. The client's age
