@@ -530,7 +530,10 @@ where
     /// check's reply, this call's delivery), each bounded by the timeout. GCRA gives
     /// back twice the slowest recent round trip less (at most twice the timeout;
     /// `taken` is also capped at the burst, the most a check can take), so a request
-    /// pays that much time beyond its cost: tens of microseconds on a loopback. The
+    /// pays that much time beyond its cost: tens of microseconds on a loopback. A call
+    /// delayed past that (a sudden spike) gives back up to the delay's worth too much,
+    /// never more than the timeout's: the price of not charging a whole unit more to
+    /// every weighted request at rates whose interval is under twice the timeout. The
     /// windows' slack is twice the timeout: they give the units back only when the
     /// span of the slack before the instant they date them at lies
     /// in one window, the one that still holds them (a fixed window's stored window;
