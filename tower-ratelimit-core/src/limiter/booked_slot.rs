@@ -2,10 +2,10 @@
 //! moved its bucket.
 //!
 //! In wait mode a keyed request books its slot in `call` and sleeps until it, and so
-//! does the rest of a weighted request's cost in the rate layer. When
-//! the quota changes meanwhile, a store whose state is time (GCRA, the leaky bucket)
-//! rescales each bucket's debt in proportion to the emission interval (a key owing
-//! 3 units owes 3 at the new spacing). A slot booked under the old quota is part of
+//! does the rest of a weighted request's cost in the rate layer. When the quota
+//! changes meanwhile, a store whose state is time (GCRA, the leaky bucket) rescales
+//! each bucket's debt in proportion to the emission interval (a key owing 3 units
+//! owes 3 at the new spacing). A slot booked under the old quota is part of
 //! that debt, so it moves the same way: `now + (slot − now) × new / old`. Kept where
 //! it was, a raise would let a request that came later start before the sleepers,
 //! and a cut would start the sleepers at the old spacing.
@@ -24,26 +24,27 @@ pub(crate) struct BookedSlot {
     sleep: Pin<Box<Sleep>>,
     /// The key's emission interval the slot was booked (or last moved) under, in ns.
     interval: u64,
-    /// Completes when the limiter's quota changes; `None` where slots do not move.
-    changed: Option<Pin<Box<OwnedNotified>>>,
-    changes: Arc<Notify>,
+    /// Completes when the limiter's quota changes, and what it listens to; `None`
+    /// where slots do not move.
+    changed: Option<(Pin<Box<OwnedNotified>>, Arc<Notify>)>,
+}
+
+/// The next change of `changes`, registered at once so that none is missed between
+/// now and the first poll.
+fn next_change(changes: &Arc<Notify>) -> Pin<Box<OwnedNotified>> {
+    let mut changed = Box::pin(Arc::clone(changes).notified_owned());
+    changed.as_mut().enable();
+    changed
 }
 
 impl BookedSlot {
     /// `interval`: the key's emission interval now; `moves`: whether the store rescales
-    /// booked debt in time ([`crate::store::RateStore::bookings_rescale`]).
+    /// booked debt in time ([`crate::store::RateStore::rescales_bookings`]).
     pub(crate) fn new(wait: Duration, interval: u64, moves: bool, changes: &Arc<Notify>) -> Self {
-        let changed = moves.then(|| {
-            let mut changed = Box::pin(Arc::clone(changes).notified_owned());
-            // Registered now, so that a change before the first poll is not missed.
-            changed.as_mut().enable();
-            changed
-        });
         BookedSlot {
             sleep: Box::pin(tokio::time::sleep(wait)),
             interval,
-            changed,
-            changes: Arc::clone(changes),
+            changed: moves.then(|| (next_change(changes), Arc::clone(changes))),
         }
     }
 
@@ -53,7 +54,6 @@ impl BookedSlot {
             sleep: Box::pin(tokio::time::sleep(wait)),
             interval: 0,
             changed: None,
-            changes: Arc::new(Notify::new()),
         }
     }
 
@@ -68,23 +68,20 @@ impl BookedSlot {
             if self.sleep.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(());
             }
-            let Some(changed) = self.changed.as_mut() else {
+            let Some((changed, changes)) = self.changed.as_mut() else {
                 return Poll::Pending;
             };
             if changed.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             // Armed again before the quota is read, so that no later change is missed.
-            let mut next = Box::pin(Arc::clone(&self.changes).notified_owned());
-            next.as_mut().enable();
-            *changed = next;
+            *changed = next_change(changes);
             let interval = interval_now();
             if interval != self.interval && self.interval > 0 {
                 let now = Instant::now();
                 let left = self.sleep.deadline().saturating_duration_since(now);
                 let moved = left.as_nanos() * u128::from(interval) / u128::from(self.interval);
-                let moved =
-                    std::time::Duration::from_nanos(u64::try_from(moved).unwrap_or(u64::MAX));
+                let moved = Duration::from_nanos(u64::try_from(moved).unwrap_or(u64::MAX));
                 let at = now
                     .checked_add(moved)
                     .unwrap_or_else(crate::clock::far_future);
