@@ -361,3 +361,12 @@ impl<St: fmt::Debug> fmt::Debug for RateLimiter<St> {
             .finish()
     }
 }
+
+impl<St: RateStore> booked_slot::SlotQuota for RateLimiter<St> {
+    type Store = St;
+    type Key = ();
+
+    fn parts(&self) -> (&St, &()) {
+        (self.store(), &())
+    }
+}

@@ -188,6 +188,25 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
         false
     }
 
+    /// When the quota last changed, if the store keeps it: a slot moved by the change
+    /// is measured from there, where the store rescaled its state, rather than from
+    /// when its sleeper next runs.
+    fn quota_changed_at(&self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    /// Where a slot booked `offset` after a change from `old` to `new` starts now
+    /// (see [`crate::algorithm::Algorithm::moved_slot`]); asked only of stores that
+    /// [`rescales_bookings`](RateStore::rescales_bookings). The default scales the
+    /// offset by the emission intervals.
+    fn moved_slot(&self, old: &Quota, new: &Quota, offset: Duration) -> Duration {
+        Duration::from_nanos(crate::algorithm::scale_time(
+            duration_nanos(offset),
+            old.interval_nanos(),
+            new.interval_nanos(),
+        ))
+    }
+
     /// Replace the default quota (for every key without a quota of its own). Buckets
     /// keep their fill level in units (see [`crate::algorithm::Algorithm::rescale`]):
     /// a bucket owing 3 units owes 3 at the new spacing.

@@ -330,6 +330,15 @@ impl Algorithm for Gcra {
         true
     }
 
+    /// A booking starts `capacity` before the TAT it left, and `rescale` scales the
+    /// TAT's distance from now: the start moves with it, and by the change of capacity
+    /// (a larger burst lets it start sooner).
+    fn moved_slot(&self, old: &Quota, new: &Quota, offset: Nanos) -> Nanos {
+        let tat_after = offset.saturating_add(old.capacity_nanos());
+        super::scale_time(tat_after, old.interval_nanos(), new.interval_nanos())
+            .saturating_sub(new.capacity_nanos())
+    }
+
     fn refund_taken_at(
         &self,
         state: &GcraState,

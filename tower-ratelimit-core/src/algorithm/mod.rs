@@ -231,6 +231,15 @@ pub trait Algorithm: Send + Sync + 'static {
         false
     }
 
+    /// Where a unit booked `offset` after a quota change from `old` to `new` starts
+    /// now, as [`rescale`](Algorithm::rescale) moved the state, for algorithms that
+    /// [`rescales_bookings`](Algorithm::rescales_bookings). The default scales the
+    /// offset by the emission intervals, which is right when a booking's start does not
+    /// depend on the burst.
+    fn moved_slot(&self, old: &Quota, new: &Quota, offset: Nanos) -> Nanos {
+        scale_time(offset, old.interval_nanos(), new.interval_nanos())
+    }
+
     /// Gives back `cost` units that a check took just now and that went unused (the
     /// request will not start after all). Only for units taken moments ago by a check:
     /// units whose slot has passed, or that sit before later reservations, are counted
@@ -291,6 +300,12 @@ fn cost_error(cost: u64, max: u64) -> CostTooLarge {
 }
 
 #[inline]
+/// `time × to / from`, saturating (a span measured in one interval, in another).
+pub(crate) fn scale_time(time: Nanos, from: u64, to: u64) -> Nanos {
+    let scaled = u128::from(time) * u128::from(to) / u128::from(from.max(1));
+    u64::try_from(scaled).unwrap_or(u64::MAX)
+}
+
 fn nanos_to_duration(nanos: u64) -> Duration {
     Duration::from_nanos(nanos)
 }

@@ -20,9 +20,10 @@
 //! ```
 
 use super::layer::Mode;
-use super::limiter::KeyedRateLimiter;
+use super::limiter::{KeySlot, KeyedRateLimiter};
 use crate::error::{BoxError, RateLimited, WaitTooLong};
 use crate::limiter::booked_slot::BookedSlot;
+use crate::quota::Quota;
 use crate::store::{Decision, RateStore};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -40,9 +41,10 @@ pin_project! {
     {
         #[pin]
         state: State<S, Req, St::Future, S::Future>,
-        // Wait mode: the key and its limiter, to follow quota changes while the
-        // request sleeps until its slot.
-        booking: Option<(K, KeyedRateLimiter<K, St>)>,
+        // Wait mode: the key, its limiter and the quota the slot was booked under
+        // (read in `call`, where an in-memory store decides), to follow quota
+        // changes while the request sleeps until its slot.
+        booking: Option<(K, KeyedRateLimiter<K, St>, Quota)>,
     }
 }
 
@@ -90,7 +92,7 @@ impl<S: Service<Req>, Req, K, St: RateStore<K>> ResponseFuture<S, Req, K, St> {
         inner: S,
         req: Req,
         mode: Mode,
-        booking: Option<(K, KeyedRateLimiter<K, St>)>,
+        booking: Option<(K, KeyedRateLimiter<K, St>, Quota)>,
     ) -> Self {
         ResponseFuture {
             state: State::Deciding {
@@ -153,7 +155,7 @@ where
                         },
                         Ok(Decision::Allowed { wait, .. }) if !wait.is_zero() => {
                             let slot = match booking.as_ref() {
-                                Some((key, limiter)) => limiter.booked_slot(key, wait),
+                                Some((_, limiter, quota)) => limiter.booked_slot(wait, *quota),
                                 None => BookedSlot::fixed(wait),
                             };
                             State::Waiting {
@@ -168,10 +170,10 @@ where
                 }
                 StateProj::Waiting { slot, inner, req } => {
                     match booking.as_ref() {
-                        Some((key, limiter)) => {
-                            ready!(slot.poll(cx, || limiter.interval_of(key)));
+                        Some((key, limiter, _)) => {
+                            ready!(slot.poll(cx, &KeySlot { key, limiter }));
                         }
-                        None => ready!(slot.poll(cx, || 0)),
+                        None => ready!(slot.poll_unmoved(cx)),
                     }
                     let next = call(inner, req);
                     state.set(next);

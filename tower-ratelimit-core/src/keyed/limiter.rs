@@ -31,7 +31,7 @@
 use super::store::KeyedMemoryStore;
 use crate::algorithm::{Algorithm, Gcra, Snapshot};
 use crate::error::{BoxError, StoreError, WaitTooLong};
-use crate::limiter::booked_slot::BookedSlot;
+use crate::limiter::booked_slot::{BookedSlot, SlotQuota};
 use crate::quota::Quota;
 use crate::store::{Decision, RateStore};
 use std::fmt;
@@ -124,8 +124,9 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
         match self.store.reserve(key, cost, max_wait).await {
             Ok(Decision::Allowed { snapshot, wait }) => {
                 if !wait.is_zero() {
-                    let mut slot = self.booked_slot(key, wait);
-                    poll_fn(|cx| slot.poll(cx, || self.interval_of(key))).await;
+                    let mut slot = self.booked_slot(wait, self.store.quota(key));
+                    let source = KeySlot { key, limiter: self };
+                    poll_fn(|cx| slot.poll(cx, &source)).await;
                 }
                 Ok(snapshot)
             }
@@ -164,19 +165,29 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
         self.quota_changed.notify_waiters();
     }
 
-    /// The sleep until a slot of `key` booked `wait` from now.
-    pub(super) fn booked_slot(&self, key: &K, wait: Duration) -> BookedSlot {
+    /// The sleep until a slot booked `wait` from now under `quota`.
+    pub(super) fn booked_slot(&self, wait: Duration, quota: Quota) -> BookedSlot {
         BookedSlot::new(
             wait,
-            self.interval_of(key),
+            quota,
             self.store.rescales_bookings(),
             &self.quota_changed,
         )
     }
+}
 
-    /// The emission interval of `key`'s quota, in nanoseconds.
-    pub(super) fn interval_of(&self, key: &K) -> u64 {
-        self.store.quota(key).interval_nanos()
+/// The quota a slot of `key` follows.
+pub(super) struct KeySlot<'a, K, St> {
+    pub(super) key: &'a K,
+    pub(super) limiter: &'a KeyedRateLimiter<K, St>,
+}
+
+impl<K, St: RateStore<K>> SlotQuota for KeySlot<'_, K, St> {
+    type Store = St;
+    type Key = K;
+
+    fn parts(&self) -> (&St, &K) {
+        (self.limiter.store(), self.key)
     }
 }
 

@@ -155,10 +155,11 @@ where
         // store's is already resolved, a remote store's runs when first polled.
         let (decision, booking) = match self.mode {
             Mode::Reject => (self.limiter.check(&key, cost), None),
-            Mode::Wait { max_wait } => (
-                self.limiter.reserve(&key, cost, max_wait),
-                Some((key, self.limiter.clone())),
-            ),
+            Mode::Wait { max_wait } => {
+                let decision = self.limiter.reserve(&key, cost, max_wait);
+                let quota = self.limiter.quota(&key);
+                (decision, Some((key, self.limiter.clone(), quota)))
+            }
         };
         // The ready inner service goes with the future, which calls it once the
         // decision (and, in wait mode, the slot) allows; `self` keeps a fresh clone

@@ -530,6 +530,17 @@ where
         self.algorithm.rescales_bookings()
     }
 
+    fn quota_changed_at(&self) -> Option<tokio::time::Instant> {
+        match self.default_changed_at.load(Ordering::Acquire) {
+            0 => None,
+            at => Some(self.clock.to_instant(at)),
+        }
+    }
+
+    fn moved_slot(&self, old: &Quota, new: &Quota, offset: Duration) -> Duration {
+        Duration::from_nanos(self.algorithm.moved_slot(old, new, duration_nanos(offset)))
+    }
+
     fn reserve_whole(
         &self,
         key: &K,

@@ -5,11 +5,13 @@
 //! does the rest of a weighted request's cost in the rate layer. When the quota
 //! changes meanwhile, a store whose state is time (GCRA, the leaky bucket) rescales
 //! each bucket's debt in proportion to the emission interval (a key owing 3 units
-//! owes 3 at the new spacing). A slot booked under the old quota is part of
-//! that debt, so it moves the same way: `now + (slot − now) × new / old`. Kept where
-//! it was, a raise would let a request that came later start before the sleepers,
-//! and a cut would start the sleepers at the old spacing.
+//! owes 3 at the new spacing). A slot booked under the old quota is part of that
+//! debt, so it moves the same way ([`RateStore::moved_slot`]). Kept where it was, a
+//! raise would let a request that came later start before the sleepers, and a cut
+//! would start the sleepers at the old spacing.
 
+use crate::quota::Quota;
+use crate::store::RateStore;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,14 +21,33 @@ use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
+/// The quota a slot follows: a key's in a keyed store, the limiter's otherwise.
+pub(crate) trait SlotQuota {
+    /// The store that moves slots.
+    type Store: RateStore<Self::Key> + ?Sized;
+    /// The key the slot was booked for.
+    type Key: ?Sized;
+    /// The store and the key.
+    fn parts(&self) -> (&Self::Store, &Self::Key);
+}
+
 /// The sleep until a booked slot.
 pub(crate) struct BookedSlot {
     sleep: Pin<Box<Sleep>>,
-    /// The key's emission interval the slot was booked (or last moved) under, in ns.
-    interval: u64,
-    /// Completes when the limiter's quota changes, and what it listens to; `None`
-    /// where slots do not move.
-    changed: Option<(Pin<Box<OwnedNotified>>, Arc<Notify>)>,
+    /// `None` where slots do not move.
+    follow: Option<Follow>,
+}
+
+/// What a slot that moves keeps to follow quota changes.
+struct Follow {
+    /// The quota the slot was booked (or last moved) under.
+    quota: Quota,
+    /// Whether the quota has been compared since the slot was made: a change between
+    /// the booking and the first poll sent its notice before anyone listened.
+    compared: bool,
+    /// Completes when the limiter's quota changes.
+    changed: Pin<Box<OwnedNotified>>,
+    changes: Arc<Notify>,
 }
 
 /// The next change of `changes`, registered at once so that none is missed between
@@ -38,13 +59,17 @@ fn next_change(changes: &Arc<Notify>) -> Pin<Box<OwnedNotified>> {
 }
 
 impl BookedSlot {
-    /// `interval`: the key's emission interval now; `moves`: whether the store rescales
-    /// booked debt in time ([`crate::store::RateStore::rescales_bookings`]).
-    pub(crate) fn new(wait: Duration, interval: u64, moves: bool, changes: &Arc<Notify>) -> Self {
+    /// A slot `wait` from now, booked under `quota`; `moves`: whether the store moves
+    /// booked slots ([`RateStore::rescales_bookings`]).
+    pub(crate) fn new(wait: Duration, quota: Quota, moves: bool, changes: &Arc<Notify>) -> Self {
         BookedSlot {
             sleep: Box::pin(tokio::time::sleep(wait)),
-            interval,
-            changed: moves.then(|| (next_change(changes), Arc::clone(changes))),
+            follow: moves.then(|| Follow {
+                quota,
+                compared: false,
+                changed: next_change(changes),
+                changes: Arc::clone(changes),
+            }),
         }
     }
 
@@ -52,42 +77,46 @@ impl BookedSlot {
     pub(crate) fn fixed(wait: Duration) -> Self {
         BookedSlot {
             sleep: Box::pin(tokio::time::sleep(wait)),
-            interval: 0,
-            changed: None,
+            follow: None,
         }
     }
 
-    /// Ready at the slot. `interval_now` reads the key's emission interval when the
-    /// quota has changed.
-    pub(crate) fn poll(
-        &mut self,
-        cx: &mut Context<'_>,
-        interval_now: impl Fn() -> u64,
-    ) -> Poll<()> {
-        loop {
-            if self.sleep.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(());
-            }
-            let Some((changed, changes)) = self.changed.as_mut() else {
-                return Poll::Pending;
-            };
-            if changed.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            // Armed again before the quota is read, so that no later change is missed.
-            *changed = next_change(changes);
-            let interval = interval_now();
-            if interval != self.interval && self.interval > 0 {
-                let now = Instant::now();
-                let left = self.sleep.deadline().saturating_duration_since(now);
-                let moved = left.as_nanos() * u128::from(interval) / u128::from(self.interval);
-                let moved = Duration::from_nanos(u64::try_from(moved).unwrap_or(u64::MAX));
-                let at = now
-                    .checked_add(moved)
-                    .unwrap_or_else(crate::clock::far_future);
-                self.sleep.as_mut().reset(at);
-                self.interval = interval;
+    /// Ready at a slot no change moves.
+    pub(crate) fn poll_unmoved(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.sleep.as_mut().poll(cx)
+    }
+
+    /// Ready at the slot, moved first by any quota change since it was booked.
+    pub(crate) fn poll<Q: SlotQuota>(&mut self, cx: &mut Context<'_>, source: &Q) -> Poll<()> {
+        if let Some(follow) = self.follow.as_mut() {
+            // A change before the slot was due moves it, even when this poll comes
+            // after its old instant.
+            while !follow.compared || follow.changed.as_mut().poll(cx).is_ready() {
+                if follow.compared {
+                    // Armed again before the quota is read, so no later change is missed.
+                    follow.changed = next_change(&follow.changes);
+                }
+                follow.compared = true;
+                let (store, key) = source.parts();
+                let quota = store.quota(key);
+                if quota != follow.quota {
+                    // Measured from the change, where the store rescaled the bucket,
+                    // not from now: a sleeper run late by a steep cut's factor would
+                    // start far before its slot. A slot due before the change stays.
+                    let now = Instant::now();
+                    let changed_at = store.quota_changed_at().unwrap_or(now).min(now);
+                    let deadline = self.sleep.deadline();
+                    if deadline > changed_at {
+                        let moved = store.moved_slot(&follow.quota, &quota, deadline - changed_at);
+                        let at = changed_at
+                            .checked_add(moved)
+                            .unwrap_or_else(crate::clock::far_future);
+                        self.sleep.as_mut().reset(at);
+                    }
+                    follow.quota = quota;
+                }
             }
         }
+        self.sleep.as_mut().poll(cx)
     }
 }

@@ -208,7 +208,7 @@ where
                 } => {
                     // A quota change moves the slot as it moves the bucket's debt, so
                     // that later requests do not start before this one.
-                    ready!(slot.poll(cx, || limiter.quota().interval_nanos()));
+                    ready!(slot.poll(cx, limiter));
                     // The units are ours, but a pause (a server's Retry-After) that
                     // began meanwhile still holds the start.
                     if let Some(wait) = limiter.pause_remaining() {
@@ -284,7 +284,7 @@ where
 fn booked_slot<St: RateStore>(limiter: &RateLimiter<St>, wait: Duration) -> BookedSlot {
     BookedSlot::new(
         wait,
-        limiter.quota().interval_nanos(),
+        limiter.quota(),
         limiter.store().rescales_bookings(),
         &limiter.shared().pause_changed,
     )
