@@ -1336,3 +1336,54 @@ fn goodput_cruises_30_holds_only_after_a_narrow_overshoot() {
     let slow = cruise_after_held_overshoot(5.0, 1.35);
     assert!(slow >= 30.0, "{slow}");
 }
+
+/// A controller cruising under a first episode at 20/s whose +5 % step passed and
+/// whose +15 % step drew a 1 s hold (answers `latency_ms` after their request), then
+/// refused with a hold `after` seconds into the cruise at the reverted rate, followed
+/// by one more refusal and 2 s of acceptances. Returns the reverted rate and the rate
+/// at the end.
+fn throttled_after_a_held_revert(latency_ms: u64, after: f64) -> (f64, f64) {
+    let (mut c, t) = measured_once(20.0);
+    let cruise = c.rate().unwrap();
+    let mut t = accept_until_rate(&mut c, t, cruise * 1.15);
+    t += 0.05;
+    let hold = |ms_| Outcome::Throttled {
+        latency: ms(ms_),
+        retry_after: Some(Duration::from_secs(1)),
+        hints: Hints::default(),
+    };
+    c.observe(Duration::from_secs_f64(t), &hold(latency_ms));
+    let reverted = c.rate().unwrap();
+    // Acceptances at the reverted rate, then one refusal with a hold.
+    let end = t + after;
+    while t < end {
+        t += 1.0 / c.rate().unwrap();
+        let ok = Outcome::success(ms(latency_ms));
+        c.observe(Duration::from_secs_f64(t), &ok);
+    }
+    c.observe(Duration::from_secs_f64(t), &hold(latency_ms));
+    // Its measurement (if any) reads what comes next: one refused, then acceptances.
+    t += 0.01;
+    c.observe(Duration::from_secs_f64(t), &no());
+    for _ in 0..40 {
+        t += 0.05;
+        c.observe(Duration::from_secs_f64(t), &ok());
+    }
+    (reverted, c.rate().unwrap())
+}
+
+#[test]
+fn goodput_takes_a_throttle_after_a_held_revert_for_drift_when_little_is_in_flight() {
+    // 20/s with 20 ms answers: under one request in flight. The revert (0.97 of the
+    // +5 % step) drew a hold 8 s into its cruise: the step passed on the server's
+    // burst and the revert sits a hair over the limit. The rate is cut by `cruise`.
+    let (reverted, after) = throttled_after_a_held_revert(20, 8.0);
+    assert!(
+        (after - 0.97 * reverted).abs() < 1e-9,
+        "{reverted} -> {after}"
+    );
+    // With 200 ms answers (4 in flight) the refusal opens a measurement as before,
+    // which reads the refusals that follow (here 2 of the first 3 answers).
+    let (reverted, after) = throttled_after_a_held_revert(200, 8.0);
+    assert!(after < 0.9 * reverted, "{reverted} -> {after}");
+}

@@ -105,37 +105,73 @@ async fn run(limit: f64, burst: f64, latency: Duration, workers: usize, secs: u6
     Arc::try_unwrap(log).ok().unwrap().into_inner().unwrap()
 }
 
+/// Runs the default layer for a minute against each `(limit, burst, latency in ms)`
+/// and returns, per case, the share of the limit accepted over the last 30 s and the
+/// refusals in them (printed with the per-second trace for `--nocapture`).
+async fn sweep(cases: &[(f64, f64, u64)]) -> Vec<(f64, u64)> {
+    let mut out = Vec::new();
+    for &(limit, burst, latency_ms) in cases {
+        let r = run(limit, burst, Duration::from_millis(latency_ms), 16, 60).await;
+        let goodput = r.goodput_tail(30) / limit;
+        let refused: u64 = r.refused[30..].iter().sum();
+        println!(
+            "{limit}/s burst {burst} latency {latency_ms} ms: last 30 s {goodput:.3} of the \
+             limit, {refused} refused\n  ok per second {:?}\n  refused {:?}\n  rate {:?}",
+            r.ok,
+            r.refused,
+            r.rate
+                .iter()
+                .map(|r| (r * 10.0).round() / 10.0)
+                .collect::<Vec<_>>()
+        );
+        out.push((goodput, refused));
+    }
+    out
+}
+
+/// Token buckets of `limits`, each with a burst of 0.1 s (at least 1.5) at round trips
+/// of 1, 20, 50, 80 and 100 ms, and with a burst of 1 s at 1 ms.
+fn grid(limits: &[f64]) -> Vec<(f64, f64, u64)> {
+    let mut cases = Vec::new();
+    for &l in limits {
+        let small = f64::max(0.1 * l, 1.5);
+        for ms in [1, 20, 50, 80, 100] {
+            cases.push((l, small, ms));
+        }
+        cases.push((l, l, 1));
+    }
+    cases
+}
+
 /// At 10–20/s the first measurement spans the 1 s hold and read the limit low (10 of
-/// 15/s), and the cruise after a hold (30 holds) kept that reading: 0.76–0.85 of the
-/// limit over the last 30 s of a minute at 10–20/s before the change. The default
-/// must settle at 0.92 of the limit or more (0.94–0.99 now), with few refusals.
+/// 15/s), and the cruise after a hold (30 holds) kept that reading. Over this grid of
+/// 30 servers the default got 0.69–0.96 of the limit over the last 30 s of a minute,
+/// 0.86 on average, under 0.9 on 24. Now 0.88–0.99, 0.94 on average (see the crate's
+/// report for the grid before and after).
 #[tokio::test(start_paused = true)]
 async fn default_layer_settles_near_a_slow_retry_after_buckets_limit() {
-    let mut report = Vec::new();
-    let mut bad = Vec::new();
-    for limit in [10.0, 15.0, 20.0] {
-        for (burst, latency_ms) in [(0.1 * limit, 1), (limit, 1), (0.1 * limit, 50)] {
-            let burst: f64 = f64::max(burst, 1.5);
-            let r = run(limit, burst, Duration::from_millis(latency_ms), 16, 60).await;
-            let goodput = r.goodput_tail(30) / limit;
-            let refused: u64 = r.refused[30..].iter().sum();
-            report.push(format!(
-                "{limit}/s burst {burst} latency {latency_ms} ms: last 30 s {goodput:.3} of \
-                 the limit, {refused} refused\n  ok per second {:?}\n  refused {:?}\n  rate {:?}",
-                r.ok,
-                r.refused,
-                r.rate
-                    .iter()
-                    .map(|r| (r * 10.0).round() / 10.0)
-                    .collect::<Vec<_>>()
-            ));
-            // Every 429 costs a whole second; a handful in 30 s is a probe's price.
-            let need = 0.92;
-            if goodput < need || refused > 8 {
-                bad.push((limit, burst, latency_ms, goodput, refused));
-            }
-        }
-    }
-    println!("{}", report.join("\n"));
+    let cases = grid(&[10.0, 12.0, 15.0, 18.0, 20.0]);
+    let seen = sweep(&cases).await;
+    let mean = seen.iter().map(|(g, _)| g).sum::<f64>() / seen.len() as f64;
+    // Every 429 costs a whole second; a handful in 30 s is a probe's price.
+    let bad: Vec<_> = cases
+        .iter()
+        .zip(&seen)
+        .filter(|(_, (g, refused))| *g < 0.87 || *refused > 8)
+        .collect();
     assert!(bad.is_empty(), "{bad:?}");
+    assert!(mean >= 0.93, "mean {mean}");
+}
+
+/// The same at 30–60/s, where 1–5 requests are in flight at these round trips; not a
+/// target of the change (0.82 of the limit on average before it, 0.89 after, with
+/// cases at 0.72–0.78 left). `cargo test --test retry_after_bucket -- --ignored
+/// --nocapture` prints it.
+#[tokio::test(start_paused = true)]
+#[ignore]
+async fn faster_buckets_sweep() {
+    let seen = sweep(&grid(&[30.0, 40.0, 50.0, 60.0])).await;
+    let mean = seen.iter().map(|(g, _)| g).sum::<f64>() / seen.len() as f64;
+    println!("mean {mean:.3}");
+    assert!(mean > 0.8, "mean {mean}");
 }
