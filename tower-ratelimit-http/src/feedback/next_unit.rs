@@ -52,7 +52,15 @@ impl Feedback {
     /// `w`. A `t` in that range is read as such a bucket's and shortened to its next
     /// unit, `t - (q - 1) × w / q` (`r=0;t=60` with `q=10;w=60`: 6 s). Any other `t` is
     /// a window's end (or the next unit already) and is kept. Explicit waits
-    /// (`Retry-After`, millisecond headers) and every other header family are kept too.
+    /// (`Retry-After`, millisecond headers) and the waits of every other header family
+    /// are kept too.
+    ///
+    /// The next request needs every exhausted dimension back, so the hold is the
+    /// longest of the IETF items' next units and the resets of the other exhausted
+    /// dimensions (an `X-RateLimit-*` trio with `remaining: 0, reset: 30` beside
+    /// `r=0;t=60` with `q=10;w=60` holds 30 s, not 6). A trio that repeats an
+    /// exhausted IETF item's numbers (the same limit as its `q`, the same reset as its
+    /// `t`, as this crate's server sends the legacy trios) is read as that item.
     ///
     /// A window server drained within the first `w / q` of its window sends a `t` in
     /// the same range: a client that comes back after the shortened wait meets one 429,
@@ -85,26 +93,51 @@ pub(crate) fn shortened(feedback: &Feedback, floor: Duration, cap: Duration) -> 
         Err(over) => over.wait,
         Ok(None) => return None,
     };
-    // The parser took the longest reset of this rank; the next request needs every
-    // exhausted dimension back, so the longest of their next units.
-    let longest = feedback
-        .dimensions
+    // The next request needs every exhausted dimension back: the IETF items' next
+    // units, and the whole reset of any other exhausted dimension (a vendor's daily
+    // quota, a -06 trio of its own), which the precedence left out of `wait`. A trio
+    // that only repeats an IETF item's numbers (this crate's server with
+    // `HeaderStyle { x_ratelimit: true, .. }`) says nothing more, and is left out.
+    let exhausted = || {
+        feedback
+            .dimensions
+            .iter()
+            .filter(|d| d.is_exhausted())
+            .filter_map(|d| Some((d, d.reset?)))
+    };
+    let items: Vec<(&Dimension, Duration, Duration)> = exhausted()
+        .filter(|(d, _)| d.reset_source == WaitSource::RateLimitPolicy)
+        .filter_map(|(d, reset)| {
+            let (q, w) = policy_of(feedback, d)?;
+            Some((d, reset, next_unit(reset, q, w)))
+        })
+        .collect();
+    let mirrors = |d: &Dimension, reset: Duration| {
+        items
+            .iter()
+            .any(|(item, item_reset, _)| d.limit == item.limit && reset == *item_reset)
+    };
+    let others = exhausted()
+        .filter(|(d, _)| !items.iter().any(|(item, _, _)| std::ptr::eq(*item, *d)))
+        .filter(|(d, reset)| !mirrors(d, *reset))
+        .map(|(_, reset)| reset);
+    let longest = items
         .iter()
-        .filter(|d| d.is_exhausted() && d.reset_source == WaitSource::RateLimitPolicy)
-        .filter_map(|d| Some(dimension_next_unit(feedback, d, d.reset?)))
+        .map(|(_, _, next)| *next)
+        .chain(others)
         .max()?
         .max(floor);
     (longest < wait && longest <= cap).then_some(longest)
 }
 
-fn dimension_next_unit(feedback: &Feedback, dimension: &Dimension, reset: Duration) -> Duration {
+/// The `q` and `w` of the `RateLimit-Policy` (same name, counted in requests) of an
+/// IETF item, when they describe a rate.
+fn policy_of(feedback: &Feedback, dimension: &Dimension) -> Option<(u64, Duration)> {
     let policy = feedback.policies.iter().find(|p| {
         p.unit == QuotaUnit::Requests && p.name.as_deref() == Some(dimension.name.as_str())
-    });
-    match policy.and_then(|p| Some((p.quota, p.window?))) {
-        Some((q, w)) if q > 0 && !w.is_zero() => next_unit(reset, q, w),
-        _ => reset,
-    }
+    })?;
+    let window = policy.window?;
+    (policy.quota > 0 && !window.is_zero()).then_some((policy.quota, window))
 }
 
 /// The hold for a spent quota of `q` per `w` that says it resets in `reset`: the part
