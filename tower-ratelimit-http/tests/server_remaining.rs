@@ -175,3 +175,29 @@ async fn cost_zero_is_not_counted_and_reports_the_current_state() {
     check(FixedWindow).await;
     check(SlidingLog).await;
 }
+
+/// `cost(0)` passes even after a quota cut left the key over its new quota (a store
+/// refuses such a key any cost, 0 included): the response is a 200 whose fields say
+/// `r=0` and when the key is full. Review 22, finding 7: it was a 429.
+#[tokio::test(start_paused = true)]
+async fn cost_zero_passes_after_a_quota_cut_below_what_the_key_spent() {
+    async fn check<A: Algorithm>(algorithm: A) {
+        let store = Arc::new(MemoryStore::with_algorithm(
+            algorithm,
+            Quota::per_minute(10).unwrap(),
+        ));
+        let (counted, status) = (server(Arc::clone(&store), 1), server(Arc::clone(&store), 0));
+        for _ in 0..10 {
+            assert_eq!(send(&counted).await.0, 200);
+        }
+        store.set_quota(Quota::per_minute(5).unwrap());
+        // The key holds 10 units under a quota of 5: the counted route is refused...
+        assert_eq!(send(&counted).await.0, 429);
+        // ...the uncounted one is not, and says the key has nothing left.
+        let (code, q, w, r, t) = send(&status).await;
+        assert_eq!((code, q, w, r), (200, 5, 60, 0));
+        assert!(t > 0 && t <= 120, "t={t}");
+    }
+    check(Gcra).await;
+    check(FixedWindow).await;
+}

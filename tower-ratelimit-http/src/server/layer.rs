@@ -55,6 +55,7 @@ use tower_ratelimit_core::Quota;
 /// |---|---|
 /// | allowed | the service's response, plus `RateLimit` / `RateLimit-Policy` |
 /// | over the quota | 429 (or [`status`](Self::status)), `Retry-After` rounded up (≥ 1), the fields, optional problem details |
+/// | over the quota, on a layer of [`cost`](Self::cost) 0 | the service's response with the fields (`r=0`) |
 /// | key cannot be read | [`on_missing_key`](Self::on_missing_key): 400 by default, 401, or a shared fallback key |
 /// | no source for the key on this server (no peer address recorded) | 500, the reason as the body |
 /// | the keyed store is full of active keys | 503 with `Retry-After: 1` |
@@ -201,12 +202,19 @@ impl<St, X: KeyExtractor> HttpRateLimitLayer<St, X> {
     /// A cost of 0 means **not counted**: every request passes, spends nothing, and
     /// its response still carries the key's fields as the counted requests left them
     /// (`r=0` once they have drained it). Use it for a route that must never be
-    /// refused but should report the quota (a health check, a `/rate_limit` status
-    /// endpoint) with a store shared with the counting layer
+    /// refused for its rate but should report the quota (a health check, a
+    /// `/rate_limit` status endpoint) with a store shared with the counting layer
     /// ([`with_shared_store`](Self::with_shared_store)); on a layer of its own it turns
     /// the limit off.
+    ///
+    /// It passes even when a quota cut left the key over its new quota (a store
+    /// refuses that key any cost, 0 included, until it is back under): the response
+    /// then says `r=0` and the time until the key is full. Only what does not depend
+    /// on the rate still answers: a key that cannot be read, a store that cannot
+    /// decide ([`on_store_error`](Self::on_store_error)) or has too many keys.
     pub fn cost(mut self, cost: u64) -> Self {
         self.cost = cost;
+        Arc::make_mut(&mut self.responder).uncounted = cost == 0;
         self
     }
 

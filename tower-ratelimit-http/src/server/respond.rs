@@ -54,6 +54,10 @@ pub(crate) struct Responder {
     pub(crate) problem: bool,
     pub(crate) grpc: bool,
     pub(crate) on_store_error: OnStoreError,
+    /// The layer's cost is 0: a request is never refused for its rate, even when the
+    /// store refuses it (a quota cut left the key over its new quota, and a store
+    /// refuses such a key any cost, 0 included).
+    pub(crate) uncounted: bool,
 }
 
 impl Default for Responder {
@@ -64,6 +68,7 @@ impl Default for Responder {
             problem: false,
             grpc: false,
             on_store_error: OnStoreError::default(),
+            uncounted: false,
         }
     }
 }
@@ -72,6 +77,9 @@ impl Default for Responder {
 pub(crate) struct Allowed {
     quota: Quota,
     snapshot: Snapshot,
+    /// The store refused it (an uncounted request over a cut quota): the fields say
+    /// what a denial's do, the bucket's own remaining units.
+    over: bool,
 }
 
 /// What happens to a request once the store has decided.
@@ -88,7 +96,15 @@ impl Responder {
             Ok(Decision::Allowed { snapshot, .. }) => Outcome::Proceed(Some(Allowed {
                 quota: *quota,
                 snapshot,
+                over: false,
             })),
+            Ok(Decision::Denied { snapshot, .. }) if self.uncounted => {
+                Outcome::Proceed(Some(Allowed {
+                    quota: *quota,
+                    snapshot,
+                    over: true,
+                }))
+            }
             Ok(Decision::Denied {
                 retry_after,
                 snapshot,
@@ -143,8 +159,13 @@ impl Responder {
 
     /// Adds an allowed request's fields to the service's response.
     pub(crate) fn add_fields(&self, headers: &mut HeaderMap, allowed: &Allowed) {
-        self.fields
-            .append(headers, &allowed.quota, &allowed.snapshot);
+        if allowed.over {
+            self.fields
+                .append_denied(headers, &allowed.quota, &allowed.snapshot);
+        } else {
+            self.fields
+                .append(headers, &allowed.quota, &allowed.snapshot);
+        }
     }
 
     /// The response to a request whose key could not be read. A server-side cause
