@@ -11,7 +11,11 @@
 //!   `r=0` is `q - 1` units after the next one. A client that holds `r=0` for all of
 //!   `t` runs slower than the server allows; the crate's client reads the next unit
 //!   out of `t` and the policy
-//!   ([`Feedback::next_unit_wait`](crate::feedback::Feedback::next_unit_wait)).
+//!   ([`Feedback::next_unit_wait`](crate::feedback::Feedback::next_unit_wait)). When
+//!   the policy's window is rounded up to whole seconds, `w / q` is a little longer
+//!   than a unit really takes; at `r=0`, `t` then says that much more (under 1 % of
+//!   `w`, a fraction of a second for 100 per 199 s with a burst of 2, `q=2;w=4`), so
+//!   that reading never comes before the next unit.
 //! - `Retry-After` on denials, in whole seconds rounded **up** and never `0`: a client
 //!   that retries after `Retry-After` seconds finds the quota there (the
 //!   `as_secs()` truncation of other crates tells a client to retry at once and be
@@ -166,6 +170,11 @@ pub fn ceil_secs(d: Duration) -> u64 {
 /// a 3/s bucket drained of 3 is full 1 s + 2 ns later, and `t=2` would say a second
 /// more than the quota means. `Retry-After` keeps the exact wait.
 fn full_in_secs(quota: &Quota, snapshot: &Snapshot) -> u64 {
+    ceil_secs(full_in(quota, snapshot))
+}
+
+/// [`full_in_secs`] before it is rounded up.
+fn full_in(quota: &Quota, snapshot: &Snapshot) -> Duration {
     // Each unit of the wait carries `(T × count - period) / count` of rounding: none
     // when the period divides evenly (1e9 per second), and a window's reset (no
     // rounding) loses a fraction of a nanosecond per unit. Counted from the reset, not
@@ -177,9 +186,41 @@ fn full_in_secs(quota: &Quota, snapshot: &Snapshot) -> u64 {
         .saturating_sub(quota.period().as_nanos());
     let units = snapshot.reset.as_nanos().div_ceil(interval);
     let excess = units.saturating_mul(per_count).div_ceil(count);
-    ceil_secs(snapshot.reset.saturating_sub(Duration::from_nanos(
+    snapshot.reset.saturating_sub(Duration::from_nanos(
         u64::try_from(excess).unwrap_or(u64::MAX),
-    )))
+    ))
+}
+
+/// The `t` and legacy reset fields for the policy `(q, w)` when `remaining` units are
+/// stated: [`full_in_secs`], and at `r=0` a little more when the policy's `w / q` is
+/// longer than the quota's own interval `T`.
+///
+/// A client reads an `r=0` through the policy: a drained bucket's next unit is
+/// `t - (q - 1) × w / q` (see `Feedback::next_unit_wait`). When [`quota_and_window`]
+/// rounds the window up to whole seconds and `q` settles on the burst (100 per 199 s
+/// with a burst of 2 is `q=2;w=4`, while a unit takes 1.99 s), that reading comes out
+/// up to `(q - 1) × (w / q - T)` before the next unit, and an obedient client meets a
+/// 429. `t` carries that much more (under 1 % of `w`, and nothing when `w / q` is
+/// `T`), so the reading is never early.
+fn reset_secs(quota: &Quota, snapshot: &Snapshot, (q, w): (u64, u64), remaining: u64) -> u64 {
+    if remaining > 0 || q < 2 {
+        return full_in_secs(quota, snapshot);
+    }
+    let (count, period) = stated_rate(quota);
+    // (q - 1) × (w / q - period / count) = (q - 1) × (w × count - q × period) / (q × count)
+    let window = u128::from(w).saturating_mul(NANOS_PER_SEC);
+    let over = window
+        .saturating_mul(count)
+        .saturating_sub(u128::from(q).saturating_mul(period));
+    let slack = u128::from(q - 1)
+        .saturating_mul(over)
+        .div_ceil(u128::from(q).saturating_mul(count))
+        .min(window);
+    ceil_secs(
+        full_in(quota, snapshot).saturating_add(Duration::from_nanos(
+            u64::try_from(slack).unwrap_or(u64::MAX),
+        )),
+    )
 }
 
 /// `n` in decimal, written at the end of `digits`.
@@ -246,20 +287,7 @@ pub fn quota_and_window(quota: &Quota, limit: u64) -> (u64, u64) {
     if limit == 0 {
         return (0, 1);
     }
-    // The rate as the quota states it, `count` per `period`: the emission interval `T`
-    // is that rounded up to a whole nanosecond, which would leave every window a few
-    // nanoseconds short of a whole unit. Past a microsecond per unit that rounding is
-    // under 0.1 %, below what any client's clock can tell; under it (bytes per
-    // second) the interval is the real rate, and the policy is measured with it.
-    let interval = quota.emission_interval().as_nanos().max(1);
-    let (count, period) = if interval >= 1_000 {
-        (
-            u128::from(quota.count()).max(1),
-            quota.period().as_nanos().max(1),
-        )
-    } else {
-        (1, interval)
-    };
+    let (count, period) = stated_rate(quota);
     let per_window = |nanos: u128| nanos.saturating_mul(count) / period;
     let refill = period.saturating_mul(u128::from(limit));
     if refill % count == 0 {
@@ -281,6 +309,24 @@ pub fn quota_and_window(quota: &Quota, limit: u64) -> (u64, u64) {
     }
     let nanos = shortest.saturating_mul(NANOS_PER_SEC);
     (saturate(per_window(nanos)).max(limit), saturate(shortest))
+}
+
+/// The rate as `(count, period in nanoseconds)`, as [`quota_and_window`] measures it.
+fn stated_rate(quota: &Quota) -> (u128, u128) {
+    // The rate as the quota states it, `count` per `period`: the emission interval `T`
+    // is that rounded up to a whole nanosecond, which would leave every window a few
+    // nanoseconds short of a whole unit. Past a microsecond per unit that rounding is
+    // under 0.1 %, below what any client's clock can tell; under it (bytes per
+    // second) the interval is the real rate, and the policy is measured with it.
+    let interval = quota.emission_interval().as_nanos().max(1);
+    if interval >= 1_000 {
+        (
+            u128::from(quota.count()).max(1),
+            quota.period().as_nanos().max(1),
+        )
+    } else {
+        (1, interval)
+    }
 }
 
 fn saturate(n: u128) -> u64 {
@@ -335,15 +381,23 @@ fn policy_item(name: &PolicyName, q: u64, w: u64) -> HeaderValue {
 /// `RateLimit: "name";r=..;t=..` for an allowed request: `r` units remain under the
 /// policy [`policy_value`] advertises for this quota (see [`quota_and_window`]: when
 /// `q` is scaled above the snapshot's limit, `r` is scaled by the same amount), and
-/// the bucket is full again in `t` seconds (rounded up).
+/// the bucket is full again in `t` seconds (rounded up; at `r=0` with a rounded window,
+/// a little more, see the module docs).
 pub fn ratelimit_value(name: &PolicyName, quota: &Quota, snapshot: &Snapshot) -> HeaderValue {
-    let (q, _) = quota_and_window(quota, snapshot.limit);
-    ratelimit_item(name, quota, advertised_remaining(q, snapshot), snapshot)
+    let policy = quota_and_window(quota, snapshot.limit);
+    ratelimit_item(
+        name,
+        quota,
+        policy,
+        advertised_remaining(policy.0, snapshot),
+        snapshot,
+    )
 }
 
 fn ratelimit_item(
     name: &PolicyName,
     quota: &Quota,
+    policy: (u64, u64),
     remaining: u64,
     snapshot: &Snapshot,
 ) -> HeaderValue {
@@ -351,7 +405,10 @@ fn ratelimit_item(
     let _ = ser
         .bare_item(name.sf())
         .parameter(key_ref("r"), sf_int(remaining))
-        .parameter(key_ref("t"), sf_int(full_in_secs(quota, snapshot)));
+        .parameter(
+            key_ref("t"),
+            sf_int(reset_secs(quota, snapshot, policy, remaining)),
+        );
     header_value(ser.finish().unwrap_or_default())
 }
 
@@ -399,10 +456,10 @@ fn append_as(
         headers.append(RATELIMIT_POLICY.clone(), policy_item(name, q, w));
         headers.append(
             RATELIMIT.clone(),
-            ratelimit_item(name, quota, remaining, snapshot),
+            ratelimit_item(name, quota, (q, w), remaining, snapshot),
         );
     }
-    append_trios(headers, style, quota, q, remaining, snapshot);
+    append_trios(headers, style, quota, (q, w), remaining, snapshot);
 }
 
 /// The trios state the same scaled `q` and `r` as the IETF fields: the unscaled
@@ -412,7 +469,7 @@ fn append_trios(
     headers: &mut HeaderMap,
     style: HeaderStyle,
     quota: &Quota,
-    limit: u64,
+    policy: (u64, u64),
     remaining: u64,
     snapshot: &Snapshot,
 ) {
@@ -420,8 +477,8 @@ fn append_trios(
         if headers.contains_key(names[0]) {
             return;
         }
-        let reset = full_in_secs(quota, snapshot);
-        for (name, value) in names.into_iter().zip([limit, remaining, reset]) {
+        let reset = reset_secs(quota, snapshot, policy, remaining);
+        for (name, value) in names.into_iter().zip([policy.0, remaining, reset]) {
             headers.insert(name.clone(), HeaderValue::from(value));
         }
     };
@@ -459,6 +516,7 @@ struct CachedPolicy {
     quota: Quota,
     limit: u64,
     q: u64,
+    w: u64,
     value: HeaderValue,
 }
 
@@ -483,12 +541,12 @@ impl FieldRenderer {
         self.style
     }
 
-    /// The policy's `q` and its `RateLimit-Policy` value.
-    fn policy(&self, quota: &Quota, limit: u64) -> (u64, HeaderValue) {
+    /// The policy's `q` and `w` and its `RateLimit-Policy` value.
+    fn policy(&self, quota: &Quota, limit: u64) -> ((u64, u64), HeaderValue) {
         if let Ok(cached) = self.policy.read() {
             if let Some(c) = &*cached {
                 if c.quota == *quota && c.limit == limit {
-                    return (c.q, c.value.clone());
+                    return ((c.q, c.w), c.value.clone());
                 }
             }
         }
@@ -499,13 +557,20 @@ impl FieldRenderer {
                 quota: *quota,
                 limit,
                 q,
+                w,
                 value: value.clone(),
             });
         }
-        (q, value)
+        ((q, w), value)
     }
 
-    fn ratelimit(&self, quota: &Quota, remaining: u64, snapshot: &Snapshot) -> HeaderValue {
+    fn ratelimit(
+        &self,
+        quota: &Quota,
+        policy: (u64, u64),
+        remaining: u64,
+        snapshot: &Snapshot,
+    ) -> HeaderValue {
         // Written into a stack buffer and copied once into the value: this runs on
         // every response, and formatting machinery and intermediate strings cost more
         // than the rest of the layer's fields together.
@@ -527,13 +592,13 @@ impl FieldRenderer {
             && push(decimal(remaining.min(SF_INTEGER_MAX), &mut digits))
             && push(b";t=")
             && push(decimal(
-                full_in_secs(quota, snapshot).min(SF_INTEGER_MAX),
+                reset_secs(quota, snapshot, policy, remaining).min(SF_INTEGER_MAX),
                 &mut digits,
             ));
         match fits {
             true => HeaderValue::from_bytes(&buf[..len])
-                .unwrap_or_else(|_| ratelimit_item(&self.name, quota, remaining, snapshot)),
-            false => ratelimit_item(&self.name, quota, remaining, snapshot),
+                .unwrap_or_else(|_| ratelimit_item(&self.name, quota, policy, remaining, snapshot)),
+            false => ratelimit_item(&self.name, quota, policy, remaining, snapshot),
         }
     }
 
@@ -559,16 +624,16 @@ impl FieldRenderer {
         snapshot: &Snapshot,
         verdict: Verdict,
     ) {
-        let (q, policy) = self.policy(quota, snapshot.limit);
+        let ((q, w), policy) = self.policy(quota, snapshot.limit);
         let remaining = remaining_field(q, snapshot, verdict);
         if self.style.ietf {
             headers.append(RATELIMIT_POLICY.clone(), policy);
             headers.append(
                 RATELIMIT.clone(),
-                self.ratelimit(quota, remaining, snapshot),
+                self.ratelimit(quota, (q, w), remaining, snapshot),
             );
         }
-        append_trios(headers, self.style, quota, q, remaining, snapshot);
+        append_trios(headers, self.style, quota, (q, w), remaining, snapshot);
     }
 }
 
@@ -733,6 +798,53 @@ mod tests {
         assert_eq!(t(giga, giga.burst(), Duration::from_secs(1)), 1);
         let window = Quota::per_minute(10_000_000_000).unwrap();
         assert_eq!(t(window, window.count(), Duration::from_secs(60)), 60);
+    }
+
+    // At r=0, `t` carries what the policy's `w / q` adds over the quota's interval, so
+    // that `t - (q - 1) × w / q` is never before the next unit; exact policies and
+    // r > 0 keep the bare time until full.
+    #[test]
+    fn t_at_r_zero_covers_the_policys_rounded_window() {
+        let t = |quota: Quota, remaining: u64, reset: Duration| {
+            let policy = quota_and_window(&quota, quota.burst());
+            let snapshot = Snapshot {
+                limit: quota.burst(),
+                remaining,
+                reset,
+            };
+            (policy, reset_secs(&quota, &snapshot, policy, remaining))
+        };
+        // 1.99 s a unit, q=2;w=4: drained with 2.995 s to full, the next unit is
+        // 1.005 s away; t=3 would read as 1 s, t=4 reads as 2 s.
+        let rounded = q(100, 199_000).with_burst(2).unwrap();
+        let reset = Duration::from_millis(2_995);
+        assert_eq!(t(rounded, 0, reset), ((2, 4), 4));
+        assert_eq!(t(rounded, 1, reset), ((2, 4), 3));
+        // Up to (q - 1) × (w / q - T) = 10 ms more: 2.985 s still says 3.
+        assert_eq!(t(rounded, 0, Duration::from_millis(2_985)), ((2, 4), 3));
+        // Exact policies: nothing added.
+        let minute = Quota::per_minute(10).unwrap();
+        assert_eq!(t(minute, 0, Duration::from_secs(60)), ((10, 60), 60));
+        let three = Quota::per_second(3).unwrap();
+        assert_eq!(t(three, 0, three.emission_interval() * 3), ((3, 1), 1));
+        // Huge values: no overflow, and never more than a window added.
+        for (quota, limit) in [
+            (Quota::per_second(1000).unwrap(), u64::MAX),
+            (Quota::new(1, Duration::from_nanos(1 << 62)).unwrap(), 1),
+            (q(3, 10_000).with_burst(2).unwrap(), 2),
+        ] {
+            let policy = quota_and_window(&quota, limit);
+            for reset in [Duration::ZERO, Duration::from_secs(7), Duration::MAX] {
+                let snapshot = Snapshot {
+                    limit,
+                    remaining: 0,
+                    reset,
+                };
+                let secs = reset_secs(&quota, &snapshot, policy, 0);
+                let bare = full_in_secs(&quota, &snapshot);
+                assert!(secs >= bare && secs <= bare.saturating_add(policy.1));
+            }
+        }
     }
 
     #[test]
