@@ -20,6 +20,13 @@
 //! and a `Retry-After` up to the window's end. So the cost against windows is bounded:
 //! at most one refusal per window, and only for clients that drain a window that fast.
 //!
+//! A sliding-window counter (the crate's `SlidingCounter`) is full again only once the
+//! previous window's units stop weighing, up to `2w` ahead, so its `t` at `r=0` runs
+//! between `w` and `2w`, and is held whole. A client that drains such a server gets
+//! about half its quota: 51 of about 100 requests in 600 s at 10/min, with no 429,
+//! whether it sends at once or through the crate's client paced at 1/s or at the
+//! policy's 10/min.
+//!
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use http::{HeaderMap, StatusCode};
