@@ -1387,37 +1387,3 @@ fn goodput_takes_a_throttle_after_a_held_revert_for_drift_when_little_is_in_flig
     let (reverted, after) = throttled_after_a_held_revert(200, 8.0);
     assert!(after < 0.9 * reverted, "{reverted} -> {after}");
 }
-
-/// A controller in startup from 10/s, answered `latency_ms` after each request, all
-/// accepted until its rate doubles to 20/s, then refused with a 1 s hold. Returns the
-/// rate right after the refusal.
-fn startup_throttled_by_a_hold(latency_ms: u64) -> f64 {
-    let mut c = Goodput::default();
-    let mut t = 0.0;
-    while c.rate().unwrap() < 20.0 && t < 10.0 {
-        t += 1.0 / c.rate().unwrap();
-        c.observe(
-            Duration::from_secs_f64(t),
-            &Outcome::success(ms(latency_ms)),
-        );
-    }
-    assert_eq!(c.rate(), Some(20.0));
-    let hold = Outcome::Throttled {
-        latency: ms(latency_ms),
-        retry_after: Some(Duration::from_secs(1)),
-        hints: Hints::default(),
-    };
-    c.observe(Duration::from_secs_f64(t + 0.05), &hold);
-    c.rate().unwrap()
-}
-
-#[test]
-fn goodput_goes_under_the_startup_step_that_passed_when_a_hold_ends_startup() {
-    // Little in flight: under the step that passed (10/s), not a measurement.
-    let fast = startup_throttled_by_a_hold(10);
-    assert!((fast - 9.7).abs() < 1e-9, "{fast}");
-    // 300 ms answers, 6 in flight at 20/s: they are measured, as before (the
-    // measurement holds the rate until it ends).
-    let slow = startup_throttled_by_a_hold(300);
-    assert_eq!(slow, 20.0);
-}

@@ -19,9 +19,6 @@
 //!
 //! 1. **Startup**: from `initial_rate`, double every `step` while the client really
 //!    uses its rate, until the first throttle (or seed from an advertised policy).
-//!    When that throttle brings a Retry-After hold and (almost) nothing is in
-//!    flight, the rate goes to `cruise` times the step that passed, with an ordinary
-//!    cruise, instead of measuring.
 //! 2. **Measure** (one per throttle episode): keep the rate `r0` for a short window
 //!    holding about `measure_samples` responses and count accepted `a` and refused
 //!    `b` responses after the throttle that opened the episode (counting that one
@@ -202,8 +199,7 @@ const WIDE_HOLD_RESPONSES: f64 = 4.0;
 
 /// Requests in flight (the rate times a response's latency) under which a throttle in
 /// the cruise after a revert that drew a hold cuts that rate by `cruise` instead of
-/// measuring, and a first throttle with a hold in startup goes under the step that
-/// passed (see `Goodput::start_episode`).
+/// measuring (see `Goodput::start_episode`).
 const DRIFT_IN_FLIGHT: f64 = 3.0;
 
 /// Responses the step under a +15 % step must have held in `step` for the revert of
@@ -531,24 +527,6 @@ impl Goodput {
         // reading. If the limit fell instead, the next throttle soon measures it. Not
         // with more in flight, where the measurement reads them (seed_matrix,
         // Retry-After at 100 and 2000/s: the rule cost 0.01 of mean score).
-        // The first throttle, a hold, in startup with (almost) nothing in flight: the
-        // step before passed, so the limit lies between it and this one (a doubling).
-        // A measurement would read the answers after the hold, the refilled burst
-        // paying out over a rate twice the limit (40/s, burst 4: 62/s read, then
-        // 48/s, a hold at each, 8.8/s accepted in seconds 4-8 over TCP). Go under the
-        // step that passed instead, with an ordinary cruise; the probe finds the rest
-        // (seconds 2-12 of a minute at 10-60/s: 0.72 -> 0.78 of the limit accepted;
-        // the last 30 s at 30-60/s, 0.919 -> 0.908).
-        if let (Phase::Startup { .. }, Some(_)) = (self.phase, outcome.retry_after()) {
-            let in_flight = self.rate * outcome.latency().unwrap_or_default().as_secs_f64();
-            let passed = self.prev_rate;
-            if passed < self.rate && in_flight < DRIFT_IN_FLIGHT {
-                self.estimate = Some(passed);
-                self.set_rate(self.cfg.cruise * passed);
-                self.enter_cruise(now, false);
-                return;
-            }
-        }
         let drift = self.drift.take();
         if let (Some((r, long)), Phase::Cruise { .. }, Some(_)) =
             (drift, self.phase, outcome.retry_after())
