@@ -22,9 +22,11 @@
 
 mod memory;
 mod quota_cell;
+mod quota_changes;
 
 pub use memory::MemoryStore;
 pub(crate) use quota_cell::QuotaCell;
+pub use quota_changes::{QuotaChange, QuotaChanges};
 
 use crate::algorithm::{Admission, Nanos, Reservation, Snapshot, Verdict};
 use crate::error::StoreError;
@@ -188,10 +190,10 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
         false
     }
 
-    /// When the quota last changed, if the store keeps it: a slot moved by the change
-    /// is measured from there, where the store rescaled its state, rather than from
-    /// when its sleeper next runs.
-    fn quota_changed_at(&self) -> Option<tokio::time::Instant> {
+    /// The store's recent quota changes, if it keeps them: a slot moved by a change
+    /// is measured from the change's instant, where the store rescaled its state, and
+    /// a sleeper that missed several replays each of them.
+    fn quota_changes(&self) -> Option<&QuotaChanges> {
         None
     }
 

@@ -32,6 +32,10 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tower_service::Service;
 
+/// A wait-mode request's key, its limiter, and the quota and change count its slot
+/// was booked under ([`booked_under`](crate::limiter::booked_slot::booked_under)).
+pub(super) type Booking<K, St> = (K, KeyedRateLimiter<K, St>, (Quota, u64));
+
 pin_project! {
     /// The response future of [`super::KeyedRateLimit`].
     pub struct ResponseFuture<S, Req, K, St>
@@ -44,7 +48,7 @@ pin_project! {
         // Wait mode: the key, its limiter and the quota the slot was booked under
         // (read in `call`, where an in-memory store decides), to follow quota
         // changes while the request sleeps until its slot.
-        booking: Option<(K, KeyedRateLimiter<K, St>, Quota)>,
+        booking: Option<Booking<K, St>>,
     }
 }
 
@@ -92,7 +96,7 @@ impl<S: Service<Req>, Req, K, St: RateStore<K>> ResponseFuture<S, Req, K, St> {
         inner: S,
         req: Req,
         mode: Mode,
-        booking: Option<(K, KeyedRateLimiter<K, St>, Quota)>,
+        booking: Option<Booking<K, St>>,
     ) -> Self {
         ResponseFuture {
             state: State::Deciding {
@@ -155,7 +159,7 @@ where
                         },
                         Ok(Decision::Allowed { wait, .. }) if !wait.is_zero() => {
                             let slot = match booking.as_ref() {
-                                Some((_, limiter, quota)) => limiter.booked_slot(wait, *quota),
+                                Some((_, limiter, booked)) => limiter.booked_slot(wait, *booked),
                                 None => BookedSlot::fixed(wait),
                             };
                             State::Waiting {

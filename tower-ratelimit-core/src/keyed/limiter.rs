@@ -31,7 +31,7 @@
 use super::store::KeyedMemoryStore;
 use crate::algorithm::{Algorithm, Gcra, Snapshot};
 use crate::error::{BoxError, StoreError, WaitTooLong};
-use crate::limiter::booked_slot::{BookedSlot, SlotQuota};
+use crate::limiter::booked_slot::{booked_under, BookedSlot, SlotQuota};
 use crate::quota::Quota;
 use crate::store::{Decision, RateStore};
 use std::fmt;
@@ -124,7 +124,7 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
         match self.store.reserve(key, cost, max_wait).await {
             Ok(Decision::Allowed { snapshot, wait }) => {
                 if !wait.is_zero() {
-                    let mut slot = self.booked_slot(wait, self.store.quota(key));
+                    let mut slot = self.booked_slot(wait, booked_under(&*self.store, key));
                     let source = KeySlot { key, limiter: self };
                     poll_fn(|cx| slot.poll(cx, &source)).await;
                 }
@@ -165,11 +165,12 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
         self.quota_changed.notify_waiters();
     }
 
-    /// The sleep until a slot booked `wait` from now under `quota`.
-    pub(super) fn booked_slot(&self, wait: Duration, quota: Quota) -> BookedSlot {
+    /// The sleep until a slot booked `wait` from now under `booked`
+    /// ([`booked_under`]).
+    pub(super) fn booked_slot(&self, wait: Duration, booked: (Quota, u64)) -> BookedSlot {
         BookedSlot::new(
             wait,
-            quota,
+            booked,
             self.store.rescales_bookings(),
             &self.quota_changed,
         )

@@ -31,6 +31,7 @@ use super::key::{KeyExtractor, RequestCost};
 use super::layer::Mode;
 use super::limiter::KeyedRateLimiter;
 use crate::error::{BoxError, NotReady, RateLimited};
+use crate::limiter::booked_slot::booked_under;
 use crate::store::{Decision, RateStore};
 use std::fmt;
 use std::sync::Arc;
@@ -157,8 +158,8 @@ where
             Mode::Reject => (self.limiter.check(&key, cost), None),
             Mode::Wait { max_wait } => {
                 let decision = self.limiter.reserve(&key, cost, max_wait);
-                let quota = self.limiter.quota(&key);
-                (decision, Some((key, self.limiter.clone(), quota)))
+                let booked = booked_under(self.limiter.store(), &key);
+                (decision, Some((key, self.limiter.clone(), booked)))
             }
         };
         // The ready inner service goes with the future, which calls it once the

@@ -31,7 +31,7 @@ use crate::algorithm::{Algorithm, Gcra, Nanos, Snapshot};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::quota::Quota;
-use crate::store::{duration_nanos, Decision, QuotaCell, RateStore};
+use crate::store::{duration_nanos, Decision, QuotaCell, QuotaChanges, RateStore};
 use std::fmt;
 use std::future::{ready, Ready};
 use std::hash::{BuildHasher, Hash};
@@ -78,6 +78,8 @@ pub struct KeyedMemoryStore<K, A: Algorithm = Gcra, S = FoldBuildHasher> {
     /// When the default quota last changed (the clock's nanoseconds; 0: never): units
     /// taken before then were priced by another quota, so none of them is given back.
     default_changed_at: AtomicU64,
+    /// The recent changes of the default quota, for slots booked before them.
+    default_changes: QuotaChanges,
     quota_fn: Option<Box<QuotaFn<K>>>,
     shards: Shards<K, A::State, S>,
     max_keys: usize,
@@ -108,6 +110,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm> KeyedMemoryStore<K, A, FoldBuildHasher>
             clock: Clock::new(),
             default_quota: QuotaCell::new(quota),
             default_changed_at: AtomicU64::new(0),
+            default_changes: QuotaChanges::default(),
             quota_fn: None,
             shards: Shards::new(shard_count, FoldBuildHasher::new()),
             max_keys: DEFAULT_MAX_KEYS,
@@ -127,6 +130,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
             clock: self.clock,
             default_quota: self.default_quota,
             default_changed_at: self.default_changed_at,
+            default_changes: self.default_changes,
             quota_fn: self.quota_fn,
             shards: Shards::new(self.shards.count(), hasher),
             max_keys: self.max_keys,
@@ -225,6 +229,8 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
             }
             let now = self.clock.now();
             self.default_changed_at.fetch_max(now, Ordering::AcqRel);
+            self.default_changes
+                .record(self.clock.to_instant(now), *old, quota);
             self.shards.for_each_shard(|shard| {
                 for (key, state) in shard.map.iter() {
                     let own_quota = self.quota_fn.as_ref().and_then(|f| f(key));
@@ -530,11 +536,8 @@ where
         self.algorithm.rescales_bookings()
     }
 
-    fn quota_changed_at(&self) -> Option<tokio::time::Instant> {
-        match self.default_changed_at.load(Ordering::Acquire) {
-            0 => None,
-            at => Some(self.clock.to_instant(at)),
-        }
+    fn quota_changes(&self) -> Option<&QuotaChanges> {
+        Some(&self.default_changes)
     }
 
     fn moved_slot(&self, old: &Quota, new: &Quota, offset: Duration) -> Duration {

@@ -11,7 +11,7 @@
 //! would start the sleepers at the old spacing.
 
 use crate::quota::Quota;
-use crate::store::RateStore;
+use crate::store::{QuotaChanges, RateStore};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,6 +31,20 @@ pub(crate) trait SlotQuota {
     fn parts(&self) -> (&Self::Store, &Self::Key);
 }
 
+/// The quota a slot of `key` is booked under now, and the store's changes so far:
+/// read after the store's decision (in-memory stores decide when asked), the change
+/// count first, so that a change between the two reads is not replayed on a slot
+/// already booked under it. A change between the decision and these reads is taken
+/// for the slot's own (a window of a few instructions).
+pub(crate) fn booked_under<St, K>(store: &St, key: &K) -> (Quota, u64)
+where
+    St: RateStore<K> + ?Sized,
+    K: ?Sized,
+{
+    let generation = store.quota_changes().map_or(0, QuotaChanges::generation);
+    (store.quota(key), generation)
+}
+
 /// The sleep until a booked slot.
 pub(crate) struct BookedSlot {
     sleep: Pin<Box<Sleep>>,
@@ -42,6 +56,8 @@ pub(crate) struct BookedSlot {
 struct Follow {
     /// The quota the slot was booked (or last moved) under.
     quota: Quota,
+    /// The store's changes the slot has followed ([`QuotaChanges::generation`]).
+    generation: u64,
     /// Whether the quota has been compared since the slot was made: a change between
     /// the booking and the first poll sent its notice before anyone listened.
     compared: bool,
@@ -59,13 +75,19 @@ fn next_change(changes: &Arc<Notify>) -> Pin<Box<OwnedNotified>> {
 }
 
 impl BookedSlot {
-    /// A slot `wait` from now, booked under `quota`; `moves`: whether the store moves
-    /// booked slots ([`RateStore::rescales_bookings`]).
-    pub(crate) fn new(wait: Duration, quota: Quota, moves: bool, changes: &Arc<Notify>) -> Self {
+    /// A slot `wait` from now, booked under `booked` ([`booked_under`]); `moves`:
+    /// whether the store moves booked slots ([`RateStore::rescales_bookings`]).
+    pub(crate) fn new(
+        wait: Duration,
+        (quota, generation): (Quota, u64),
+        moves: bool,
+        changes: &Arc<Notify>,
+    ) -> Self {
         BookedSlot {
             sleep: Box::pin(tokio::time::sleep(wait)),
             follow: moves.then(|| Follow {
                 quota,
+                generation,
                 compared: false,
                 changed: next_change(changes),
                 changes: Arc::clone(changes),
@@ -98,25 +120,60 @@ impl BookedSlot {
                 }
                 follow.compared = true;
                 let (store, key) = source.parts();
+                // Each change moved the bucket from its own instant, so each is
+                // replayed from there: from now, a sleeper run late by a steep cut's
+                // factor would start far before its slot, and one move for several
+                // changes is not where they took the bucket. A change of another
+                // quota than the slot's (a key with its own) does not apply.
+                let missed = store
+                    .quota_changes()
+                    .map(|log| log.since(follow.generation))
+                    .unwrap_or_default();
+                for change in missed {
+                    if change.old == follow.quota {
+                        move_from(
+                            self.sleep.as_mut(),
+                            store,
+                            change.at,
+                            &change.old,
+                            &change.new,
+                        );
+                        follow.quota = change.new;
+                    }
+                    follow.generation = change.generation;
+                }
+                // Changes no longer kept, or a store that keeps none: to the quota now.
                 let quota = store.quota(key);
                 if quota != follow.quota {
-                    // Measured from the change, where the store rescaled the bucket,
-                    // not from now: a sleeper run late by a steep cut's factor would
-                    // start far before its slot. A slot due before the change stays.
-                    let now = Instant::now();
-                    let changed_at = store.quota_changed_at().unwrap_or(now).min(now);
-                    let deadline = self.sleep.deadline();
-                    if deadline > changed_at {
-                        let moved = store.moved_slot(&follow.quota, &quota, deadline - changed_at);
-                        let at = changed_at
-                            .checked_add(moved)
-                            .unwrap_or_else(crate::clock::far_future);
-                        self.sleep.as_mut().reset(at);
-                    }
+                    move_from(
+                        self.sleep.as_mut(),
+                        store,
+                        Instant::now(),
+                        &follow.quota,
+                        &quota,
+                    );
                     follow.quota = quota;
                 }
             }
         }
         self.sleep.as_mut().poll(cx)
+    }
+}
+
+/// Moves `sleep` as a change at `at` from `old` to `new` moved the bucket. A slot due
+/// by then stays: it was valid before the change.
+fn move_from<St, K>(sleep: Pin<&mut Sleep>, store: &St, at: Instant, old: &Quota, new: &Quota)
+where
+    St: RateStore<K> + ?Sized,
+    K: ?Sized,
+{
+    let at = at.min(Instant::now());
+    let deadline = sleep.deadline();
+    if deadline > at {
+        let moved = store.moved_slot(old, new, deadline - at);
+        sleep.reset(
+            at.checked_add(moved)
+                .unwrap_or_else(crate::clock::far_future),
+        );
     }
 }

@@ -1,5 +1,5 @@
 use crate::error::{BoxError, RateLimited};
-use crate::limiter::booked_slot::BookedSlot;
+use crate::limiter::booked_slot::{booked_under, BookedSlot};
 use crate::limiter::RateLimiter;
 use crate::store::{Decision, RateStore};
 use pin_project_lite::pin_project;
@@ -284,7 +284,7 @@ where
 fn booked_slot<St: RateStore>(limiter: &RateLimiter<St>, wait: Duration) -> BookedSlot {
     BookedSlot::new(
         wait,
-        limiter.quota(),
+        booked_under(limiter.store(), &()),
         limiter.store().rescales_bookings(),
         &limiter.shared().pause_changed,
     )

@@ -1,7 +1,7 @@
 //! The in-memory store of a single (unkeyed) limiter, with one quota or several held
 //! together.
 
-use super::{duration_nanos, Decision, QuotaCell, RateStore};
+use super::{duration_nanos, Decision, QuotaCell, QuotaChanges, RateStore};
 use crate::algorithm::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::algorithm::{Admission, Algorithm, Gcra, Reservation, Snapshot, Verdict};
 use crate::clock::Clock;
@@ -25,6 +25,8 @@ pub struct MemoryStore<A: Algorithm = Gcra> {
     /// When the quota last changed (the clock's nanoseconds; 0: never). Units taken
     /// before then were priced by another quota, so none of them is given back.
     quota_changed_at: AtomicU64,
+    /// The recent changes, for slots booked before them.
+    quota_changes: QuotaChanges,
 }
 
 enum Buckets<A: Algorithm> {
@@ -60,6 +62,7 @@ impl<A: Algorithm> MemoryStore<A> {
                 state: CacheLine(state),
             },
             quota_changed_at: AtomicU64::new(0),
+            quota_changes: QuotaChanges::default(),
         }
     }
 
@@ -82,6 +85,7 @@ impl<A: Algorithm> MemoryStore<A> {
                 clock: Clock::new(),
                 buckets: Buckets::All(Mutex::new(buckets)),
                 quota_changed_at: AtomicU64::new(0),
+                quota_changes: QuotaChanges::default(),
             }),
         }
     }
@@ -401,11 +405,8 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         matches!(self.buckets, Buckets::Single { .. }) && self.algorithm.rescales_bookings()
     }
 
-    fn quota_changed_at(&self) -> Option<tokio::time::Instant> {
-        match self.quota_changed_at.load(Ordering::Acquire) {
-            0 => None,
-            at => Some(self.clock.to_instant(at)),
-        }
+    fn quota_changes(&self) -> Option<&QuotaChanges> {
+        Some(&self.quota_changes)
     }
 
     fn moved_slot(&self, old: &Quota, new: &Quota, offset: Duration) -> Duration {
@@ -439,6 +440,8 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
                     let now = self.clock.now();
                     changed_at(now);
                     self.algorithm.rescale(&state.0, old, &new, now);
+                    self.quota_changes
+                        .record(self.clock.to_instant(now), *old, new);
                 });
             }
             Buckets::All(all) => {
