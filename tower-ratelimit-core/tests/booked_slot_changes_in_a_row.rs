@@ -2,9 +2,11 @@
 //! its own instant, so the sleeper replays each one (a first version moved it once,
 //! from the last change: 2 starts 0.33 s apart under 1/s with a burst of 1).
 
+mod support;
+use support::starts::recorder;
+
 use std::convert::Infallible;
-use std::future::{poll_fn, Future, Ready};
-use std::sync::{Arc, Mutex};
+use std::future::{poll_fn, Future};
 use std::task::Poll;
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
@@ -21,23 +23,6 @@ fn strict(n: u64) -> Quota {
 fn slow() -> Quota {
     // 1 per 10 s, burst 1
     Quota::new(1, Duration::from_secs(10)).unwrap()
-}
-
-type Starts = Arc<Mutex<Vec<(Duration, u64)>>>;
-
-fn recorder(
-    t0: Instant,
-) -> (
-    Starts,
-    impl Service<u64, Response = (), Error = Infallible, Future = Ready<Result<(), Infallible>>> + Clone,
-) {
-    let starts: Starts = Arc::default();
-    let log = Arc::clone(&starts);
-    let service = tower::service_fn(move |cost: u64| {
-        log.lock().unwrap().push((t0.elapsed(), cost));
-        std::future::ready(Ok(()))
-    });
-    (starts, service)
 }
 
 fn b3(period_s: u64) -> Quota {

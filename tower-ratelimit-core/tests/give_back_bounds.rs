@@ -3,45 +3,14 @@
 //! took the unit, and not after the quota changed (the unit was priced by the old
 //! one). Paused clock; GCRA's bound is `burst + ⌊D / interval⌋` units in any `D`.
 
-use std::convert::Infallible;
-use std::future::Ready;
-use std::sync::{Arc, Mutex};
+mod support;
+use support::starts::{most_within, recorder, Starts};
+
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
 use tower::{Layer, Service, ServiceExt};
 use tower_ratelimit_core::store::MemoryStore;
 use tower_ratelimit_core::{Quota, RateLimitLayer, RateLimiter};
-
-type Starts = Arc<Mutex<Vec<(Duration, u64)>>>;
-
-fn recorder(
-    t0: Instant,
-) -> (
-    Starts,
-    impl Service<u64, Response = (), Error = Infallible, Future = Ready<Result<(), Infallible>>> + Clone,
-) {
-    let starts: Starts = Arc::default();
-    let log = Arc::clone(&starts);
-    let service = tower::service_fn(move |cost: u64| {
-        log.lock().unwrap().push((t0.elapsed(), cost));
-        std::future::ready(Ok(()))
-    });
-    (starts, service)
-}
-
-fn most_within(starts: &[(Duration, u64)], span: Duration) -> u64 {
-    starts
-        .iter()
-        .map(|&(from, _)| {
-            starts
-                .iter()
-                .filter(|&&(at, _)| at >= from && at < from + span)
-                .map(|&(_, cost)| cost)
-                .sum()
-        })
-        .max()
-        .unwrap_or(0)
-}
 
 type Boxed = tower::util::BoxCloneService<u64, (), tower_ratelimit_core::BoxError>;
 

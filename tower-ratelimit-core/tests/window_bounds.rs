@@ -1,11 +1,11 @@
 //! Every quota's bound holds where requests start, in wait mode: with several quotas
 //! held together, and with weighted requests on the window algorithms. Paused clock.
 
+mod support;
+use support::starts::{most_within, recorder, Starts};
+
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::future::Ready;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
@@ -21,24 +21,6 @@ use tower_ratelimit_core::{Quota, RateLimitLayer, RateLimiter};
 /// there.
 const ORIGIN: Duration = Duration::from_secs(1_000_000);
 
-type Starts = Arc<Mutex<Vec<(Duration, u64)>>>;
-
-/// A service whose request is its cost, logging when each started.
-fn recorder(
-    t0: Instant,
-) -> (
-    Starts,
-    impl Service<u64, Response = (), Error = Infallible, Future = Ready<Result<(), Infallible>>> + Clone,
-) {
-    let starts: Starts = Arc::default();
-    let log = Arc::clone(&starts);
-    let service = tower::service_fn(move |cost: u64| {
-        log.lock().unwrap().push((t0.elapsed(), cost));
-        std::future::ready(Ok(()))
-    });
-    (starts, service)
-}
-
 /// The most units started in one window `[k·period, (k+1)·period)` of the clock.
 fn most_per_window(starts: &[(Duration, u64)], period: Duration) -> u64 {
     let mut per_window = BTreeMap::new();
@@ -48,21 +30,6 @@ fn most_per_window(starts: &[(Duration, u64)], period: Duration) -> u64 {
             .or_insert(0) += cost;
     }
     per_window.into_values().max().unwrap_or(0)
-}
-
-/// The most units started within any `span`.
-fn most_within(starts: &[(Duration, u64)], span: Duration) -> u64 {
-    starts
-        .iter()
-        .map(|&(from, _)| {
-            starts
-                .iter()
-                .filter(|&&(at, _)| at >= from && at < from + span)
-                .map(|&(_, cost)| cost)
-                .sum()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 fn two_per_second_and_six_per_ten_seconds() -> MemoryStore<FixedWindow> {
