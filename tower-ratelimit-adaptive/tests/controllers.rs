@@ -1302,6 +1302,39 @@ fn goodput_reads_a_hold_with_nothing_in_flight_from_the_answers_after_it() {
     assert!(cruise >= 30.0, "{cruise}");
 }
 
+#[test]
+fn goodput_does_not_read_a_demand_limited_tail_after_a_hold_as_the_limit() {
+    // Startup at 20/s, a 1 s hold with nothing in flight, then the tail of a job:
+    // two more answers, sent at the hold's end and 1.5 s later, both accepted.
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 20.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(1000), &held());
+    c.observe(ms(2020), &ok());
+    assert!(
+        c.estimate().is_none(),
+        "the window after the hold is still open"
+    );
+    c.observe(ms(3520), &ok());
+    // The client sent 2 of the 13 requests 20/s allowed in the window after the hold:
+    // its demand, not the server, set that count. The unsent ones do not lower the
+    // estimate; only the opening refusal does (13 of 14, as with a full window).
+    // Before, the small-sample share of 2 accepted of 3 read 20 · 2.5/4 = 12.5.
+    let est = c.estimate().expect("measured");
+    assert!((est - 20.0 * 13.0 / 14.0).abs() < 1e-9, "{est}");
+    // A refusal after the hold still counts: 1 accepted and 1 refused of the 2 sent.
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 20.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(1000), &held());
+    c.observe(ms(2020), &no());
+    c.observe(ms(3520), &ok());
+    let est = c.estimate().expect("measured");
+    assert!((est - 20.0 * 12.0 / 14.0).abs() < 1e-9, "{est}");
+}
+
 /// Seconds from a probe step that overshot with a 1 s hold to the next rise of the
 /// rate, when the step is the first one at least `step` times the cruise after a
 /// first episode at `limit`/s.

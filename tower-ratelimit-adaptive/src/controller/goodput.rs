@@ -1115,6 +1115,32 @@ impl Controller for Goodput {
                     } else {
                         r0
                     };
+                    // A provisional reading (the responses after a hold) whose client
+                    // sent under `UNDER_USED` of what `r0` allowed after the hold's end
+                    // was limited by its demand (the tail of a job, a queue that
+                    // emptied during the hold): the requests it did not send say
+                    // nothing of the limit, and counting only the few it did read
+                    // the small-sample share of the opener and one or two answers
+                    // (showdown, 100/s token bucket, 300 pages: 2 of 12 runs settled
+                    // at 6-9/s). The unsent requests of the window are counted as
+                    // accepted: only the refusals lower the estimate.
+                    let share_counts = match hold {
+                        Some(h) if self.provisional && h.begun && !h.waiting => {
+                            let (a, b) = share_counts;
+                            let post = (a + b).saturating_sub(h.pre.0 + h.pre.1);
+                            let span = this
+                                .saturating_sub(h.until)
+                                .min(self.measure_window(r0))
+                                .as_secs_f64();
+                            let allowed = (r0 * span).floor() + 1.0;
+                            if (post as f64) < UNDER_USED * allowed {
+                                (a + (allowed as u64).saturating_sub(post), b)
+                            } else {
+                                (a, b)
+                            }
+                        }
+                        _ => share_counts,
+                    };
                     // A measurement opened within a window of a revert that refused
                     // at most 1 in 50 (of 50 or more) read the overshoot's tail: the
                     // revert already put the rate at `cruise` times the step that
