@@ -2,7 +2,7 @@
 //! before them: each change moved the bucket's debt from its own instant, so a slot
 //! replays every change it missed, in order, rather than one move for all of them.
 
-use crate::algorithm::sync::{lock, Mutex};
+use crate::algorithm::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::quota::Quota;
 use std::collections::VecDeque;
 use tokio::time::Instant;
@@ -25,44 +25,51 @@ pub struct QuotaChange {
 }
 
 /// The last changes of a store's quota (see [`crate::store::RateStore::quota_changes`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct QuotaChanges {
-    log: Mutex<Log>,
+    recent: Mutex<VecDeque<QuotaChange>>,
+    /// The number of changes, read without the lock: every keyed wait-mode request
+    /// reads it when it books a slot.
+    generation: AtomicU64,
 }
 
-#[derive(Debug, Default)]
-struct Log {
-    generation: u64,
-    recent: VecDeque<QuotaChange>,
+impl Default for QuotaChanges {
+    fn default() -> Self {
+        QuotaChanges {
+            recent: Mutex::new(VecDeque::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
 }
 
 impl QuotaChanges {
     /// Notes a change made at `at`; the store calls it where it rescales its state,
     /// under the lock that orders its changes.
     pub fn record(&self, at: Instant, old: Quota, new: Quota) {
-        let mut log = lock(&self.log);
-        log.generation += 1;
-        let generation = log.generation;
-        if log.recent.len() == KEPT {
-            log.recent.pop_front();
+        let mut recent = lock(&self.recent);
+        // Counted under the lock, so generations follow the order of the log; stored
+        // after the entry, so a reader that sees a generation finds its change.
+        let generation = self.generation.load(Ordering::Relaxed) + 1;
+        if recent.len() == KEPT {
+            recent.pop_front();
         }
-        log.recent.push_back(QuotaChange {
+        recent.push_back(QuotaChange {
             generation,
             at,
             old,
             new,
         });
+        self.generation.store(generation, Ordering::Release);
     }
 
     /// The number of changes so far.
     pub fn generation(&self) -> u64 {
-        lock(&self.log).generation
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The changes after `generation` that are still kept, oldest first.
     pub fn since(&self, generation: u64) -> Vec<QuotaChange> {
-        lock(&self.log)
-            .recent
+        lock(&self.recent)
             .iter()
             .filter(|change| change.generation > generation)
             .copied()
