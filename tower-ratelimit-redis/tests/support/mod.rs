@@ -11,6 +11,28 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Asks the kernel to kill the child when the thread that spawns it ends: `Drop` stops
+/// the server when a test ends or panics, but not when the test binary is killed by a
+/// signal (a CI timeout), which would leave the server running. Tests start their
+/// servers on the test's own thread, which lives as long as the test.
+pub(crate) fn die_with_this_thread(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe, and the closure allocates nothing.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
 /// A `redis-server` child process.
 pub struct RedisServer {
     child: Option<Child>,
@@ -51,7 +73,9 @@ impl RedisServer {
     /// Starts a server on `port` with `extra` arguments, working in `dir`, and waits
     /// until it answers PING.
     pub(crate) fn start_in(port: u16, extra: &[String], dir: &Path) -> Result<RedisServer, String> {
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        die_with_this_thread(&mut command);
+        let child = command
             .args([
                 "--port",
                 &port.to_string(),
