@@ -201,6 +201,22 @@ mod tests {
         assert!(b.try_call().is_some());
     }
 
+    /// The documented default: three failures in a row, then 500 ms open.
+    #[tokio::test(start_paused = true)]
+    async fn the_default_opens_after_three_failures_for_half_a_second() {
+        let b = Breaker::new(BreakerConfig::default());
+        for _ in 0..2 {
+            b.try_call().expect("a call").failed();
+        }
+        assert!(!b.is_open());
+        b.try_call().expect("a call").failed();
+        assert!(b.try_call().is_none());
+        tokio::time::sleep(Duration::from_millis(499)).await;
+        assert!(b.try_call().is_none());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(b.try_call().is_some());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_dropped_probe_frees_the_slot() {
         let b = breaker();

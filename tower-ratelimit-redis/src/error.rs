@@ -38,6 +38,15 @@ pub enum Unavailable {
     /// The script answered something this crate does not understand (a script of
     /// another version under the same name, or a proxy in between).
     BadReply,
+    /// Redis could not decide (`cause`), and the local fallback that answers meanwhile
+    /// cannot admit the cost at all: it is above this instance's share of the burst,
+    /// `local_burst`, though within the shared one. A smaller cost may pass.
+    OverLocalBurst {
+        /// The most the local fallback admits at once.
+        local_burst: u64,
+        /// Why Redis could not decide.
+        cause: Box<Unavailable>,
+    },
 }
 
 impl fmt::Display for Unavailable {
@@ -49,6 +58,10 @@ impl fmt::Display for Unavailable {
             }
             Unavailable::Redis(e) => write!(f, "redis error: {e}"),
             Unavailable::BadReply => f.write_str("unexpected reply from the rate-limit script"),
+            Unavailable::OverLocalBurst { local_burst, cause } => write!(
+                f,
+                "{cause}; the local fallback admits at most {local_burst} units at once"
+            ),
         }
     }
 }
@@ -69,6 +82,7 @@ impl Unavailable {
                 !per_call
             }
             Unavailable::Timeout(_) | Unavailable::CircuitOpen | Unavailable::BadReply => true,
+            Unavailable::OverLocalBurst { cause, .. } => cause.is_outage(),
         }
     }
 }
@@ -77,6 +91,7 @@ impl std::error::Error for Unavailable {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Unavailable::Redis(e) => Some(e),
+            Unavailable::OverLocalBurst { cause, .. } => Some(cause.as_ref()),
             _ => None,
         }
     }

@@ -7,7 +7,10 @@
 //! remote algorithm. At most `max_keys` buckets are held: idle ones are dropped
 //! first, then those soonest full again. A cost that fits the shared burst but not the
 //! local one cannot pass while Redis is down: the store reports it as
-//! `StoreError::Unavailable`, not as a cost too large.
+//! `StoreError::Unavailable` with [`Unavailable::OverLocalBurst`] inside (which names
+//! the local burst), not as a cost too large.
+//!
+//! [`Unavailable::OverLocalBurst`]: crate::error::Unavailable::OverLocalBurst
 //!
 //! ```
 //! use tower_ratelimit_core::Quota;
@@ -24,24 +27,22 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::OnceLock;
 use std::time::Duration;
-use tower_ratelimit_core::algorithm::{Algorithm, Gcra};
-use tower_ratelimit_core::clock::Clock;
 use tower_ratelimit_core::error::StoreError;
+use tower_ratelimit_core::keyed::{CapPolicy, KeyedMemoryStore};
 use tower_ratelimit_core::store::Decision;
 use tower_ratelimit_core::Quota;
-
-type Bucket = <Gcra as Algorithm>::State;
 
 /// Per-key GCRA buckets at a share of the shared quota, bounded in number.
 #[derive(Debug)]
 pub struct LocalFallback {
     share: f64,
     max_keys: usize,
-    clock: Clock,
-    buckets: Mutex<HashMap<Vec<u8>, Bucket>>,
+    /// Made at the first decision, with the local quota of the shared one then. The
+    /// core's keyed store bounds the keys with an amortised, sampled eviction, so a
+    /// full fallback costs a new key O(1), not a scan of every key under one lock.
+    buckets: OnceLock<KeyedMemoryStore<Vec<u8>>>,
 }
 
 impl LocalFallback {
@@ -57,8 +58,7 @@ impl LocalFallback {
         LocalFallback {
             share,
             max_keys: max_keys.max(1),
-            clock: Clock::new(),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: OnceLock::new(),
         }
     }
 
@@ -68,35 +68,28 @@ impl LocalFallback {
     }
 
     /// The local quota for a shared one: `rate × share`, burst `⌊burst × share⌋ ≥ 1`.
+    /// A share so small that the interval would pass [`Quota::MAX_SPAN`] gets the
+    /// slowest quota there is (one unit per `MAX_SPAN`), never more than its share.
     pub fn local_quota(&self, shared: &Quota) -> Quota {
         let burst = ((shared.burst() as f64 * self.share).floor() as u64).max(1);
-        Quota::from_rate(shared.per_second_f64() * self.share, burst).unwrap_or(*shared)
+        Quota::from_rate(shared.per_second_f64() * self.share, burst)
+            .or_else(|_| Quota::new(1, Quota::MAX_SPAN))
+            .unwrap_or(*shared)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Bucket>> {
-        // Buckets are atomics; the map is consistent between statements.
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn with_bucket<T>(&self, key: &[u8], quota: &Quota, f: impl FnOnce(&Bucket, u64) -> T) -> T {
-        let now = self.clock.now();
-        let mut buckets = self.lock();
-        if !buckets.contains_key(key) && buckets.len() >= self.max_keys {
-            buckets.retain(|_, b| !Gcra.is_idle(b, quota, now));
-            if buckets.len() >= self.max_keys {
-                let oldest = buckets
-                    .iter()
-                    .min_by_key(|(_, b)| Gcra.busy_until(b, quota))
-                    .map(|(k, _)| k.clone());
-                if let Some(oldest) = oldest {
-                    buckets.remove(&oldest);
-                }
-            }
+    /// The buckets, following the local quota of `shared` (a change of the shared
+    /// quota rescales them, as the core's stores do).
+    fn buckets(&self, shared: &Quota) -> &KeyedMemoryStore<Vec<u8>> {
+        let local = self.local_quota(shared);
+        let buckets = self.buckets.get_or_init(|| {
+            KeyedMemoryStore::new(local)
+                .with_max_keys(self.max_keys)
+                .with_cap_policy(CapPolicy::EvictLeastBusy)
+        });
+        if buckets.default_quota() != local {
+            buckets.set_default_quota(local);
         }
-        let bucket = buckets
-            .entry(key.to_vec())
-            .or_insert_with(|| Gcra.new_state(quota));
-        f(bucket, now)
+        buckets
     }
 
     /// Takes `cost` units for `key` now, if they fit the local quota.
@@ -104,13 +97,7 @@ impl LocalFallback {
     /// # Errors
     /// [`StoreError::CostTooLarge`] when `cost` is above the local burst.
     pub fn check(&self, key: &[u8], shared: &Quota, cost: u64) -> Result<Decision, StoreError> {
-        let quota = self.local_quota(shared);
-        self.with_bucket(key, &quota, |b, now| {
-            Ok(Decision::from_verdict(
-                Gcra.check(b, &quota, now, cost)?,
-                now,
-            ))
-        })
+        self.buckets(shared).check_now(&key.to_vec(), cost)
     }
 
     /// Whether `cost` units would fit now, taking nothing.
@@ -118,13 +105,7 @@ impl LocalFallback {
     /// # Errors
     /// As for [`LocalFallback::check`].
     pub fn peek(&self, key: &[u8], shared: &Quota, cost: u64) -> Result<Decision, StoreError> {
-        let quota = self.local_quota(shared);
-        self.with_bucket(key, &quota, |b, now| {
-            Ok(Decision::from_verdict(
-                Gcra.peek(b, &quota, now, cost)?,
-                now,
-            ))
-        })
+        self.buckets(shared).peek_now(&key.to_vec(), cost)
     }
 
     /// Takes the next `cost` units unless they are more than `max_wait` away.
@@ -138,19 +119,13 @@ impl LocalFallback {
         cost: u64,
         max_wait: Duration,
     ) -> Result<Decision, StoreError> {
-        let quota = self.local_quota(shared);
-        let max_wait = u64::try_from(max_wait.as_nanos()).unwrap_or(u64::MAX);
-        self.with_bucket(key, &quota, |b, now| {
-            Ok(Decision::from_reservation(
-                Gcra.reserve(b, &quota, now, cost, max_wait)?,
-                now,
-            ))
-        })
+        self.buckets(shared)
+            .reserve_now(&key.to_vec(), cost, max_wait)
     }
 
     /// The number of keys held.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.buckets.get().map_or(0, KeyedMemoryStore::len)
     }
 
     /// Whether no key is held.
@@ -190,6 +165,66 @@ mod tests {
             .check(b"k", &shared, 1)
             .map(|d| d.is_allowed())
             .unwrap_or(false));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peeks_take_nothing_and_reservations_keep_their_max_wait() {
+        let fallback = LocalFallback::new(0.5, 10);
+        let Ok(shared) = Quota::per_second(10).and_then(|q| q.with_burst(4)) else {
+            panic!("valid quota")
+        };
+        // Local: 5/s, burst 2. Peeks, however many, leave the burst whole.
+        for _ in 0..10 {
+            assert!(matches!(fallback.peek(b"k", &shared, 2), Ok(d) if d.is_allowed()));
+        }
+        assert!(matches!(fallback.check(b"k", &shared, 2), Ok(d) if d.is_allowed()));
+        // The next unit is 200 ms away: refused within 100 ms, booked within 300 ms.
+        match fallback.reserve(b"k", &shared, 1, Duration::from_millis(100)) {
+            Ok(Decision::Denied { retry_after, .. }) => {
+                assert_eq!(retry_after, Duration::from_millis(200))
+            }
+            other => panic!("{other:?}"),
+        }
+        match fallback.reserve(b"k", &shared, 1, Duration::from_millis(300)) {
+            Ok(Decision::Allowed { wait, .. }) => assert_eq!(wait, Duration::from_millis(200)),
+            other => panic!("{other:?}"),
+        }
+        // Another key has a bucket of its own.
+        assert!(matches!(fallback.check(b"other", &shared, 2), Ok(d) if d.is_allowed()));
+    }
+
+    #[test]
+    fn a_share_too_small_for_any_quota_gets_the_slowest_one() {
+        // One per year among 200 instances: one per 200 years each, past the longest
+        // quota there is; each instance gets one per MAX_SPAN, not the shared rate.
+        let Ok(shared) = Quota::new(1, Duration::from_secs(365 * 86_400)) else {
+            panic!("valid quota")
+        };
+        let local = LocalFallback::new(1.0 / 200.0, 10).local_quota(&shared);
+        assert_eq!(local.emission_interval(), Quota::MAX_SPAN);
+        assert_eq!(local.burst(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_changed_shared_quota_changes_the_local_one() {
+        let fallback = LocalFallback::new(0.5, 10);
+        let (Ok(slow), Ok(fast)) = (Quota::per_second(2), Quota::per_second(20)) else {
+            panic!("valid quotas")
+        };
+        // Local 1/s, burst 1: spent.
+        assert!(matches!(fallback.check(b"k", &slow, 1), Ok(d) if d.is_allowed()));
+        assert!(matches!(
+            fallback.check(b"k", &slow, 1),
+            Ok(Decision::Denied { .. })
+        ));
+        // Local 10/s, burst 10: the unit owed is owed at the new spacing (100 ms).
+        match fallback.check(b"k", &fast, 10) {
+            Ok(Decision::Denied { retry_after, .. }) => {
+                assert_eq!(retry_after, Duration::from_millis(100))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(fallback.check(b"k", &fast, 9), Ok(d) if d.is_allowed()));
     }
 
     #[tokio::test(start_paused = true)]

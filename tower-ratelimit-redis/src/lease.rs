@@ -17,7 +17,19 @@
 //! protecting itself should decide per request.
 //!
 //! `check` leases; `peek` answers from the local units when they suffice; `reserve`
-//! goes to the store unchanged.
+//! goes to the store unchanged. A lease the store cannot grant whole (a denial, a
+//! cost above the burst, or, while Redis is down, above the local fallback's share
+//! of it) is asked again for just what the call needs.
+//!
+//! # While Redis hangs
+//!
+//! One lease is asked at a time, and callers that need one wait for the call ahead
+//! of them. While Redis accepts connections but does not answer, each of those calls
+//! lasts the store's timeout, until the circuit breaker opens; so a caller may wait
+//! up to `failures_to_open` timeouts (150 ms with the defaults) at the start of an
+//! outage, where a `RedisStore` alone makes each caller wait one. While the breaker
+//! is open, answers are immediate (and callers wait one timeout behind each probe it
+//! lets through).
 //!
 //! ```
 //! use std::time::Duration;
@@ -37,6 +49,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::error::Unavailable;
 use futures_util::future::BoxFuture;
 use std::fmt;
 use std::sync::Arc;
@@ -134,10 +147,17 @@ impl<S: RateStore<()>> Shared<S> {
             .min(self.store.max_cost(&()).max(short));
         let mut decision = self.store.check(&(), ask).await;
         let mut taken = ask;
-        let retry_exact = match &decision {
-            Ok(Decision::Denied { .. }) | Err(StoreError::CostTooLarge(_)) => ask > short,
-            _ => false,
-        };
+        let retry_exact = ask > short
+            && match &decision {
+                Ok(Decision::Denied { .. }) | Err(StoreError::CostTooLarge(_)) => true,
+                // Redis is down and the local fallback cannot lend a whole lease:
+                // it may still admit what this call needs.
+                Err(StoreError::Unavailable(cause)) => matches!(
+                    cause.downcast_ref::<Unavailable>(),
+                    Some(Unavailable::OverLocalBurst { local_burst, .. }) if short <= *local_burst
+                ),
+                _ => false,
+            };
         if retry_exact {
             decision = self.store.check(&(), short).await;
             taken = short;

@@ -2,9 +2,12 @@
 //! exhausted key is answered without a round trip.
 //!
 //! Under GCRA a denial holds until its retry-after as long as the key's state does:
-//! the bucket's theoretical arrival time only moves forward, so a key denied for cost
-//! `n` until `t` cannot admit cost `n` (or more) before `t`, whatever the other
-//! instances do. Each extra unit of cost adds one emission interval. Window algorithms
+//! other instances' calls only move the bucket's theoretical arrival time forward, so
+//! a key denied for cost `n` until `t` cannot admit cost `n` (or more) before `t`,
+//! whatever they do. Two things move it back: a weighted wait-mode request giving
+//! back what its readiness took (`RateStore::reserve_whole`), and a quota change; the
+//! first makes a cached denial at most `MAX_AGE` too long (it denies more, never
+//! admits more), and the second clears the cache. Each extra unit of cost adds one emission interval. Window algorithms
 //! get the same answer without the extra interval (a lower bound, never a wrong denial).
 //!
 //! The state can go, though: an operator deletes the key to unblock a client, Redis

@@ -30,7 +30,7 @@ use crate::fallback::LocalFallback;
 use crate::key::RedisKey;
 use crate::negative_cache::{Denial, NegativeCache};
 use crate::policy::FailurePolicy;
-use crate::script::{self, GiveBack, Mode, RemoteAlgorithm};
+use crate::script::{self, GiveBack, Invoke, Mode, RemoteAlgorithm};
 use crate::stats::{Counters, Stats};
 use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -293,11 +293,17 @@ where
             backdate_us: u64::try_from(backdate.as_micros()).unwrap_or(u64::MAX),
             give_back,
         };
-        let cmd = script::command(self.algorithm, self.script.get_hash(), &key, request);
+        let cmd = script::command(
+            self.algorithm,
+            Invoke::Hash(self.script.get_hash()),
+            &key,
+            request,
+        );
+        let with_source = || script::command(self.algorithm, Invoke::Source, &key, request);
         let mut connection = self.connection.clone();
         let reply = tokio::time::timeout(
             self.timeout,
-            script::run(&self.script, &cmd, &mut connection),
+            script::run(&cmd, with_source, &mut connection),
         )
         .await;
         let cause = match reply {
@@ -393,9 +399,12 @@ where
                     // The cost fits the shared quota (checked before the call) but not
                     // this instance's share of its burst: Redis being down is why it
                     // cannot pass, which is not the caller's error.
-                    Err(StoreError::CostTooLarge(_)) => {
-                        Err(StoreError::Unavailable(Box::new(cause)))
-                    }
+                    Err(StoreError::CostTooLarge(_)) => Err(StoreError::Unavailable(Box::new(
+                        Unavailable::OverLocalBurst {
+                            local_burst: local.local_quota(quota).burst(),
+                            cause: Box::new(cause),
+                        },
+                    ))),
                     decided => decided,
                 }
             }

@@ -88,8 +88,8 @@ async fn many_keys_decide_exactly_on_a_three_master_cluster() {
     );
     assert_eq!(per_node.iter().sum::<i64>(), KEYS as i64);
 
-    // A flush on every node: the next calls answer NOSCRIPT, load the script (on
-    // every node) and run again, still within one decision each.
+    // A flush on every node: the next calls answer NOSCRIPT and run again as an EVAL
+    // of the source (which caches it on that node), still within one decision each.
     for node in cluster.nodes() {
         let _: () = node.cmd(&["SCRIPT", "FLUSH"]);
     }

@@ -105,3 +105,29 @@ async fn a_call_the_server_refuses_does_not_open_the_breaker_for_other_keys() {
         assert_eq!(store.stats().short_circuited, 0);
     }
 }
+
+/// A window hash booked further ahead than any quota allows, without an expiry (not
+/// this crate's: its keys always expire): read as empty windows, not as a lockout for
+/// three thousand years, and replaced with an expiring key when units are taken.
+#[tokio::test]
+async fn a_window_booked_millennia_ahead_without_an_expiry_is_foreign() {
+    let server = RedisServer::start();
+    for algorithm in [RemoteAlgorithm::FixedWindow, RemoteAlgorithm::SlidingWindow] {
+        let store = store(server.url(), algorithm);
+        let _: () = server.cmd(&[
+            "HSET",
+            "t:far",
+            "w",
+            "100000000000",
+            "c",
+            "0",
+            "u",
+            "60000000",
+        ]);
+        let decision = store.check("far", 1).await.expect("decision");
+        assert!(decision.is_allowed(), "{algorithm:?}: {decision:?}");
+        let ttl: i64 = server.cmd(&["PTTL", "t:far"]);
+        assert!(ttl > 0, "{algorithm:?}: PTTL {ttl}");
+        let _: () = server.cmd(&["DEL", "t:far"]);
+    }
+}

@@ -256,6 +256,96 @@ async fn a_flushed_script_is_loaded_again() {
     assert_eq!(store.stats().remote_errors, 0);
 }
 
+/// A server that has never seen the script and refuses `SCRIPT` (some managed
+/// services restrict it): the call that meets `NOSCRIPT` runs the source with `EVAL`,
+/// which needs no `SCRIPT LOAD`, and caches it for the next `EVALSHA`.
+#[tokio::test]
+async fn an_unknown_script_runs_from_its_source_without_script_load() {
+    let server = (0..5)
+        .find_map(|_| {
+            let extra = ["--rename-command", "SCRIPT", ""].map(String::from);
+            RedisServer::start_in(support::free_port(), &extra, &std::env::temp_dir()).ok()
+        })
+        .expect("start redis-server");
+    let store = store(&server, quota(60, Duration::from_secs(60), 10));
+    for _ in 0..3 {
+        assert!(allowed(&store, "k", 1).await);
+    }
+    let stats = store.stats();
+    assert_eq!(
+        (stats.remote_errors, stats.remote_decisions),
+        (0, 3),
+        "{stats:?}"
+    );
+}
+
+/// Scripts flushed every few milliseconds while 16 tasks decide on one key: no call
+/// fails (a second `NOSCRIPT` cannot happen), and the bound holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_script_flushes_fails_no_call() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let server = RedisServer::start();
+    // 100/s, burst 10.
+    let store = store(&server, quota(1, Duration::from_millis(10), 10));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flusher = {
+        let (stop, url) = (Arc::clone(&stop), server.url());
+        std::thread::spawn(move || {
+            let mut connection = redis::Client::open(url)
+                .and_then(|c| c.get_connection())
+                .expect("connect");
+            let mut flushes = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let _: () = redis::cmd("SCRIPT")
+                    .arg("FLUSH")
+                    .query(&mut connection)
+                    .expect("SCRIPT FLUSH");
+                flushes += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            flushes
+        })
+    };
+    let admitted = Arc::new(AtomicU64::new(0));
+    let start = std::time::Instant::now();
+    let run = Duration::from_millis(1000);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, admitted) = (store.clone(), Arc::clone(&admitted));
+            tokio::spawn(async move {
+                while start.elapsed() < run {
+                    match store.check("hot", 1).await.expect("decision") {
+                        Decision::Allowed { .. } => {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Decision::Denied { retry_after, .. } => {
+                            tokio::time::sleep(retry_after).await
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let elapsed = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let flushes = flusher.join().expect("flusher");
+    let admitted = admitted.load(Ordering::Relaxed);
+    // Every decision came from Redis: none failed into the failure policy (which
+    // admits by default), so the burst plus one unit per 10 ms is the most.
+    let bound = 10 + elapsed.as_millis() as u64 / 10;
+    eprintln!(
+        "{flushes} flushes; {admitted} admitted, bound {bound}; {:?}",
+        store.stats()
+    );
+    assert!(flushes > 20, "{flushes} flushes");
+    assert_eq!(store.stats().remote_errors, 0, "{:?}", store.stats());
+    assert!(admitted <= bound, "{admitted} admitted, bound {bound}");
+}
+
 #[tokio::test]
 async fn denials_are_answered_locally_until_they_expire() {
     let server = RedisServer::start();
@@ -476,7 +566,8 @@ async fn cached_denials_repeat_redis_and_do_not_outlive_a_reset_key() {
     }
     assert!(!allowed(&store, "k", 1).await);
     let _: () = server.cmd(&["DEL", "t:k"]);
-    tokio::time::sleep(tower_ratelimit_redis::negative_cache::MAX_AGE).await;
+    // MAX_AGE, as documented: a literal, so that a longer MAX_AGE fails here.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         allowed(&store, "k", 1).await,
         "asked Redis again after a second"
@@ -635,4 +726,51 @@ async fn a_new_quota_keeps_each_bucket_in_units() {
             "{algorithm:?}: a longer period kept the count"
         );
     }
+}
+
+/// A quota change drops the cached denials: a key denied under the old quota is asked
+/// about again at once, not answered from the cache for up to a second.
+#[tokio::test]
+async fn a_quota_change_drops_the_cached_denials() {
+    let server = RedisServer::start();
+    let store = store(&server, quota(1, Duration::from_secs(60), 1));
+    assert!(allowed(&store, "k", 1).await);
+    assert!(!allowed(&store, "k", 1).await);
+    assert!(!allowed(&store, "k", 1).await);
+    assert_eq!(store.stats().cached_denials, 1);
+    // A burst of 3 at the same rate: the key owes one unit of three.
+    RateStore::<str>::set_quota(&store, quota(1, Duration::from_secs(60), 3));
+    assert!(
+        allowed(&store, "k", 1).await,
+        "answered from a stale denial"
+    );
+    assert_eq!(store.stats().cached_denials, 1);
+}
+
+/// Debts past 2^62 ns that the script wrote itself are kept: a quota of one unit a
+/// century whose next unit was booked (200 years of debt), and a burst as long as
+/// the longest quota, spent.
+#[tokio::test]
+async fn debts_longer_than_the_longest_quota_are_kept() {
+    let server = RedisServer::start();
+    let century = quota(1, Duration::from_secs(100 * 365 * 86_400), 1);
+    let store = store(&server, century);
+    assert!(allowed(&store, "century", 1).await);
+    let booked = store.reserve("century", 1, Duration::MAX).await;
+    assert!(booked.expect("decision").is_allowed());
+    assert!(
+        !allowed(&store, "century", 1).await,
+        "a third unit within a century"
+    );
+
+    let burst = 4_611_686_018; // 2^62 ns at one unit per second
+    let longest = quota(1, Duration::from_secs(1), burst);
+    let store = RedisStore::builder(longest)
+        .prefix("longest:")
+        .negative_cache(0)
+        .timeout(Duration::from_secs(2))
+        .connect(server.url())
+        .expect("store");
+    assert!(allowed(&store, "k", burst).await);
+    assert!(!allowed(&store, "k", burst).await, "the whole burst twice");
 }

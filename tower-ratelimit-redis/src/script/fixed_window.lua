@@ -38,6 +38,14 @@ if stored and stored_period and stored_period ~= period then
   -- holds the old one's start (or now), as the core's FixedWindow re-indexes.
   stored = math.floor(math.max(stored * stored_period, now) / period)
 end
+-- A window booked further ahead than 2^62 ns (the longest quota's span) is rare but
+-- can be this script's own; it is trusted only from a key that expires, as every key
+-- this script writes does, so that a foreign hash reads as empty windows rather than
+-- a lockout for millennia.
+if stored and (stored - current) * period > 4.6e15
+    and (stored == math.huge or redis.call('PTTL', KEYS[1]) < 0) then
+  stored = nil
+end
 if stored and stored >= current then
   window = stored
   count = tonumber(state[2]) or 0

@@ -55,9 +55,16 @@ if tat then
     tat = clock + (tat - clock) * interval / measured_in
   end
   local known = tat - now
-  -- False for NaN and for debts over 2^62 ns (the longest quota), so foreign bytes
-  -- count as a full bucket rather than a lockout for millennia.
-  if known < 4.6e15 then
+  -- A debt past 2^62 ns (the longest quota's span) is rare but can be this script's
+  -- own (a reservation waiting beyond the burst, a burst at the longest span); it is
+  -- trusted only from a key that expires, as every key this script writes does, so
+  -- that foreign bytes count as a full bucket rather than a lockout for millennia.
+  -- NaN and infinity are never trusted.
+  local trusted = known < 4.6e15
+  if not trusted and known < math.huge then
+    trusted = redis.call('PTTL', KEYS[1]) >= 0
+  end
+  if trusted then
     -- The give-back ('> 0' is false for NaN); a debt at or below now stays there.
     if give_back and give_back > 0 then
       known = known - give_back

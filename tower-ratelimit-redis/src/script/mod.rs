@@ -2,8 +2,9 @@
 //! they take and give.
 //!
 //! Each decision is one `EVALSHA` of one script on one key (so Redis Cluster routes
-//! it without hash tags); when the server answers `NOSCRIPT` the store loads the
-//! script and sends the call once more. Every script reads the server's own `TIME`,
+//! it without hash tags); when the server answers `NOSCRIPT` (a restart, a failover,
+//! `SCRIPT FLUSH`) the store sends the call once more as an `EVAL` of the source,
+//! which decides and caches the script again. Every script reads the server's own `TIME`,
 //! so the instances' clocks never matter, and works in integer microseconds, which
 //! Lua's doubles hold exactly until the year 2255.
 //!
@@ -146,18 +147,31 @@ fn micros_up(d: Duration) -> u64 {
     u64::try_from(micros).unwrap_or(u64::MAX).max(1)
 }
 
+/// How a decision names its script.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Invoke<'a> {
+    /// `EVALSHA` of this hash: the script is sent once, then named.
+    Hash(&'a str),
+    /// `EVAL` of the source: when the server has lost the script.
+    Source,
+}
+
 /// The `EVALSHA` of one decision: the script's hash, the key, then the algorithm's
 /// arguments. Built directly as one command (rather than through
 /// `redis::Script::prepare_invoke`, which collects the arguments in vectors of their
 /// own and copies them into a command at the call).
 pub(crate) fn command(
     algorithm: RemoteAlgorithm,
-    hash: &str,
+    invoke: Invoke<'_>,
     key: &[u8],
     request: Request,
 ) -> redis::Cmd {
-    let mut cmd = redis::Cmd::with_capacity(9, 96 + key.len());
-    cmd.arg("EVALSHA").arg(hash).arg(1).arg(key);
+    let (verb, script) = match invoke {
+        Invoke::Hash(hash) => ("EVALSHA", hash),
+        Invoke::Source => ("EVAL", algorithm.source()),
+    };
+    let mut cmd = redis::Cmd::with_capacity(9, 96 + key.len() + script.len());
+    cmd.arg(verb).arg(script).arg(1).arg(key);
     let Request {
         mode,
         params,
@@ -274,17 +288,19 @@ impl GiveBack {
     }
 }
 
-/// Runs `cmd` (an `EVALSHA` of `script`) and, when the server does not know the
-/// script (`NOSCRIPT`: a restart or `SCRIPT FLUSH`), loads it and runs it once more.
+/// Runs `cmd` (an `EVALSHA`) and, when the server does not know the script
+/// (`NOSCRIPT`: a restart, a failover or `SCRIPT FLUSH`), runs `with_source()` (the
+/// same call as an `EVAL` of the source) once: that both decides and caches the script
+/// again, in one more round trip, and cannot itself answer `NOSCRIPT`, however often
+/// the scripts are flushed.
 pub(crate) async fn run<C: redis::aio::ConnectionLike>(
-    script: &redis::Script,
     cmd: &redis::Cmd,
+    with_source: impl FnOnce() -> redis::Cmd,
     connection: &mut C,
 ) -> redis::RedisResult<redis::Value> {
     match cmd.query_async(connection).await {
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            script.load_async(connection).await?;
-            cmd.query_async(connection).await
+            with_source().query_async(connection).await
         }
         reply => reply,
     }
@@ -473,7 +489,7 @@ mod tests {
         let args = |algorithm, mode| {
             let mut request = request(mode, 3);
             request.max_wait_us = 500;
-            command(algorithm, "sha", b"k", request)
+            command(algorithm, Invoke::Hash("sha"), b"k", request)
                 .args_iter()
                 .map(|a| match a {
                     redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
@@ -518,7 +534,7 @@ mod tests {
                 age_us,
                 slack_us: 1_000,
             };
-            command(algorithm, "sha", b"k", request)
+            command(algorithm, Invoke::Hash("sha"), b"k", request)
                 .args_iter()
                 .map(|a| match a {
                     redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
