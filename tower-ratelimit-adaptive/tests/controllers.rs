@@ -1335,6 +1335,30 @@ fn goodput_does_not_read_a_demand_limited_tail_after_a_hold_as_the_limit() {
     assert!((est - 20.0 * 12.0 / 14.0).abs() < 1e-9, "{est}");
 }
 
+#[test]
+fn goodput_counts_no_unsent_requests_after_a_refusal_held_the_client_again() {
+    // Startup at 20/s, a 1 s hold with nothing in flight, then after the hold one
+    // answer accepted and the next refused with another 1 s hold: the client could
+    // send nothing until 3.07 s, so it was held, not short of demand. The window
+    // after the first hold is read as it came: 2 accepted (one after each hold) of
+    // 4 with the two refusals, 20 · 2/4 = 10. Before, the 10 requests 20/s would
+    // have allowed in the rest of the window were counted as accepted (a demand-
+    // limited tail): 12 of 14, 17.1/s. Against a bucket whose limit fell from 40 to
+    // 15/s, each hold then cut the rate by only a sixth, and 1-2 requests a second
+    // were accepted for 20 s (real TCP: 1.9/s over seconds 10-30).
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 20.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(1000), &held());
+    c.observe(ms(2020), &ok());
+    c.observe(ms(2070), &held());
+    assert!(c.estimate().is_none(), "the window after the hold is open");
+    c.observe(ms(3090), &ok());
+    let est = c.estimate().expect("measured");
+    assert!((est - 10.0).abs() < 1e-9, "{est}");
+}
+
 /// Seconds from a probe step that overshot with a 1 s hold to the next rise of the
 /// rate, when the step is the first one at least `step` times the cruise after a
 /// first episode at `limit`/s.
