@@ -182,10 +182,7 @@ impl<St> RateLimiter<St> {
 
     /// Holds every request for `duration` from now. See [`RateLimiter::pause_until`].
     pub fn pause_for(&self, duration: Duration) {
-        let until = Instant::now()
-            .checked_add(duration)
-            .unwrap_or_else(crate::clock::far_future);
-        self.pause_until(until);
+        self.pause_until(instant_after(duration));
     }
 
     /// Lifts a pause at once and wakes the waiters.
@@ -288,6 +285,24 @@ impl<St> Shared<St> {
 }
 
 impl<St: RateStore> RateLimiter<St> {
+    /// A server refused (a `429` whose `Retry-After` says `until`): holds every request
+    /// until `until`, as [`RateLimiter::pause_until`] does, and empties the bucket
+    /// there, so that requests then start at the quota's rate, not in a burst. What
+    /// the bucket saved before and during the pause is not the server's to give: a
+    /// client whose burst is larger than the server's would otherwise spend it on the
+    /// next refusal as soon as each pause ends, and never slow down. Stores that keep
+    /// their state elsewhere (Redis) and window algorithms, whose count is their
+    /// burst, are only paused (see [`RateStore::drain_until`]).
+    pub fn throttle_until(&self, until: Instant) {
+        self.pause_until(until);
+        self.shared.store.drain_until(&(), until);
+    }
+
+    /// [`RateLimiter::throttle_until`] `duration` from now.
+    pub fn throttle_for(&self, duration: Duration) {
+        self.throttle_until(instant_after(duration));
+    }
+
     /// The quota in force.
     pub fn quota(&self) -> Quota {
         self.shared.store.quota(&())
@@ -369,4 +384,11 @@ impl<St: RateStore> booked_slot::SlotQuota for RateLimiter<St> {
     fn parts(&self) -> (&St, &()) {
         (self.store(), &())
     }
+}
+
+/// `duration` from now, or the far future when that is past what an `Instant` holds.
+fn instant_after(duration: Duration) -> Instant {
+    Instant::now()
+        .checked_add(duration)
+        .unwrap_or_else(crate::clock::far_future)
 }

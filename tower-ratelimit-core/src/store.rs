@@ -221,6 +221,14 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// less.
     fn refund(&self, _key: &K, _cost: u64) {}
 
+    /// Empties `key`'s bucket as of `until`, so that from then on its requests start
+    /// at the quota's rate, with no burst (see
+    /// [`crate::algorithm::Algorithm::drain_until`]): what
+    /// [`RateLimiter::throttle_until`](crate::RateLimiter::throttle_until) does when a
+    /// server refused. In-memory stores drain the buckets they hold; the default, and
+    /// remote stores, keep the state, so that after a throttle up to a burst may start.
+    fn drain_until(&self, _key: &K, _until: tokio::time::Instant) {}
+
     /// Reserves the whole `cost` of a request of which a check took `taken` units at
     /// `taken_at` (a wait-mode layer's readiness takes one unit before it knows the
     /// request's cost), unless that is more than `max_wait` away.

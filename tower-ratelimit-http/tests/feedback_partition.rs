@@ -336,9 +336,11 @@ async fn by_host_a_named_buckets_throttle_holds_the_host() {
         .oneshot(get("http://h.test/a"))
         .await
         .unwrap();
+    // Held 10 s, behind the request to /b; the throttle emptied the host's bucket, so
+    // they start one interval apart (100/s).
     assert_eq!(
         starts_of(&log, "h.test/a"),
-        vec![t0, t0 + Duration::from_secs(10)]
+        vec![t0, t0 + Duration::from_millis(10_010)]
     );
     assert_eq!(layer.partitions().len(), 1, "no limiter per named bucket");
 }
@@ -377,5 +379,22 @@ async fn a_request_waiting_out_a_global_pause_is_not_queued_behind_its_rate_wait
     assert_eq!(
         starts_of(&log, "a.test/"),
         vec![t0, t0 + Duration::from_millis(2_500)]
+    );
+}
+
+/// A server is its host and, unless it is the scheme's default, its port: other ports
+/// of one host are other servers.
+#[test]
+fn partitions_key_a_server_by_host_and_non_default_port() {
+    use tower_ratelimit_http::feedback::{ByHost, PartitionBy};
+    let by_host = |uri: &str| ByHost.partition(&get(uri));
+    assert_eq!(by_host("http://a.test/x"), b"a.test");
+    assert_eq!(by_host("http://a.test:80/x"), b"a.test");
+    assert_eq!(by_host("https://a.test:443/x"), b"a.test");
+    assert_eq!(by_host("https://a.test:8443/x"), b"a.test:8443");
+    assert_eq!(by_host("http://127.0.0.1:3000/"), b"127.0.0.1:3000");
+    assert_eq!(
+        ByRoute.partition(&get("http://a.test:8080/p")),
+        b"GET a.test:8080/p"
     );
 }

@@ -248,6 +248,12 @@ impl GcraState {
             });
     }
 
+    /// At least `owed` of debt at `at`: a bucket that is empty then.
+    pub(super) fn owe_at_least(&self, at: Nanos, owed: u64) {
+        self.tat
+            .fetch_max(at.saturating_add(owed), Ordering::Relaxed);
+    }
+
     #[inline]
     pub(super) fn snapshot(&self, p: Params, now: Nanos) -> Snapshot {
         p.snapshot(self.load(), now)
@@ -348,6 +354,14 @@ impl Algorithm for Gcra {
         now: Nanos,
     ) {
         state.refund_taken_at(quota.interval_nanos(), cost, taken_at, now);
+    }
+
+    /// Owes all but one unit at `at`: one may start then, the next an interval later.
+    fn drain_until(&self, state: &GcraState, quota: &Quota, at: Nanos) {
+        let owed = quota
+            .capacity_nanos()
+            .saturating_sub(quota.interval_nanos());
+        state.owe_at_least(at, owed);
     }
 
     fn is_idle(&self, state: &GcraState, _quota: &Quota, now: Nanos) -> bool {

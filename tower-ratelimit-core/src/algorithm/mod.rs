@@ -265,6 +265,14 @@ pub trait Algorithm: Send + Sync + 'static {
         self.refund(state, quota, cost, taken_at);
     }
 
+    /// Empties the bucket as of `at` (never fills it): from then on units come at the
+    /// quota's rate, one at `at` and the next an interval later, with nothing saved
+    /// for a burst. For a limiter that a server has refused: what the bucket saved
+    /// while it waited is not the server's to give. The default does nothing, which
+    /// is right for the leaky bucket (it saves nothing) and what the window algorithms
+    /// keep: a window's count is their burst.
+    fn drain_until(&self, _state: &Self::State, _quota: &Quota, _at: Nanos) {}
+
     /// The largest cost this algorithm can ever admit under `quota` at once.
     fn max_cost(&self, quota: &Quota) -> u64 {
         quota.burst()

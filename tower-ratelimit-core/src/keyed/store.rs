@@ -532,6 +532,16 @@ where
         self.refund_now(key, cost);
     }
 
+    /// Drains `key` if the store holds it (a key not held would start full: it is
+    /// not inserted for this).
+    fn drain_until(&self, key: &K, until: tokio::time::Instant) {
+        let quota = self.quota_for(key);
+        let at = self.clock.to_nanos(until);
+        if let Some(state) = self.shards.read(key).map.get(key) {
+            self.algorithm.drain_until(state, &quota, at);
+        }
+    }
+
     fn rescales_bookings(&self) -> bool {
         self.algorithm.rescales_bookings()
     }

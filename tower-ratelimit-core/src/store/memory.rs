@@ -399,6 +399,20 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         self.refund_now(cost);
     }
 
+    fn drain_until(&self, _key: &(), until: tokio::time::Instant) {
+        let at = self.clock.to_nanos(until);
+        match &self.buckets {
+            Buckets::Single { quota, state } => {
+                self.algorithm.drain_until(&state.0, &quota.get(), at)
+            }
+            Buckets::All(all) => {
+                for (quota, state) in lock(all).iter() {
+                    self.algorithm.drain_until(state, quota, at);
+                }
+            }
+        }
+    }
+
     /// With several quotas a booking's instant is set by whichever holds the line,
     /// and only the first one changes: slots then keep their instants.
     fn rescales_bookings(&self) -> bool {

@@ -83,7 +83,13 @@ pub(crate) fn apply<St: RateStore>(
     adopt_policy: Option<Quota>,
 ) {
     if let Hold::For(wait) = verdict.hold {
-        limiter.pause_for(wait);
+        if verdict.class == Class::Throttled {
+            // Refused: the client's saved burst is more than the server takes, so it
+            // resumes at the rate (not as a burst into the next refusal).
+            limiter.throttle_for(wait);
+        } else {
+            limiter.pause_for(wait);
+        }
     }
     if let (Some(ceiling), Some(advertised)) = (adopt_policy, verdict.advertised) {
         let current = limiter.quota();
