@@ -128,7 +128,8 @@ impl<St> RateLimitMiddleware<St> {
 }
 
 impl RateLimitMiddleware<MemoryStore> {
-    /// A limiter of `quota` per host (the URL's host name; ports share it), each made
+    /// A limiter of `quota` per host (the URL's host, with its port unless that is the
+    /// scheme's default: `api.example.com`, `127.0.0.1:8080`), each made
     /// when its host is first seen, at most
     /// [`PartitionedFeedbackLayer::DEFAULT_MAX_PARTITIONS`] of them (see
     /// [`max_hosts`](RateLimitMiddleware::max_hosts)).
@@ -236,7 +237,7 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
     }
 
     /// The per-host limiters, with [`per_host`](RateLimitMiddleware::per_host)
-    /// ([`Partitions::limiter`] gives a host's, by its name).
+    /// ([`Partitions::limiter`] gives a host's, by its name and non-default port).
     pub fn hosts(&self) -> Option<&Arc<Partitions>> {
         match &self.limiting {
             Limiting::Shared(_) => None,
@@ -262,12 +263,14 @@ where
         let mut policy = self.retry.clone();
         let method = request.method().clone();
         let request_headers = request.headers().clone();
-        let host = request
-            .url()
-            .host_str()
-            .unwrap_or_default()
-            .as_bytes()
-            .to_vec();
+        // The server: the host, and the port unless it is the scheme's default (which
+        // `Url::port` leaves out), as `ByHost` keys it.
+        let url = request.url();
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        }
+        .into_bytes();
         loop {
             let admitted = self
                 .admit(&host)

@@ -172,9 +172,34 @@ async fn per_host_a_throttle_holds_only_its_host() {
     assert!(started.elapsed() < Duration::from_secs(4));
     assert_eq!(fast_log.arrivals.lock().unwrap().len(), 3);
     assert_eq!(hosts.len(), 2);
-    assert!(hosts.limiter(b"127.0.0.1").paused_until().is_some());
-    assert!(hosts.limiter(b"127.0.0.2").paused_until().is_none());
+    assert!(hosts
+        .limiter(slow.to_string().as_bytes())
+        .paused_until()
+        .is_some());
+    assert!(hosts
+        .limiter(fast.to_string().as_bytes())
+        .paused_until()
+        .is_none());
     assert!(hosts.global().paused_until().is_none());
+}
+
+/// Two services on one host, on two ports, are two servers: a throttle from one does
+/// not hold the other.
+#[tokio::test]
+async fn per_host_tells_the_ports_of_one_host_apart() {
+    let (slow, _) = serve_on("127.0.0.1", 1, "5", None).await;
+    let (fast, fast_log) = serve_on("127.0.0.1", 0, "5", None).await;
+    let middleware = RateLimitMiddleware::per_host(Quota::per_second(100).unwrap()).without_retry();
+    let hosts = Arc::clone(middleware.hosts().expect("per host"));
+    let client = per_host_client(middleware);
+    let throttled = client.get(format!("http://{slow}/")).send().await.unwrap();
+    assert_eq!(throttled.status(), 429);
+    let started = Instant::now();
+    let ok = client.get(format!("http://{fast}/")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(fast_log.arrivals.lock().unwrap().len(), 1);
+    assert_eq!(hosts.len(), 2);
 }
 
 /// Under `per_host`, what a server says about its limit is about that server: a
@@ -197,7 +222,10 @@ async fn per_host_a_global_or_bucket_throttle_holds_its_own_host_only() {
         assert_eq!(throttled.status(), 429);
         let throttled_at = Instant::now();
         assert!(
-            hosts.limiter(b"127.0.0.1").paused_until().is_some(),
+            hosts
+                .limiter(slow.to_string().as_bytes())
+                .paused_until()
+                .is_some(),
             "{extra:?}"
         );
         let ok = client.get(format!("http://{fast}/")).send().await.unwrap();

@@ -63,25 +63,43 @@ pub trait PartitionBy: Send + Sync + 'static {
     }
 }
 
-/// One partition per host (the default).
+/// One partition per server: the host, with the port when it is not the scheme's
+/// default (`api.example.com`, `127.0.0.1:8080`). The default.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ByHost;
 
 impl PartitionBy for ByHost {
     fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
-        request.uri().host().unwrap_or("").as_bytes().to_vec()
+        server_of(request.uri()).into_bytes()
     }
 }
 
-/// One partition per host, method and path: a route, which a server's bucket header
-/// (Discord's `X-RateLimit-Bucket`) then maps to the bucket it shares.
+/// The server a URI names, as a partition key: its host, and its port unless that is
+/// the scheme's default. Services on other ports of one host are other servers, with
+/// limits of their own (an admin port, every service of a development machine).
+pub(crate) fn server_of(uri: &http::Uri) -> String {
+    let host = uri.host().unwrap_or("");
+    let default_port = match uri.scheme_str() {
+        Some("http" | "ws") => Some(80),
+        Some("https" | "wss") => Some(443),
+        _ => None,
+    };
+    match uri.port_u16() {
+        Some(port) if Some(port) != default_port => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    }
+}
+
+/// One partition per server ([`ByHost`]'s), method and path: a route, which a
+/// server's bucket header (Discord's `X-RateLimit-Bucket`) then maps to the bucket it
+/// shares.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ByRoute;
 
 impl PartitionBy for ByRoute {
     fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
-        let host = request.uri().host().unwrap_or("");
-        format!("{} {}{}", request.method(), host, request.uri().path()).into_bytes()
+        let server = server_of(request.uri());
+        format!("{} {server}{}", request.method(), request.uri().path()).into_bytes()
     }
 
     /// A route's requests share one bucket: the one the server names.
@@ -172,7 +190,7 @@ impl Partitions {
 
     /// The limiter a response's feedback applies to: the global one when the server
     /// says so, a partition the server names when the key `learns` them (scoped by the
-    /// `origin` host that named it, so one host cannot pause or crowd out another's
+    /// `origin` server that named it, so one server cannot pause or crowd out another's
     /// partitions, and remembered for `request_key`), or else the one the request was
     /// `admitted` by.
     pub(crate) fn target(
@@ -507,7 +525,7 @@ where
         let steer = Arc::clone(&self.steer);
         let request_key = self.by.partition(&request);
         let learns = self.by.learns_named_partitions();
-        let origin = request.uri().host().unwrap_or_default().as_bytes().to_vec();
+        let origin = server_of(request.uri()).into_bytes();
         Box::pin(async move {
             let limiter = partitions.admit(&request_key).await?;
             let mut response = inner.call(request).await.map_err(Into::into)?;
