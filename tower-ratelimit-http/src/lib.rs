@@ -95,10 +95,13 @@
 //!     .policy_name(PolicyName::new("per-ip")?);
 //! let global = HttpRateLimitLayer::global(MemoryStore::new(Quota::per_second(1_000)?))
 //!     .policy_name(PolicyName::new("global")?);
+//! // The last layer is the outermost: the per-IP limit decides first, so the requests
+//! // a client's own quota refuses never spend the global one (one client flooding
+//! // cannot lock everyone out).
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "hello" }))
-//!     .layer(per_ip)
-//!     .layer(global);
+//!     .layer(global)
+//!     .layer(per_ip);
 //!
 //! // `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`
 //! // records each connection's peer (feature `axum`); here it is set by hand.
@@ -117,9 +120,14 @@
 //! assert_eq!(denied.status(), 429);
 //! assert_eq!(denied.headers()["retry-after"], "1");
 //! let policies: Vec<_> = denied.headers().get_all("ratelimit-policy").iter().collect();
-//! assert_eq!(policies, [r#""per-ip";q=5;w=1"#, r#""global";q=1000;w=1"#]);
+//! assert_eq!(policies, [r#""per-ip";q=5;w=1"#]); // the global limit was not asked
 //!
-//! // Another client behind the same proxy has its own quota...
+//! // The client goes on, a thousand times: refused each time by its own quota.
+//! for _ in 0..1_000 {
+//!     app.clone().oneshot(request("10.0.0.1:4000", "203.0.113.7")).await?;
+//! }
+//! // Another client behind the same proxy has its own quota, and the global one is
+//! // not spent...
 //! let other = app.clone().oneshot(request("10.0.0.1:4000", "198.51.100.2")).await?;
 //! assert_eq!(other.status(), 200);
 //! // ...and a client that connects directly cannot choose its key with the header.

@@ -77,7 +77,7 @@ fn app(args: &Args) -> Result<Router, Box<dyn std::error::Error>> {
             .problem_details(true);
     let items = get(|Path(id): Path<u64>| async move { format!("{{\"id\":{id}}}\n") });
     // A per-route limit sits on the route itself, inside the app-wide layers: a request
-    // to /items/{id} passes the global limit, then the per-IP limit, then this one.
+    // to /items/{id} passes the per-IP limit, then the global limit, then this one.
     let items = match args.items_rate {
         Some(rate) => {
             let burst = args.items_burst.unwrap_or(args.burst);
@@ -94,8 +94,10 @@ fn app(args: &Args) -> Result<Router, Box<dyn std::error::Error>> {
     Ok(Router::new()
         .route("/", get(|| async { "hello\n" }))
         .route("/items/{id}", items)
-        .layer(per_ip)
-        .layer(global))
+        // The outermost layer decides first: per IP, so that the requests one client's
+        // quota refuses never spend the global limit that every client shares.
+        .layer(global)
+        .layer(per_ip))
 }
 
 #[tokio::main]
