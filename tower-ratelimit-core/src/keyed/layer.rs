@@ -84,7 +84,9 @@ pub(super) enum Mode {
 ///
 /// In both modes a cost above what the key's quota can ever admit fails at once with
 /// [`crate::error::CostTooLarge`], and a full store that refuses new keys fails with
-/// [`crate::error::StoreError::TooManyKeys`]. Services are `Clone` and clones share
+/// [`crate::error::StoreError::TooManyKeys`]. The inner service must be `Clone`, as
+/// under [`RateLimitLayer`](crate::RateLimitLayer) (see the [`rate`](crate::rate)
+/// module's docs for a service that is not). Services are `Clone` and clones share
 /// one limiter.
 pub struct KeyedRateLimitLayer<K, X, C = UnitCost, St = KeyedMemoryStore<K>> {
     limiter: KeyedRateLimiter<K, St>,

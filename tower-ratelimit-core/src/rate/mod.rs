@@ -32,6 +32,24 @@
 //! [`RateLimiter`](crate::RateLimiter): a limit that each clone enforced alone would be
 //! no limit (the failure of `tower::limit::RateLimit` behind axum).
 //!
+//! # What the inner service must be
+//!
+//! `Clone`: a service made ready and then left unused gives its readiness back by
+//! swapping in a clone, and a weighted request's response future takes the ready
+//! service with it while it waits for the rest of its cost. For a service that is not
+//! `Clone` (a `BoxService`, hyper's `SendRequest`), use `BoxCloneService` or put a
+//! `tower::buffer::Buffer` under the layer. The compiler's error does not name the
+//! bound: it says that a method such as `oneshot` "exists but its trait bounds were
+//! not satisfied".
+//!
+//! An inner service whose error type is `BoxError` itself (a `service_fn` returning
+//! `Result<_, BoxError>`, common in tests) can meet a rustc limitation when the call
+//! is awaited inside `tokio::spawn(async move { .. })`: "implementation of `From` is
+//! not general enough". Spawn the call's future itself
+//! (`tokio::spawn(svc.clone().oneshot(req))`), or give the service a concrete error
+//! type. The concurrency layer (which maps errors to `BoxError` the same way) shares
+//! the limitation.
+//!
 //! # A waiting service that is no longer polled
 //!
 //! In wait mode, a service whose `poll_ready` returned `Pending` holds a place in the

@@ -2,7 +2,8 @@
 //! 429, standard headers and keys a client cannot forge.
 //!
 //! [`HttpRateLimitLayer`] wraps any `http` service (axum, tonic, hyper, tower-http
-//! stacks). For each request it reads a key ([`key`]), asks a
+//! stacks) that is `Clone` (axum's routers and handlers are; wrap one that is not in
+//! `BoxCloneService` or a `tower::buffer::Buffer`). For each request it reads a key ([`key`]), asks a
 //! [`RateStore`](tower_ratelimit_core::store::RateStore) whether the request fits, and
 //! then either calls the service and adds the `RateLimit` fields to its response, or
 //! answers itself:
