@@ -56,7 +56,8 @@ pub fn paced<St: RateStore>(
         .layer(RetryLayer::new(retry_policy()))
         .limit_concurrency(concurrency)
         .limit_rate_with(limiter.clone())
-        .layer(FeedbackLayer::new(limiter))
+        // The rate given is a ceiling: a server that advertises a slower one sets it.
+        .layer(FeedbackLayer::new(limiter).adopt_policy(true))
         .layer(CountLayer::new(attempts))
         .service(HttpClient::new())
 }

@@ -57,10 +57,11 @@ async fn main() -> Result<(), BoxError> {
     };
 
     // One limiter for the whole client: every request through it shares the pace
-    // and every pause.
+    // and every pause. The rate given is a ceiling: the server's advertised policy,
+    // when slower, sets the pace after its first answer.
     let limiter = RateLimiter::new(Quota::from_rate(args.rate, 1)?);
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(RateLimitMiddleware::new(limiter))
+        .with(RateLimitMiddleware::new(limiter).adopt_policy(true))
         .build();
 
     let started = tokio::time::Instant::now();
