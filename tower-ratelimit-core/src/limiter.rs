@@ -40,8 +40,8 @@ use crate::store::{Decision, MemoryStore, RateStore};
 use futures_util::task::AtomicWaker;
 use std::fmt;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -82,6 +82,16 @@ pub(crate) struct Shared<St> {
     /// Notified on every change (pause, resume, quota), for those that wait out a
     /// pause outside the queue.
     pub(crate) pause_changed: Arc<tokio::sync::Notify>,
+    /// Whether the current pause is a throttle: its end empties the bucket.
+    throttled: AtomicBool,
+    /// Empties the store's bucket as of an instant; set by the first throttle (the
+    /// pause's end is noticed where the store's type is not known to be a store).
+    drainer: OnceLock<fn(&St, Instant)>,
+}
+
+/// [`RateStore::drain_until`] of the single bucket, as a function pointer.
+fn drain_store<St: RateStore>(store: &St, at: Instant) {
+    store.drain_until(&(), at);
 }
 
 impl<St> Clone for RateLimiter<St> {
@@ -136,6 +146,8 @@ impl<St> RateLimiter<St> {
                 head_waker: AtomicWaker::new(),
                 generation: AtomicU64::new(0),
                 pause_changed: Arc::new(tokio::sync::Notify::new()),
+                throttled: AtomicBool::new(false),
+                drainer: OnceLock::new(),
             }),
         }
     }
@@ -187,6 +199,8 @@ impl<St> RateLimiter<St> {
 
     /// Lifts a pause at once and wakes the waiters.
     pub fn resume(&self) {
+        // A throttle lifted early leaves the bucket as it is.
+        self.shared.throttled.store(false, Ordering::Release);
         if self.shared.paused_until.swap(0, Ordering::AcqRel) != 0 {
             self.shared
                 .unpaused_at
@@ -234,12 +248,21 @@ impl<St> Shared<St> {
         }
         let now = self.clock.now();
         if now >= until {
+            // A throttle's end empties the bucket, before the pause reads as over: a
+            // caller that sees it over sees the bucket drained. Emptying is idempotent,
+            // so whoever notices the end first may do it.
+            if self.throttled.load(Ordering::Acquire) {
+                if let Some(drain) = self.drainer.get() {
+                    drain(&self.store, self.clock.to_instant(until));
+                }
+            }
             // Expired: clear it so later checks skip the clock read.
             if self
                 .paused_until
                 .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
+                self.throttled.store(false, Ordering::Release);
                 self.unpaused_at.fetch_max(until, Ordering::AcqRel);
             }
             return None;
@@ -294,8 +317,17 @@ impl<St: RateStore> RateLimiter<St> {
     /// their state elsewhere (Redis) and window algorithms, whose count is their
     /// burst, are only paused (see [`RateStore::drain_until`]).
     pub fn throttle_until(&self, until: Instant) {
+        let shared = &self.shared;
+        if shared.clock.to_nanos(until) <= shared.clock.now() {
+            shared.store.drain_until(&(), until);
+            return;
+        }
+        // Emptied when the pause ends, not now: the bucket keeps its state through the
+        // pause, so a quota change meanwhile rescales what it really owes, not the
+        // pause (which it would have stretched by the ratio of the intervals).
+        shared.drainer.get_or_init(|| drain_store::<St>);
+        shared.throttled.store(true, Ordering::Release);
         self.pause_until(until);
-        self.shared.store.drain_until(&(), until);
     }
 
     /// [`RateLimiter::throttle_until`] `duration` from now.

@@ -107,3 +107,59 @@ async fn window_algorithms_are_only_paused() {
     let starts = starts(&limiter, 5, start).await;
     assert_eq!(starts, [1000; 5]);
 }
+
+/// A quota change right after a throttle (a 429 whose policy the client adopts) or
+/// during it changes the rate after it, not the pause: the bucket is emptied when the
+/// pause ends. Emptied at once instead, the pause was part of the debt the change
+/// rescaled: 1 s became 19 s (a cut from 100/s to 10/s right after), 14.5 s (at 0.5 s).
+#[tokio::test(start_paused = true)]
+async fn a_quota_change_during_a_throttle_keeps_the_pause() {
+    let hundred = Quota::per_second(100).expect("quota");
+    let ten = Quota::per_second(10).expect("quota");
+    for change_after in [Duration::ZERO, Duration::from_millis(500)] {
+        let limiter = RateLimiter::new(hundred);
+        let start = Instant::now();
+        limiter.throttle_for(Duration::from_secs(1));
+        tokio::time::sleep(change_after).await;
+        limiter.set_quota(ten);
+        let starts = starts(&limiter, 3, start).await;
+        assert_eq!(
+            starts,
+            [1000, 1100, 1200],
+            "quota changed after {change_after:?}"
+        );
+    }
+}
+
+/// A throttle lifted early leaves the bucket as it was: what it saved starts at once.
+#[tokio::test(start_paused = true)]
+async fn a_resumed_throttle_leaves_the_bucket_as_it_was() {
+    for pause in [Duration::from_secs(60), Duration::MAX] {
+        let limiter = RateLimiter::new(ten_per_second());
+        let start = Instant::now();
+        limiter.throttle_for(pause);
+        limiter.resume();
+        let starts = starts(&limiter, 3, start).await;
+        assert_eq!(starts, [0, 0, 0], "{pause:?}");
+    }
+}
+
+/// Requests already waiting when the throttle comes start after it at the rate.
+#[tokio::test(start_paused = true)]
+async fn waiters_queued_before_a_throttle_resume_at_the_rate() {
+    let limiter = RateLimiter::new(ten_per_second());
+    let start = Instant::now();
+    assert!(limiter
+        .store()
+        .check_now(10)
+        .expect("decision")
+        .is_allowed());
+    let waiting = {
+        let limiter = limiter.clone();
+        tokio::spawn(async move { starts(&limiter, 6, start).await })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    limiter.throttle_for(Duration::from_secs(1));
+    let starts = waiting.await.expect("task");
+    assert_eq!(starts, [100, 1150, 1250, 1350, 1450, 1550]);
+}

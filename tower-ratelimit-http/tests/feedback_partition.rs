@@ -398,3 +398,37 @@ fn partitions_key_a_server_by_host_and_non_default_port() {
         b"GET a.test:8080/p"
     );
 }
+
+/// A server-wide refusal (`X-RateLimit-Global`) holds every partition through the
+/// global limiter, and empties each partition's bucket too: a host's requests resume
+/// at its rate, not with the burst its bucket saved during the pause.
+#[tokio::test(start_paused = true)]
+async fn partitions_resume_at_their_rate_after_a_global_refusal() {
+    let log: Log = Arc::default();
+    let layer = PartitionedFeedbackLayer::new(
+        Quota::per_second(10).unwrap(), // per host: one every 100 ms, burst 10
+        RateLimiter::new(Quota::per_second(1000).unwrap()),
+    );
+    let client = layer.layer(api(Arc::clone(&log), |_, n| match n {
+        0 => vec![
+            (":status", "429"),
+            ("retry-after", "1"),
+            ("x-ratelimit-global", "true"),
+        ],
+        _ => vec![],
+    }));
+    let t0 = Instant::now();
+    let refused = client.clone().oneshot(get("http://a.test/")).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let later: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(client.clone().oneshot(get("http://a.test/"))))
+        .collect();
+    for request in later {
+        request.await.unwrap().unwrap();
+    }
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    assert_eq!(
+        starts_of(&log, "a.test/"),
+        vec![t0, ms(1000), ms(1100), ms(1200), ms(1300)]
+    );
+}

@@ -281,7 +281,7 @@ where
         }
         let Some(call) = self.breaker.try_call() else {
             Counters::bump(&self.counters.short_circuited);
-            return self.on_failure(&key, &quota, mode, cost, max_wait, Unavailable::CircuitOpen);
+            return self.on_failure(&key, mode, cost, max_wait, Unavailable::CircuitOpen);
         };
         let sent = Instant::now();
         let generation = self.negative.as_ref().map(NegativeCache::generation);
@@ -344,7 +344,7 @@ where
             call.succeeded();
         }
         Counters::bump(&self.counters.remote_errors);
-        self.on_failure(&key, &quota, mode, cost, max_wait, cause)
+        self.on_failure(&key, mode, cost, max_wait, cause)
     }
 
     fn cached_denial(
@@ -380,12 +380,15 @@ where
     fn on_failure(
         &self,
         key: &[u8],
-        quota: &Quota,
         mode: Mode,
         cost: u64,
         max_wait: Duration,
         cause: Unavailable,
     ) -> Result<Decision, StoreError> {
+        // The quota now, not the one read when the call began: a call that failed
+        // after a quota change would otherwise hand the fallback the old one, which
+        // rescales every local key back and forth.
+        let quota = &self.current_quota();
         Counters::bump(&self.counters.policy_decisions);
         self.mark_now(&self.policy_answered);
         match (&self.policy, &self.fallback) {

@@ -213,6 +213,25 @@ impl Partitions {
         }
     }
 
+    /// A server-wide refusal: every partition is throttled as the global limiter is,
+    /// so that none spends at its end the burst it saved during the pause.
+    pub(crate) fn throttle_each(&self, verdict: &steer::Verdict) {
+        if verdict.class != super::Class::Throttled {
+            return;
+        }
+        if let steer::Hold::For(wait) = verdict.hold {
+            let limiters: Vec<RateLimiter> = self
+                .lock()
+                .limiters
+                .values()
+                .map(|e| e.limiter.clone())
+                .collect();
+            for limiter in limiters {
+                limiter.throttle_for(wait);
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         // A panic while holding the lock cannot leave the table inconsistent (each
         // operation is one insert or remove), so a poisoned lock is still usable.
@@ -533,6 +552,11 @@ where
             let target =
                 partitions.target(limiter, &request_key, &origin, &verdict.feedback, learns);
             steer::apply(&target, &verdict, steer.adopt_policy);
+            if verdict.feedback.partition.global {
+                // The global limiter holds every partition, but each partition's bucket
+                // saved its burst meanwhile: a server-wide refusal empties them all.
+                partitions.throttle_each(&verdict);
+            }
             if let Some(over) = verdict.over_cap {
                 return Err(Box::new(over) as BoxError);
             }

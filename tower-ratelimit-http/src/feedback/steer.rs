@@ -82,15 +82,6 @@ pub(crate) fn apply<St: RateStore>(
     verdict: &Verdict,
     adopt_policy: Option<Quota>,
 ) {
-    if let Hold::For(wait) = verdict.hold {
-        if verdict.class == Class::Throttled {
-            // Refused: the client's saved burst is more than the server takes, so it
-            // resumes at the rate (not as a burst into the next refusal).
-            limiter.throttle_for(wait);
-        } else {
-            limiter.pause_for(wait);
-        }
-    }
     if let (Some(ceiling), Some(advertised)) = (adopt_policy, verdict.advertised) {
         let current = limiter.quota();
         let quota = if advertised.emission_interval() < ceiling.emission_interval() {
@@ -102,6 +93,15 @@ pub(crate) fn apply<St: RateStore>(
             limiter.set_quota(quota);
         }
     }
+    if let Hold::For(wait) = verdict.hold {
+        if verdict.class == Class::Throttled {
+            // Refused: the client's saved burst is more than the server takes, so it
+            // resumes at the rate (not as a burst into the next refusal).
+            limiter.throttle_for(wait);
+        } else {
+            limiter.pause_for(wait);
+        }
+    }
 }
 
 /// The quota a limiter at `current` takes from a server's `advertised` one: the
@@ -109,11 +109,16 @@ pub(crate) fn apply<St: RateStore>(
 ///
 /// A policy (`q` per `w`) says nothing about how much may start at once: a server at
 /// 100/s with strict spacing advertises `q=100;w=1` too. So a client that chose a
-/// burst below its count (strict spacing, smoothing) keeps that burst, capped at `q`;
-/// a client with the default burst (its count, or more) takes `q`, as a window server
-/// admits `q` at once.
+/// burst below its count (strict spacing, smoothing), or a burst that spans less than
+/// a second (`Quota::from_rate(300.0, 1)`), keeps that burst, capped at `q`; a client
+/// with the default burst (its count, or more, over a second or more) takes `q`, as a
+/// window server admits `q` at once.
 pub(crate) fn adopted(current: &Quota, advertised: Quota) -> Quota {
-    if current.burst() >= current.count() {
+    // The default burst is the count, and the count spans a whole period (a second, a
+    // minute). `Quota::from_rate(300.0, 1)` has a count of 1 too, per 3.3 ms: a burst
+    // of one interval is strict spacing, whatever the count says.
+    let burst_span = current.burst() as f64 * current.emission_interval().as_secs_f64();
+    if current.burst() >= current.count() && burst_span >= 1.0 {
         return advertised;
     }
     advertised
@@ -133,4 +138,35 @@ pub(crate) fn advertised_quota(feedback: &Feedback) -> Option<Quota> {
             (u128::from(*q1) * w2.as_nanos()).cmp(&(u128::from(*q2) * w1.as_nanos()))
         })
         .and_then(|(q, w)| Quota::new(q, w).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::adopted;
+    use tower_ratelimit_core::Quota;
+
+    fn quota(q: Result<Quota, tower_ratelimit_core::QuotaError>) -> Quota {
+        q.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_strictly_spaced_client_keeps_its_burst() {
+        let advertised = quota(Quota::per_second(200));
+        // `from_rate` counts 1 per interval: its burst of 1 is strict spacing.
+        let paced = adopted(&quota(Quota::from_rate(300.0, 1)), advertised);
+        assert_eq!((paced.count(), paced.burst()), (200, 1));
+        let smoothed = adopted(
+            &quota(Quota::per_second(300).and_then(|q| q.with_burst(5))),
+            advertised,
+        );
+        assert_eq!(smoothed.burst(), 5);
+        // The default burst (a whole second of the count) takes the server's.
+        let default = adopted(&quota(Quota::per_second(300)), advertised);
+        assert_eq!(default.burst(), 200);
+        let slow = adopted(
+            &quota(Quota::from_rate(0.5, 1)),
+            quota(Quota::per_minute(10)),
+        );
+        assert_eq!(slow.burst(), 10);
+    }
 }
