@@ -183,6 +183,11 @@ impl Default for GoodputConfig {
 /// limited by the client's demand: its estimate scales what was really sent.
 const UNDER_USED: f64 = 0.8;
 
+/// Fewer responses than this to requests sent while measuring, at under
+/// `UNDER_USED` of the rate, are a job's tail: the measurement waits for more (see
+/// `thin`).
+const THIN: u64 = 4;
+
 /// The first probe step whose overshoot leaves a wide bracket (+35 % over the cruise
 /// it started from, 17 % over the step before it): the cruise after it is
 /// `wide_revert_cruise`.
@@ -305,6 +310,9 @@ enum Phase {
         early: Option<u64>,
         /// A Retry-After hold the measurement spans (see `observe`).
         hold: Option<Held>,
+        /// Responses to requests sent since the one that opened the episode: what the
+        /// client sent while measuring, not what it had in flight before.
+        sent_since: u64,
     },
     Cruise {
         until: Duration,
@@ -667,6 +675,7 @@ impl Goodput {
             hold: outcome
                 .retry_after()
                 .map(|wait| Held::starting(now, wait, (0, 1))),
+            sent_since: 0,
         };
     }
 
@@ -858,6 +867,7 @@ impl Controller for Goodput {
                 later_run: None,
                 early: None,
                 hold: None,
+                sent_since: 1,
             };
             return;
         }
@@ -878,6 +888,7 @@ impl Controller for Goodput {
                 later_run,
                 early,
                 hold,
+                sent_since,
             } => {
                 // A window roll is confirmed by mostly acceptances after it (a token
                 // bucket shared with others accepts one now and then between refusals).
@@ -890,6 +901,7 @@ impl Controller for Goodput {
                 // opened says nothing about the run.
                 let stale = sent_at(now, outcome) < sent;
                 let this = sent_at(now, outcome);
+                let sent_since = sent_since + u64::from(!stale);
                 let roll = match roll {
                     _ if stale => roll,
                     // Requests sent before the roll may still come back refused.
@@ -1066,7 +1078,41 @@ impl Controller for Goodput {
                 if sparse.is_some() {
                     self.provisional = true;
                 }
-                let end = sparse.unwrap_or(end);
+                // A measurement with no hold whose client sent under `UNDER_USED` of
+                // `r0` (its demand, not its rate, set the pace) and fewer than `THIN`
+                // requests after the one that opened it is a tail, not a reading: the
+                // last pages of a job, whose answers to requests already in flight
+                // close the window, the page refused retried a second later. Read as
+                // a demand-limited measurement, its rate was those few answers over
+                // the idle second: the showdown's "adaptive (no rate)" ended 3 of 25
+                // runs at 4.5-15/s after holding 100/s for the whole job. It waits for more
+                // responses, up to `measure_max` from its start; still thin then, the
+                // requests `r0` allowed in a measurement window and the client did
+                // not send count as accepted (only its refusals lower the estimate).
+                // The rate the responses came at. A response that closes the window a
+                // whole window after its end came after the client went idle (the
+                // job's last page, retried a second later): the window's rate is that
+                // of the responses inside it. Counted over the idle time, answers at
+                // 80/s read as 10/s, a demand-limited client's (showdown, 1 of 30
+                // runs ended at 10.5/s).
+                let sent_rate = {
+                    let late = now > later(end, self.measure_window(r0)) && a + b > 1;
+                    let (n, span) = if late {
+                        (a + b - 1, end.saturating_sub(start))
+                    } else {
+                        (a + b, now.saturating_sub(start))
+                    };
+                    n as f64 / span.as_secs_f64().max(1e-9)
+                };
+                let thin = sparse.is_none()
+                    && hold.is_none()
+                    && sent_since < THIN
+                    && sent_rate < UNDER_USED * r0;
+                let end = match sparse {
+                    Some(sparse) => sparse,
+                    None if thin && now >= end => later(start, self.cfg.measure_max).max(end),
+                    None => end,
+                };
                 let hold = hold.map(|h| {
                     let (pa, pb) = h.pre;
                     let windowish = self.window_seen
@@ -1113,9 +1159,7 @@ impl Controller for Goodput {
                     // is under its rate (a queue that empties) sent less than `r0`, and
                     // the limit is that share of what it really sent. Not across a
                     // Retry-After hold, which stops the responses.
-                    let elapsed = now.saturating_sub(start).as_secs_f64();
-                    let sent_rate = (a + b) as f64 / elapsed.max(1e-9);
-                    let r0 = if sent_rate < UNDER_USED * r0 && self.last_hold.is_zero() {
+                    let r0 = if sent_rate < UNDER_USED * r0 && self.last_hold.is_zero() && !thin {
                         sent_rate
                     } else {
                         r0
@@ -1154,6 +1198,12 @@ impl Controller for Goodput {
                             } else {
                                 (a, b)
                             }
+                        }
+                        _ if thin => {
+                            let (a, b) = share_counts;
+                            let allowed =
+                                (r0 * self.measure_window(r0).as_secs_f64()).floor() as u64 + 1;
+                            (a + allowed.saturating_sub(a + b), b)
                         }
                         _ => share_counts,
                     };
@@ -1225,6 +1275,7 @@ impl Controller for Goodput {
                         later_run,
                         early,
                         hold,
+                        sent_since,
                     };
                 }
             }
