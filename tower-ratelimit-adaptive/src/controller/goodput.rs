@@ -186,7 +186,7 @@ const UNDER_USED: f64 = 0.8;
 /// Fewer responses than this to requests sent while measuring, at under
 /// `UNDER_USED` of the rate, are a job's tail: the measurement waits for more (see
 /// `thin`).
-const THIN: u64 = 4;
+const THIN: u32 = 4;
 
 /// The first probe step whose overshoot leaves a wide bracket (+35 % over the cruise
 /// it started from, 17 % over the step before it): the cruise after it is
@@ -278,6 +278,9 @@ impl Held {
     }
 }
 
+// One phase per controller, replaced in place on each change of phase: boxing the
+// measurement would allocate at every throttle episode to save bytes held once.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     Startup {
@@ -312,7 +315,7 @@ enum Phase {
         hold: Option<Held>,
         /// Responses to requests sent since the one that opened the episode: what the
         /// client sent while measuring, not what it had in flight before.
-        sent_since: u64,
+        sent_since: u32,
     },
     Cruise {
         until: Duration,
@@ -901,7 +904,7 @@ impl Controller for Goodput {
                 // opened says nothing about the run.
                 let stale = sent_at(now, outcome) < sent;
                 let this = sent_at(now, outcome);
-                let sent_since = sent_since + u64::from(!stale);
+                let sent_since = sent_since.saturating_add(u32::from(!stale));
                 let roll = match roll {
                     _ if stale => roll,
                     // Requests sent before the roll may still come back refused.
