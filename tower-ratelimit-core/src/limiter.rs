@@ -40,7 +40,7 @@ use crate::store::{Decision, MemoryStore, RateStore};
 use futures_util::task::AtomicWaker;
 use std::fmt;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -82,8 +82,10 @@ pub(crate) struct Shared<St> {
     /// Notified on every change (pause, resume, quota), for those that wait out a
     /// pause outside the queue.
     pub(crate) pause_changed: Arc<tokio::sync::Notify>,
-    /// Whether the current pause is a throttle: its end empties the bucket.
-    throttled: AtomicBool,
+    /// Clock nanoseconds at which a throttle ends and empties the bucket (the latest
+    /// throttle's `until`); 0 when none is pending. Apart from `paused_until`, so that
+    /// a plain pause around it neither moves nor cancels the throttle's drain.
+    drain_at: AtomicU64,
     /// Empties the store's bucket as of an instant; set by the first throttle (the
     /// pause's end is noticed where the store's type is not known to be a store).
     drainer: OnceLock<fn(&St, Instant)>,
@@ -146,7 +148,7 @@ impl<St> RateLimiter<St> {
                 head_waker: AtomicWaker::new(),
                 generation: AtomicU64::new(0),
                 pause_changed: Arc::new(tokio::sync::Notify::new()),
-                throttled: AtomicBool::new(false),
+                drain_at: AtomicU64::new(0),
                 drainer: OnceLock::new(),
             }),
         }
@@ -199,8 +201,12 @@ impl<St> RateLimiter<St> {
 
     /// Lifts a pause at once and wakes the waiters.
     pub fn resume(&self) {
-        // A throttle lifted early leaves the bucket as it is.
-        self.shared.throttled.store(false, Ordering::Release);
+        // A throttle lifted early leaves the bucket as it is; one that has ended (its
+        // end not yet noticed) has emptied it.
+        let due = self.shared.drain_at.swap(0, Ordering::AcqRel);
+        if due != 0 && due <= self.shared.clock.now() {
+            self.shared.drain(due);
+        }
         if self.shared.paused_until.swap(0, Ordering::AcqRel) != 0 {
             self.shared
                 .unpaused_at
@@ -248,13 +254,16 @@ impl<St> Shared<St> {
         }
         let now = self.clock.now();
         if now >= until {
-            // A throttle's end empties the bucket, before the pause reads as over: a
-            // caller that sees it over sees the bucket drained. Emptying is idempotent,
-            // so whoever notices the end first may do it.
-            if self.throttled.load(Ordering::Acquire) {
-                if let Some(drain) = self.drainer.get() {
-                    drain(&self.store, self.clock.to_instant(until));
-                }
+            // A throttle that has ended empties the bucket (as of its own end) before
+            // the pause reads as over: a caller that sees it over sees the bucket
+            // drained. Emptying is idempotent, so whoever notices first may do it; the
+            // mark is cleared only if no later throttle raised it meanwhile.
+            let due = self.drain_at.load(Ordering::Acquire);
+            if due != 0 && due <= now {
+                self.drain(due);
+                let _ = self
+                    .drain_at
+                    .compare_exchange(due, 0, Ordering::AcqRel, Ordering::Relaxed);
             }
             // Expired: clear it so later checks skip the clock read.
             if self
@@ -262,12 +271,18 @@ impl<St> Shared<St> {
                 .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
-                self.throttled.store(false, Ordering::Release);
                 self.unpaused_at.fetch_max(until, Ordering::AcqRel);
             }
             return None;
         }
         Some(Duration::from_nanos(until - now))
+    }
+
+    /// Empties the bucket as of `at` (clock nanoseconds), once a throttle set the way.
+    fn drain(&self, at: u64) {
+        if let Some(drain) = self.drainer.get() {
+            drain(&self.store, self.clock.to_instant(at));
+        }
     }
 
     /// When the last pause ended: slots before it are owed to nobody, whoever waited.
@@ -326,7 +341,9 @@ impl<St: RateStore> RateLimiter<St> {
         // pause, so a quota change meanwhile rescales what it really owes, not the
         // pause (which it would have stretched by the ratio of the intervals).
         shared.drainer.get_or_init(|| drain_store::<St>);
-        shared.throttled.store(true, Ordering::Release);
+        shared
+            .drain_at
+            .fetch_max(shared.clock.to_nanos(until).max(1), Ordering::AcqRel);
         self.pause_until(until);
     }
 

@@ -116,7 +116,8 @@ pub(crate) fn apply<St: RateStore>(
 pub(crate) fn adopted(current: &Quota, advertised: Quota) -> Quota {
     // The default burst is the count, and the count spans a whole period (a second, a
     // minute). `Quota::from_rate(300.0, 1)` has a count of 1 too, per 3.3 ms: a burst
-    // of one interval is strict spacing, whatever the count says.
+    // that spans under a second is read as strict spacing, whatever the count says (one
+    // of a second or more, `from_rate(0.5, 1)` as `per_second(1)`, as the default).
     let burst_span = current.burst() as f64 * current.emission_interval().as_secs_f64();
     if current.burst() >= current.count() && burst_span >= 1.0 {
         return advertised;
