@@ -1360,30 +1360,6 @@ fn goodput_counts_no_unsent_requests_after_a_refusal_held_the_client_again() {
 }
 
 #[test]
-fn goodput_takes_a_tail_of_a_few_answers_for_no_reading() {
-    // Cruising under 100/s when the job's last pages trickle out: a refusal, then one
-    // answer 300 ms later (past the 124 ms window). Read as a demand-limited window
-    // (2 sent in 0.3 s, 1 accepted) it set the estimate to 6.7 · 1.5/3 = 3.3/s: the
-    // showdown ended 3 of 25 runs at 4.5-15/s. Two answers are no reading.
-    let (mut c, t) = measured_once(100.0);
-    let (estimate, rate) = (c.estimate(), c.rate());
-    let secs = Duration::from_secs_f64;
-    c.observe(secs(t + 1.0), &no());
-    c.observe(secs(t + 1.3), &ok());
-    assert_eq!(
-        (c.estimate(), c.rate()),
-        (estimate, rate),
-        "waits for more answers"
-    );
-    // Still thin at `measure_max` (2 s): the requests the cruise allowed in a window
-    // and the client did not send count as accepted, and none was refused after the
-    // opener: the estimate is the rate it cruised at.
-    c.observe(secs(t + 3.5), &ok());
-    let est = c.estimate().expect("measured");
-    assert!((est - rate.expect("a rate")).abs() < 1e-6, "{est}");
-}
-
-#[test]
 fn goodput_reads_a_window_closed_late_at_the_rate_inside_it() {
     // Cruising under 100/s; a refusal, then answers every 11 ms through the 150 ms
     // window (the client is busy), then nothing until one answer 1 s later (the job's

@@ -183,11 +183,6 @@ impl Default for GoodputConfig {
 /// limited by the client's demand: its estimate scales what was really sent.
 const UNDER_USED: f64 = 0.8;
 
-/// Fewer responses than this to requests sent while measuring, at under
-/// `UNDER_USED` of the rate, are a job's tail: the measurement waits for more (see
-/// `thin`).
-const THIN: u32 = 4;
-
 /// The first probe step whose overshoot leaves a wide bracket (+35 % over the cruise
 /// it started from, 17 % over the step before it): the cruise after it is
 /// `wide_revert_cruise`.
@@ -278,9 +273,6 @@ impl Held {
     }
 }
 
-// One phase per controller, replaced in place on each change of phase: boxing the
-// measurement would allocate at every throttle episode to save bytes held once.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     Startup {
@@ -313,9 +305,6 @@ enum Phase {
         early: Option<u64>,
         /// A Retry-After hold the measurement spans (see `observe`).
         hold: Option<Held>,
-        /// Responses to requests sent since the one that opened the episode: what the
-        /// client sent while measuring, not what it had in flight before.
-        sent_since: u32,
     },
     Cruise {
         until: Duration,
@@ -678,7 +667,6 @@ impl Goodput {
             hold: outcome
                 .retry_after()
                 .map(|wait| Held::starting(now, wait, (0, 1))),
-            sent_since: 0,
         };
     }
 
@@ -870,7 +858,6 @@ impl Controller for Goodput {
                 later_run: None,
                 early: None,
                 hold: None,
-                sent_since: 1,
             };
             return;
         }
@@ -891,7 +878,6 @@ impl Controller for Goodput {
                 later_run,
                 early,
                 hold,
-                sent_since,
             } => {
                 // A window roll is confirmed by mostly acceptances after it (a token
                 // bucket shared with others accepts one now and then between refusals).
@@ -904,7 +890,6 @@ impl Controller for Goodput {
                 // opened says nothing about the run.
                 let stale = sent_at(now, outcome) < sent;
                 let this = sent_at(now, outcome);
-                let sent_since = sent_since.saturating_add(u32::from(!stale));
                 let roll = match roll {
                     _ if stale => roll,
                     // Requests sent before the roll may still come back refused.
@@ -1081,17 +1066,6 @@ impl Controller for Goodput {
                 if sparse.is_some() {
                     self.provisional = true;
                 }
-                // A measurement with no hold whose client sent under `UNDER_USED` of
-                // `r0` (its demand, not its rate, set the pace) and fewer than `THIN`
-                // requests after the one that opened it is a tail, not a reading: the
-                // last pages of a job, whose answers to requests already in flight
-                // close the window, the page refused retried a second later. Read as
-                // a demand-limited measurement, its rate was those few answers over
-                // the idle second: the showdown's "adaptive (no rate)" ended 3 of 25
-                // runs at 4.5-15/s after holding 100/s for the whole job. It waits for more
-                // responses, up to `measure_max` from its start; still thin then, the
-                // requests `r0` allowed in a measurement window and the client did
-                // not send count as accepted (only its refusals lower the estimate).
                 // The rate the responses came at. A response that closes the window a
                 // whole window after its end came after the client went idle (the
                 // job's last page, retried a second later): the window's rate is that
@@ -1099,7 +1073,15 @@ impl Controller for Goodput {
                 // 80/s read as 10/s, a demand-limited client's (showdown, 1 of 30
                 // runs ended at 10.5/s).
                 let sent_rate = {
-                    let late = now > later(end, self.measure_window(r0)) && a + b > 1;
+                    // Late: past a whole window after the end, and past three times the
+                    // spacing of the responses inside it (a client of low, steady
+                    // demand closes every window late by its own spacing; that is its
+                    // pace, not an idle spell).
+                    let inside = end.saturating_sub(start).as_secs_f64();
+                    let gap = now.saturating_sub(end);
+                    let late = a + b > 1
+                        && now > later(end, self.measure_window(r0))
+                        && gap.as_secs_f64() > 3.0 * inside / (a + b - 1) as f64;
                     let (n, span) = if late {
                         (a + b - 1, end.saturating_sub(start))
                     } else {
@@ -1107,15 +1089,8 @@ impl Controller for Goodput {
                     };
                     n as f64 / span.as_secs_f64().max(1e-9)
                 };
-                let thin = sparse.is_none()
-                    && hold.is_none()
-                    && sent_since < THIN
-                    && sent_rate < UNDER_USED * r0;
-                let end = match sparse {
-                    Some(sparse) => sparse,
-                    None if thin && now >= end => later(start, self.cfg.measure_max).max(end),
-                    None => end,
-                };
+                let end = sparse.unwrap_or(end);
+
                 let hold = hold.map(|h| {
                     let (pa, pb) = h.pre;
                     let windowish = self.window_seen
@@ -1162,7 +1137,7 @@ impl Controller for Goodput {
                     // is under its rate (a queue that empties) sent less than `r0`, and
                     // the limit is that share of what it really sent. Not across a
                     // Retry-After hold, which stops the responses.
-                    let r0 = if sent_rate < UNDER_USED * r0 && self.last_hold.is_zero() && !thin {
+                    let r0 = if sent_rate < UNDER_USED * r0 && self.last_hold.is_zero() {
                         sent_rate
                     } else {
                         r0
@@ -1201,12 +1176,6 @@ impl Controller for Goodput {
                             } else {
                                 (a, b)
                             }
-                        }
-                        _ if thin => {
-                            let (a, b) = share_counts;
-                            let allowed =
-                                (r0 * self.measure_window(r0).as_secs_f64()).floor() as u64 + 1;
-                            (a + allowed.saturating_sub(a + b), b)
                         }
                         _ => share_counts,
                     };
@@ -1278,7 +1247,6 @@ impl Controller for Goodput {
                         later_run,
                         early,
                         hold,
-                        sent_since,
                     };
                 }
             }
