@@ -1377,6 +1377,48 @@ fn goodput_reads_a_window_closed_late_at_the_rate_inside_it() {
     assert!(est > 90.0, "{est}");
 }
 
+/// Seconds until a controller cruising under 100/s comes within 1.5 times a limit
+/// that fell to `limit`/s under the client's steady `demand` (a token bucket of burst
+/// 1 answering at once), and the refusals until then.
+fn converges_under_demand(demand: f64, limit: f64) -> (f64, u32) {
+    let (mut c, t0) = measured_once(100.0);
+    let (mut t, mut tokens, mut last, mut refused) = (t0, 1.0f64, t0, 0u32);
+    while t - t0 < 600.0 {
+        t += (1.0 / demand).max(1.0 / c.rate().unwrap());
+        tokens = (tokens + (t - last) * limit).min(1.0);
+        last = t;
+        let outcome = if tokens >= 1.0 {
+            tokens -= 1.0;
+            ok()
+        } else {
+            refused += 1;
+            no()
+        };
+        c.observe(Duration::from_secs_f64(t), &outcome);
+        if c.rate().unwrap() <= 1.5 * limit {
+            return (t - t0, refused);
+        }
+    }
+    panic!("never converged: demand {demand}/s, limit {limit}/s");
+}
+
+#[test]
+fn goodput_converges_under_a_low_steady_demand() {
+    // A review's guard against rules for a job's tail: one that waited for more
+    // answers and counted the unsent ones as accepted took 140 s and 70 refusals at
+    // 1/s against 0.5/s, and 2.3 s and 15 refusals at 10/s against 4/s.
+    let (secs, refused) = converges_under_demand(1.0, 0.5);
+    assert!(
+        secs <= 4.0 && refused <= 2,
+        "1/s against 0.5/s: {secs} s, {refused} refusals"
+    );
+    let (secs, refused) = converges_under_demand(10.0, 4.0);
+    assert!(
+        secs <= 1.0 && refused <= 4,
+        "10/s against 4/s: {secs} s, {refused} refusals"
+    );
+}
+
 /// Seconds from a probe step that overshot with a 1 s hold to the next rise of the
 /// rate, when the step is the first one at least `step` times the cruise after a
 /// first episode at `limit`/s.
