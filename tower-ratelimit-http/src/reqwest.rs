@@ -267,7 +267,9 @@ where
         // `Url::port` leaves out), as `ByHost` keys it.
         let url = request.url();
         let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            Some(port) => {
+                crate::feedback::partition::with_port(url.host_str().unwrap_or_default(), port)
+            }
             None => url.host_str().unwrap_or_default().to_owned(),
         }
         .into_bytes();

@@ -432,3 +432,15 @@ async fn partitions_resume_at_their_rate_after_a_global_refusal() {
         vec![t0, ms(1000), ms(1100), ms(1200), ms(1300)]
     );
 }
+
+/// A host long enough to fill the key keeps room for its port: two ports of it are
+/// two servers.
+#[test]
+fn a_long_hosts_ports_stay_apart() {
+    use tower_ratelimit_http::feedback::{ByHost, PartitionBy};
+    let host = format!("{}.test", "a".repeat(250));
+    let key = |port: u16| ByHost.partition(&get(&format!("http://{host}:{port}/")));
+    assert_ne!(key(8080), key(8081));
+    assert!(key(8080).len() <= 256);
+    assert!(key(8080).ends_with(b":8080"));
+}

@@ -21,7 +21,7 @@ mod layer;
 mod model;
 mod next_unit;
 mod parse;
-mod partition;
+pub(crate) mod partition;
 mod service;
 pub(crate) mod steer;
 

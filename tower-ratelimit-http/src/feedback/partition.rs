@@ -85,9 +85,17 @@ pub(crate) fn server_of(uri: &http::Uri) -> String {
         _ => None,
     };
     match uri.port_u16() {
-        Some(port) if Some(port) != default_port => format!("{host}:{port}"),
+        Some(port) if Some(port) != default_port => with_port(host, port),
         _ => host.to_owned(),
     }
+}
+
+/// `host:port`, with the host cut short enough that the port survives the key's
+/// truncation to `MAX_KEY` bytes (or two ports of a 255-byte host would share a key).
+pub(crate) fn with_port(host: &str, port: u16) -> String {
+    let room = MAX_KEY.saturating_sub(":65535".len());
+    let host = host.get(..host.len().min(room)).unwrap_or(host);
+    format!("{host}:{port}")
 }
 
 /// One partition per server ([`ByHost`]'s), method and path: a route, which a
