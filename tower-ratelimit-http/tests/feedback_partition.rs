@@ -393,6 +393,7 @@ fn partitions_key_a_server_by_host_and_non_default_port() {
     assert_eq!(by_host("https://a.test:443/x"), b"a.test");
     assert_eq!(by_host("https://a.test:8443/x"), b"a.test:8443");
     assert_eq!(by_host("http://127.0.0.1:3000/"), b"127.0.0.1:3000");
+    assert_eq!(by_host("http://A.Test:8080/"), b"a.test:8080");
     assert_eq!(
         ByRoute.partition(&get("http://a.test:8080/p")),
         b"GET a.test:8080/p"

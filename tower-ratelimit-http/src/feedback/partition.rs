@@ -78,7 +78,9 @@ impl PartitionBy for ByHost {
 /// the scheme's default. Services on other ports of one host are other servers, with
 /// limits of their own (an admin port, every service of a development machine).
 pub(crate) fn server_of(uri: &http::Uri) -> String {
-    let host = uri.host().unwrap_or("");
+    // Host names are case-insensitive (reqwest's URLs arrive lowercased already).
+    let host = uri.host().unwrap_or("").to_ascii_lowercase();
+    let host = host.as_str();
     let default_port = match uri.scheme_str() {
         Some("http" | "ws") => Some(80),
         Some("https" | "wss") => Some(443),
