@@ -252,6 +252,15 @@ impl<St> Shared<St> {
         if until == 0 {
             return None;
         }
+        self.paused_remaining(until)
+    }
+
+    /// [`Shared::pause_remaining`] once a pause is set: out of line, so that the check
+    /// every request makes stays one load (inlined, the throttle's drain below cost the
+    /// rate + concurrency stack 3 ns a request, 54.7 -> 57.8 ns).
+    #[cold]
+    #[inline(never)]
+    fn paused_remaining(&self, until: u64) -> Option<Duration> {
         let now = self.clock.now();
         if now >= until {
             // A throttle that has ended empties the bucket (as of its own end) before
