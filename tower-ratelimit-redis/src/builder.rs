@@ -20,6 +20,7 @@
 //! ```
 
 use crate::breaker::{Breaker, BreakerConfig};
+use crate::drain::Drains;
 use crate::fallback::LocalFallback;
 use crate::negative_cache::NegativeCache;
 use crate::policy::FailurePolicy;
@@ -179,6 +180,7 @@ impl RedisStoreBuilder {
                 negative: (self.negative_cache_keys > 0)
                     .then(|| NegativeCache::new(self.negative_cache_keys)),
                 counters: Default::default(),
+                drains: Drains::new(),
                 policy_answered: AtomicU64::new(0),
                 quota_changed: AtomicU64::new(0),
                 // Until a call is answered, the timeout is all that bounds a trip.

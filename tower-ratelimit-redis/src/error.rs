@@ -72,19 +72,22 @@ impl Unavailable {
     /// circuit breaker: one odd key must not turn the limiter off for every key.
     pub fn is_outage(&self) -> bool {
         match self {
-            Unavailable::Redis(e) => {
-                // The server answered, with an error about this call: a script error,
-                // a key of another type, a missing permission.
-                let per_call = matches!(
-                    e.code(),
-                    Some("ERR" | "WRONGTYPE" | "NOSCRIPT" | "CROSSSLOT" | "NOPERM" | "EXECABORT")
-                ) || e.kind() == redis::ErrorKind::UnexpectedReturnType;
-                !per_call
-            }
+            Unavailable::Redis(e) => is_outage(e),
             Unavailable::Timeout(_) | Unavailable::CircuitOpen | Unavailable::BadReply => true,
             Unavailable::OverLocalBurst { cause, .. } => cause.is_outage(),
         }
     }
+}
+
+/// Whether a client error says Redis is out of reach (see [`Unavailable::is_outage`]).
+pub(crate) fn is_outage(e: &redis::RedisError) -> bool {
+    // The server answered, with an error about this call: a script error, a key of
+    // another type, a missing permission.
+    let per_call = matches!(
+        e.code(),
+        Some("ERR" | "WRONGTYPE" | "NOSCRIPT" | "CROSSSLOT" | "NOPERM" | "EXECABORT")
+    ) || e.kind() == redis::ErrorKind::UnexpectedReturnType;
+    !per_call
 }
 
 impl std::error::Error for Unavailable {

@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use tower_ratelimit_core::error::StoreError;
 use tower_ratelimit_core::keyed::{CapPolicy, KeyedMemoryStore};
-use tower_ratelimit_core::store::Decision;
+use tower_ratelimit_core::store::{Decision, RateStore};
 use tower_ratelimit_core::Quota;
 
 /// Per-key GCRA buckets at a share of the shared quota, bounded in number.
@@ -121,6 +121,16 @@ impl LocalFallback {
     ) -> Result<Decision, StoreError> {
         self.buckets(shared)
             .reserve_now(&key.to_vec(), cost, max_wait)
+    }
+
+    /// Empties `key`'s local bucket as of `until` (a throttle's end: see the core's
+    /// `RateStore::drain_until`), if this fallback holds it: a key it does not hold
+    /// starts with its share of the burst when it is first asked, as a key new to
+    /// the core's keyed store does.
+    pub fn drain_until(&self, key: &[u8], shared: &Quota, until: tokio::time::Instant) {
+        if self.buckets.get().is_some() {
+            self.buckets(shared).drain_until(&key.to_vec(), until);
+        }
     }
 
     /// The number of keys held.
@@ -225,6 +235,33 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(fallback.check(b"k", &fast, 9), Ok(d) if d.is_allowed()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_empties_the_local_bucket_as_of_its_instant() {
+        let fallback = LocalFallback::new(0.5, 10);
+        let Ok(shared) = Quota::per_second(20).and_then(|q| q.with_burst(20)) else {
+            panic!("valid quota")
+        };
+        let admitted = |fallback: &LocalFallback| {
+            (0..20)
+                .filter(|_| matches!(fallback.check(b"k", &shared, 1), Ok(d) if d.is_allowed()))
+                .count()
+        };
+        // Local: 10/s, burst 10. Nothing held yet: nothing to drain.
+        fallback.drain_until(b"k", &shared, tokio::time::Instant::now());
+        assert!(fallback.is_empty());
+        assert_eq!(admitted(&fallback), 10);
+        // Refilled after a second, then drained as of 100 ms from now: nothing before
+        // it, one unit at it, the next 100 ms later.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let until = tokio::time::Instant::now() + Duration::from_millis(100);
+        fallback.drain_until(b"k", &shared, until);
+        assert_eq!(admitted(&fallback), 0);
+        tokio::time::sleep_until(until).await;
+        assert_eq!(admitted(&fallback), 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(admitted(&fallback), 1);
     }
 
     #[tokio::test(start_paused = true)]

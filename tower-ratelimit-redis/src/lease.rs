@@ -52,6 +52,7 @@
 use crate::error::Unavailable;
 use futures_util::future::BoxFuture;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -72,11 +73,28 @@ struct Shared<S> {
     lease: u64,
     ttl: Duration,
     held: Mutex<Held>,
+    /// Throttle drains so far: units held from before the latest one are forfeit.
+    /// Counted apart from `held`, whose lock a lease call keeps across its round trip
+    /// and which `drain_until` (synchronous) cannot wait for.
+    drains: AtomicU64,
 }
 
 struct Held {
     units: u64,
     expires: Instant,
+    /// The drains counted when `units` were taken.
+    drains: u64,
+}
+
+impl Held {
+    /// The units still good at `now` after `drains` drains.
+    fn usable(&self, now: Instant, drains: u64) -> u64 {
+        if now < self.expires && self.drains == drains {
+            self.units
+        } else {
+            0
+        }
+    }
 }
 
 impl<S> Clone for LeasedStore<S> {
@@ -108,7 +126,9 @@ impl<S: RateStore<()>> LeasedStore<S> {
                 held: Mutex::new(Held {
                     units: 0,
                     expires: Instant::now(),
+                    drains: 0,
                 }),
+                drains: AtomicU64::new(0),
             }),
         }
     }
@@ -121,11 +141,7 @@ impl<S: RateStore<()>> LeasedStore<S> {
     /// Units leased and not yet spent (0 once they expired).
     pub async fn local_units(&self) -> u64 {
         let held = self.inner.held.lock().await;
-        if Instant::now() < held.expires {
-            held.units
-        } else {
-            0
-        }
+        held.usable(Instant::now(), self.inner.drains.load(Ordering::Acquire))
     }
 }
 
@@ -133,9 +149,9 @@ impl<S: RateStore<()>> Shared<S> {
     async fn check(&self, cost: u64) -> Result<Decision, StoreError> {
         let mut held = self.held.lock().await;
         let now = Instant::now();
-        if now >= held.expires {
-            held.units = 0;
-        }
+        let drains = self.drains.load(Ordering::Acquire);
+        held.units = held.usable(now, drains);
+        held.drains = drains;
         if held.units >= cost {
             held.units -= cost;
             return Ok(self.local_decision(held.units));
@@ -163,9 +179,13 @@ impl<S: RateStore<()>> Shared<S> {
             taken = short;
         }
         if let Ok(Decision::Allowed { .. }) = decision {
-            // The units held before and the ones taken now pay for `cost`.
+            // The units held before and the ones taken now pay for `cost`; what is
+            // left is forfeit if a throttle drained the bucket during the call.
             held.units = held.units + taken - cost;
             held.expires = now + self.ttl;
+            let drains = self.drains.load(Ordering::Acquire);
+            held.units = held.usable(now, drains);
+            held.drains = drains;
         }
         decision
     }
@@ -196,8 +216,9 @@ impl<S: RateStore<()>> RateStore<()> for LeasedStore<S> {
         Box::pin(async move {
             {
                 let held = inner.held.lock().await;
-                if cost > 0 && Instant::now() < held.expires && held.units >= cost {
-                    return Ok(inner.local_decision(held.units - cost));
+                let units = held.usable(Instant::now(), inner.drains.load(Ordering::Acquire));
+                if cost > 0 && units >= cost {
+                    return Ok(inner.local_decision(units - cost));
                 }
             }
             inner.store.peek(&(), cost).await
@@ -242,6 +263,16 @@ impl<S: RateStore<()>> RateStore<()> for LeasedStore<S> {
     fn set_quota(&self, quota: Quota) {
         self.inner.store.set_quota(quota);
     }
+
+    /// Forfeits the units held (a lease call in flight forfeits what it brings beyond
+    /// its own request) and drains the wrapped store: after a throttle, the units
+    /// leased before it would otherwise start at once, a local burst the drained
+    /// bucket no longer holds. Whatever the store's algorithm, held units are
+    /// forfeit, which only ever admits less.
+    fn drain_until(&self, _key: &(), until: tokio::time::Instant) {
+        self.inner.drains.fetch_add(1, Ordering::AcqRel);
+        self.inner.store.drain_until(&(), until);
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +300,86 @@ mod tests {
         assert!(leased.check(&(), 2).await?.is_allowed());
         assert!(!leased.check(&(), 1).await?.is_allowed());
         Ok(())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_forfeits_the_units_held_and_drains_the_store() -> Result<(), StoreError> {
+        // 10/s, burst 10, leases of 5.
+        let leased = LeasedStore::new(store(10, 10), 5, Duration::from_secs(10));
+        assert!(leased.check(&(), 1).await?.is_allowed());
+        assert_eq!(leased.local_units().await, 4);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The bucket refilled; a throttle ends now. Without the drain the 4 held units
+        // and then the bucket's 10 would start at once.
+        leased.drain_until(&(), Instant::now());
+        assert_eq!(leased.local_units().await, 0);
+        let mut admitted = 0;
+        for _ in 0..20 {
+            admitted += u32::from(leased.check(&(), 1).await?.is_allowed());
+        }
+        assert_eq!(admitted, 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(leased.check(&(), 1).await?.is_allowed());
+        assert!(!leased.check(&(), 1).await?.is_allowed());
+        Ok(())
+    }
+
+    /// A drain while a lease call is in flight forfeits what the lease brings beyond
+    /// the request that asked for it.
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_in_flight_across_a_drain_keeps_only_its_own_unit() -> Result<(), StoreError> {
+        let shared = Arc::new(std::sync::Mutex::new(None::<LeasedStore<Slow>>));
+        let leased = LeasedStore::new(
+            Slow {
+                store: store(10, 10),
+                during: Arc::clone(&shared),
+            },
+            5,
+            Duration::from_secs(10),
+        );
+        *shared
+            .lock()
+            .map_err(|_| StoreError::Unavailable("lock".into()))? = Some(leased.clone());
+        assert!(leased.check(&(), 1).await?.is_allowed());
+        assert_eq!(leased.local_units().await, 0);
+        Ok(())
+    }
+
+    /// A store whose check drains the leased store around it mid-call.
+    struct Slow {
+        store: MemoryStore,
+        during: Arc<std::sync::Mutex<Option<LeasedStore<Slow>>>>,
+    }
+
+    impl RateStore<()> for Slow {
+        type Future = BoxFuture<'static, Result<Decision, StoreError>>;
+
+        fn check(&self, key: &(), cost: u64) -> Self::Future {
+            let decided = self.store.check_now(cost);
+            if let Ok(guard) = self.during.lock() {
+                if let Some(leased) = guard.as_ref() {
+                    leased.inner.drains.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            let _ = key;
+            Box::pin(std::future::ready(decided))
+        }
+
+        fn peek(&self, _key: &(), cost: u64) -> Self::Future {
+            Box::pin(std::future::ready(self.store.peek_now(cost)))
+        }
+
+        fn reserve(&self, _key: &(), cost: u64, max_wait: Duration) -> Self::Future {
+            Box::pin(std::future::ready(self.store.reserve_now(cost, max_wait)))
+        }
+
+        fn quota(&self, _key: &()) -> Quota {
+            self.store.quota(&())
+        }
+
+        fn set_quota(&self, quota: Quota) {
+            self.store.set_quota(quota);
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -88,6 +88,7 @@
 
 pub mod breaker;
 pub mod builder;
+mod drain;
 pub mod error;
 pub mod fallback;
 pub mod key;

@@ -26,6 +26,14 @@ pub struct Stats {
     /// Decisions made by the failure policy (fail open, fail closed, or local
     /// fallback) instead of Redis.
     pub policy_decisions: u64,
+    /// Throttle drains (`RateStore::drain_until`) that Redis applied, each seen by
+    /// every instance sharing the key.
+    pub drains: u64,
+    /// Drain calls that failed, timed out or were skipped while the breaker was open
+    /// (the drain stays pending for the key's next decision).
+    pub drain_failures: u64,
+    /// Drains dropped because too many keys already had one pending.
+    pub drains_dropped: u64,
 }
 
 impl Stats {
@@ -42,6 +50,9 @@ pub(crate) struct Counters {
     pub(crate) short_circuited: AtomicU64,
     pub(crate) cached_denials: AtomicU64,
     pub(crate) policy_decisions: AtomicU64,
+    pub(crate) drains: AtomicU64,
+    pub(crate) drain_failures: AtomicU64,
+    pub(crate) drains_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -57,6 +68,9 @@ impl Counters {
             short_circuited: get(&self.short_circuited),
             cached_denials: get(&self.cached_denials),
             policy_decisions: get(&self.policy_decisions),
+            drains: get(&self.drains),
+            drain_failures: get(&self.drain_failures),
+            drains_dropped: get(&self.drains_dropped),
         }
     }
 }

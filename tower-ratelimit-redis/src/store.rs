@@ -25,6 +25,7 @@
 
 use crate::breaker::Breaker;
 use crate::builder::RedisStoreBuilder;
+use crate::drain::{self, Drains};
 use crate::error::Unavailable;
 use crate::fallback::LocalFallback;
 use crate::key::RedisKey;
@@ -77,6 +78,8 @@ pub(crate) struct Inner<C> {
     pub(crate) fallback: Option<LocalFallback>,
     pub(crate) negative: Option<NegativeCache>,
     pub(crate) counters: Counters,
+    /// Throttle drains on their way to Redis (see `crate::drain`).
+    pub(crate) drains: Drains,
     /// When the failure policy last answered, in nanoseconds after `born`, plus one
     /// (0: never): a readiness unit it granted was not taken in Redis, so it must not
     /// be given back there.
@@ -164,6 +167,12 @@ impl<C> RedisStore<C> {
         self.inner.redis_key(key)
     }
 
+    /// Keys whose throttle drain this store has not yet seen Redis apply (see
+    /// [`RateStore::drain_until`]).
+    pub fn pending_drains(&self) -> usize {
+        self.inner.drains.len()
+    }
+
     /// The connection handle the store clones for each call.
     pub fn connection(&self) -> &C {
         &self.inner.connection
@@ -171,7 +180,7 @@ impl<C> RedisStore<C> {
 }
 
 impl<C> Inner<C> {
-    fn current_quota(&self) -> Quota {
+    pub(crate) fn current_quota(&self) -> Quota {
         // A Quota is Copy and always valid, so a poisoned lock still holds a good one.
         *self.quota.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -284,6 +293,13 @@ where
             return self.on_failure(&key, mode, cost, max_wait, Unavailable::CircuitOpen);
         };
         let sent = Instant::now();
+        // A throttle's drain this store has not yet seen applied goes first, on the
+        // same connection: the decision must see the drained bucket.
+        let drain_at = match self.algorithm {
+            RemoteAlgorithm::Gcra => self.drains.pending(&key, drain::span(params), sent),
+            RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => None,
+        };
+        let mut drain_answered = drain_at.is_none();
         let generation = self.negative.as_ref().map(NegativeCache::generation);
         let request = script::Request {
             mode,
@@ -301,11 +317,19 @@ where
         );
         let with_source = || script::command(self.algorithm, Invoke::Source, &key, request);
         let mut connection = self.connection.clone();
-        let reply = tokio::time::timeout(
-            self.timeout,
-            script::run(&cmd, with_source, &mut connection),
-        )
+        let reply = tokio::time::timeout(self.timeout, async {
+            if let Some(at) = drain_at {
+                let drained = self.drain_ahead(&key, at, params, &mut connection).await;
+                drain_answered = true;
+                drained?;
+            }
+            script::run(&cmd, with_source, &mut connection).await
+        })
         .await;
+        if !drain_answered {
+            // Timed out before the drain was answered: it stays pending.
+            Counters::bump(&self.counters.drain_failures);
+        }
         let cause = match reply {
             Ok(Ok(reply)) => match script::decode(self.algorithm, &reply, request) {
                 Some(decision) => {
@@ -585,6 +609,15 @@ where
 
     fn max_cost(&self, _key: &K) -> u64 {
         self.inner.algorithm.max_cost(&self.inner.current_quota())
+    }
+
+    /// Empties `key`'s bucket in Redis as of `until` (GCRA: one unit at `until`, the
+    /// next an interval later, as the core's `Gcra::drain_until`), for every instance
+    /// sharing the key, without waiting for Redis. See the [module docs](self) for
+    /// how it gets there; the window algorithms keep their counts, as the core's do,
+    /// and the local fallback drains its own bucket of `key` if it holds one.
+    fn drain_until(&self, key: &K, until: tokio::time::Instant) {
+        self.inner.drain_until(self.inner.redis_key(key), until);
     }
 
     fn set_quota(&self, quota: Quota) {

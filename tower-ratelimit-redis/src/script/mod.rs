@@ -56,6 +56,8 @@
 //! # Ok::<(), tower_ratelimit_core::QuotaError>(())
 //! ```
 
+pub(crate) mod drain;
+
 use std::time::Duration;
 use tower_ratelimit_core::algorithm::Snapshot;
 use tower_ratelimit_core::store::Decision;

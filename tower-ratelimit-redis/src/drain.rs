@@ -1,0 +1,431 @@
+//! A throttle's drain on a Redis GCRA bucket (`RateStore::drain_until`), without
+//! blocking the check path that asks for it.
+//!
+//! `drain_until` is synchronous and runs inside a limiter's check, so nothing here
+//! waits for Redis. The drain is recorded per key (coalesced: one record and at most
+//! one task per key, the latest drain point winning) and reaches Redis two ways:
+//!
+//! * **ahead of the key's next decision from this store**: the decision sends the
+//!   drain script first, on the same connection and within the same timeout, so the
+//!   request that follows a throttle is decided on the drained bucket. A task alone
+//!   would lose that race: the check is sent before a spawned task first runs, takes
+//!   a unit of the full bucket, and the drain then leaves one more, so two requests
+//!   would start at the throttle's end against a server that allows one.
+//! * **by a task on the current Tokio runtime**, so that the other instances sharing
+//!   the key see the drain even if this one sends nothing more. At most
+//!   [`MAX_TASKS`] run at once over all keys, and a key's task sends at most
+//!   [`MAX_SENDS_PER_TASK`] times; a drain that finds no task slot (or no runtime)
+//!   waits for the key's next decision.
+//!
+//! A record is forgotten once Redis applied it (or a later point), once its debt has
+//! run out (draining would change nothing), or when [`MAX_PENDING`] keys already wait
+//! (the drain is then dropped and counted). Failures are counted in
+//! [`Stats::drain_failures`](crate::Stats::drain_failures); the circuit breaker and the
+//! timeout apply to every send, and a failed send leaves the record for the next
+//! decision.
+
+use crate::error::is_outage;
+use crate::script::{self, drain, Invoke, Params, RemoteAlgorithm};
+use crate::stats::Counters;
+use crate::store::Inner;
+use redis::aio::ConnectionLike;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The most keys whose drain may wait for Redis at once.
+pub(crate) const MAX_PENDING: usize = 1024;
+/// The most drain tasks in flight at once, over all keys.
+pub(crate) const MAX_TASKS: usize = 8;
+/// How often one task sends (a later drain of its key raised while it was in flight)
+/// before it leaves the rest to the key's next decision.
+pub(crate) const MAX_SENDS_PER_TASK: u32 = 4;
+
+/// Drains recorded and not yet known to be applied, per Redis key.
+pub(crate) struct Drains {
+    pending: Mutex<HashMap<Vec<u8>, Pending>>,
+    /// Entries in `pending`, so that a decision with nothing pending reads one atomic.
+    len: AtomicUsize,
+    tasks: AtomicUsize,
+    script: redis::Script,
+}
+
+struct Pending {
+    /// The latest drain point asked for.
+    at: Instant,
+    /// Whether a task is sending it.
+    task: bool,
+}
+
+/// What [`Drains::note`] did with a drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Noted {
+    /// Recorded, and a task slot claimed for the key: spawn the task.
+    Spawn,
+    /// Recorded; the key's task or next decision sends it.
+    Pending,
+    /// Its debt has already run out: the bucket is full either way.
+    Stale,
+    /// [`MAX_PENDING`] keys already wait.
+    Dropped,
+}
+
+/// Whether a drain as of `at` can no longer change a bucket at `now`: its debt of
+/// `span` (capacity less one interval) has run out.
+fn stale(at: Instant, span: Duration, now: Instant) -> bool {
+    at.checked_add(span).is_some_and(|end| end <= now)
+}
+
+/// The span of debt a drain leaves: all the burst but one unit.
+pub(crate) fn span(params: Params) -> Duration {
+    Duration::from_micros(
+        params
+            .limit
+            .saturating_sub(1)
+            .saturating_mul(params.unit_us),
+    )
+}
+
+impl Drains {
+    pub(crate) fn new() -> Drains {
+        Drains {
+            pending: Mutex::new(HashMap::new()),
+            len: AtomicUsize::new(0),
+            tasks: AtomicUsize::new(0),
+            script: redis::Script::new(drain::SOURCE),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Pending>> {
+        // The map holds plain values; a panic elsewhere leaves it consistent.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn claim_task(&self) -> bool {
+        self.tasks
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_TASKS).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Records a drain of `key` as of `at`, whose debt runs `span` past it.
+    pub(crate) fn note(&self, key: &[u8], at: Instant, span: Duration, now: Instant) -> Noted {
+        if stale(at, span, now) {
+            return Noted::Stale;
+        }
+        let mut pending = self.lock();
+        if let Some(entry) = pending.get_mut(key) {
+            entry.at = entry.at.max(at);
+            if !entry.task && self.claim_task() {
+                entry.task = true;
+                return Noted::Spawn;
+            }
+            return Noted::Pending;
+        }
+        if pending.len() >= MAX_PENDING {
+            pending.retain(|_, p| !stale(p.at, span, now));
+            self.len.store(pending.len(), Ordering::Release);
+            if pending.len() >= MAX_PENDING {
+                return Noted::Dropped;
+            }
+        }
+        let task = self.claim_task();
+        pending.insert(key.to_vec(), Pending { at, task });
+        self.len.store(pending.len(), Ordering::Release);
+        if task {
+            Noted::Spawn
+        } else {
+            Noted::Pending
+        }
+    }
+
+    /// The drain point pending for `key`, for its decision to send first; one atomic
+    /// load when no drain is pending.
+    pub(crate) fn pending(&self, key: &[u8], span: Duration, now: Instant) -> Option<Instant> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut pending = self.lock();
+        let at = pending.get(key)?.at;
+        if stale(at, span, now) {
+            pending.remove(key);
+            self.len.store(pending.len(), Ordering::Release);
+            return None;
+        }
+        Some(at)
+    }
+
+    /// Redis applied `key`'s drain as of `at`: forgets it, unless a later one was
+    /// asked meanwhile.
+    pub(crate) fn applied(&self, key: &[u8], at: Instant) {
+        let mut pending = self.lock();
+        if pending.get(key).is_some_and(|p| p.at <= at) {
+            pending.remove(key);
+            self.len.store(pending.len(), Ordering::Release);
+        }
+    }
+
+    /// A task's next drain point for `key` after `sends` sends, the last of which
+    /// succeeded if `ok`; `None` ends the task and frees its slot.
+    fn next_for_task(&self, key: &[u8], sends: u32, ok: bool) -> Option<Instant> {
+        let mut pending = self.lock();
+        match pending.get_mut(key) {
+            Some(entry) if ok && sends < MAX_SENDS_PER_TASK => return Some(entry.at),
+            Some(entry) => entry.task = false,
+            None => {}
+        }
+        self.tasks.fetch_sub(1, Ordering::AcqRel);
+        None
+    }
+
+    /// Drain tasks in flight.
+    #[cfg(test)]
+    pub(crate) fn tasks(&self) -> usize {
+        self.tasks.load(Ordering::Acquire)
+    }
+
+    /// Keys with a drain not yet known to be applied.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+}
+
+/// `until` as µs from now on this process's clock (negative: past), which the script
+/// adds to the server's now.
+fn offset_us(until: Instant) -> i64 {
+    let now = Instant::now();
+    let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    if until >= now {
+        micros(until - now)
+    } else {
+        -micros(now - until)
+    }
+}
+
+/// The drain of `key` as of `at` under `params`, as one `EVALSHA` (or its `EVAL`).
+fn command(
+    script: &redis::Script,
+    invoke: bool,
+    key: &[u8],
+    at: Instant,
+    params: Params,
+) -> redis::Cmd {
+    let invoke = if invoke {
+        Invoke::Hash(script.get_hash())
+    } else {
+        Invoke::Source
+    };
+    drain::command(invoke, key, offset_us(at), params)
+}
+
+impl<C> Inner<C> {
+    /// What `RateStore::drain_until` does: drains the local fallback at once and, on
+    /// GCRA, records the drain for Redis and starts its task if it may.
+    pub(crate) fn drain_until(self: &Arc<Self>, key: Vec<u8>, until: Instant)
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        let quota = self.current_quota();
+        if let Some(local) = &self.fallback {
+            local.drain_until(&key, &quota, until);
+        }
+        // The windows keep their counts, as the core's window algorithms do: their
+        // count per period is their burst.
+        if self.algorithm != RemoteAlgorithm::Gcra {
+            return;
+        }
+        let params = self.algorithm.params(&quota);
+        match self.drains.note(&key, until, span(params), Instant::now()) {
+            Noted::Spawn => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let inner = Arc::clone(self);
+                    drop(runtime.spawn(async move { inner.drain_task(key).await }));
+                }
+                // No runtime to send it from: the key's next decision sends it.
+                Err(_) => {
+                    let _ = self.drains.next_for_task(&key, MAX_SENDS_PER_TASK, false);
+                }
+            },
+            Noted::Dropped => Counters::bump(&self.counters.drains_dropped),
+            Noted::Pending | Noted::Stale => {}
+        }
+    }
+
+    /// Sends `key`'s drain until Redis has the latest point, a send fails, or the
+    /// task has sent its share.
+    async fn drain_task(self: Arc<Self>, key: Vec<u8>)
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        let (mut sends, mut ok) = (0, true);
+        while let Some(at) = self.drains.next_for_task(&key, sends, ok) {
+            ok = self.send_drain(&key, at).await;
+            sends += 1;
+        }
+    }
+
+    /// One drain call on its own: bounded by the timeout, skipped while the breaker
+    /// is open, its outcome counted and reported to the breaker.
+    async fn send_drain(&self, key: &[u8], at: Instant) -> bool
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        let Some(call) = self.breaker.try_call() else {
+            Counters::bump(&self.counters.drain_failures);
+            return false;
+        };
+        let params = self.algorithm.params(&self.current_quota());
+        let script = &self.drains.script;
+        let cmd = command(script, true, key, at, params);
+        let with_source = || command(script, false, key, at, params);
+        let mut connection = self.connection.clone();
+        let reply = tokio::time::timeout(
+            self.timeout,
+            script::run(&cmd, with_source, &mut connection),
+        )
+        .await;
+        match reply {
+            Ok(Ok(reply)) if drain::is_reply(&reply) => {
+                call.succeeded();
+                Counters::bump(&self.counters.drains);
+                self.drains.applied(key, at);
+                return true;
+            }
+            // The server answered: it is up, whatever this one call met.
+            Ok(Err(e)) if !is_outage(&e) => call.succeeded(),
+            _ => call.failed(),
+        }
+        Counters::bump(&self.counters.drain_failures);
+        false
+    }
+
+    /// Sends `key`'s pending drain (as of `at`) ahead of a decision, on the
+    /// decision's connection and within its timeout. An error that says Redis is out
+    /// of reach is the decision's too; any other failure is counted and the decision
+    /// goes on (the drain stays pending).
+    pub(crate) async fn drain_ahead(
+        &self,
+        key: &[u8],
+        at: Instant,
+        params: Params,
+        connection: &mut C,
+    ) -> redis::RedisResult<()>
+    where
+        C: ConnectionLike,
+    {
+        let script = &self.drains.script;
+        let cmd = command(script, true, key, at, params);
+        let with_source = || command(script, false, key, at, params);
+        match script::run(&cmd, with_source, connection).await {
+            Ok(reply) if drain::is_reply(&reply) => {
+                Counters::bump(&self.counters.drains);
+                self.drains.applied(key, at);
+                Ok(())
+            }
+            Ok(_) => {
+                Counters::bump(&self.counters.drain_failures);
+                Ok(())
+            }
+            Err(e) => {
+                Counters::bump(&self.counters.drain_failures);
+                if is_outage(&e) {
+                    Err(e)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPAN: Duration = Duration::from_secs(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn drains_of_one_key_coalesce_into_one_record_and_one_task() {
+        let drains = Drains::new();
+        let now = Instant::now();
+        assert_eq!(drains.note(b"k", now, SPAN, now), Noted::Spawn);
+        for i in 1..1000 {
+            let at = now + Duration::from_micros(i);
+            assert_eq!(drains.note(b"k", at, SPAN, now), Noted::Pending);
+        }
+        assert_eq!((drains.len(), drains.tasks()), (1, 1));
+        // The latest point wins; applying an earlier one keeps it.
+        let latest = now + Duration::from_micros(999);
+        assert_eq!(drains.pending(b"k", SPAN, now), Some(latest));
+        drains.applied(b"k", now);
+        assert_eq!(drains.pending(b"k", SPAN, now), Some(latest));
+        drains.applied(b"k", latest);
+        assert_eq!(drains.pending(b"k", SPAN, now), None);
+        // The task ends when nothing is left, and frees its slot.
+        assert_eq!(drains.next_for_task(b"k", 1, true), None);
+        assert_eq!(drains.tasks(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_and_records_are_bounded() {
+        let drains = Drains::new();
+        let now = Instant::now();
+        let mut spawned = 0;
+        for i in 0..(MAX_PENDING as u32 + 100) {
+            match drains.note(&i.to_be_bytes(), now, SPAN, now) {
+                Noted::Spawn => spawned += 1,
+                Noted::Pending => {}
+                Noted::Dropped => assert!(i as usize >= MAX_PENDING),
+                Noted::Stale => panic!("fresh"),
+            }
+        }
+        assert_eq!(spawned, MAX_TASKS);
+        assert_eq!(drains.tasks(), MAX_TASKS);
+        assert_eq!(drains.len(), MAX_PENDING);
+        // A task sends its share, then leaves the rest to the key's next decision.
+        let key = 0u32.to_be_bytes();
+        for sends in 0..MAX_SENDS_PER_TASK {
+            assert!(drains.next_for_task(&key, sends, true).is_some());
+        }
+        assert_eq!(drains.next_for_task(&key, MAX_SENDS_PER_TASK, true), None);
+        assert_eq!(drains.tasks(), MAX_TASKS - 1);
+        // Records whose debt ran out make room.
+        tokio::time::sleep(SPAN).await;
+        let later = Instant::now();
+        assert_eq!(drains.note(b"new", later, SPAN, later), Noted::Spawn);
+        assert_eq!(drains.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_whose_debt_has_run_out_is_not_recorded() {
+        let drains = Drains::new();
+        let now = Instant::now();
+        tokio::time::sleep(SPAN).await;
+        assert_eq!(drains.note(b"k", now, SPAN, Instant::now()), Noted::Stale);
+        assert_eq!(drains.len(), 0);
+        // Nor kept once it ran out while pending.
+        let at = Instant::now();
+        assert_eq!(drains.note(b"k", at, SPAN, at), Noted::Spawn);
+        tokio::time::sleep(SPAN).await;
+        assert_eq!(drains.pending(b"k", SPAN, Instant::now()), None);
+        assert_eq!(drains.len(), 0);
+    }
+
+    #[test]
+    fn offsets_are_signed() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build();
+        let Ok(rt) = rt else { panic!("runtime") };
+        rt.block_on(async {
+            let now = Instant::now();
+            assert_eq!(offset_us(now + Duration::from_millis(3)), 3_000);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(offset_us(now), -5_000);
+        });
+    }
+}
