@@ -49,6 +49,10 @@ pub(crate) struct Drains {
     /// Entries in `pending`, so that a decision with nothing pending reads one atomic.
     len: AtomicUsize,
     tasks: AtomicUsize,
+    /// No record can be stale before this instant (the earliest end of a record's
+    /// debt, as of the last sweep), so a full map is swept at most once per such end,
+    /// not on every drain of a new key.
+    sweep_after: Mutex<Option<Instant>>,
     script: redis::Script,
 }
 
@@ -94,6 +98,7 @@ impl Drains {
             pending: Mutex::new(HashMap::new()),
             len: AtomicUsize::new(0),
             tasks: AtomicUsize::new(0),
+            sweep_after: Mutex::new(None),
             script: redis::Script::new(drain::SOURCE),
         }
     }
@@ -126,8 +131,16 @@ impl Drains {
             return Noted::Pending;
         }
         if pending.len() >= MAX_PENDING {
+            let mut sweep_after = self.sweep_after.lock().unwrap_or_else(|p| p.into_inner());
+            if sweep_after.is_some_and(|after| now < after) {
+                return Noted::Dropped;
+            }
             pending.retain(|_, p| !stale(p.at, span, now));
             self.len.store(pending.len(), Ordering::Release);
+            *sweep_after = pending
+                .values()
+                .filter_map(|p| p.at.checked_add(span))
+                .min();
             if pending.len() >= MAX_PENDING {
                 return Noted::Dropped;
             }
@@ -177,8 +190,12 @@ impl Drains {
             Some(entry) => entry.task = false,
             None => {}
         }
-        self.tasks.fetch_sub(1, Ordering::AcqRel);
         None
+    }
+
+    /// A task has ended (its future is being dropped): its slot is free.
+    fn task_ended(&self) {
+        self.tasks.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Drain tasks in flight.
@@ -221,6 +238,15 @@ fn command(
     drain::command(invoke, key, offset_us(at), params)
 }
 
+/// A drain task's claim on one of the [`MAX_TASKS`] slots, freed on drop.
+struct TaskSlot<C>(Arc<Inner<C>>);
+
+impl<C> Drop for TaskSlot<C> {
+    fn drop(&mut self) {
+        self.0.drains.task_ended();
+    }
+}
+
 impl<C> Inner<C> {
     /// What `RateStore::drain_until` does: drains the local fallback at once and, on
     /// GCRA, records the drain for Redis and starts its task if it may.
@@ -241,12 +267,16 @@ impl<C> Inner<C> {
         match self.drains.note(&key, until, span(params), Instant::now()) {
             Noted::Spawn => match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
+                    // The slot is freed when the task's future is dropped: when it
+                    // ends, or unpolled with its runtime.
+                    let slot = TaskSlot(Arc::clone(self));
                     let inner = Arc::clone(self);
-                    drop(runtime.spawn(async move { inner.drain_task(key).await }));
+                    drop(runtime.spawn(inner.drain_task(key, slot)));
                 }
                 // No runtime to send it from: the key's next decision sends it.
                 Err(_) => {
                     let _ = self.drains.next_for_task(&key, MAX_SENDS_PER_TASK, false);
+                    self.drains.task_ended();
                 }
             },
             Noted::Dropped => Counters::bump(&self.counters.drains_dropped),
@@ -256,7 +286,7 @@ impl<C> Inner<C> {
 
     /// Sends `key`'s drain until Redis has the latest point, a send fails, or the
     /// task has sent its share.
-    async fn drain_task(self: Arc<Self>, key: Vec<u8>)
+    async fn drain_task(self: Arc<Self>, key: Vec<u8>, _slot: TaskSlot<C>)
     where
         C: ConnectionLike + Clone + Send + Sync + 'static,
     {
@@ -366,6 +396,7 @@ mod tests {
         assert_eq!(drains.pending(b"k", SPAN, now), None);
         // The task ends when nothing is left, and frees its slot.
         assert_eq!(drains.next_for_task(b"k", 1, true), None);
+        drains.task_ended();
         assert_eq!(drains.tasks(), 0);
     }
 
@@ -391,6 +422,7 @@ mod tests {
             assert!(drains.next_for_task(&key, sends, true).is_some());
         }
         assert_eq!(drains.next_for_task(&key, MAX_SENDS_PER_TASK, true), None);
+        drains.task_ended();
         assert_eq!(drains.tasks(), MAX_TASKS - 1);
         // Records whose debt ran out make room.
         tokio::time::sleep(SPAN).await;
