@@ -7,6 +7,9 @@
 #
 #   tower-ratelimit-redis/benches/script-cost.sh [script.lua]
 #
+# DRAIN=1 adds the throttle's drain script (src/script/drain.lua; DRAIN_SCRIPT names
+# another copy): one call that writes, and one whose drain point's debt has run out.
+#
 # WINDOWS=1 adds the window scripts (FIXED_SCRIPT, SLIDING_SCRIPT name other copies,
 # e.g. an older version to compare): a reservation, and a wait-mode weighted
 # request's reservation that gives its readiness unit back first.
@@ -109,6 +112,19 @@ per_call "GCRA script, denied (TIME, GET)" "$(cat "$SCRIPT")" \
 per_call "floor: TIME, GET, SET … PX with constants" \
     "redis.call('TIME') redis.call('GET', KEYS[1]) redis.call('SET', KEYS[1], 'constant', 'PX', '10') return 0" \
     $(hex 1 bench:raw) "$(packed 1 1000000 0 0 1)"
+
+if [ "${DRAIN:-0}" = 1 ]; then
+    DRAIN_SOURCE=${DRAIN_SCRIPT:-src/script/drain.lua}
+    # The drain's packed argument: offset from the server's now, debt, interval ('<ddd').
+    drained() { python3 -c 'import struct, sys; print(struct.pack("<ddd", *map(float, sys.argv[1:])).hex())' "$@"; }
+    # Drained as of now with a debt of 1 s: each call's floor is past the last one's,
+    # so every call reads the bucket and writes it (TIME, GET, SET).
+    per_call "drain script, writes (TIME, GET, SET)" "$(cat "$DRAIN_SOURCE")" \
+        $(hex 1 bench:drain) "$(drained 0 1000000 1)"
+    # A drain point a second ago with a debt of 1 µs: nothing left to drain (TIME).
+    per_call "drain script, debt run out (TIME)" "$(cat "$DRAIN_SOURCE")" \
+        $(hex 1 bench:drain) "$(drained -1000000 1 1)"
+fi
 
 if [ "${WINDOWS:-0}" = 1 ]; then
     FIXED=${FIXED_SCRIPT:-src/script/fixed_window.lua}
