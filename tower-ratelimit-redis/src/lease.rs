@@ -21,6 +21,14 @@
 //! cost above the burst, or, while Redis is down, above the local fallback's share
 //! of it) is asked again for just what the call needs.
 //!
+//! # After a throttle
+//!
+//! `drain_until` (a throttle's end, `RateLimiter::throttle_until`) forfeits every unit
+//! held, and the units a lease call in flight brings beyond its own request, then
+//! drains the wrapped store: leased units are a local burst the drained bucket no
+//! longer holds. The next lease then asks for what the drained bucket has (one unit,
+//! then one an interval later), through the exact-size retry below.
+//!
 //! # While Redis hangs
 //!
 //! One lease is asked at a time, and callers that need one wait for the call ahead

@@ -22,6 +22,12 @@
 //!   key reset in Redis is not denied here for long; `RedisStore::forget` drops one).
 //! * **Leasing** ([`lease`]): clients may take units in batches, with a documented
 //!   over-admission bound.
+//! * **Throttles drain the shared bucket**: when a server refuses a client
+//!   (`RateLimiter::throttle_until`, which the HTTP crate's `FeedbackLayer` calls on a
+//!   `429`), the GCRA bucket in Redis is emptied as of the throttle's end, as the
+//!   core's in-memory stores do: from then on one request starts, the next an interval
+//!   later, with no burst, on every instance sharing the key (the server refused the
+//!   identity they share). It never waits for Redis (see [`store`]).
 //!
 //! ```
 //! use tower_ratelimit_core::store::RateStore;

@@ -6,6 +6,41 @@
 //! [`FailurePolicy`] answers instead. Denials are remembered locally per key until
 //! they expire (the negative cache), so an exhausted key costs no round trip.
 //!
+//! # A throttle's drain
+//!
+//! [`RateStore::drain_until`] (what `RateLimiter::throttle_until` calls at the end of a
+//! server's refusal) empties a GCRA bucket in Redis as of an instant: `TAT :=
+//! max(TAT, until + capacity − interval)`, the core's `Gcra::drain_until`, applied by
+//! one small script (`drain.lua`) on the bucket's own key, on the server's clock (the
+//! instant travels as an offset from now, so the instances' clocks never matter), with
+//! the key's expiry extended to cover the debt. It never fills a bucket. The call is
+//! synchronous and sits on a limiter's check path, so it never waits for Redis: it
+//! records the drain for the key (one record per key, the latest point winning; at
+//! most 1,024 keys, beyond which a drain is dropped and counted) and
+//!
+//! * sends it **ahead of the key's next decision** from this store, on the same
+//!   connection and within that decision's timeout, so the request that notices the
+//!   throttle's end is decided on the drained bucket (a task alone would lose the race
+//!   to that request's check, and two requests would start where one may);
+//! * sends it from a **task on the current Tokio runtime** (at most 8 such tasks at
+//!   once over all keys), so that the other instances sharing the key are held too,
+//!   even if this one sends nothing more. With no runtime, or no free task, the next
+//!   decision sends it.
+//!
+//! The timeout and the circuit breaker apply to both; a failure is counted in
+//! [`Stats::drain_failures`] and leaves the drain pending for the next decision, and
+//! no permit is lost: a decision whose drain failed for an outage is answered by the
+//! failure policy, like any other call Redis did not answer. A drain whose point is
+//! more than `capacity − interval` past is forgotten (the bucket would be full
+//! anyway). A drain from an instance holds every instance sharing the key until the
+//! drain point: that is intended, since the server refused the identity they share.
+//!
+//! The window algorithms keep their counts, as the core's window algorithms do (a
+//! window's count per period is its burst: there is no saved burst to empty short of
+//! refusing the rest of the window). The local fallback drains its own bucket of the
+//! key, if it holds one, and a [`LeasedStore`](crate::LeasedStore) forfeits the units it
+//! holds.
+//!
 //! This example shows fail-open on a server that is not there (port 1 on loopback):
 //! the store admits, and counts the failure.
 //!
