@@ -171,8 +171,8 @@ impl Drains {
         Some(at)
     }
 
-    /// Redis applied `key`'s drain as of `at`: forgets it, unless a later one was
-    /// asked meanwhile.
+    /// Redis applied `key`'s drain as of `at` (or refused it for good): forgets it,
+    /// unless a later one was asked meanwhile.
     pub(crate) fn applied(&self, key: &[u8], at: Instant) {
         let mut pending = self.lock();
         if pending.get(key).is_some_and(|p| p.at <= at) {
@@ -210,11 +210,17 @@ impl Drains {
     }
 }
 
+/// The farthest offset sent, 2^52 µs (142 years): doubles hold it exactly, and the
+/// key's expiry in milliseconds stays far inside Redis's range.
+const MAX_OFFSET_US: i64 = 1 << 52;
+
 /// `until` as µs from now on this process's clock (negative: past), which the script
 /// adds to the server's now.
 fn offset_us(until: Instant) -> i64 {
     let now = Instant::now();
-    let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    let micros = |d: Duration| {
+        i64::try_from(d.as_micros()).map_or(MAX_OFFSET_US, |us| us.min(MAX_OFFSET_US))
+    };
     if until >= now {
         micros(until - now)
     } else {
@@ -324,8 +330,12 @@ impl<C> Inner<C> {
                 self.drains.applied(key, at);
                 return true;
             }
-            // The server answered: it is up, whatever this one call met.
-            Ok(Err(e)) if !is_outage(&e) => call.succeeded(),
+            // The server answered with an error about this call: it is up, and sending
+            // the drain again would meet the same error on every decision.
+            Ok(Err(e)) if !is_outage(&e) => {
+                call.succeeded();
+                self.drains.applied(key, at);
+            }
             _ => call.failed(),
         }
         Counters::bump(&self.counters.drain_failures);
@@ -362,10 +372,12 @@ impl<C> Inner<C> {
             Err(e) => {
                 Counters::bump(&self.counters.drain_failures);
                 if is_outage(&e) {
-                    Err(e)
-                } else {
-                    Ok(())
+                    return Err(e);
                 }
+                // An error about this call (not an outage) would meet every decision
+                // that sent the drain again: it is given up.
+                self.drains.applied(key, at);
+                Ok(())
             }
         }
     }
@@ -458,6 +470,8 @@ mod tests {
             assert_eq!(offset_us(now + Duration::from_millis(3)), 3_000);
             tokio::time::sleep(Duration::from_millis(5)).await;
             assert_eq!(offset_us(now), -5_000);
+            let centuries = Duration::from_secs(200 * 365 * 86_400);
+            assert_eq!(offset_us(Instant::now() + centuries), MAX_OFFSET_US);
         });
     }
 }

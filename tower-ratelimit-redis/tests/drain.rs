@@ -88,6 +88,28 @@ async fn a_drain_empties_the_gcra_bucket_as_of_its_instant() {
     assert_eq!(store.pending_drains(), 0);
 }
 
+/// A drain point as far ahead as an `Instant` goes is sent clamped (142 years), and
+/// holds the key without an error; a bucket drained past its debt is left alone.
+#[tokio::test]
+async fn a_drain_far_ahead_holds_the_key_without_error() {
+    let server = RedisServer::start();
+    let store = store(&server, RemoteAlgorithm::Gcra, slow());
+    let far = Instant::now() + Duration::from_secs(200 * 365 * 86_400);
+    store.drain_until("far", far);
+    match store.check("far", 1).await.expect("decision") {
+        tower_ratelimit_core::store::Decision::Denied { retry_after, .. } => assert!(
+            retry_after > Duration::from_secs(100 * 365 * 86_400),
+            "{retry_after:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let ttl: i64 = server.cmd(&["PTTL", "drain:far"]);
+    assert!(ttl > 0, "{ttl}");
+    let stats = store.stats();
+    // Sent ahead of the check, and by the task: applied once or twice, never failed.
+    assert!(stats.drains >= 1 && stats.drain_failures == 0, "{stats:?}");
+}
+
 /// Through the core's limiter: a throttle's end drains the bucket before the request
 /// that notices it is decided (the drain goes ahead of that decision on the same
 /// connection; a spawned task alone would lose the race and let a second request
