@@ -88,6 +88,27 @@ async fn a_drain_empties_the_gcra_bucket_as_of_its_instant() {
     assert_eq!(store.pending_drains(), 0);
 }
 
+/// Called outside any Tokio runtime, a drain spawns nothing (there is nowhere to run
+/// a task) and waits for the key's next decision, which sends it first.
+#[tokio::test]
+async fn without_a_runtime_the_next_decision_sends_the_drain() {
+    let server = RedisServer::start();
+    let store = store(&server, RemoteAlgorithm::Gcra, slow());
+    let outside = store.clone();
+    std::thread::spawn(move || {
+        assert!(tokio::runtime::Handle::try_current().is_err());
+        outside.drain_until("k", Instant::now());
+    })
+    .join()
+    .expect("thread");
+    assert_eq!(store.pending_drains(), 1);
+    assert_eq!(store.stats().drains, 0);
+    // Without the drain, all 10.
+    assert_eq!(admitted(&store, "k", 20).await, 1);
+    assert_eq!(store.stats().drains, 1);
+    assert_eq!(store.pending_drains(), 0);
+}
+
 /// A drain point as far ahead as an `Instant` goes is sent clamped (142 years), and
 /// holds the key without an error; a bucket drained past its debt is left alone.
 #[tokio::test]
