@@ -79,6 +79,7 @@
 //! * `http`: HTTP classifiers, `layer::classify::http_feedback` (built on
 //!   tower-ratelimit-http's feedback parser: Retry-After, RateLimit and
 //!   RateLimit-Policy, vendor headers) and a minimal `layer::classify::http_status`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod controller;
 pub mod layer;

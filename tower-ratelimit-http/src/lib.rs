@@ -154,6 +154,7 @@
 //! - `reqwest-middleware`: the `reqwest` module.
 //! - `axum`: client keys from axum's `ConnectInfo`.
 //! - `tonic`: gRPC denials as `tonic::Status`, keys from tonic's connection info (plain TCP; over TLS see [`server::key::peer_addr`]).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod feedback;
 #[cfg(feature = "reqwest-middleware")]
