@@ -88,3 +88,8 @@ pub mod sim;
 
 pub use layer::AdaptiveRateLimitLayer;
 pub use outcome::{Hints, Outcome, Policy, ServerPartition};
+
+/// The README's examples, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

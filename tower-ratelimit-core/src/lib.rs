@@ -104,3 +104,8 @@ pub(crate) fn poll_now<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
         Poll::Pending => None,
     }
 }
+
+/// The README's examples, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

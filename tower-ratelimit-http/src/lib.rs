@@ -170,3 +170,8 @@ pub use feedback::{
 pub use reqwest::RateLimitMiddleware;
 pub use retry::{Backoff, Idempotency, RetryPolicy};
 pub use server::{HttpRateLimit, HttpRateLimitLayer, OnMissingKey, OnStoreError};
+
+/// The README's examples, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
