@@ -23,8 +23,8 @@
 //!   throttle's end is decided on the drained bucket (a task alone would lose the race
 //!   to that request's check, and two requests would start where one may);
 //! * sends it from a **task on the current Tokio runtime** (at most 8 such tasks at
-//!   once over all keys), so that the other instances sharing the key are held too,
-//!   even if this one sends nothing more. With no runtime, or no free task, the next
+//!   once over all keys), so that the other instances sharing the key get the
+//!   drained bucket too, even if this one sends nothing more. With no runtime, or no free task, the next
 //!   decision sends it.
 //!
 //! The timeout and the circuit breaker apply to both; a failure is counted in
@@ -32,8 +32,14 @@
 //! no permit is lost: a decision whose drain failed for an outage is answered by the
 //! failure policy, like any other call Redis did not answer. A drain whose point is
 //! more than `capacity − interval` past is forgotten (the bucket would be full
-//! anyway). A drain from an instance holds every instance sharing the key until the
-//! drain point: that is intended, since the server refused the identity they share.
+//! anyway).
+//!
+//! A drain written by one instance is every instance's: from the drain point they
+//! share one unit, then the rate, and none of them starts a saved burst. That is
+//! intended, since the server refused the identity they share. Only the instance that
+//! saw the refusal is paused until then (the core drains at the pause's end, so that a
+//! quota change during the pause rescales the bucket's real debt, not the pause); the
+//! others keep spending the shared bucket meanwhile, at its rate.
 //!
 //! The window algorithms keep their counts, as the core's window algorithms do (a
 //! window's count per period is its burst: there is no saved burst to empty short of

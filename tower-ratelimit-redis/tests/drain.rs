@@ -194,8 +194,8 @@ async fn windows_keep_their_counts_as_the_cores_do() {
 
 /// Two stores are two instances (their own connections, caches and records): a
 /// drain one of them sends is the other's too, without the first sending anything
-/// more. The server refused the identity they share, so holding every instance to
-/// the drain point is the point.
+/// more. The server refused the identity they share: from the drain point every
+/// instance gets one unit, then the rate, and none a saved burst.
 #[tokio::test]
 async fn every_instance_sharing_the_key_sees_the_drain() {
     let server = RedisServer::start();
