@@ -337,9 +337,10 @@ impl<St: RateStore> RateLimiter<St> {
     /// there, so that requests then start at the quota's rate, not in a burst. What
     /// the bucket saved before and during the pause is not the server's to give: a
     /// client whose burst is larger than the server's would otherwise spend it on the
-    /// next refusal as soon as each pause ends, and never slow down. Stores that keep
-    /// their state elsewhere (Redis) and window algorithms, whose count is their
-    /// burst, are only paused (see [`RateStore::drain_until`]).
+    /// next refusal as soon as each pause ends, and never slow down. Window
+    /// algorithms, whose count is their burst, and stores that cannot drain are only
+    /// paused (see [`RateStore::drain_until`]); the Redis store drains its GCRA
+    /// buckets in Redis, where every instance sharing the key sees it.
     pub fn throttle_until(&self, until: Instant) {
         let shared = &self.shared;
         if shared.clock.to_nanos(until) <= shared.clock.now() {

@@ -225,8 +225,14 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// at the quota's rate, with no burst (see
     /// [`crate::algorithm::Algorithm::drain_until`]): what
     /// [`RateLimiter::throttle_until`](crate::RateLimiter::throttle_until) does when a
-    /// server refused. In-memory stores drain the buckets they hold; the default, and
-    /// remote stores, keep the state, so that after a throttle up to a burst may start.
+    /// server refused. It is called on a limiter's check path, so it must not block: a
+    /// remote store records the drain and sends it without waiting
+    /// (`tower-ratelimit-redis` sends it ahead of its next decision on `key`, so that
+    /// decision sees the drained bucket, and from a task, so that every instance
+    /// sharing the key sees it). In-memory stores drain the buckets they hold, the
+    /// Redis store its GCRA buckets; window algorithms keep their counts (a window's
+    /// count is its burst). The default, for a store that cannot drain, keeps the
+    /// state, so that after a throttle up to a burst may start.
     fn drain_until(&self, _key: &K, _until: tokio::time::Instant) {}
 
     /// Reserves the whole `cost` of a request of which a check took `taken` units at
