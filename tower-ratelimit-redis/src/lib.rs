@@ -111,3 +111,8 @@ pub use policy::FailurePolicy;
 pub use script::RemoteAlgorithm;
 pub use stats::Stats;
 pub use store::RedisStore;
+
+/// The README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
