@@ -1548,3 +1548,54 @@ fn goodput_takes_a_throttle_after_a_held_revert_for_drift_when_little_is_in_flig
     let (reverted, after) = throttled_after_a_held_revert(200, 8.0);
     assert!(after < 0.9 * reverted, "{reverted} -> {after}");
 }
+
+/// A 1 s hold at `t` seconds (a 429 answered in 50 ms), the five requests in flight
+/// at it accepted, and the first answer after the hold: one measured episode. Returns
+/// the time of that answer.
+fn hold_with_five_in_flight(c: &mut Goodput, t: f64) -> f64 {
+    let lat = ms(50);
+    let secs = Duration::from_secs_f64;
+    let hold = Outcome::Throttled {
+        latency: lat,
+        retry_after: Some(Duration::from_secs(1)),
+        hints: Hints::default(),
+    };
+    c.observe(secs(t), &hold);
+    for i in 1..=5 {
+        c.observe(secs(t + 0.01 * f64::from(i)), &Outcome::success(lat));
+    }
+    c.observe(secs(t + 1.06), &Outcome::success(lat));
+    t + 1.06
+}
+
+#[test]
+fn goodput_reads_the_limit_from_a_chain_of_holds_in_a_cruise() {
+    // A 100/s bucket of burst 10, 50 ms round trip, the client at 110/s: each hold
+    // refills the bucket, and a run at `r` drains it in 10 / (r - 100) s. Every
+    // answer in flight is accepted, so each measurement reads the rate in use and
+    // cuts by `cruise` only: 106.7/s ran 1.49 s, 103.5/s then ran 2.86 s. From the
+    // two runs the limit is 103.5 - 3.2 · 1.49 / (2.86 - 1.49) = 100; before, the
+    // third hold was measured like the others (103.5 -> 100.4/s, and a fourth hold).
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 110.0,
+        ..GoodputConfig::default()
+    });
+    let resumed = hold_with_five_in_flight(&mut c, 1.0);
+    let r1 = c.rate().unwrap();
+    assert!((r1 - 0.97 * 110.0).abs() < 1e-9, "{r1}");
+    let resumed = hold_with_five_in_flight(&mut c, resumed + 10.0 / (r1 - 100.0) + 0.05);
+    let r2 = c.rate().unwrap();
+    assert!((r2 - 0.97 * r1).abs() < 1e-9, "{r2}");
+    let lat = ms(50);
+    let hold = Outcome::Throttled {
+        latency: lat,
+        retry_after: Some(Duration::from_secs(1)),
+        hints: Hints::default(),
+    };
+    let t = resumed + 10.0 / (r2 - 100.0) + 0.05;
+    c.observe(Duration::from_secs_f64(t), &hold);
+    let est = c.estimate().unwrap();
+    assert!((est - 100.0).abs() < 0.5, "{est}");
+    let r3 = c.rate().unwrap();
+    assert!((r3 - 0.97 * est).abs() < 1e-9, "{r3}");
+}
