@@ -211,7 +211,7 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
 
     /// Replace the default quota (for every key without a quota of its own). Buckets
     /// keep their fill level in units (see [`crate::algorithm::Algorithm::rescale`]):
-    /// a bucket owing 3 units owes 3 at the new spacing.
+    /// a bucket owing 3 units owes 3 at the new spacing, up to the new burst.
     fn set_quota(&self, quota: Quota);
 
     /// Gives back `cost` units of `key` that a check took just now and that went

@@ -211,14 +211,23 @@ impl GcraState {
         }
     }
 
-    /// Keeps the units owed: `tat − now` scales by `T_new / T_old`.
-    pub(super) fn rescale(&self, old_interval: u64, new_interval: u64, now: Nanos) {
+    /// Keeps the units owed, as far as the new bucket can owe them: `tat − now` up to
+    /// the old capacity is the bucket's fill level, kept in units but never past the
+    /// new capacity (a bucket a throttle drained owes its whole burst, and is empty,
+    /// not minutes in debt, under a much smaller one); the part beyond it is slots
+    /// booked ahead, kept whole in units.
+    pub(super) fn rescale(&self, old: &Quota, new: &Quota, now: Nanos) {
+        let (old_interval, new_interval) = (old.interval_nanos(), new.interval_nanos());
         let _ = self
             .tat
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
-                let owed = tat.checked_sub(now).filter(|&o| o > 0)? as u128;
-                let scaled = owed * new_interval as u128 / old_interval.max(1) as u128;
-                Some(now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX)))
+                let owed = tat.checked_sub(now).filter(|&o| o > 0)?;
+                let fill = owed.min(old.capacity_nanos());
+                let booked = owed - fill;
+                let fill =
+                    super::scale_time(fill, old_interval, new_interval).min(new.capacity_nanos());
+                let booked = super::scale_time(booked, old_interval, new_interval);
+                Some(now.saturating_add(fill.saturating_add(booked)))
             });
     }
 
@@ -325,7 +334,7 @@ impl Algorithm for Gcra {
     }
 
     fn rescale(&self, state: &GcraState, old: &Quota, new: &Quota, now: Nanos) {
-        state.rescale(old.interval_nanos(), new.interval_nanos(), now);
+        state.rescale(old, new, now);
     }
 
     fn refund(&self, state: &GcraState, quota: &Quota, cost: u64, now: Nanos) {
@@ -340,8 +349,11 @@ impl Algorithm for Gcra {
     /// TAT's distance from now: the start moves with it, and by the change of capacity
     /// (a larger burst lets it start sooner).
     fn moved_slot(&self, old: &Quota, new: &Quota, offset: Nanos) -> Nanos {
-        let tat_after = offset.saturating_add(old.capacity_nanos());
-        super::scale_time(tat_after, old.interval_nanos(), new.interval_nanos())
+        // The map `GcraState::rescale` applies to the TAT: the bucket's part capped.
+        let (oi, ni) = (old.interval_nanos(), new.interval_nanos());
+        let fill = super::scale_time(old.capacity_nanos(), oi, ni).min(new.capacity_nanos());
+        super::scale_time(offset, oi, ni)
+            .saturating_add(fill)
             .saturating_sub(new.capacity_nanos())
     }
 

@@ -113,7 +113,7 @@ impl Algorithm for LeakyBucket {
     }
 
     fn rescale(&self, state: &GcraState, old: &Quota, new: &Quota, now: Nanos) {
-        state.rescale(old.interval_nanos(), new.interval_nanos(), now);
+        state.rescale(old, new, now);
     }
 
     fn refund(&self, state: &GcraState, quota: &Quota, cost: u64, now: Nanos) {

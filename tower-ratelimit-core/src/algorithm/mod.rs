@@ -219,7 +219,9 @@ pub trait Algorithm: Send + Sync + 'static {
 
     /// Re-expresses a bucket's state after its quota changed from `old` to `new`, so
     /// that it keeps its fill level in units (a bucket owing 3 units under the old
-    /// quota owes 3 under the new one, at the new spacing). The default does nothing,
+    /// quota owes 3 under the new one, at the new spacing), up to the new burst: an
+    /// empty bucket is empty under any quota, so it owes at most the new burst, plus
+    /// the units booked ahead beyond the old one. The default does nothing,
     /// which is right for algorithms that count units rather than time.
     fn rescale(&self, _state: &Self::State, _old: &Quota, _new: &Quota, _now: Nanos) {}
 

@@ -154,8 +154,8 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
     }
 
     /// Replaces the default quota (keys with a quota of their own keep it). Buckets
-    /// keep their fill level in units: a key owing 3 units owes 3 at the new spacing
-    /// (see [`KeyedMemoryStore::set_default_quota`]). Requests sleeping until a slot
+    /// keep their fill level in units, up to the new burst: a key owing 3 units owes 3
+    /// at the new spacing (see [`KeyedMemoryStore::set_default_quota`]). Requests sleeping until a slot
     /// they booked move it the same way where the store rescales time (GCRA, the leaky
     /// bucket), so they keep their order and start at the new spacing; slots of
     /// window algorithms keep their instants, as the windows keep the units booked in
