@@ -94,7 +94,15 @@ impl ConcurrencyLimiter {
 
     /// Takes a permit without waiting, if one is free and nobody is queued.
     pub fn try_acquire(&self) -> Option<ConcurrencyPermit> {
-        self.inner.semaphore.try_acquire().ok()?.forget();
+        loop {
+            self.inner.semaphore.try_acquire().ok()?.forget();
+            // A permit that a drop gave back while a shrink was putting its debt on
+            // the books is owed to that debt: taking it pays the debt, not a request
+            // (the drop read the debt before the shrink wrote it).
+            if !self.inner.pay_debt() {
+                break;
+            }
+        }
         Some(ConcurrencyPermit {
             limiter: Arc::clone(&self.inner),
         })
@@ -102,10 +110,16 @@ impl ConcurrencyLimiter {
 
     /// Waits for a permit, in FIFO order.
     pub async fn acquire(&self) -> ConcurrencyPermit {
-        match self.inner.semaphore.clone().acquire_owned().await {
-            Ok(permit) => self.wrap(permit),
-            // The semaphore is never closed.
-            Err(_) => unreachable!("the concurrency semaphore is never closed"),
+        loop {
+            match self.inner.semaphore.clone().acquire_owned().await {
+                Ok(permit) => {
+                    if let Some(permit) = self.wrap(permit) {
+                        return permit;
+                    }
+                }
+                // The semaphore is never closed.
+                Err(_) => unreachable!("the concurrency semaphore is never closed"),
+            }
         }
     }
 
@@ -113,11 +127,24 @@ impl ConcurrencyLimiter {
         Box::pin(self.inner.semaphore.clone().acquire_owned())
     }
 
-    pub(crate) fn wrap(&self, permit: OwnedSemaphorePermit) -> ConcurrencyPermit {
+    /// The permit as the caller's, or `None` when it went to a debt a shrink left
+    /// owed (a drop gave it back while the shrink ran); the caller acquires again.
+    pub(crate) fn wrap(&self, permit: OwnedSemaphorePermit) -> Option<ConcurrencyPermit> {
         permit.forget();
-        ConcurrencyPermit {
+        (!self.inner.pay_debt()).then(|| ConcurrencyPermit {
             limiter: Arc::clone(&self.inner),
-        }
+        })
+    }
+}
+
+impl Inner {
+    /// Pays one unit of debt, if any is owed.
+    fn pay_debt(&self) -> bool {
+        self.debt.load(Ordering::Acquire) > 0
+            && self
+                .debt
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1))
+                .is_ok()
     }
 }
 

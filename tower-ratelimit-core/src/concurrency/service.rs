@@ -59,7 +59,7 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        if self.permit.is_none() {
+        while self.permit.is_none() {
             let acquiring = self.acquiring.get_mut();
             if acquiring.is_none() {
                 match self.limiter.try_acquire() {
@@ -71,7 +71,7 @@ where
                 let acquired = ready!(pending.as_mut().poll(cx));
                 *acquiring = None;
                 match acquired {
-                    Ok(permit) => self.permit = Some(self.limiter.wrap(permit)),
+                    Ok(permit) => self.permit = self.limiter.wrap(permit),
                     Err(closed) => return Poll::Ready(Err(Box::new(closed))),
                 }
             }
