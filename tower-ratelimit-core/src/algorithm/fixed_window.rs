@@ -97,7 +97,10 @@ impl Limits {
         Snapshot {
             limit: self.count,
             remaining,
-            reset: nanos_to_duration(self.start(window.index.max(current) + 1) - now),
+            reset: nanos_to_duration(
+                self.start(window.index.max(current).saturating_add(1))
+                    .saturating_sub(now),
+            ),
         }
     }
 
@@ -107,7 +110,7 @@ impl Limits {
             window
         } else {
             Window {
-                index: window.index + 1,
+                index: window.index.saturating_add(1),
                 used: 0,
             }
         }

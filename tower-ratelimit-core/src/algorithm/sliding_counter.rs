@@ -139,7 +139,7 @@ impl Params {
                 }
             }
             window = Counts {
-                index: window.index + 1,
+                index: window.index.saturating_add(1),
                 prev: window.curr,
                 curr: 0,
             };

@@ -74,6 +74,10 @@ impl<St, C> RateLimitLayer<St, C> {
     /// unit `poll_ready` waited for, and so do a request refused in `call` and a ready
     /// service dropped without a call. Giving that unit back later could admit more
     /// than the quota, since its slot may have passed and been counted by others.
+    /// For the same reason a response future dropped while it waits for the rest of
+    /// its cost (a caller's timeout) keeps the units it booked: later requests may
+    /// already be booked behind them. Put a timeout around a weighted request only
+    /// where giving up also gives up its cost.
     pub fn cost<C2>(self, cost: C2) -> RateLimitLayer<St, C2> {
         RateLimitLayer {
             limiter: self.limiter,
