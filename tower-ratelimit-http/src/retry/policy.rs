@@ -17,6 +17,9 @@ use tower_ratelimit_core::error::{BoxError, CostTooLarge, RateLimited, WaitTooLo
 /// * a transient failure (502, 503 without a wait, a transport error) is retried only
 ///   when [`Idempotency`] allows it, after the server's wait or else exponential
 ///   backoff with full jitter;
+/// * a request a reject-mode limiter refused locally
+///   ([`RateLimited`](tower_ratelimit_core::RateLimited): nothing was sent) is retried
+///   after its `retry_after`, within the same cap;
 /// * an explicit do-not-retry (`x-should-retry: false`, `Stripe-Should-Retry:
 ///   false`, a negative gRPC pushback) stops;
 /// * every retry is withdrawn from a shared [`Budget`] (by default tower's
@@ -216,7 +219,10 @@ impl<C: Classify, Bu: Budget> RetryPolicy<C, Bu> {
         }
         if let Some(denied) = error.downcast_ref::<RateLimited>() {
             // Denied locally in reject mode: nothing was sent.
-            return Some(denied.retry_after());
+            // Within the parser's cap, as a server's wait is: a local quota of one
+            // per hour must not hold the caller an hour before it hears anything.
+            let wait = denied.retry_after();
+            return (wait <= self.parser.get_max_wait()).then_some(wait);
         }
         // A transport failure: the server may or may not have seen the request.
         may_repeat.then(|| self.backoff.delay(self.attempt))
