@@ -82,7 +82,7 @@ impl Aimd {
         let max = if cfg.max_rate.is_finite() && cfg.max_rate >= min {
             cfg.max_rate
         } else {
-            1e6
+            1e6f64.max(min)
         };
         let backoff = if cfg.backoff > 0.0 && cfg.backoff < 1.0 {
             cfg.backoff

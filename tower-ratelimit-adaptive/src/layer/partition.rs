@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tower_ratelimit_core::concurrency::ConcurrencyLimiter;
-use tower_ratelimit_core::{Quota, RateLimiter};
+use tower_ratelimit_core::{Quota, QuotaError, RateLimiter};
 
 use crate::controller::Controller;
 use crate::{Outcome, ServerPartition};
@@ -73,6 +73,12 @@ fn quota_for(rate: Option<f64>, burst: u64) -> Quota {
     };
     Quota::from_rate(r, b)
         .or_else(|_| Quota::from_rate(r, 1))
+        .or_else(|e| match e {
+            // A controller that almost stops, slower than any quota can pace: the
+            // slowest quota, not none.
+            QuotaError::PeriodTooLong => Quota::with_period(Quota::MAX_SPAN),
+            _ => Quota::from_rate(UNLIMITED_RATE, 1),
+        })
         .or_else(|_| Quota::from_rate(UNLIMITED_RATE, 1))
         .expect("a rate of 1e9/s with burst 1 is a valid quota")
 }
