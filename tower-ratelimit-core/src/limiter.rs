@@ -355,6 +355,7 @@ impl<St: RateStore> RateLimiter<St> {
             .drain_at
             .fetch_max(shared.clock.to_nanos(until).max(1), Ordering::AcqRel);
         self.pause_until(until);
+        shared.store.schedule_drain(&(), until);
     }
 
     /// [`RateLimiter::throttle_until`] `duration` from now.

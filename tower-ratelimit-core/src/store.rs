@@ -235,6 +235,16 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// state, so that after a throttle up to a burst may start.
     fn drain_until(&self, _key: &K, _until: tokio::time::Instant) {}
 
+    /// A throttle of `key` has begun that empties its bucket at `until`
+    /// ([`RateLimiter::throttle_until`](crate::RateLimiter::throttle_until)): the limiter
+    /// calls [`drain_until`](RateStore::drain_until) when it next checks after `until`.
+    /// A store shared with other processes must make the drain reach them at `until`
+    /// even when this limiter never checks again (the instance that saw the `429` went
+    /// quiet), or they would spend the burst the server just refused. Called on a
+    /// limiter's path, so it must not block. The default, for stores nobody else
+    /// shares, does nothing.
+    fn schedule_drain(&self, _key: &K, _until: tokio::time::Instant) {}
+
     /// Reserves the whole `cost` of a request of which a check took `taken` units at
     /// `taken_at` (a wait-mode layer's readiness takes one unit before it knows the
     /// request's cost), unless that is more than `max_wait` away.
