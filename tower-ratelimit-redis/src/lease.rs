@@ -281,6 +281,12 @@ impl<S: RateStore<()>> RateStore<()> for LeasedStore<S> {
         self.inner.drains.fetch_add(1, Ordering::AcqRel);
         self.inner.store.drain_until(&(), until);
     }
+
+    /// The wrapped store's: the units held here are forfeit when the limiter drains
+    /// (its next check after `until`); the shared bucket, at `until`.
+    fn schedule_drain(&self, _key: &(), until: tokio::time::Instant) {
+        self.inner.store.schedule_drain(&(), until);
+    }
 }
 
 #[cfg(test)]

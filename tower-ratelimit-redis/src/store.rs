@@ -39,7 +39,10 @@
 //! intended, since the server refused the identity they share. Only the instance that
 //! saw the refusal is paused until then (the core drains at the pause's end, so that a
 //! quota change during the pause rescales the bucket's real debt, not the pause); the
-//! others keep spending the shared bucket meanwhile, at its rate.
+//! others keep spending the shared bucket meanwhile, at its rate. The core drains when
+//! its limiter next checks after the pause; so that the drain reaches the others even
+//! if that instance never checks again, [`RateStore::schedule_drain`] (called when the
+//! throttle begins) starts a sleeper that calls `drain_until` at the throttle's end.
 //!
 //! The window algorithms keep their counts, as the core's window algorithms do (a
 //! window's count per period is its burst: there is no saved burst to empty short of
@@ -659,6 +662,18 @@ where
     /// and the local fallback drains its own bucket of `key` if it holds one.
     fn drain_until(&self, key: &K, until: tokio::time::Instant) {
         self.inner.drain_until(self.inner.redis_key(key), until);
+    }
+
+    /// A throttle of `key` began (GCRA): at `until` a sleeper on the current Tokio
+    /// runtime calls [`drain_until`](RateStore::drain_until), so that the other
+    /// instances sharing the key get the drained bucket at the throttle's end even if
+    /// this one never checks again. Nothing is sent now: the drain is priced at the
+    /// end, by the quota then in force. One sleeper per key, at most 1,024 keys (a
+    /// throttle beyond that is counted in [`Stats::drains_dropped`] and drains at the
+    /// limiter's next check); with no runtime, nothing is scheduled. An `until` already
+    /// past drains at once.
+    fn schedule_drain(&self, key: &K, until: tokio::time::Instant) {
+        self.inner.schedule_drain(self.inner.redis_key(key), until);
     }
 
     fn set_quota(&self, quota: Quota) {

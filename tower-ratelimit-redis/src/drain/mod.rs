@@ -24,14 +24,17 @@
 //! timeout apply to every send, and a failed send leaves the record for the next
 //! decision.
 
+mod schedule;
+
 use crate::error::is_outage;
 use crate::script::{self, drain, Invoke, Params, RemoteAlgorithm};
 use crate::stats::Counters;
 use crate::store::Inner;
 use redis::aio::ConnectionLike;
+use schedule::{Schedule, Scheduled, Wake};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -54,6 +57,8 @@ pub(crate) struct Drains {
     /// not on every drain of a new key.
     sweep_after: Mutex<Option<Instant>>,
     script: redis::Script,
+    /// Throttles waiting for their end, to drain then (`RateStore::schedule_drain`).
+    schedule: Schedule,
 }
 
 struct Pending {
@@ -100,6 +105,7 @@ impl Drains {
             tasks: AtomicUsize::new(0),
             sweep_after: Mutex::new(None),
             script: redis::Script::new(drain::SOURCE),
+            schedule: Schedule::new(),
         }
     }
 
@@ -244,6 +250,52 @@ fn command(
     drain::command(invoke, key, offset_us(at), params)
 }
 
+/// A key's sleeper until its throttle's end. It holds the store weakly: a store
+/// dropped meanwhile has no one left to drain for. Dropped before its end (its
+/// runtime shut down), it gives the key's record up, so that a later throttle of the
+/// key gets a sleeper.
+struct Sleeper<C> {
+    inner: Weak<Inner<C>>,
+    /// `None` once the record was taken at the end.
+    key: Option<Vec<u8>>,
+}
+
+impl<C> Sleeper<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn run(mut self, mut until: Instant) {
+        loop {
+            tokio::time::sleep_until(until).await;
+            let (Some(inner), Some(key)) = (self.inner.upgrade(), self.key.as_ref()) else {
+                return;
+            };
+            match inner.drains.schedule.wake(key, Instant::now()) {
+                Wake::Sleep(end) => until = end,
+                Wake::Drain(end) => {
+                    if let Some(key) = self.key.take() {
+                        inner.drain_until(key, end);
+                    }
+                    return;
+                }
+                Wake::Gone => {
+                    // Not ours to forget: a later throttle may have a new sleeper.
+                    self.key = None;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl<C> Drop for Sleeper<C> {
+    fn drop(&mut self) {
+        if let (Some(inner), Some(key)) = (self.inner.upgrade(), &self.key) {
+            inner.drains.schedule.forget(key);
+        }
+    }
+}
+
 /// A drain task's claim on one of the [`MAX_TASKS`] slots, freed on drop.
 struct TaskSlot<C>(Arc<Inner<C>>);
 
@@ -287,6 +339,38 @@ impl<C> Inner<C> {
             },
             Noted::Dropped => Counters::bump(&self.counters.drains_dropped),
             Noted::Pending | Noted::Stale => {}
+        }
+    }
+
+    /// What `RateStore::schedule_drain` does: on GCRA, a sleeper (one per key) that
+    /// calls [`Inner::drain_until`] at `until`; at once if `until` has passed. See
+    /// `schedule` for why not a drain sent now, dated ahead.
+    pub(crate) fn schedule_drain(self: &Arc<Self>, key: Vec<u8>, until: Instant)
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        if self.algorithm != RemoteAlgorithm::Gcra {
+            return;
+        }
+        if until <= Instant::now() {
+            self.drain_until(key, until);
+            return;
+        }
+        // Without a runtime there is no one to wake: the core's drain at the limiter's
+        // next check is all there is.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        match self.drains.schedule.note(&key, until) {
+            Scheduled::Spawn => {
+                let sleeper = Sleeper {
+                    inner: Arc::downgrade(self),
+                    key: Some(key),
+                };
+                drop(runtime.spawn(sleeper.run(until)));
+            }
+            Scheduled::Joined => {}
+            Scheduled::Dropped => Counters::bump(&self.counters.drains_dropped),
         }
     }
 
