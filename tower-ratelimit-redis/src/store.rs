@@ -24,8 +24,9 @@
 //!   to that request's check, and two requests would start where one may);
 //! * sends it from a **task on the current Tokio runtime** (at most 8 such tasks at
 //!   once over all keys), so that the other instances sharing the key get the
-//!   drained bucket too, even if this one sends nothing more. With no runtime, or no free task, the next
-//!   decision sends it.
+//!   drained bucket too, even if this one sends nothing more. A drain that finds no
+//!   free task is taken by the next task that finishes its key (or sent by the key's
+//!   next decision, if that comes first); with no runtime, the next decision sends it.
 //!
 //! The timeout and the circuit breaker apply to both; a failure is counted in
 //! [`Stats::drain_failures`] and leaves the drain pending for the next decision, and

@@ -13,9 +13,12 @@
 //!   would start at the throttle's end against a server that allows one.
 //! * **by a task on the current Tokio runtime**, so that the other instances sharing
 //!   the key see the drain even if this one sends nothing more. At most
-//!   [`MAX_TASKS`] run at once over all keys, and a key's task sends at most
-//!   [`MAX_SENDS_PER_TASK`] times; a drain that finds no task slot (or no runtime)
-//!   waits for the key's next decision.
+//!   [`MAX_TASKS`] run at once over all keys, and a task sends one key's drain at
+//!   most [`MAX_SENDS_PER_TASK`] times in a row. A drain that finds no free task is
+//!   sent by the next task that finishes its key with Redis answering (it then takes
+//!   a record no task holds), or ahead of the key's next decision, whichever comes
+//!   first; with no runtime, only the latter. A task dropped before its end (its
+//!   runtime shut down) gives its key up to the others.
 //!
 //! A record is forgotten once Redis applied it (or a later point), once its debt has
 //! run out (draining would change nothing), or when [`MAX_PENDING`] keys already wait
@@ -199,6 +202,27 @@ impl Drains {
         None
     }
 
+    /// A record no task is sending (it found no free slot, or its task gave up or
+    /// was dropped), claimed for a task that finished its own key: so that every
+    /// record reaches the other instances while a slot is free, not only ahead of
+    /// this store's next decision on its key.
+    /// Records whose debt ran out on the way are forgotten, not sent.
+    fn orphan(&self, span: Duration, now: Instant) -> Option<Vec<u8>> {
+        let mut pending = self.lock();
+        pending.retain(|_, p| p.task || !stale(p.at, span, now));
+        self.len.store(pending.len(), Ordering::Release);
+        let (key, entry) = pending.iter_mut().find(|(_, p)| !p.task)?;
+        entry.task = true;
+        Some(key.clone())
+    }
+
+    /// A task's future was dropped while it held `key`: the record is no one's.
+    fn release(&self, key: &[u8]) {
+        if let Some(entry) = self.lock().get_mut(key) {
+            entry.task = false;
+        }
+    }
+
     /// A task has ended (its future is being dropped): its slot is free.
     fn task_ended(&self) {
         self.tasks.fetch_sub(1, Ordering::AcqRel);
@@ -297,10 +321,13 @@ impl<C> Drop for Sleeper<C> {
 }
 
 /// A drain task's claim on one of the [`MAX_TASKS`] slots, freed on drop.
-struct TaskSlot<C>(Arc<Inner<C>>);
+struct TaskSlot<C>(Arc<Inner<C>>, Option<Vec<u8>>);
 
 impl<C> Drop for TaskSlot<C> {
     fn drop(&mut self) {
+        if let Some(key) = &self.1 {
+            self.0.drains.release(key);
+        }
         self.0.drains.task_ended();
     }
 }
@@ -327,9 +354,9 @@ impl<C> Inner<C> {
                 Ok(runtime) => {
                     // The slot is freed when the task's future is dropped: when it
                     // ends, or unpolled with its runtime.
-                    let slot = TaskSlot(Arc::clone(self));
+                    let slot = TaskSlot(Arc::clone(self), Some(key));
                     let inner = Arc::clone(self);
-                    drop(runtime.spawn(inner.drain_task(key, slot)));
+                    drop(runtime.spawn(inner.drain_task(slot)));
                 }
                 // No runtime to send it from: the key's next decision sends it.
                 Err(_) => {
@@ -376,14 +403,23 @@ impl<C> Inner<C> {
 
     /// Sends `key`'s drain until Redis has the latest point, a send fails, or the
     /// task has sent its share.
-    async fn drain_task(self: Arc<Self>, key: Vec<u8>, _slot: TaskSlot<C>)
+    async fn drain_task(self: Arc<Self>, mut slot: TaskSlot<C>)
     where
         C: ConnectionLike + Clone + Send + Sync + 'static,
     {
-        let (mut sends, mut ok) = (0, true);
-        while let Some(at) = self.drains.next_for_task(&key, sends, ok) {
-            ok = self.send_drain(&key, at).await;
-            sends += 1;
+        while let Some(key) = slot.1.take() {
+            let (mut sends, mut ok) = (0, true);
+            while let Some(at) = self.drains.next_for_task(&key, sends, ok) {
+                slot.1 = Some(key.clone());
+                ok = self.send_drain(&key, at).await;
+                slot.1 = None;
+                sends += 1;
+            }
+            // Redis failing: the rest waits for the keys' next decisions.
+            if ok {
+                let span = span(self.algorithm.params(&self.current_quota()));
+                slot.1 = self.drains.orphan(span, Instant::now());
+            }
         }
     }
 
