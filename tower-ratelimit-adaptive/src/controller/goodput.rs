@@ -75,8 +75,7 @@
 //!    cruise that follows lasts only `wide_revert_cruise`. A measurement within a
 //!    window of that revert which refuses at most 2 % is the overshoot's tail: on a
 //!    window server, or after such a wide step, it keeps the reverted rate (and the
-//!    short cruise). A step of +35 % or more whose overshoot drew a Retry-After hold
-//!    with 10 or more requests in flight is measured instead of reverted.
+//!    short cruise).
 //!
 //! An advertised `RateLimit-Policy` seeds the first estimate, caps probing, and a
 //! change in it scales the rate at once by the same ratio (which keeps the shares of
@@ -207,11 +206,9 @@ const WIDE_HOLD_RESPONSES: f64 = 4.0;
 /// measuring (see `Goodput::start_episode`).
 const DRIFT_IN_FLIGHT: f64 = 3.0;
 
-/// Requests in flight from which a measurement a Retry-After opens reads its share
-/// from enough answers: a chain of holds in a cruise reads the limit from its runs
-/// only under it (from `DRIFT_IN_FLIGHT`), and a wide probe overshoot that drew a
-/// hold is measured instead of reverted from it (see `Goodput::start_episode`).
-const SHARE_IN_FLIGHT: f64 = 10.0;
+/// Requests in flight under which a chain of holds in a cruise reads the limit from
+/// its runs (from `DRIFT_IN_FLIGHT`; see `Goodput::start_episode`).
+const CHAIN_IN_FLIGHT: f64 = 10.0;
 
 /// How much longer a chain's second run must be than its first for the limit to be
 /// read from the two (see `Goodput::start_episode`).
@@ -600,7 +597,7 @@ impl Goodput {
         // 0.85 on 5 of 20 seeds).
         if let Some((l, t)) = link {
             let in_flight = l.rate * outcome.latency().unwrap_or_default().as_secs_f64();
-            let few = (DRIFT_IN_FLIGHT..SHARE_IN_FLIGHT).contains(&in_flight);
+            let few = (DRIFT_IN_FLIGHT..CHAIN_IN_FLIGHT).contains(&in_flight);
             if let Some((r1, t1)) = l.prev.filter(|_| few) {
                 if r1 > l.rate && t > CHAIN_GROWTH * t1 {
                     let e = (r1 - l.rate) * t1 / (t - t1);
@@ -636,18 +633,7 @@ impl Goodput {
                 return;
             }
         }
-        // A wide probe step (+35 % or more) whose overshoot drew a Retry-After hold
-        // with `SHARE_IN_FLIGHT` or more in flight is measured, not reverted: the
-        // answers in flight at the hold were sent at that step, over the limit, and
-        // read it from their share (2000/s: ~150 answers). The revert went back to
-        // `cruise` times the step before, which had often passed on the server's
-        // burst (a 0.1 s bucket lets a 0.5 s step 20 % over pass): after a doubling
-        // at 2000/s the revert sat 11 % over, a second probe cycle and a measured cut
-        // followed, and convergence took 12-23 s on 18 of 20 seeds (4 of 20 now).
-        let measure_wide = outcome.retry_after().is_some()
-            && self.rate * outcome.latency().unwrap_or_default().as_secs_f64() >= SHARE_IN_FLIGHT
-            && matches!(self.phase, Phase::Probe { k, .. } if k >= WIDE_STEP);
-        if let (Phase::Probe { k, base, .. }, false) = (self.phase, measure_wide) {
+        if let Phase::Probe { k, base, .. } = self.phase {
             if k >= 1 {
                 // A probe step overshot; the step before it passed without throttles.
                 // Go back under it at once instead of measuring: the limit did not
