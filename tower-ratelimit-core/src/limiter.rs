@@ -89,6 +89,11 @@ pub(crate) struct Shared<St> {
     /// Empties the store's bucket as of an instant; set by the first throttle (the
     /// pause's end is noticed where the store's type is not known to be a store).
     drainer: OnceLock<fn(&St, Instant)>,
+    /// Clock nanoseconds of the latest drain point the bucket was emptied at (0:
+    /// never): a unit taken before it is part of the debt the drain set (the bucket
+    /// empty as of that point), so a request held through the throttle gets none of
+    /// it back.
+    drained_through: AtomicU64,
 }
 
 /// [`RateStore::drain_until`] of the single bucket, as a function pointer.
@@ -150,6 +155,7 @@ impl<St> RateLimiter<St> {
                 pause_changed: Arc::new(tokio::sync::Notify::new()),
                 drain_at: AtomicU64::new(0),
                 drainer: OnceLock::new(),
+                drained_through: AtomicU64::new(0),
             }),
         }
     }
@@ -291,7 +297,17 @@ impl<St> Shared<St> {
     fn drain(&self, at: u64) {
         if let Some(drain) = self.drainer.get() {
             drain(&self.store, self.clock.to_instant(at));
+            self.drained_through.fetch_max(at, Ordering::AcqRel);
         }
+    }
+
+    /// Whether the bucket was emptied by a throttle at or after `taken_at`: a unit
+    /// taken then is not given back when its request is booked again (the drain set
+    /// the bucket's debt whatever that unit had taken, so a give-back would come out
+    /// of the drain itself).
+    pub(crate) fn drained_since(&self, taken_at: Instant) -> bool {
+        let drained = self.drained_through.load(Ordering::Acquire);
+        drained != 0 && drained >= self.clock.to_nanos(taken_at)
     }
 
     /// When the last pause ended: slots before it are owed to nobody, whoever waited.
@@ -345,6 +361,9 @@ impl<St: RateStore> RateLimiter<St> {
         let shared = &self.shared;
         if shared.clock.to_nanos(until) <= shared.clock.now() {
             shared.store.drain_until(&(), until);
+            shared
+                .drained_through
+                .fetch_max(shared.clock.to_nanos(until).max(1), Ordering::AcqRel);
             return;
         }
         // Emptied when the pause ends, not now: the bucket keeps its state through the

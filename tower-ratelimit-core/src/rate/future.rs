@@ -263,11 +263,16 @@ where
                     // window where the request starts and the first unit in the one
                     // where readiness took it (count + 1 in the later window). What
                     // the pause refilled is not given back, so the request pays for
-                    // its start after the pause like any other.
+                    // its start after the pause like any other; after a throttle's
+                    // drain nothing is: the drain's debt already holds that unit.
+                    let taken = match limiter.shared().drained_since(*taken_at) {
+                        true => 0,
+                        false => *taken,
+                    };
                     let booking =
                         limiter
                             .store()
-                            .reserve_whole(&(), *taken, *taken_at, *cost, Duration::MAX);
+                            .reserve_whole(&(), taken, *taken_at, *cost, Duration::MAX);
                     *self = Held::Deciding {
                         decision: booking,
                         limiter: Some(limiter.clone()),
