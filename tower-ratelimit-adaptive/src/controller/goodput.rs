@@ -804,7 +804,7 @@ impl Goodput {
         settle: Duration,
         at_least: f64,
     ) {
-        let n = accepted + refused;
+        let n = accepted.saturating_add(refused);
         let share = if n >= 4 {
             accepted as f64 / n as f64
         } else {
@@ -1269,7 +1269,7 @@ impl Controller for Goodput {
                                 .as_secs_f64();
                             let allowed = (r0 * span).floor() + 1.0;
                             if (post as f64) < UNDER_USED * allowed {
-                                (a + (allowed as u64).saturating_sub(post), b)
+                                (a.saturating_add((allowed as u64).saturating_sub(post)), b)
                             } else {
                                 (a, b)
                             }
