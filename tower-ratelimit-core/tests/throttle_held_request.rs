@@ -28,6 +28,15 @@ fn service(
         .layer(api)
 }
 
+/// When a request of `units` starts, once the service is ready for it.
+async fn call<S>(service: &mut S, units: u64) -> Instant
+where
+    S: Service<u64, Response = Instant, Error = tower_ratelimit_core::BoxError>,
+{
+    let ready = service.ready().await.expect("ready");
+    ready.call(units).await.expect("request")
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_request_ready_before_a_throttle_leaves_the_drain_whole() {
     let limiter = RateLimiter::new(slow());
@@ -45,15 +54,8 @@ async fn a_request_ready_before_a_throttle_leaves_the_drain_whole() {
         Duration::from_secs(1),
         "the held request starts at the throttle's end"
     );
-    let next = service
-        .ready()
-        .await
-        .expect("ready")
-        .call(1)
-        .await
-        .expect("next");
     assert_eq!(
-        next - held,
+        call(&mut service, 1).await - held,
         Duration::from_secs(10),
         "the next one an interval later"
     );
@@ -66,13 +68,7 @@ async fn a_booked_request_a_throttle_holds_leaves_the_drain_whole() {
     let mut service = service(&limiter);
     // The whole burst spent; a request of cost 3 is ready 10 s later and books the
     // rest of its units, due 20 s after that.
-    service
-        .ready()
-        .await
-        .expect("ready")
-        .call(10)
-        .await
-        .expect("burst");
+    call(&mut service, 10).await;
     let mut booked = Box::pin(service.ready().await.expect("ready").call(3));
     let sleeping = tokio::time::timeout(Duration::from_secs(1), &mut booked).await;
     assert!(sleeping.is_err(), "the request sleeps until its units");
@@ -86,15 +82,8 @@ async fn a_booked_request_a_throttle_holds_leaves_the_drain_whole() {
         Duration::from_secs(20),
         "two intervals after the throttle's end"
     );
-    let next = service
-        .ready()
-        .await
-        .expect("ready")
-        .call(1)
-        .await
-        .expect("next");
     assert_eq!(
-        next - held,
+        call(&mut service, 1).await - held,
         Duration::from_secs(10),
         "the next one an interval later"
     );
