@@ -115,15 +115,24 @@ per_call "floor: TIME, GET, SET … PX with constants" \
 
 if [ "${DRAIN:-0}" = 1 ]; then
     DRAIN_SOURCE=${DRAIN_SCRIPT:-src/script/drain.lua}
-    # The drain's packed argument: offset from the server's now, debt, interval ('<ddd').
-    drained() { python3 -c 'import struct, sys; print(struct.pack("<ddd", *map(float, sys.argv[1:])).hex())' "$@"; }
+    # The drain's packed argument: offset from the server's now, debt, interval, and the
+    # point on the server's clock (0: unknown; -1: a probe that only answers the clock)
+    # ('<dddd').
+    drained() { python3 -c 'import struct, sys; print(struct.pack("<dddd", *map(float, sys.argv[1:])).hex())' "$@"; }
     # Drained as of now with a debt of 1 s: each call's floor is past the last one's,
     # so every call reads the bucket and writes it (TIME, GET, SET).
     per_call "drain script, writes (TIME, GET, SET)" "$(cat "$DRAIN_SOURCE")" \
-        $(hex 1 bench:drain) "$(drained 0 1000000 1)"
+        $(hex 1 bench:drain) "$(drained 0 1000000 1 0)"
+    # The same with a point on the server's clock far ahead (the offset wins): what a
+    # task's drain costs, with the comparison it adds.
+    per_call "drain script, writes, with a server point" "$(cat "$DRAIN_SOURCE")" \
+        $(hex 1 bench:drain) "$(drained 0 1000000 1 1e300)"
     # A drain point a second ago with a debt of 1 µs: nothing left to drain (TIME).
     per_call "drain script, debt run out (TIME)" "$(cat "$DRAIN_SOURCE")" \
-        $(hex 1 bench:drain) "$(drained -1000000 1 1)"
+        $(hex 1 bench:drain) "$(drained -1000000 1 1 0)"
+    # The probe a drain task sends first, for the server's clock (TIME).
+    per_call "drain script, probe (TIME)" "$(cat "$DRAIN_SOURCE")" \
+        $(hex 1 bench:drain) "$(drained 0 1000000 1 -1)"
 fi
 
 if [ "${WINDOWS:-0}" = 1 ]; then

@@ -29,6 +29,7 @@ def reply():
     line = f.readline()
     if line[:1] == b"-": sys.exit(line)
     if line[:1] == b"$" and line[1:2] != b"-": f.read(int(line[1:]) + 2)
+
 def call(cmd): s.sendall(cmd); reply()
 gcra = open(root + "/gcra.lua", "rb").read(); drain = open(root + "/drain.lua", "rb").read()
 for src in (gcra, drain): call(enc("SCRIPT", "LOAD", src))
@@ -36,8 +37,9 @@ sha = lambda b: hashlib.sha1(b).hexdigest()
 cases = {
   "GET": enc("GET", "k"),
   "GCRA check (admitted)": enc("EVALSHA", sha(gcra), 1, "g", struct.pack("<ddddd", 1, 1e6, 0, 0, 1)),
-  "drain, writes": enc("EVALSHA", sha(drain), 1, "d", struct.pack("<ddd", 0, 1e6, 1)),
-  "drain, nothing to drain": enc("EVALSHA", sha(drain), 1, "d2", struct.pack("<ddd", -1e6, 1, 1)),
+  "drain, writes": enc("EVALSHA", sha(drain), 1, "d", struct.pack("<dddd", 0, 1e6, 1, 0)),
+  "drain, nothing to drain": enc("EVALSHA", sha(drain), 1, "d2", struct.pack("<dddd", -1e6, 1, 1, 0)),
+  "drain, probe (a task's first call)": enc("EVALSHA", sha(drain), 1, "d3", struct.pack("<dddd", 0, 1e6, 1, -1)),
 }
 for rnd in range(3):
   for name, cmd in cases.items():

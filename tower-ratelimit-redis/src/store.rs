@@ -13,7 +13,11 @@
 //! max(TAT, until + capacity − interval)`, the core's `Gcra::drain_until`, applied by
 //! one small script (`drain.lua`) on the bucket's own key, on the server's clock (the
 //! instant travels as an offset from now, so the instances' clocks never matter), with
-//! the key's expiry extended to cover the debt. It never fills a bucket. The call is
+//! the key's expiry extended to cover the debt. A drain sent by a task first asks the
+//! key's server for its clock and also sends the point on that clock, so a drain that
+//! waits in flight (a stalled server) keeps its point; one sent ahead of a decision
+//! (which cannot afford the extra round trip) applies as of when it runs if it
+//! stalls: the bucket is held that much longer, never less. It never fills a bucket. The call is
 //! synchronous and sits on a limiter's check path, so it never waits for Redis: it
 //! records the drain for the key (one record per key, the latest point winning; at
 //! most 1,024 keys, beyond which a drain is dropped and counted) and

@@ -30,7 +30,8 @@
 mod schedule;
 
 use crate::error::is_outage;
-use crate::script::{self, drain, Invoke, Params, RemoteAlgorithm};
+use crate::script::drain::{self, Point};
+use crate::script::{self, Invoke, Params, RemoteAlgorithm};
 use crate::stats::Counters;
 use crate::store::Inner;
 use redis::aio::ConnectionLike;
@@ -244,26 +245,33 @@ impl Drains {
 /// key's expiry in milliseconds stays far inside Redis's range.
 const MAX_OFFSET_US: i64 = 1 << 52;
 
-/// `until` as µs from now on this process's clock (negative: past), which the script
-/// adds to the server's now.
-fn offset_us(until: Instant) -> i64 {
-    let now = Instant::now();
+/// `until` as µs from `from` on this process's clock (negative: before it), clamped
+/// to ±[`MAX_OFFSET_US`].
+fn micros_from(until: Instant, from: Instant) -> i64 {
     let micros = |d: Duration| {
         i64::try_from(d.as_micros()).map_or(MAX_OFFSET_US, |us| us.min(MAX_OFFSET_US))
     };
-    if until >= now {
-        micros(until - now)
+    if until >= from {
+        micros(until - from)
     } else {
-        -micros(now - until)
+        -micros(from - until)
     }
 }
 
-/// The drain of `key` as of `at` under `params`, as one `EVALSHA` (or its `EVAL`).
+/// `until` as µs from now on this process's clock (negative: past), which the script
+/// adds to the server's now.
+fn offset_us(until: Instant) -> i64 {
+    micros_from(until, Instant::now())
+}
+
+/// The drain of `key` as of `at` (and at `point` on the server's clock, if known)
+/// under `params`, as one `EVALSHA` (or its `EVAL`).
 fn command(
     script: &redis::Script,
     invoke: bool,
     key: &[u8],
     at: Instant,
+    point: Point,
     params: Params,
 ) -> redis::Cmd {
     let invoke = if invoke {
@@ -271,7 +279,33 @@ fn command(
     } else {
         Invoke::Source
     };
-    drain::command(invoke, key, offset_us(at), params)
+    drain::command(invoke, key, offset_us(at), point, params)
+}
+
+/// Runs the drain script on `key` (`point` says how it is dated) and checks its
+/// reply: the server's clock for a probe, 0 or 1 otherwise. A reply that is not the
+/// script's is an error the server answered (not an outage).
+async fn run_drain<C: ConnectionLike>(
+    script: &redis::Script,
+    key: &[u8],
+    at: Instant,
+    point: Point,
+    params: Params,
+    connection: &mut C,
+) -> redis::RedisResult<i64> {
+    let cmd = command(script, true, key, at, point, params);
+    let with_source = || command(script, false, key, at, point, params);
+    let reply = script::run(&cmd, with_source, connection).await?;
+    let answer = match point {
+        Point::Probe => drain::probe_clock(&reply),
+        Point::Unknown | Point::Server(_) => drain::is_reply(&reply).then_some(0),
+    };
+    answer.ok_or_else(|| {
+        redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "not the drain script's reply",
+        ))
+    })
 }
 
 /// A key's sleeper until its throttle's end. It holds the store weakly: a store
@@ -423,8 +457,17 @@ impl<C> Inner<C> {
         }
     }
 
-    /// One drain call on its own: bounded by the timeout, skipped while the breaker
-    /// is open, its outcome counted and reported to the breaker.
+    /// One drain on its own: bounded by the timeout, skipped while the breaker is
+    /// open, its outcome counted and reported to the breaker.
+    ///
+    /// It first asks the key's server for its clock (the drain script writing
+    /// nothing), then sends the drain with its point on that clock, read as of when
+    /// the probe was sent: never earlier than the true point, and later by at most the
+    /// probe's round trip. A server that stalls fails the probe, and the drain, not
+    /// yet sent, stays pending; a drain that stalls in flight after the probe keeps
+    /// its point, where an offset from the server's now would have moved it by the
+    /// stall (holding the bucket that much longer). The key's own server answers, so
+    /// the clocks of a Cluster's nodes never mix.
     async fn send_drain(&self, key: &[u8], at: Instant) -> bool
     where
         C: ConnectionLike + Clone + Send + Sync + 'static,
@@ -435,23 +478,24 @@ impl<C> Inner<C> {
         };
         let params = self.algorithm.params(&self.current_quota());
         let script = &self.drains.script;
-        let cmd = command(script, true, key, at, params);
-        let with_source = || command(script, false, key, at, params);
         let mut connection = self.connection.clone();
-        let reply = tokio::time::timeout(
-            self.timeout,
-            script::run(&cmd, with_source, &mut connection),
-        )
+        let reply = tokio::time::timeout(self.timeout, async {
+            let sent = Instant::now();
+            let clock = run_drain(script, key, at, Point::Probe, params, &mut connection).await?;
+            let point = Point::Server(clock.saturating_add(micros_from(at, sent)));
+            run_drain(script, key, at, point, params, &mut connection).await
+        })
         .await;
         match reply {
-            Ok(Ok(reply)) if drain::is_reply(&reply) => {
+            Ok(Ok(_)) => {
                 call.succeeded();
                 Counters::bump(&self.counters.drains);
                 self.drains.applied(key, at);
                 return true;
             }
-            // The server answered with an error about this call: it is up, and sending
-            // the drain again would meet the same error on every decision.
+            // The server answered, with an error about this call or a reply that is
+            // not the script's: it is up, and sending the drain again would meet the
+            // same answer on every decision, so the drain is given up.
             Ok(Err(e)) if !is_outage(&e) => {
                 call.succeeded();
                 self.drains.applied(key, at);
@@ -464,8 +508,14 @@ impl<C> Inner<C> {
 
     /// Sends `key`'s pending drain (as of `at`) ahead of a decision, on the
     /// decision's connection and within its timeout. An error that says Redis is out
-    /// of reach is the decision's too; any other failure is counted and the decision
-    /// goes on (the drain stays pending).
+    /// of reach is the decision's too (the drain stays pending); any other failure
+    /// (an error about this call, a reply that is not the script's) is counted and
+    /// gives the drain up, and the decision goes on.
+    ///
+    /// It is dated by its offset from the server's now alone: a probe first would
+    /// cost every such decision a round trip more. So a drain that stalls in flight
+    /// here (the decision then times out, and the policy answers) applies as of when
+    /// it runs: the bucket is held that much longer, never less.
     pub(crate) async fn drain_ahead(
         &self,
         key: &[u8],
@@ -477,16 +527,10 @@ impl<C> Inner<C> {
         C: ConnectionLike,
     {
         let script = &self.drains.script;
-        let cmd = command(script, true, key, at, params);
-        let with_source = || command(script, false, key, at, params);
-        match script::run(&cmd, with_source, connection).await {
-            Ok(reply) if drain::is_reply(&reply) => {
+        match run_drain(script, key, at, Point::Unknown, params, connection).await {
+            Ok(_) => {
                 Counters::bump(&self.counters.drains);
                 self.drains.applied(key, at);
-                Ok(())
-            }
-            Ok(_) => {
-                Counters::bump(&self.counters.drain_failures);
                 Ok(())
             }
             Err(e) => {
@@ -494,7 +538,7 @@ impl<C> Inner<C> {
                 if is_outage(&e) {
                     return Err(e);
                 }
-                // An error about this call (not an outage) would meet every decision
+                // An answer about this call (not an outage) would meet every decision
                 // that sent the drain again: it is given up.
                 self.drains.applied(key, at);
                 Ok(())

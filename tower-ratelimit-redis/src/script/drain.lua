@@ -2,19 +2,32 @@
 -- calls when a server refused): from then on one unit comes at that instant and the
 -- next an interval later, with nothing saved for a burst. The bucket is never filled.
 -- KEYS[1]  the bucket, as gcra.lua keeps it (TAT and interval, struct '<dd').
--- ARGV[1]  24 bytes, struct '<ddd': the drain point as an offset from the server's
+-- ARGV[1]  32 bytes, struct '<dddd': the drain point as an offset from the server's
 --          now in µs (negative when it has passed: the client sends `until - now` on
 --          its own clock, so the instances' clocks never matter), the debt to owe at
---          that point (capacity - interval), and the interval.
--- Returns  1 when it wrote the bucket, 0 when the bucket already owed as much.
+--          that point (capacity - interval), the interval, and the point on this
+--          server's clock in µs if the client knows it (0: it does not; -1: write
+--          nothing, only answer the clock). A command that waited in flight (a
+--          stalled server) would move an offset's point by the wait; the absolute
+--          point, read by the client from this server's clock just before, does not
+--          move, and the earlier of the two is used.
+-- Returns  1 when it wrote the bucket, 0 when the bucket already owed as much; a
+--          probe (-1) returns the server's clock in µs.
 --
--- TAT := max(TAT, now + offset + capacity - interval), the core's Gcra::drain_until,
+-- TAT := max(TAT, point + capacity - interval), the core's Gcra::drain_until,
 -- read and written exactly as gcra.lua reads and writes the TAT (a foreign or untrusted
 -- value is a full bucket, and is replaced), with the same expiry.
-local offset, owed, interval = struct.unpack('<ddd', ARGV[1])
+local offset, owed, interval, at = struct.unpack('<dddd', ARGV[1])
 local time = redis.call('TIME')
 local clock = time[1] * 1000000 + time[2]
-local floor = clock + offset + owed
+if at < 0 then
+  return clock
+end
+local point = clock + offset
+if at > 0 and at < point then
+  point = at
+end
+local floor = point + owed
 -- Drained at a point whose debt has run out by now: the bucket is full either way.
 -- ('>' is false for NaN, which writes nothing.)
 if not (floor > clock) then

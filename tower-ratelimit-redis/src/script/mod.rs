@@ -42,12 +42,15 @@
 //! spent, a unit costs the request one unit more, and never admits more.
 //!
 //! A throttle's drain (`RateStore::drain_until`) is one more script, `drain.lua`, on
-//! the GCRA bucket's own key: `TAT := max(TAT, now + offset + capacity − interval)`
-//! on the server's `TIME`, read and written as `gcra.lua` reads and writes the TAT,
-//! with the same expiry. It costs about what an admitted check does (43,936
-//! instructions in the server when it writes, against 44,825; 23,269 when the drain
-//! point's debt has already run out: `DRAIN=1 benches/script-cost.sh`). The windows
-//! keep their counts (see [`crate::store`]).
+//! the GCRA bucket's own key: `TAT := max(TAT, point + capacity − interval)` on the
+//! server's `TIME`, where the point is `now + offset`, or the point on the server's
+//! clock that a drain task sends if that is earlier (a drain that waited in flight
+//! keeps its point), read and written as `gcra.lua` reads and writes the TAT, with
+//! the same expiry. It costs about what an admitted check does (44,376 instructions
+//! in the server when it writes, against 44,752; 23,318 when the drain point's debt
+//! has already run out, and 23,403 for the probe a task sends first for the server's
+//! clock: `N=3000 DRAIN=1 benches/script-cost.sh`). The windows keep their counts
+//! (see [`crate::store`]).
 //!
 //! The core's leaky bucket is GCRA with a burst of 1 (use `Gcra` with
 //! `quota.with_burst(1)`). The sliding log is not offered: its state grows with the
