@@ -278,8 +278,11 @@ impl<S: RateStore<()>> RateStore<()> for LeasedStore<S> {
     /// bucket no longer holds. Whatever the store's algorithm, held units are
     /// forfeit, which only ever admits less.
     fn drain_until(&self, _key: &(), until: tokio::time::Instant) {
-        self.inner.drains.fetch_add(1, Ordering::AcqRel);
+        // The drain first, then the count: a lease call that sees the new count then
+        // finds the drain recorded and sends it ahead of the lease (or sent already),
+        // never leasing from the undrained bucket and keeping the lease.
         self.inner.store.drain_until(&(), until);
+        self.inner.drains.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The wrapped store's: the units held here are forfeit when the limiter drains

@@ -26,13 +26,19 @@ pub struct Stats {
     /// Decisions made by the failure policy (fail open, fail closed, or local
     /// fallback) instead of Redis.
     pub policy_decisions: u64,
-    /// Throttle drains (`RateStore::drain_until`) that Redis applied, each seen by
-    /// every instance sharing the key.
+    /// Throttle drain calls (`RateStore::drain_until`) that Redis answered as the
+    /// drain script: a drain sent both by its task and ahead of a decision counts
+    /// twice (the second finds the bucket drained and changes nothing).
     pub drains: u64,
-    /// Drain calls that failed, timed out or were skipped while the breaker was open
-    /// (the drain stays pending for the key's next decision).
+    /// Drain calls that failed, timed out or were skipped while the breaker was open:
+    /// after an outage or a timeout the drain stays pending (for a task, or the key's
+    /// next decision); after an answer about the call itself (an error such as
+    /// `NOPERM`, or a reply that is not the script's) it is given up, since every
+    /// resend would meet the same answer.
     pub drain_failures: u64,
-    /// Drains dropped because too many keys already had one pending.
+    /// Drains dropped because too many keys already had one pending, and throttles
+    /// whose end could not be scheduled because too many keys already wait for
+    /// theirs (`RateStore::schedule_drain`; those drain at the limiter's next check).
     pub drains_dropped: u64,
 }
 

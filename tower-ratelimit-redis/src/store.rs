@@ -33,9 +33,12 @@
 //!   next decision, if that comes first); with no runtime, the next decision sends it.
 //!
 //! The timeout and the circuit breaker apply to both; a failure is counted in
-//! [`Stats::drain_failures`] and leaves the drain pending for the next decision, and
-//! no permit is lost: a decision whose drain failed for an outage is answered by the
-//! failure policy, like any other call Redis did not answer. A drain whose point is
+//! [`Stats::drain_failures`]. After an outage or a timeout the drain stays pending
+//! (for the key's next decision, or the next task that finishes a drain), and no permit
+//! is lost: a decision whose drain failed for an outage is answered by the failure
+//! policy, like any other call Redis did not answer. After an answer about the call
+//! itself (an error such as `NOPERM`, or a reply that is not the script's) the drain
+//! is given up: every resend would meet the same answer. A drain whose point is
 //! more than `capacity − interval` past is forgotten (the bucket would be full
 //! anyway).
 //!
@@ -74,7 +77,7 @@
 
 use crate::breaker::Breaker;
 use crate::builder::RedisStoreBuilder;
-use crate::drain::{self, Drains};
+use crate::drain::Drains;
 use crate::error::Unavailable;
 use crate::fallback::LocalFallback;
 use crate::key::RedisKey;
@@ -345,7 +348,7 @@ where
         // A throttle's drain this store has not yet seen applied goes first, on the
         // same connection: the decision must see the drained bucket.
         let drain_at = match self.algorithm {
-            RemoteAlgorithm::Gcra => self.drains.pending(&key, drain::span(params), sent),
+            RemoteAlgorithm::Gcra => self.drains.pending(&key, sent),
             RemoteAlgorithm::FixedWindow | RemoteAlgorithm::SlidingWindow => None,
         };
         let mut drain_answered = drain_at.is_none();
@@ -367,8 +370,10 @@ where
         let with_source = || script::command(self.algorithm, Invoke::Source, &key, request);
         let mut connection = self.connection.clone();
         let reply = tokio::time::timeout(self.timeout, async {
-            if let Some(at) = drain_at {
-                let drained = self.drain_ahead(&key, at, params, &mut connection).await;
+            if let Some((at, drain_params)) = drain_at {
+                let drained = self
+                    .drain_ahead(&key, at, drain_params, &mut connection)
+                    .await;
                 drain_answered = true;
                 drained?;
             }

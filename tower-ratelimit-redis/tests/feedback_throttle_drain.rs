@@ -211,10 +211,14 @@ async fn the_readme_pair_over_redis_ends_each_throttle_in_one_request_not_a_burs
     let no_drain = NoDrain(redis_store(&redis, "readme:before:", client));
     let before = run(server, RateLimiter::from_store(no_drain), 300, bound).await;
     eprintln!("before: {before:?}");
-    // Measured over 8 s: 12 refusals after, 39 before (14 in memory); each throttle
-    // ends in one refusal after, up to 7 (the pool of 8 at once) before.
+    // Measured over 8 s: 12 refusals for 13 served after, 39 for 8 before (14 in
+    // memory); each throttle ends in one refusal after, up to 7 (the pool of 8 at
+    // once) before. Compared per request served, so that a loaded machine, which
+    // changes how many throttles fit in the bound, does not flip it (a bare count
+    // once passed at 22 against 25).
+    let per_served = |run: &Run| run.refusals_seen_by_server as f64 / run.ok.max(1) as f64;
     assert!(
-        after.refusals_seen_by_server * 2 < before.refusals_seen_by_server,
+        per_served(&after) < per_served(&before),
         "after {after:?}, before {before:?}"
     );
 }

@@ -22,10 +22,14 @@
 //!
 //! A record is forgotten once Redis applied it (or a later point), once its debt has
 //! run out (draining would change nothing), or when [`MAX_PENDING`] keys already wait
-//! (the drain is then dropped and counted). Failures are counted in
-//! [`Stats::drain_failures`](crate::Stats::drain_failures); the circuit breaker and the
-//! timeout apply to every send, and a failed send leaves the record for the next
-//! decision.
+//! (the drain is then dropped and counted). A record keeps the quota in force when
+//! its drain was asked for, and is sent under it however long it waits (as in memory,
+//! where a later quota change rescales what a drain left owing). Failures are counted
+//! in [`Stats::drain_failures`](crate::Stats::drain_failures); the circuit breaker and
+//! the timeout apply to every send. After an outage or a timeout the record stays,
+//! for the key's next decision or the next task that finishes a drain; after an
+//! answer about the call itself (an error such as `NOPERM`, or a reply that is not
+//! the script's) it is given up, since every resend would meet the same answer.
 
 mod schedule;
 
@@ -58,7 +62,8 @@ pub(crate) struct Drains {
     tasks: AtomicUsize,
     /// No record can be stale before this instant (the earliest end of a record's
     /// debt, as of the last sweep), so a full map is swept at most once per such end,
-    /// not on every drain of a new key.
+    /// not on every drain of a new key. Each record's end is fixed when it is noted
+    /// (its own quota prices it), so a quota change does not move it.
     sweep_after: Mutex<Option<Instant>>,
     script: redis::Script,
     /// Throttles waiting for their end, to drain then (`RateStore::schedule_drain`).
@@ -68,8 +73,18 @@ pub(crate) struct Drains {
 struct Pending {
     /// The latest drain point asked for.
     at: Instant,
+    /// The quota in force when that drain was asked for (the throttle's end), which
+    /// prices it however long it waits: as in memory, where a later quota change
+    /// rescales what the drain left owing instead of repricing the drain.
+    params: Params,
     /// Whether a task is sending it.
     task: bool,
+}
+
+impl Pending {
+    fn stale(&self, now: Instant) -> bool {
+        stale(self.at, span(self.params), now)
+    }
 }
 
 /// What [`Drains::note`] did with a drain.
@@ -126,14 +141,16 @@ impl Drains {
             .is_ok()
     }
 
-    /// Records a drain of `key` as of `at`, whose debt runs `span` past it.
-    pub(crate) fn note(&self, key: &[u8], at: Instant, span: Duration, now: Instant) -> Noted {
-        if stale(at, span, now) {
+    /// Records a drain of `key` as of `at`, under `params` (the quota now).
+    pub(crate) fn note(&self, key: &[u8], at: Instant, params: Params, now: Instant) -> Noted {
+        if stale(at, span(params), now) {
             return Noted::Stale;
         }
         let mut pending = self.lock();
         if let Some(entry) = pending.get_mut(key) {
-            entry.at = entry.at.max(at);
+            if at >= entry.at {
+                (entry.at, entry.params) = (at, params);
+            }
             if !entry.task && self.claim_task() {
                 entry.task = true;
                 return Noted::Spawn;
@@ -145,18 +162,18 @@ impl Drains {
             if sweep_after.is_some_and(|after| now < after) {
                 return Noted::Dropped;
             }
-            pending.retain(|_, p| !stale(p.at, span, now));
+            pending.retain(|_, p| !p.stale(now));
             self.len.store(pending.len(), Ordering::Release);
             *sweep_after = pending
                 .values()
-                .filter_map(|p| p.at.checked_add(span))
+                .filter_map(|p| p.at.checked_add(span(p.params)))
                 .min();
             if pending.len() >= MAX_PENDING {
                 return Noted::Dropped;
             }
         }
         let task = self.claim_task();
-        pending.insert(key.to_vec(), Pending { at, task });
+        pending.insert(key.to_vec(), Pending { at, params, task });
         self.len.store(pending.len(), Ordering::Release);
         if task {
             Noted::Spawn
@@ -165,20 +182,20 @@ impl Drains {
         }
     }
 
-    /// The drain point pending for `key`, for its decision to send first; one atomic
-    /// load when no drain is pending.
-    pub(crate) fn pending(&self, key: &[u8], span: Duration, now: Instant) -> Option<Instant> {
+    /// The drain pending for `key` (its point and quota), for its decision to send
+    /// first; one atomic load when no drain is pending.
+    pub(crate) fn pending(&self, key: &[u8], now: Instant) -> Option<(Instant, Params)> {
         if self.len.load(Ordering::Acquire) == 0 {
             return None;
         }
         let mut pending = self.lock();
-        let at = pending.get(key)?.at;
-        if stale(at, span, now) {
+        let entry = pending.get(key)?;
+        if entry.stale(now) {
             pending.remove(key);
             self.len.store(pending.len(), Ordering::Release);
             return None;
         }
-        Some(at)
+        Some((entry.at, entry.params))
     }
 
     /// Redis applied `key`'s drain as of `at` (or refused it for good): forgets it,
@@ -193,10 +210,12 @@ impl Drains {
 
     /// A task's next drain point for `key` after `sends` sends, the last of which
     /// succeeded if `ok`; `None` ends the task and frees its slot.
-    fn next_for_task(&self, key: &[u8], sends: u32, ok: bool) -> Option<Instant> {
+    fn next_for_task(&self, key: &[u8], sends: u32, ok: bool) -> Option<(Instant, Params)> {
         let mut pending = self.lock();
         match pending.get_mut(key) {
-            Some(entry) if ok && sends < MAX_SENDS_PER_TASK => return Some(entry.at),
+            Some(entry) if ok && sends < MAX_SENDS_PER_TASK => {
+                return Some((entry.at, entry.params));
+            }
             Some(entry) => entry.task = false,
             None => {}
         }
@@ -208,9 +227,9 @@ impl Drains {
     /// record reaches the other instances while a slot is free, not only ahead of
     /// this store's next decision on its key.
     /// Records whose debt ran out on the way are forgotten, not sent.
-    fn orphan(&self, span: Duration, now: Instant) -> Option<Vec<u8>> {
+    fn orphan(&self, now: Instant) -> Option<Vec<u8>> {
         let mut pending = self.lock();
-        pending.retain(|_, p| p.task || !stale(p.at, span, now));
+        pending.retain(|_, p| p.task || !p.stale(now));
         self.len.store(pending.len(), Ordering::Release);
         let (key, entry) = pending.iter_mut().find(|(_, p)| !p.task)?;
         entry.task = true;
@@ -383,7 +402,7 @@ impl<C> Inner<C> {
             return;
         }
         let params = self.algorithm.params(&quota);
-        match self.drains.note(&key, until, span(params), Instant::now()) {
+        match self.drains.note(&key, until, params, Instant::now()) {
             Noted::Spawn => match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     // The slot is freed when the task's future is dropped: when it
@@ -443,16 +462,15 @@ impl<C> Inner<C> {
     {
         while let Some(key) = slot.1.take() {
             let (mut sends, mut ok) = (0, true);
-            while let Some(at) = self.drains.next_for_task(&key, sends, ok) {
+            while let Some((at, params)) = self.drains.next_for_task(&key, sends, ok) {
                 slot.1 = Some(key.clone());
-                ok = self.send_drain(&key, at).await;
+                ok = self.send_drain(&key, at, params).await;
                 slot.1 = None;
                 sends += 1;
             }
             // Redis failing: the rest waits for the keys' next decisions.
             if ok {
-                let span = span(self.algorithm.params(&self.current_quota()));
-                slot.1 = self.drains.orphan(span, Instant::now());
+                slot.1 = self.drains.orphan(Instant::now());
             }
         }
     }
@@ -468,7 +486,7 @@ impl<C> Inner<C> {
     /// its point, where an offset from the server's now would have moved it by the
     /// stall (holding the bucket that much longer). The key's own server answers, so
     /// the clocks of a Cluster's nodes never mix.
-    async fn send_drain(&self, key: &[u8], at: Instant) -> bool
+    async fn send_drain(&self, key: &[u8], at: Instant, params: Params) -> bool
     where
         C: ConnectionLike + Clone + Send + Sync + 'static,
     {
@@ -476,7 +494,6 @@ impl<C> Inner<C> {
             Counters::bump(&self.counters.drain_failures);
             return false;
         };
-        let params = self.algorithm.params(&self.current_quota());
         let script = &self.drains.script;
         let mut connection = self.connection.clone();
         let reply = tokio::time::timeout(self.timeout, async {
@@ -552,28 +569,54 @@ mod tests {
     use super::*;
 
     const SPAN: Duration = Duration::from_secs(1);
+    /// A quota whose drain leaves [`SPAN`] of debt: one unit a second, burst 2.
+    const P: Params = Params {
+        unit_us: 1_000_000,
+        limit: 2,
+    };
 
     #[tokio::test(start_paused = true)]
     async fn drains_of_one_key_coalesce_into_one_record_and_one_task() {
         let drains = Drains::new();
         let now = Instant::now();
-        assert_eq!(drains.note(b"k", now, SPAN, now), Noted::Spawn);
+        assert_eq!(drains.note(b"k", now, P, now), Noted::Spawn);
         for i in 1..1000 {
             let at = now + Duration::from_micros(i);
-            assert_eq!(drains.note(b"k", at, SPAN, now), Noted::Pending);
+            assert_eq!(drains.note(b"k", at, P, now), Noted::Pending);
         }
         assert_eq!((drains.len(), drains.tasks()), (1, 1));
         // The latest point wins; applying an earlier one keeps it.
         let latest = now + Duration::from_micros(999);
-        assert_eq!(drains.pending(b"k", SPAN, now), Some(latest));
+        assert_eq!(drains.pending(b"k", now).map(|(at, _)| at), Some(latest));
         drains.applied(b"k", now);
-        assert_eq!(drains.pending(b"k", SPAN, now), Some(latest));
+        assert_eq!(drains.pending(b"k", now).map(|(at, _)| at), Some(latest));
         drains.applied(b"k", latest);
-        assert_eq!(drains.pending(b"k", SPAN, now), None);
+        assert_eq!(drains.pending(b"k", now).map(|(at, _)| at), None);
         // The task ends when nothing is left, and frees its slot.
         assert_eq!(drains.next_for_task(b"k", 1, true), None);
         drains.task_ended();
         assert_eq!(drains.tasks(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_keeps_the_quota_of_its_latest_point() {
+        let drains = Drains::new();
+        let now = Instant::now();
+        let later = now + Duration::from_millis(1);
+        let other = Params {
+            unit_us: 1_000_000,
+            limit: 10,
+        };
+        drains.note(b"k", now, P, now);
+        assert_eq!(drains.pending(b"k", now), Some((now, P)));
+        drains.note(b"k", later, other, now);
+        assert_eq!(drains.pending(b"k", now), Some((later, other)));
+        // An earlier point noted later changes neither.
+        drains.note(b"k", now, P, now);
+        assert_eq!(drains.pending(b"k", now), Some((later, other)));
+        // Its own span (9 s) keeps it past the span of P (1 s).
+        tokio::time::sleep(SPAN * 2).await;
+        assert_eq!(drains.pending(b"k", Instant::now()), Some((later, other)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -582,7 +625,7 @@ mod tests {
         let now = Instant::now();
         let mut spawned = 0;
         for i in 0..(MAX_PENDING as u32 + 100) {
-            match drains.note(&i.to_be_bytes(), now, SPAN, now) {
+            match drains.note(&i.to_be_bytes(), now, P, now) {
                 Noted::Spawn => spawned += 1,
                 Noted::Pending => {}
                 Noted::Dropped => assert!(i as usize >= MAX_PENDING),
@@ -603,7 +646,7 @@ mod tests {
         // Records whose debt ran out make room.
         tokio::time::sleep(SPAN).await;
         let later = Instant::now();
-        assert_eq!(drains.note(b"new", later, SPAN, later), Noted::Spawn);
+        assert_eq!(drains.note(b"new", later, P, later), Noted::Spawn);
         assert_eq!(drains.len(), 1);
     }
 
@@ -612,13 +655,13 @@ mod tests {
         let drains = Drains::new();
         let now = Instant::now();
         tokio::time::sleep(SPAN).await;
-        assert_eq!(drains.note(b"k", now, SPAN, Instant::now()), Noted::Stale);
+        assert_eq!(drains.note(b"k", now, P, Instant::now()), Noted::Stale);
         assert_eq!(drains.len(), 0);
         // Nor kept once it ran out while pending.
         let at = Instant::now();
-        assert_eq!(drains.note(b"k", at, SPAN, at), Noted::Spawn);
+        assert_eq!(drains.note(b"k", at, P, at), Noted::Spawn);
         tokio::time::sleep(SPAN).await;
-        assert_eq!(drains.pending(b"k", SPAN, Instant::now()), None);
+        assert_eq!(drains.pending(b"k", Instant::now()), None);
         assert_eq!(drains.len(), 0);
     }
 
