@@ -41,10 +41,14 @@ use crate::store::Inner;
 use redis::aio::ConnectionLike;
 use schedule::{Schedule, Scheduled, Wake};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How many counts of pending records by the hash of their key a decision reads.
+const SHARDS: usize = 64;
 
 /// The most keys whose drain may wait for Redis at once.
 pub(crate) const MAX_PENDING: usize = 1024;
@@ -59,6 +63,12 @@ pub(crate) struct Drains {
     pending: Mutex<HashMap<Vec<u8>, Pending>>,
     /// Entries in `pending`, so that a decision with nothing pending reads one atomic.
     len: AtomicUsize,
+    /// Entries in `pending` per [`SHARDS`] hash of their key (changed under its lock),
+    /// so that while some keys' drains wait (an outage; a slow quota's long debt), a
+    /// decision on another key still reads one atomic (and hashes its key) instead of
+    /// taking the one lock.
+    shards: [AtomicUsize; SHARDS],
+    hasher: RandomState,
     tasks: AtomicUsize,
     /// No record can be stale before this instant (the earliest end of a record's
     /// debt, as of the last sweep), so a full map is swept at most once per such end,
@@ -121,6 +131,8 @@ impl Drains {
         Drains {
             pending: Mutex::new(HashMap::new()),
             len: AtomicUsize::new(0),
+            shards: std::array::from_fn(|_| AtomicUsize::new(0)),
+            hasher: RandomState::new(),
             tasks: AtomicUsize::new(0),
             sweep_after: Mutex::new(None),
             script: redis::Script::new(drain::SOURCE),
@@ -131,6 +143,32 @@ impl Drains {
     fn lock(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Pending>> {
         // The map holds plain values; a panic elsewhere leaves it consistent.
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn shard(&self, key: &[u8]) -> &AtomicUsize {
+        // Lossless on every target: the remainder is under SHARDS.
+        &self.shards[(self.hasher.hash_one(key) % SHARDS as u64) as usize]
+    }
+
+    /// Removes `key`'s record from `pending` (its lock held), keeping the counts.
+    fn remove(&self, pending: &mut HashMap<Vec<u8>, Pending>, key: &[u8]) {
+        if pending.remove(key).is_some() {
+            self.shard(key).fetch_sub(1, Ordering::AcqRel);
+            self.len.store(pending.len(), Ordering::Release);
+        }
+    }
+
+    /// Keeps the records of `pending` (its lock held) for which `keep` holds, keeping
+    /// the counts.
+    fn retain(&self, pending: &mut HashMap<Vec<u8>, Pending>, keep: impl Fn(&Pending) -> bool) {
+        pending.retain(|key, p| {
+            let kept = keep(p);
+            if !kept {
+                self.shard(key).fetch_sub(1, Ordering::AcqRel);
+            }
+            kept
+        });
+        self.len.store(pending.len(), Ordering::Release);
     }
 
     fn claim_task(&self) -> bool {
@@ -162,8 +200,7 @@ impl Drains {
             if sweep_after.is_some_and(|after| now < after) {
                 return Noted::Dropped;
             }
-            pending.retain(|_, p| !p.stale(now));
-            self.len.store(pending.len(), Ordering::Release);
+            self.retain(&mut pending, |p| !p.stale(now));
             *sweep_after = pending
                 .values()
                 .filter_map(|p| p.at.checked_add(span(p.params)))
@@ -174,6 +211,7 @@ impl Drains {
         }
         let task = self.claim_task();
         pending.insert(key.to_vec(), Pending { at, params, task });
+        self.shard(key).fetch_add(1, Ordering::AcqRel);
         self.len.store(pending.len(), Ordering::Release);
         if task {
             Noted::Spawn
@@ -183,16 +221,16 @@ impl Drains {
     }
 
     /// The drain pending for `key` (its point and quota), for its decision to send
-    /// first; one atomic load when no drain is pending.
+    /// first: one atomic load when no drain is pending, and a hash of the key and one
+    /// more load when no key of its shard has one; the lock only beyond that.
     pub(crate) fn pending(&self, key: &[u8], now: Instant) -> Option<(Instant, Params)> {
-        if self.len.load(Ordering::Acquire) == 0 {
+        if self.len.load(Ordering::Acquire) == 0 || self.shard(key).load(Ordering::Acquire) == 0 {
             return None;
         }
         let mut pending = self.lock();
         let entry = pending.get(key)?;
         if entry.stale(now) {
-            pending.remove(key);
-            self.len.store(pending.len(), Ordering::Release);
+            self.remove(&mut pending, key);
             return None;
         }
         Some((entry.at, entry.params))
@@ -203,8 +241,7 @@ impl Drains {
     pub(crate) fn applied(&self, key: &[u8], at: Instant) {
         let mut pending = self.lock();
         if pending.get(key).is_some_and(|p| p.at <= at) {
-            pending.remove(key);
-            self.len.store(pending.len(), Ordering::Release);
+            self.remove(&mut pending, key);
         }
     }
 
@@ -229,8 +266,7 @@ impl Drains {
     /// Records whose debt ran out on the way are forgotten, not sent.
     fn orphan(&self, now: Instant) -> Option<Vec<u8>> {
         let mut pending = self.lock();
-        pending.retain(|_, p| p.task || !p.stale(now));
-        self.len.store(pending.len(), Ordering::Release);
+        self.retain(&mut pending, |p| p.task || !p.stale(now));
         let (key, entry) = pending.iter_mut().find(|(_, p)| !p.task)?;
         entry.task = true;
         Some(key.clone())
@@ -596,6 +632,34 @@ mod tests {
         assert_eq!(drains.next_for_task(b"k", 1, true), None);
         drains.task_ended();
         assert_eq!(drains.tasks(), 0);
+    }
+
+    /// The counts per shard follow the map through every way a record goes.
+    #[tokio::test(start_paused = true)]
+    async fn shard_counts_follow_the_records() {
+        let drains = Drains::new();
+        let now = Instant::now();
+        let total =
+            |d: &Drains| -> usize { d.shards.iter().map(|s| s.load(Ordering::Acquire)).sum() };
+        for i in 0..MAX_PENDING as u32 {
+            drains.note(&i.to_be_bytes(), now, P, now);
+        }
+        assert_eq!(total(&drains), MAX_PENDING);
+        drains.applied(&0u32.to_be_bytes(), now);
+        assert_eq!(drains.pending(&0u32.to_be_bytes(), now), None);
+        assert_eq!(drains.pending(&1u32.to_be_bytes(), now), Some((now, P)));
+        assert_eq!(total(&drains), MAX_PENDING - 1);
+        assert!(drains.orphan(now).is_some());
+        // Stale: forgotten by a look-up, an orphan scan and a full map's sweep.
+        tokio::time::sleep(SPAN).await;
+        let later = Instant::now();
+        assert_eq!(drains.pending(&1u32.to_be_bytes(), later), None);
+        assert_eq!(total(&drains), MAX_PENDING - 2);
+        let _ = drains.orphan(later);
+        assert_eq!(total(&drains), drains.len());
+        drains.note(b"new", later, P, later);
+        assert_eq!((total(&drains), drains.len()), (drains.len(), drains.len()));
+        assert_eq!(drains.pending(b"new", later), Some((later, P)));
     }
 
     #[tokio::test(start_paused = true)]
