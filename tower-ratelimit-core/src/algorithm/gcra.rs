@@ -231,6 +231,19 @@ impl GcraState {
             });
     }
 
+    /// Keeps every unit owed, in units: `tat − now` scales by `T_new / T_old`. For a
+    /// bucket whose whole debt is slots booked ahead (the leaky bucket has no fill
+    /// level), so none of it is capped by the new burst.
+    pub(super) fn rescale_units(&self, old_interval: u64, new_interval: u64, now: Nanos) {
+        let _ = self
+            .tat
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
+                let owed = tat.checked_sub(now).filter(|&o| o > 0)?;
+                let scaled = super::scale_time(owed, old_interval, new_interval);
+                Some(now.saturating_add(scaled))
+            });
+    }
+
     /// Moves the TAT back by `cost` intervals, but not before `now`: time that has
     /// passed refilled the bucket already.
     pub(super) fn refund(&self, interval: u64, cost: u64, now: Nanos) {

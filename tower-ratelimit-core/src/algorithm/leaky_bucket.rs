@@ -112,8 +112,10 @@ impl Algorithm for LeakyBucket {
         one_at_a_time(state.snapshot(bucket_of(quota, 1), now))
     }
 
+    /// Every unit a leaky bucket owes is a booked slot (a unit passes only when
+    /// `tat <= now`), so all of it is kept in units, as `moved_slot` moves the slots.
     fn rescale(&self, state: &GcraState, old: &Quota, new: &Quota, now: Nanos) {
-        state.rescale(old, new, now);
+        state.rescale_units(old.interval_nanos(), new.interval_nanos(), now);
     }
 
     fn refund(&self, state: &GcraState, quota: &Quota, cost: u64, now: Nanos) {
