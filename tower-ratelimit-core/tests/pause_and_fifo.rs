@@ -213,7 +213,10 @@ async fn ready_clones_with_heavy_costs_start_at_the_rate() {
         .cost(|_: &usize| 10)
         .layer(recording_service(starts.clone(), t0));
     // Ten clones made ready take the burst's ten units, one each; each call then
-    // reserves nine more, so the clones start 0.9 s apart instead of all at once.
+    // books its whole cost, so the clones start a second apart (ten units each at
+    // 10/s), not all at once. The first gets back what its readiness unit still held;
+    // the others do not, since the first's booking is the end of the debt by then
+    // (given back, they started 0.9 s apart: 20 units within 0.9 s, one over).
     let mut clones: Vec<_> = (0..10).map(|_| svc.clone()).collect();
     for clone in clones.iter_mut() {
         clone.ready().await.unwrap();
@@ -228,7 +231,7 @@ async fn ready_clones_with_heavy_costs_start_at_the_rate() {
     }
     let starts = starts.lock().unwrap().clone();
     let expected: Vec<_> = (0..10)
-        .map(|i| (i, Duration::from_millis(900 * (i as u64 + 1))))
+        .map(|i| (i, Duration::from_millis(900 + 1000 * i as u64)))
         .collect();
     assert_eq!(starts, expected);
 }

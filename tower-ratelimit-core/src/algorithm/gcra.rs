@@ -185,6 +185,20 @@ impl GcraState {
         cost: u64,
         max_wait: Nanos,
     ) -> Result<Reservation, CostTooLarge> {
+        self.reserve_noting(p, now, cost, max_wait, &|| {})
+    }
+
+    /// [`GcraState::reserve`], calling `booking()` before the units are taken when
+    /// they start later than `now`.
+    #[inline]
+    pub(super) fn reserve_noting(
+        &self,
+        p: Params,
+        now: Nanos,
+        cost: u64,
+        max_wait: Nanos,
+        booking: &dyn Fn(),
+    ) -> Result<Reservation, CostTooLarge> {
         let increment = p.increment(cost)?;
         let mut tat = self.load();
         loop {
@@ -196,9 +210,14 @@ impl GcraState {
                     snapshot: p.snapshot(tat, now),
                 });
             }
+            if valid_at > now {
+                booking();
+            }
+            // Release: a give-back that reads this TAT also sees the store's mark of
+            // this reservation, written before it (`refund_taken_at_unless_booked`).
             match self
                 .tat
-                .compare_exchange_weak(tat, new, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(tat, new, Ordering::Release, Ordering::Relaxed)
             {
                 Ok(_) => {
                     return Ok(Reservation::Reserved {
@@ -267,6 +286,32 @@ impl GcraState {
             .tat
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
                 (tat > now).then(|| tat.saturating_sub(unspent).max(now))
+            });
+    }
+
+    /// [`GcraState::refund_taken_at`], unless `booked_since()` is true when the TAT is
+    /// read (its end is then a later reservation's).
+    pub(super) fn refund_taken_at_unless_booked(
+        &self,
+        interval: u64,
+        cost: u64,
+        taken_at: Nanos,
+        now: Nanos,
+        booked_since: &dyn Fn() -> bool,
+    ) {
+        let taken = interval.saturating_mul(cost);
+        let unspent = taken_at
+            .saturating_add(taken)
+            .saturating_sub(now)
+            .min(taken);
+        if unspent == 0 {
+            return;
+        }
+        // Acquire: a reservation's mark, written before its TAT, is seen with it.
+        let _ = self
+            .tat
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                (tat > now && !booked_since()).then(|| tat.saturating_sub(unspent).max(now))
             });
     }
 
@@ -379,6 +424,36 @@ impl Algorithm for Gcra {
         now: Nanos,
     ) {
         state.refund_taken_at(quota.interval_nanos(), cost, taken_at, now);
+    }
+
+    fn reserve_noting(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        max_wait: Nanos,
+        booking: &dyn Fn(),
+    ) -> Result<Reservation, CostTooLarge> {
+        state.reserve_noting(Params::of(quota), now, cost, max_wait, booking)
+    }
+
+    fn refund_taken_at_unless_booked(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        cost: u64,
+        taken_at: Nanos,
+        now: Nanos,
+        booked_since: &dyn Fn() -> bool,
+    ) {
+        state.refund_taken_at_unless_booked(
+            quota.interval_nanos(),
+            cost,
+            taken_at,
+            now,
+            booked_since,
+        );
     }
 
     /// Owes all but one unit at `at`: one may start then, the next an interval later.

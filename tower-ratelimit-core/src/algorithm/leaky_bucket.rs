@@ -108,6 +108,18 @@ impl Algorithm for LeakyBucket {
         state.reserve(spacing(quota, cost)?, now, cost, max_wait)
     }
 
+    fn reserve_noting(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        max_wait: Nanos,
+        booking: &dyn Fn(),
+    ) -> Result<Reservation, CostTooLarge> {
+        state.reserve_noting(spacing(quota, cost)?, now, cost, max_wait, booking)
+    }
+
     fn snapshot(&self, state: &GcraState, quota: &Quota, now: Nanos) -> Snapshot {
         one_at_a_time(state.snapshot(bucket_of(quota, 1), now))
     }
@@ -135,6 +147,24 @@ impl Algorithm for LeakyBucket {
         now: Nanos,
     ) {
         state.refund_taken_at(quota.interval_nanos(), cost, taken_at, now);
+    }
+
+    fn refund_taken_at_unless_booked(
+        &self,
+        state: &GcraState,
+        quota: &Quota,
+        cost: u64,
+        taken_at: Nanos,
+        now: Nanos,
+        booked_since: &dyn Fn() -> bool,
+    ) {
+        state.refund_taken_at_unless_booked(
+            quota.interval_nanos(),
+            cost,
+            taken_at,
+            now,
+            booked_since,
+        );
     }
 
     fn is_idle(&self, state: &GcraState, _quota: &Quota, now: Nanos) -> bool {

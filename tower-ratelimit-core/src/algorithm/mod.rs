@@ -210,6 +210,27 @@ pub trait Algorithm: Send + Sync + 'static {
         max_wait: Nanos,
     ) -> Result<Reservation, CostTooLarge>;
 
+    /// [`reserve`](Algorithm::reserve), calling `booking()` when the units it takes
+    /// start later than `now`: before it takes them, where a give-back depends on it
+    /// ([`refund_taken_at_unless_booked`](Algorithm::refund_taken_at_unless_booked)
+    /// must not miss a reservation that took the end of the debt). The default calls
+    /// it after, which is right for algorithms whose give-back ignores it.
+    fn reserve_noting(
+        &self,
+        state: &Self::State,
+        quota: &Quota,
+        now: Nanos,
+        cost: u64,
+        max_wait: Nanos,
+        booking: &dyn Fn(),
+    ) -> Result<Reservation, CostTooLarge> {
+        let reservation = self.reserve(state, quota, now, cost, max_wait)?;
+        if matches!(reservation, Reservation::Reserved { valid_at, .. } if valid_at > now) {
+            booking();
+        }
+        Ok(reservation)
+    }
+
     /// The bucket at `now`, taking nothing.
     fn snapshot(&self, state: &Self::State, quota: &Quota, now: Nanos) -> Snapshot;
 
@@ -265,6 +286,28 @@ pub trait Algorithm: Send + Sync + 'static {
         _now: Nanos,
     ) {
         self.refund(state, quota, cost, taken_at);
+    }
+
+    /// [`refund_taken_at`](Algorithm::refund_taken_at), unless `booked_since()` says
+    /// that a reservation that may start later than now was made after `taken_at`: a
+    /// state that is time gives back from the end of its debt, and that end is then
+    /// the later reservation's, whose start is already fixed (moving it back would
+    /// start a newcomer in its slot). `booked_since` is asked at each attempt to
+    /// update the state, after the state is read. The default, for algorithms that
+    /// give back where the units were taken (a window's count, a log's entry), ignores
+    /// it.
+    #[allow(clippy::too_many_arguments)]
+    fn refund_taken_at_unless_booked(
+        &self,
+        state: &Self::State,
+        quota: &Quota,
+        cost: u64,
+        taken_at: Nanos,
+        now: Nanos,
+        booked_since: &dyn Fn() -> bool,
+    ) {
+        let _ = booked_since;
+        self.refund_taken_at(state, quota, cost, taken_at, now);
     }
 
     /// Empties the bucket as of `at` (never fills it): from then on units come at the

@@ -564,7 +564,12 @@ where
     ) -> Self::Future {
         let now = self.clock.now();
         let at = self.clock.to_nanos(taken_at).min(now);
-        if self.default_changed_at.load(Ordering::Acquire) < at {
+        // A state that is time gives back from the end of its debt, which may be
+        // another request's reservation by now (a key's reservations are not tracked
+        // here, unlike `MemoryStore`'s): nothing is given back, the units stay spent.
+        if !self.algorithm.rescales_bookings()
+            && self.default_changed_at.load(Ordering::Acquire) < at
+        {
             self.refund_taken_at(key, taken, at, now);
         }
         ready(self.reserve_now(key, cost, max_wait))

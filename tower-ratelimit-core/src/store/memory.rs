@@ -25,6 +25,10 @@ pub struct MemoryStore<A: Algorithm = Gcra> {
     /// When the quota last changed (the clock's nanoseconds; 0: never). Units taken
     /// before then were priced by another quota, so none of them is given back.
     quota_changed_at: AtomicU64,
+    /// When a reservation that starts later than it was made was last made (the
+    /// clock's nanoseconds; 0: never), written before the reservation takes its units.
+    /// A give-back of units taken before then would come off that reservation's slot.
+    booked_at: AtomicU64,
     /// The recent changes, for slots booked before them.
     quota_changes: QuotaChanges,
 }
@@ -62,6 +66,7 @@ impl<A: Algorithm> MemoryStore<A> {
                 state: CacheLine(state),
             },
             quota_changed_at: AtomicU64::new(0),
+            booked_at: AtomicU64::new(0),
             quota_changes: QuotaChanges::default(),
         }
     }
@@ -85,6 +90,7 @@ impl<A: Algorithm> MemoryStore<A> {
                 clock: Clock::new(),
                 buckets: Buckets::All(Mutex::new(buckets)),
                 quota_changed_at: AtomicU64::new(0),
+                booked_at: AtomicU64::new(0),
                 quota_changes: QuotaChanges::default(),
             }),
         }
@@ -209,12 +215,49 @@ impl<A: Algorithm> MemoryStore<A> {
         self.reserve_at(self.clock.now(), cost, duration_nanos(max_wait))
     }
 
+    /// Gives back what time has not refilled of `cost` units taken at `taken_at`,
+    /// unless a reservation that may start later was made since (its slot is the end
+    /// of the debt now; see [`Algorithm::refund_taken_at_unless_booked`]).
+    fn refund_unless_booked(&self, cost: u64, taken_at: u64, now: u64) {
+        let booked_since = || self.booked_at.load(Ordering::Relaxed) >= taken_at;
+        match &self.buckets {
+            Buckets::Single { quota, state } => self.algorithm.refund_taken_at_unless_booked(
+                &state.0,
+                &quota.get(),
+                cost,
+                taken_at,
+                now,
+                &booked_since,
+            ),
+            Buckets::All(all) => {
+                for (quota, state) in lock(all).iter() {
+                    self.algorithm.refund_taken_at_unless_booked(
+                        state,
+                        quota,
+                        cost,
+                        taken_at,
+                        now,
+                        &booked_since,
+                    );
+                }
+            }
+        }
+    }
+
     fn reserve_at(&self, now: u64, cost: u64, max_wait: u64) -> Result<Decision, StoreError> {
         match &self.buckets {
             Buckets::Single { quota, state } => {
-                let r = self
-                    .algorithm
-                    .reserve(&state.0, &quota.get(), now, cost, max_wait)?;
+                let booking = || {
+                    self.booked_at.fetch_max(now, Ordering::AcqRel);
+                };
+                let r = self.algorithm.reserve_noting(
+                    &state.0,
+                    &quota.get(),
+                    now,
+                    cost,
+                    max_wait,
+                    &booking,
+                )?;
                 Ok(Decision::from_reservation(r, now))
             }
             Buckets::All(all) => {
@@ -241,6 +284,10 @@ impl<A: Algorithm> MemoryStore<A> {
                 // stretch of refill) that is over by the time the request starts, and
                 // its limit would not hold then (2/s and 6/10 s fixed windows started
                 // 6 at once when the 10 s window turned).
+                if valid_at > now {
+                    // Under the lock every give-back of these buckets takes too.
+                    self.booked_at.fetch_max(now, Ordering::AcqRel);
+                }
                 let mut starts = valid_at;
                 for (quota, state) in all.iter() {
                     if let Reservation::Reserved { valid_at: at, .. } =
@@ -405,8 +452,11 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
             Buckets::Single { quota, state } => {
                 self.algorithm.drain_until(&state.0, &quota.get(), at)
             }
+            // The primary quota only: the others are the client's own budgets (1000
+            // an hour), which a server's refusal says nothing about; drained, one
+            // 429 held a client to one request per 3.6 s for an hour.
             Buckets::All(all) => {
-                for (quota, state) in lock(all).iter() {
+                if let Some((quota, state)) = lock(all).first() {
                     self.algorithm.drain_until(state, quota, at);
                 }
             }
@@ -438,7 +488,7 @@ impl<A: Algorithm> RateStore<()> for MemoryStore<A> {
         let now = self.clock.now();
         let at = self.clock.to_nanos(taken_at).min(now);
         if self.quota_changed_at.load(Ordering::Acquire) < at {
-            self.refund_taken_at(taken, at, now);
+            self.refund_unless_booked(taken, at, now);
         }
         ready(self.reserve_at(now, cost, duration_nanos(max_wait)))
     }
