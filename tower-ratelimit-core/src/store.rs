@@ -229,7 +229,8 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// remote store records the drain and sends it without waiting
     /// (`tower-ratelimit-redis` sends it ahead of its next decision on `key`, so that
     /// decision sees the drained bucket, and from a task, so that every instance
-    /// sharing the key sees it). In-memory stores drain the buckets they hold, the
+    /// sharing the key sees it). In-memory stores drain the buckets they hold (of
+    /// several quotas, the primary one: the others are the client's own budgets), the
     /// Redis store its GCRA buckets; window algorithms keep their counts (a window's
     /// count is its burst). The default, for a store that cannot drain, keeps the
     /// state, so that after a throttle up to a burst may start.
