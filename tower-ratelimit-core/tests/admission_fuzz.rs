@@ -184,3 +184,22 @@ async fn throttle_case() {
     ];
     run(2, ops).await.unwrap();
 }
+
+/// Shrunk from the fuzz: a weighted request held through a pause that began while
+/// it was booked, and a pause over the one a `resume` lifted.
+#[tokio::test(start_paused = true)]
+async fn held_through_a_pause_over_a_lifted_throttle() {
+    use Op::*;
+    let ops = vec![
+        SetQuota(2),
+        Throttle(1),
+        ReadyThenCall(2, 341),
+        Send(3),
+        Send(1),
+        Resume,
+        Send(1),
+        Pause(1001),
+        Send(1),
+    ];
+    run(0, ops).await.unwrap();
+}

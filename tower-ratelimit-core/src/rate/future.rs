@@ -69,6 +69,9 @@ enum Held<S, Req, St: RateStore> {
         limiter: RateLimiter<St>,
         call: Option<(S, Req)>,
         cost: u64,
+        /// When the units were booked: a give-back after a pause must not come off
+        /// a reservation made after them (see `RateStore::reserve_whole`).
+        booked_at: tokio::time::Instant,
     },
 }
 
@@ -124,6 +127,7 @@ impl<F, S, Req, St: RateStore> ResponseFuture<F, S, Req, St> {
             limiter,
             call: Some((service, request)),
             cost,
+            booked_at: tokio::time::Instant::now(),
         })
     }
 
@@ -183,6 +187,7 @@ where
                                 limiter: limiter.clone(),
                                 call: call.take(),
                                 cost: *cost,
+                                booked_at: tokio::time::Instant::now(),
                             };
                             continue;
                         }
@@ -205,6 +210,7 @@ where
                     limiter,
                     call,
                     cost,
+                    booked_at,
                 } => {
                     // A quota change moves the slot as it moves the bucket's debt, so
                     // that later requests do not start before this one.
@@ -223,7 +229,7 @@ where
                             call,
                             cost: *cost,
                             taken: *cost,
-                            taken_at: tokio::time::Instant::now(),
+                            taken_at: *booked_at,
                         };
                         continue;
                     }
