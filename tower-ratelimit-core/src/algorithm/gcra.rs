@@ -274,19 +274,7 @@ impl GcraState {
     /// `taken_at + interval` at the earliest, so past that it may be spent, and the
     /// interval the TAT would lose is another request's booking.
     pub(super) fn refund_taken_at(&self, interval: u64, cost: u64, taken_at: Nanos, now: Nanos) {
-        let taken = interval.saturating_mul(cost);
-        let unspent = taken_at
-            .saturating_add(taken)
-            .saturating_sub(now)
-            .min(taken);
-        if unspent == 0 {
-            return;
-        }
-        let _ = self
-            .tat
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
-                (tat > now).then(|| tat.saturating_sub(unspent).max(now))
-            });
+        self.refund_taken_at_unless_booked(interval, cost, taken_at, now, &|| false);
     }
 
     /// [`GcraState::refund_taken_at`], unless `booked_since()` is true when the TAT is
