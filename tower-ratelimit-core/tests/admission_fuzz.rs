@@ -203,3 +203,24 @@ async fn held_through_a_pause_over_a_lifted_throttle() {
     ];
     run(0, ops).await.unwrap();
 }
+
+/// Shrunk from the fuzz: a quota change, a throttle lifted at once, and a pause over
+/// requests booked in between.
+#[tokio::test(start_paused = true)]
+async fn a_quota_change_a_lifted_throttle_and_a_pause() {
+    use Op::*;
+    let ops = vec![
+        SetQuota(5),
+        Throttle(1),
+        Send(1),
+        ReadyThenCall(2, 1),
+        Send(3),
+        Send(2),
+        Resume,
+        Advance(0),
+        Send(1),
+        SetQuota(4),
+        Pause(301),
+    ];
+    run(0, ops).await.unwrap();
+}

@@ -274,11 +274,13 @@ impl GcraState {
     /// `taken_at + interval` at the earliest, so past that it may be spent, and the
     /// interval the TAT would lose is another request's booking.
     pub(super) fn refund_taken_at(&self, interval: u64, cost: u64, taken_at: Nanos, now: Nanos) {
-        self.refund_taken_at_unless_booked(interval, cost, taken_at, now, &|| false);
+        // No guard: for units a check took just now, the end of the debt is theirs.
+        self.refund_taken_at_unless_booked(interval, cost, taken_at, now, &|| false, u64::MAX);
     }
 
-    /// [`GcraState::refund_taken_at`], unless `booked_since()` is true when the TAT is
-    /// read (its end is then a later reservation's).
+    /// [`GcraState::refund_taken_at`], unless the end of the debt is a later
+    /// reservation's when the TAT is read: `booked_since()` is true, or the latest slot
+    /// the TAT holds (`tat − unit_capacity`) is still ahead of `now`.
     pub(super) fn refund_taken_at_unless_booked(
         &self,
         interval: u64,
@@ -286,6 +288,7 @@ impl GcraState {
         taken_at: Nanos,
         now: Nanos,
         booked_since: &dyn Fn() -> bool,
+        unit_capacity: u64,
     ) {
         let taken = interval.saturating_mul(cost);
         let unspent = taken_at
@@ -299,7 +302,14 @@ impl GcraState {
         let _ = self
             .tat
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
-                (tat > now && !booked_since()).then(|| tat.saturating_sub(unspent).max(now))
+                // The latest slot the TAT holds (`tat − capacity`) still ahead: a
+                // sleeping booking, whose start is fixed by this TAT; giving back would
+                // move a newcomer into its slot. One that has come due is starting, and
+                // the give-back nets out with the whole cost booked after it. Read on
+                // the store's one clock, unlike the mark `booked_since` reads.
+                let latest_slot = tat.saturating_sub(unit_capacity);
+                (tat > now && latest_slot <= now && !booked_since())
+                    .then(|| tat.saturating_sub(unspent).max(now))
             });
     }
 
@@ -441,6 +451,7 @@ impl Algorithm for Gcra {
             taken_at,
             now,
             booked_since,
+            quota.capacity_nanos(),
         );
     }
 

@@ -164,6 +164,7 @@ impl Algorithm for LeakyBucket {
             taken_at,
             now,
             booked_since,
+            quota.interval_nanos(),
         );
     }
 
