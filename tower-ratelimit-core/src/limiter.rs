@@ -182,8 +182,9 @@ impl<St> RateLimiter<St> {
     /// starts at once. A request of a [`RateLimit`](crate::rate::RateLimit) layer that
     /// was granted before the pause and is held through it is booked again when it
     /// ends (of the units it took before, only what time has not yet refilled is given
-    /// back, and nothing when the quota changed since or a unit-cost layer did not
-    /// note when it took them), so it is counted where it starts: the requests held
+    /// back, and nothing when the quota changed since, when a unit-cost layer did not
+    /// note when it took them, or when another request's booking is the end of the
+    /// debt by then), so it is counted where it starts: the requests held
     /// and the new ones together start at most a burst, then the rate. Give the quota a small burst
     /// where the server must not see a burst right after its `Retry-After`.
     pub fn pause_until(&self, until: Instant) {
