@@ -262,7 +262,7 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// [`crate::algorithm::Algorithm::refund_taken_at`]), so a request held through a
     /// pause pays again for the units the pause refilled; and only while the end of
     /// the debt is still theirs: nothing comes back once a reservation made after
-    /// them is sleeping there ([`MemoryStore`](crate::store::MemoryStore); the keyed
+    /// them is sleeping there ([`MemoryStore`]; the keyed
     /// store gives nothing back where units are time). The default books the
     /// `cost - taken` units left.
     fn reserve_whole(
