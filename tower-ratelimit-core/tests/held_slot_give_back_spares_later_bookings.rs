@@ -12,25 +12,22 @@
 //! 4.5 X gives back 1 s of its 3 units off the TAT, whose end is C's booking, and
 //! books again: X starts at 7.0, half a second after C's 5 units: 8 units in
 //! [6.5 s, 7.0 s], the quota allows 6. (With no give-back X starts at 8.0.)
-use std::sync::{Arc, Mutex};
+
+mod support;
+
 use std::time::Duration;
 use tokio::time::Instant;
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_ratelimit_core::{Quota, RateLimitLayer, RateLimiter};
 
 #[tokio::test(start_paused = true)]
 async fn a_held_slots_give_back_spares_a_later_booking() {
     let quota = Quota::per_second(2).unwrap().with_burst(5).unwrap();
     let limiter = RateLimiter::new(quota);
-    let t0 = Instant::now();
-    let starts: Arc<Mutex<Vec<(u128, u64)>>> = Arc::default();
-    let s2 = Arc::clone(&starts);
+    let (starts, api) = support::starts::recorder(Instant::now());
     let svc = ServiceBuilder::new()
         .layer(RateLimitLayer::with_limiter(limiter.clone()).cost(|c: &u64| *c))
-        .service(service_fn(move |c: u64| {
-            s2.lock().unwrap().push((t0.elapsed().as_millis(), c));
-            async { Ok::<_, std::convert::Infallible>(()) }
-        }));
+        .service(api);
     tokio::time::sleep(Duration::from_secs(3)).await;
     svc.clone().oneshot(3).await.unwrap(); // W, at 3.0
     let mut c = svc.clone();
@@ -44,20 +41,5 @@ async fn a_held_slots_give_back_spares_a_later_booking() {
     limiter.pause_for(Duration::from_millis(600));
     x.await.unwrap().unwrap();
     c.await.unwrap().unwrap();
-    let mut starts = starts.lock().unwrap().clone();
-    starts.sort();
-    let t = quota.emission_interval().as_millis();
-    for i in 0..starts.len() {
-        let mut units = 0;
-        for j in i..starts.len() {
-            units += starts[j].1 as u128;
-            let allowed = quota.burst() as u128 + (starts[j].0 - starts[i].0) / t;
-            assert!(
-                units <= allowed,
-                "{units} units started in [{} ms, {} ms], the quota allows {allowed}: {starts:?}",
-                starts[i].0,
-                starts[j].0
-            );
-        }
-    }
+    support::starts::assert_within_quota(quota, &starts.lock().unwrap());
 }

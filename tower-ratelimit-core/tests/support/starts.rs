@@ -40,3 +40,22 @@ pub fn most_within(starts: &[(Duration, u64)], span: Duration) -> u64 {
         .max()
         .unwrap_or(0)
 }
+
+/// Asserts that the units started in every stretch `[x, y]` stay within `quota`: its
+/// burst, plus one unit per emission interval of the stretch.
+pub fn assert_within_quota(quota: tower_ratelimit_core::Quota, starts: &[(Duration, u64)]) {
+    let mut starts = starts.to_vec();
+    starts.sort();
+    let interval = quota.emission_interval().as_nanos();
+    for (i, &(from, _)) in starts.iter().enumerate() {
+        let mut units = 0;
+        for &(to, cost) in &starts[i..] {
+            units += u128::from(cost);
+            let allowed = u128::from(quota.burst()) + (to - from).as_nanos() / interval;
+            assert!(
+                units <= allowed,
+                "{units} units started in [{from:?}, {to:?}], the quota allows {allowed}: {starts:?}"
+            );
+        }
+    }
+}
