@@ -22,8 +22,7 @@
 //! 2. **Measure** (one per throttle episode): keep the rate `r0` for a short window
 //!    holding about `measure_samples` responses and count accepted `a` and refused
 //!    `b` responses after the throttle that opened the episode (counting that one
-//!    too when it brought a Retry-After hold and no other response came before the
-//!    hold's end; with three or more, the share is theirs); the limit estimate is
+//!    too when it brought a Retry-After hold); the limit estimate is
 //!    `r0 · a / (a + b)` (with the rate the responses really came at instead of
 //!    `r0` when the client's demand kept it well under `r0`). When the refusals
 //!    come in one run instead of spread among acceptances (or almost nothing is
@@ -58,10 +57,7 @@
 //!    are ignored (they were in flight). When the cruise after a revert that drew a
 //!    hold draws one itself while (almost) nothing is in flight, the reverted rate
 //!    was a hair over the limit (the step under the overshoot passed on the
-//!    server's burst): the rate is cut by `cruise` instead of measured. With 3 to
-//!    10 in flight, a second hold in a row in such a cruise (each after a run at a
-//!    rate kept from the hold before) reads the limit from the two runs: each
-//!    drained the same refilled burst at its rate's excess over the limit.
+//!    server's burst): the rate is cut by `cruise` instead of measured.
 //! 4. **Probe**: multiply the rate by `1 + gain·(2^k − 1)` at step `k` (5 %, 15 %,
 //!    35 %, 75 %, ...), so a small rise of the limit is found gently and a large one
 //!    in a few steps at any scale. A step holds about `probe_step_samples`
@@ -206,14 +202,6 @@ const WIDE_HOLD_RESPONSES: f64 = 4.0;
 /// measuring (see `Goodput::start_episode`).
 const DRIFT_IN_FLIGHT: f64 = 3.0;
 
-/// Requests in flight under which a chain of holds in a cruise reads the limit from
-/// its runs (from `DRIFT_IN_FLIGHT`; see `Goodput::start_episode`).
-const CHAIN_IN_FLIGHT: f64 = 10.0;
-
-/// How much longer a chain's second run must be than its first for the limit to be
-/// read from the two (see `Goodput::start_episode`).
-const CHAIN_GROWTH: f64 = 1.5;
-
 /// Responses the step under a +15 % step must have held in `step` for the revert of
 /// that step to go back to the cruise it started from once a server's burst is known to
 /// pass steps over its limit (40 in 0.5 s: 80/s and more; see `Goodput::burst_pass`).
@@ -251,23 +239,6 @@ const CLUSTER_RUN: f64 = 0.05;
 /// `Goodput::observe`).
 const SPARSE_HOLD: u64 = 2;
 
-/// Responses to requests sent before a hold's end, besides the opener, from which a
-/// measurement a Retry-After opened reads its share from those responses alone (see
-/// `Goodput::observe`).
-const OPENER_FREE: u64 = 3;
-
-/// A link of a chain of Retry-After holds in a cruise (see `Goodput::start_episode`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Chain {
-    /// The rate the client resumed at.
-    rate: f64,
-    /// When it resumed (the latest end of the holds since the rate was set).
-    resume: Duration,
-    /// The link before: its rate and its run, seconds from its resume to the request
-    /// its throttle refused.
-    prev: Option<(f64, f64)>,
-}
-
 /// A Retry-After hold a measurement spans (see `Goodput::observe`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Held {
@@ -286,8 +257,6 @@ struct Held {
     /// When a refusal of a request sent after `until` held the client again: it
     /// could send nothing from then on, whatever its demand.
     rehold: Option<Duration>,
-    /// The hold came with the throttle that opened the measurement (counted in `pre`).
-    opened: bool,
 }
 
 impl Held {
@@ -300,7 +269,6 @@ impl Held {
             post: 0,
             waiting: false,
             rehold: None,
-            opened: false,
         }
     }
 }
@@ -413,12 +381,6 @@ pub struct Goodput {
     /// whether the cruise after it was stretched by the hold, until the next episode
     /// (see `start_episode`).
     drift: Option<(f64, bool)>,
-    /// A rate the client resumed at after a Retry-After hold, when it resumed, and the
-    /// run of the link before it (see `Chain`).
-    chain: Option<Chain>,
-    /// The run of the link a throttle just ended, for the link the episode it opened
-    /// makes.
-    chain_prev: Option<(f64, f64)>,
     started: bool,
 }
 
@@ -493,8 +455,6 @@ impl Goodput {
             burst_pass: false,
             provisional: false,
             drift: None,
-            chain: None,
-            chain_prev: None,
             started: false,
         }
     }
@@ -571,51 +531,6 @@ impl Goodput {
         // reading. If the limit fell instead, the next throttle soon measures it. Not
         // with more in flight, where the measurement reads them (seed_matrix,
         // Retry-After at 100 and 2000/s: the rule cost 0.01 of mean score).
-        let link = match (self.chain.take(), self.phase, outcome.retry_after()) {
-            (Some(l), Phase::Cruise { .. }, Some(_)) if l.rate == self.rate => {
-                let sent = sent_at(now, outcome);
-                (sent > l.resume).then(|| (l, sent.saturating_sub(l.resume).as_secs_f64()))
-            }
-            _ => None,
-        };
-        self.chain_prev = None;
-        // A second hold in a row in the cruise after a hold, each at a rate the client
-        // kept from the end of the hold before: a chain. The hold let the server's
-        // bucket refill, so a run of `t` at `r` until a refusal drained its burst `B`
-        // at `r - L`: `(r - L) · t = B` for both links, and the limit follows from the
-        // two runs without knowing `B`. A link that reads every answer in flight
-        // accepted cuts only by `cruise`: at 100/s with a 50 ms round trip, a probe
-        // step 11 % over the limit passed on a bucket of 0.1 s, and its revert and
-        // the measurements after it went 107.9 -> 104.7 -> 101.6 -> 98.5/s with a hold
-        // each (seed_matrix, "+ Retry-After" at 100/s: the doubling found in 12-23 s).
-        // Only when the second run is clearly longer (the cut between them was a
-        // real part of the overshoot; this also bounds the cut at twice the last
-        // one's size), and with 3 to 10 in flight: with fewer, the drift rule below
-        // cuts by `cruise` (and the formula lowered the paused grid at 40-60/s with
-        // a 1-20 ms round trip from 0.96 to 0.88); with more, a measurement's share
-        // is read from enough answers (2000/s: the formula cost phase 2 its goodput,
-        // 0.85 on 5 of 20 seeds).
-        if let Some((l, t)) = link {
-            let in_flight = l.rate * outcome.latency().unwrap_or_default().as_secs_f64();
-            let few = (DRIFT_IN_FLIGHT..CHAIN_IN_FLIGHT).contains(&in_flight);
-            if let Some((r1, t1)) = l.prev.filter(|_| few) {
-                if r1 > l.rate && t > CHAIN_GROWTH * t1 {
-                    let e = (r1 - l.rate) * t1 / (t - t1);
-                    let est = (l.rate - e).clamp(0.5 * l.rate, l.rate);
-                    self.drift = None;
-                    self.estimate = Some(est);
-                    self.set_rate(self.cfg.cruise * est);
-                    self.enter_cruise(now, true);
-                    self.chain = Some(Chain {
-                        rate: self.rate,
-                        resume: later(now, self.last_hold),
-                        prev: Some((l.rate, t)),
-                    });
-                    return;
-                }
-            }
-            self.chain_prev = Some((l.rate, t));
-        }
         let drift = self.drift.take();
         if let (Some((r, long)), Phase::Cruise { .. }, Some(_)) =
             (drift, self.phase, outcome.retry_after())
@@ -625,11 +540,6 @@ impl Goodput {
                 self.estimate = Some(self.estimate.map_or(r, |e| e.min(r)));
                 self.set_rate(self.cfg.cruise * r);
                 self.enter_cruise(now, long);
-                self.chain = Some(Chain {
-                    rate: self.rate,
-                    resume: later(now, self.last_hold),
-                    prev: self.chain_prev.take(),
-                });
                 return;
             }
         }
@@ -710,11 +620,6 @@ impl Goodput {
                     }
                 }
                 self.drift = outcome.retry_after().map(|_| (self.rate, !wide));
-                self.chain = outcome.retry_after().map(|_| Chain {
-                    rate: self.rate,
-                    resume: later(now, self.last_hold),
-                    prev: None,
-                });
                 self.grace_until = Some(later(now, self.cfg.window_guard));
                 self.reverted_at = Some(now);
                 self.revert_run = Some((sent_at(now, outcome), probing, 0));
@@ -748,8 +653,7 @@ impl Goodput {
             // more goodput than the probes it saved. Unless it came with a
             // Retry-After: then the window passes inside the hold, the first answers
             // after it are the refilled bucket paying out, and the opening refusal is
-            // the only sign of the overshoot the window holds. (Not when answers
-            // were in flight at the hold: see `OPENER_FREE`.)
+            // the only sign of the overshoot the window holds.
             accepted: 0,
             refused: u64::from(outcome.retry_after().is_some()),
             run: 0,
@@ -760,10 +664,9 @@ impl Goodput {
             later_run: None,
             // `echo_check` excludes an opener with a Retry-After: none counted yet.
             early: echo_check.then_some(0),
-            hold: outcome.retry_after().map(|wait| Held {
-                opened: true,
-                ..Held::starting(now, wait, (0, 1))
-            }),
+            hold: outcome
+                .retry_after()
+                .map(|wait| Held::starting(now, wait, (0, 1))),
         };
     }
 
@@ -1276,33 +1179,6 @@ impl Controller for Goodput {
                         }
                         _ => share_counts,
                     };
-                    // A measurement a Retry-After opened, with responses in flight
-                    // at the throttle (not provisional, not waiting for a window) is
-                    // read without the opener: that refusal is in every such
-                    // measurement (the bucket ran dry at it). With the ~5 in flight
-                    // of 100/s at 50 ms, a rate a hair over the limit read 5 accepted
-                    // of 6 (7 with the first answer after the hold) and cruised at
-                    // 0.83 of the limit for the hold's 30 s (seed_matrix, "+ Retry-
-                    // After" at 100/s: phase goodput 0.73-0.93). From `OPENER_FREE`
-                    // or more in flight the share is theirs alone: the answers after
-                    // the hold are the refilled bucket paying out. From fewer, the
-                    // first answer after the hold stays counted (measured both ways:
-                    // counting it with more in flight lowered the paused grid at
-                    // 10-20/s to 0.943, min 0.863; dropping it with fewer lowered the
-                    // seed matrix's row at 100/s by 0.005).
-                    let share_counts = match hold {
-                        Some(h) if !self.provisional && !h.waiting && h.opened => {
-                            let (pa, pb) = (h.pre.0, h.pre.1.saturating_sub(1));
-                            if pa + pb >= OPENER_FREE {
-                                (pa, pb)
-                            } else if pa + pb >= 1 {
-                                (share_counts.0, share_counts.1.saturating_sub(1))
-                            } else {
-                                share_counts
-                            }
-                        }
-                        _ => share_counts,
-                    };
                     // A measurement opened within a window of a revert that refused
                     // at most 1 in 50 (of 50 or more) read the overshoot's tail: the
                     // revert already put the rate at `cruise` times the step that
@@ -1351,12 +1227,6 @@ impl Controller for Goodput {
                     }
                     let whole = now.saturating_sub(start) >= self.cfg.window_guard;
                     self.finish_episode(now, r0, floor, share_counts, settle, held_quota);
-                    let prev = self.chain_prev.take();
-                    self.chain = hold.filter(|h| h.opened).map(|h| Chain {
-                        rate: self.rate,
-                        resume: h.until.max(now),
-                        prev,
-                    });
                     self.whole_cut = whole.then_some(now);
                     if let (Some(w), Phase::Cruise { until }) = (short, &mut self.phase) {
                         *until = (*until).min(w);
@@ -1394,12 +1264,7 @@ impl Controller for Goodput {
                 }
                 self.start_episode(now, outcome)
             }
-            _ if throttle => {
-                // A throttle taken for an earlier episode's still holds the client.
-                if let (Some(l), Some(ra)) = (&mut self.chain, outcome.retry_after()) {
-                    l.resume = l.resume.max(later(now, ra.min(MAX_HOLD)));
-                }
-            }
+            _ if throttle => {}
             // An accepted response that says nothing is left: a probe step is draining
             // the server's quota. Go back before the first 429 rather than after.
             Phase::Probe { k, .. } if k >= 1 && drained => self.start_episode(now, outcome),
@@ -1417,7 +1282,6 @@ impl Controller for Goodput {
             Phase::Cruise { until } => {
                 if now >= until {
                     self.prev_rate = self.rate;
-                    self.chain = None;
                     self.phase = Phase::Probe {
                         base: self.rate,
                         k: 0,
