@@ -302,13 +302,16 @@ impl<St> Shared<St> {
         }
     }
 
-    /// Whether the bucket was emptied by a throttle at or after `taken_at`: a unit
-    /// taken then is not given back when its request is booked again (the drain set
-    /// the bucket's debt whatever that unit had taken, so a give-back would come out
+    /// The units taken at `taken_at` that a request booked again may still give back:
+    /// none once a throttle emptied the bucket at or after `taken_at` (the drain set
+    /// the bucket's debt whatever those units had taken, so a give-back would come out
     /// of the drain itself).
-    pub(crate) fn drained_since(&self, taken_at: Instant) -> bool {
+    pub(crate) fn still_taken(&self, taken: u64, taken_at: Instant) -> u64 {
         let drained = self.drained_through.load(Ordering::Acquire);
-        drained != 0 && drained >= self.clock.to_nanos(taken_at)
+        match drained != 0 && drained >= self.clock.to_nanos(taken_at) {
+            true => 0,
+            false => taken,
+        }
     }
 
     /// When the last pause ended: slots before it are owed to nobody, whoever waited.

@@ -271,10 +271,7 @@ where
                     // the pause refilled is not given back, so the request pays for
                     // its start after the pause like any other; after a throttle's
                     // drain nothing is: the drain's debt already holds that unit.
-                    let taken = match limiter.shared().drained_since(*taken_at) {
-                        true => 0,
-                        false => *taken,
-                    };
+                    let taken = limiter.shared().still_taken(*taken, *taken_at);
                     let booking =
                         limiter
                             .store()

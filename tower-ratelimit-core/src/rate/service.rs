@@ -257,10 +257,7 @@ where
                     let (taken, taken_at) = taken_by_readiness(&mut self.ready_at);
                     // After a throttle's drain nothing is given back: the drain's debt
                     // already holds that unit (as for a held request).
-                    let taken = match self.limiter.shared().drained_since(taken_at) {
-                        true => 0,
-                        false => taken,
-                    };
+                    let taken = self.limiter.shared().still_taken(taken, taken_at);
                     let mut rest = store.reserve_whole(&(), taken, taken_at, cost, Duration::MAX);
                     match poll_now(&mut rest) {
                         Some(Ok(Decision::Allowed { wait, .. })) if !wait.is_zero() => {
