@@ -57,7 +57,8 @@
 //! Weighted requests in wait mode are exact on all three, as on the core's in-memory
 //! stores: the unit a request's readiness took is given back, in the same script call
 //! that books its whole cost, so every unit counts where the request starts (see
-//! [`script`] for the one case where a window script keeps it instead).
+//! [`script`] for the cases where a script keeps it spent instead: a window's
+//! boundary, and a GCRA booking sleeping after it).
 //!
 //! # Wiring it into a service
 //!

@@ -610,7 +610,9 @@ where
     /// `taken × interval - age` of them can still be in the TAT, and that much (less
     /// the slack below) comes off it, never below now; a request held through a pause
     /// pays again for what the pause refilled, and one called at once pays its cost
-    /// and the slack (below). The window scripts give the units back from the window they were
+    /// and the slack (below). Nothing comes off while the TAT's latest slot is still
+    /// ahead of the server's clock: a booking sleeping there (this instance's or
+    /// another's) may owe its wait to these units (see [`crate::script`]). The window scripts give the units back from the window they were
     /// taken in: every unit of the request counts in the window where it starts
     /// (booked apart, the rest could fall in a later window, which then admitted
     /// `count + 1`), and a request whose readiness filled a window does not push the

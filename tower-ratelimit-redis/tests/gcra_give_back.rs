@@ -229,12 +229,14 @@ fn retry_after(decision: &Result<Decision, StoreError>) -> Duration {
 }
 
 /// Call by call, with 10 s a unit (2 per 20 s): two units taken at 0 and booked whole
-/// at 1 s give back what the TAT still holds of them, 10 s - 1 s - the slack (0.4 s)
-/// each: the first starts within a second, the second a unit's time later (the
-/// core's in-memory GCRA: at 1 s and 2 s), and the next unit is free a full interval
-/// after the first start. Left in the TAT and booked over (⌊1 s / 10 s⌋ = 0 units
-/// refilled, so nothing booked), both started at 1 s and the next unit was free at
-/// 10 s: 3 within 9 s on a burst of 2.
+/// at 1 s. The first gives back what the TAT still holds of its unit, 10 s - 1 s - the
+/// slack (up to 0.4 s), and starts within a second; its slot is then the slack ahead,
+/// a sleeping booking, so the second gives back nothing while it sleeps and starts a
+/// unit later or more (about 10 s; the core's in-memory GCRA, with no slack, gives
+/// back both: 1 s and 2 s). The next unit is free a full interval after the first
+/// start. Left in the TAT and booked over (⌊1 s / 10 s⌋ = 0 units refilled, so nothing
+/// booked), both started at 1 s and the next unit was free at 10 s: 3 within 9 s on a
+/// burst of 2.
 #[tokio::test]
 async fn units_still_in_the_tat_are_given_back_and_booked_again() {
     let server = RedisServer::start();
@@ -255,7 +257,8 @@ async fn units_still_in_the_tat_are_given_back_and_booked_again() {
         .await;
     let next = store.check(key, 1).await;
     let (first, second, next) = (wait(&first), wait(&second), retry_after(&next));
-    // Given back: 0.4 s (plus the calls' time) and 1.8 s; nothing given back: 9 s.
+    // Given back: under 0.4 s (plus the calls' time), then nothing (about 10 s) or,
+    // if the first's slot came due first, 1.8 s; nothing given back: 9 s.
     assert!(first < Duration::from_secs(2), "first waits {first:?}");
     assert!(
         second > first + Duration::from_secs(1),

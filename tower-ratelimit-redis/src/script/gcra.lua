@@ -15,7 +15,9 @@
 --          readiness took units earlier (RateStore::reserve_whole) gives back that
 --          many µs of the TAT first, never below now, then books the whole cost. The
 --          client sends only what time cannot have refilled yet (taken * interval -
---          age - slack), so what comes back is still in the TAT: its own units.
+--          age - slack), so what comes back is still in the TAT. It is the end of
+--          the TAT, which may be a later request's sleeping booking: nothing comes
+--          back while the TAT's latest slot is still ahead of the clock.
 -- Returns  the debt before this call, d = max(TAT - now, 0): d when admitted, -d - 1
 --          when denied. The client derives wait, retry-after, remaining and reset
 --          from d with the same arithmetic (see mod.rs).
@@ -66,7 +68,11 @@ if tat then
   end
   if trusted then
     -- The give-back ('> 0' is false for NaN); a debt at or below now stays there.
-    if give_back and give_back > 0 then
+    -- Not while the latest slot the TAT holds (TAT - capacity) is still ahead of the
+    -- clock: that is a sleeping booking (this process's or another's), whose start
+    -- the TAT fixes; giving back would let a newcomer into its slot. One that has
+    -- come due is starting, and the give-back nets out with the cost booked below.
+    if give_back and give_back > 0 and tat - capacity <= clock then
       known = known - give_back
     end
     if known > 0 then

@@ -27,7 +27,12 @@
 //! cannot have refilled yet (`taken × interval - age`, less a slack of twice the
 //! slowest recent round trip, as the client's age is short of the truth by up to two
 //! calls), and the script takes that off the TAT, never below now, before it books
-//! the cost. The window scripts take the readiness units, their age as the client
+//! the cost; unless the TAT's latest slot (`TAT − capacity`) is still ahead of the
+//! server's clock. That slot is a booking sleeping there, made after the units by this
+//! instance or another (a request held through a pause and re-booked a moment earlier
+//! counts: the slack puts its slot just ahead), whose wait the units may have made:
+//! what comes off the TAT's end would start the newcomer in its wake, over the quota.
+//! The units then stay spent. The window scripts take the readiness units, their age as the client
 //! measured it and a slack of twice the store's timeout: they give the units back from the window they were taken in (a
 //! fixed window's stored window; a sliding counter's current count, or its previous
 //! count once the next window began) and book the whole cost, all in the one call,
