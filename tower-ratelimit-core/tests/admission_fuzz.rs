@@ -1,11 +1,16 @@
 //! Admission under random op sequences on one `RateLimiter` (GCRA) through a
 //! wait-mode `RateLimitLayer` with weighted costs stays within the quota in every
-//! window (a review's fuzz: it found the give-back cutting later bookings).
+//! window (a review's fuzz: it found the give-back cutting later bookings). The same
+//! over a store of two quotas (each checked; a reservation is charged in both at its
+//! start), where the give-back's latest-slot rule cannot see a sleeper in the quota
+//! that does not bind it.
 use proptest::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_ratelimit_core::algorithm::Gcra;
+use tower_ratelimit_core::store::MemoryStore;
 use tower_ratelimit_core::{Quota, RateLimitLayer, RateLimiter};
 
 fn quotas() -> Vec<Quota> {
@@ -50,8 +55,19 @@ fn op() -> impl Strategy<Value = Op> {
 type Starts = Arc<Mutex<Vec<(u128, u64)>>>;
 
 async fn run(q0: usize, ops: Vec<Op>) -> Result<(), String> {
+    run_on(q0, None, ops).await
+}
+
+/// `second`: a store of two quotas, `q0` and that one, whose quotas stay (a quota
+/// change is skipped; a throttle drains the first).
+async fn run_on(q0: usize, second: Option<usize>, ops: Vec<Op>) -> Result<(), String> {
     let qs = quotas();
-    let limiter = RateLimiter::new(qs[q0]);
+    let limiter = match second {
+        None => RateLimiter::new(qs[q0]),
+        Some(q1) => RateLimiter::from_store(
+            MemoryStore::with_quotas(Gcra, [qs[q0], qs[q1]]).ok_or("two quotas")?,
+        ),
+    };
     let t0 = Instant::now();
     let starts: Starts = Arc::default();
     let s2 = Arc::clone(&starts);
@@ -63,6 +79,8 @@ async fn run(q0: usize, ops: Vec<Op>) -> Result<(), String> {
         }));
     // (segment start ns, quota)
     let mut segments = vec![(0u128, qs[q0])];
+    // The second quota of a two-quota store, over the whole run.
+    let whole_run: Vec<(u128, Quota)> = second.map(|q1| (0u128, qs[q1])).into_iter().collect();
     let mut tasks = Vec::new();
     let max_cost: u64 = std::env::var("FUZZ_MAXCOST")
         .ok()
@@ -97,6 +115,7 @@ async fn run(q0: usize, ops: Vec<Op>) -> Result<(), String> {
                 }
             }
             Op::Advance(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            Op::SetQuota(_) if second.is_some() => {}
             Op::SetQuota(i) => {
                 if limiter.quota() != qs[i] {
                     segments.push((t0.elapsed().as_nanos(), qs[i]));
@@ -117,6 +136,12 @@ async fn run(q0: usize, ops: Vec<Op>) -> Result<(), String> {
     }
     let mut starts = starts.lock().unwrap().clone();
     starts.sort();
+    check_segments(&segments, &starts)?;
+    check_segments(&whole_run, &starts)
+}
+
+/// Every stretch of starts within a segment stays within the segment's quota.
+fn check_segments(segments: &[(u128, Quota)], starts: &[(u128, u64)]) -> Result<(), String> {
     for (k, &(seg_start, q)) in segments.iter().enumerate() {
         let seg_end = segments.get(k + 1).map_or(u128::MAX, |s| s.0);
         let inside: Vec<_> = starts
@@ -158,6 +183,13 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
         let r = rt.block_on(run(q0, ops.clone()));
         prop_assert!(r.is_ok(), "q0 {q0} ops {ops:?}: {}", r.unwrap_err());
+    }
+
+    #[test]
+    fn admission_stays_within_both_quotas(q0 in 0usize..6, q1 in 0usize..6, ops in proptest::collection::vec(op(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        let r = rt.block_on(run_on(q0, Some(q1), ops.clone()));
+        prop_assert!(r.is_ok(), "q0 {q0} q1 {q1} ops {ops:?}: {}", r.unwrap_err());
     }
 }
 
