@@ -104,25 +104,64 @@ impl Clock {
                 let since = counter.delta_as_nanos(raw, counter.raw());
                 self.unix_at_epoch.saturating_add(since)
             }
-            None => self.to_nanos(Instant::now()),
+            None => self.tokio_nanos(Instant::now()),
         }
     }
 
-    /// The clock's reading at `instant`.
+    /// The clock's reading at `instant` (saturating at the anchor).
+    ///
+    /// With the counter as its source, measured from a reading of both clocks: the
+    /// counter's calibration and tokio's clock drift apart by parts per million of
+    /// the clock's age (up to 20 µs a second measured here, seconds a day), and an
+    /// instant converted from the anchor would carry all of it into every comparison
+    /// with [`Clock::now`]: a one-second pause that a day-old limiter ended at once, or
+    /// held for two. Measured from now, only the drift over the instant's distance
+    /// from now remains.
     #[inline]
     pub fn to_nanos(&self, instant: Instant) -> Nanos {
-        let since = instant.saturating_duration_since(self.epoch).as_nanos();
-        self.unix_at_epoch
-            .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
+        if self.tsc_epoch.is_none() {
+            return self.tokio_nanos(instant);
+        }
+        let (now, tokio_now) = (self.now(), Instant::now());
+        let reading = match instant.checked_duration_since(tokio_now) {
+            Some(ahead) => now.saturating_add(duration_nanos(ahead)),
+            None => now.saturating_sub(duration_nanos(tokio_now - instant)),
+        };
+        reading.max(self.unix_at_epoch)
     }
 
-    /// The tokio instant at which the clock reads `nanos` (saturating at the anchor).
+    /// The tokio instant at which the clock reads `nanos` (saturating at the anchor),
+    /// measured from now as [`Clock::to_nanos`] measures.
     pub fn to_instant(&self, nanos: Nanos) -> Instant {
-        let offset = nanos.saturating_sub(self.unix_at_epoch);
-        self.epoch
-            .checked_add(Duration::from_nanos(offset))
-            .unwrap_or_else(far_future)
+        if self.tsc_epoch.is_none() {
+            let offset = nanos.saturating_sub(self.unix_at_epoch);
+            return self
+                .epoch
+                .checked_add(Duration::from_nanos(offset))
+                .unwrap_or_else(far_future);
+        }
+        let (now, tokio_now) = (self.now(), Instant::now());
+        if nanos >= now {
+            tokio_now
+                .checked_add(Duration::from_nanos(nanos - now))
+                .unwrap_or_else(far_future)
+        } else {
+            tokio_now
+                .checked_sub(Duration::from_nanos(now - nanos))
+                .map_or(self.epoch, |at| at.max(self.epoch))
+        }
     }
+
+    /// Tokio's clock as this clock reads it: nanoseconds from the anchor.
+    #[inline]
+    fn tokio_nanos(&self, instant: Instant) -> Nanos {
+        let since = instant.saturating_duration_since(self.epoch);
+        self.unix_at_epoch.saturating_add(duration_nanos(since))
+    }
+}
+
+fn duration_nanos(duration: Duration) -> Nanos {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Default for Clock {
@@ -134,4 +173,85 @@ impl Default for Clock {
 /// An instant about thirty years ahead, for waits that would otherwise overflow.
 pub(crate) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A clock whose counter the test moves, apart from tokio's clock.
+    fn with_counter() -> (Clock, Arc<quanta::Mock>) {
+        let (counter, mock) = quanta::Clock::mock();
+        let counter: &'static quanta::Clock = Box::leak(Box::new(counter));
+        let clock = Clock {
+            epoch: Instant::now(),
+            unix_at_epoch: 1_000_000_000,
+            tsc_epoch: Some(TscEpoch {
+                counter,
+                raw: counter.raw(),
+            }),
+        };
+        (clock, mock)
+    }
+
+    fn signed(nanos: Nanos) -> i128 {
+        i128::from(nanos)
+    }
+
+    /// A day-old clock whose counter ran 20 ppm fast (1.728 s ahead of tokio's clock),
+    /// then one that ran as slow: an instant a second ahead still reads a second after
+    /// `now()`, a second ago a second before, and a reading a quarter second ahead
+    /// converts back to a quarter second from now. From the anchor, the first read
+    /// 0.728 s *before* now (a one-second pause over at once) on the fast counter.
+    #[tokio::test(start_paused = true)]
+    async fn instants_keep_their_distance_from_now_when_the_counter_drifts() {
+        let day = Duration::from_secs(86_400);
+        let drift = Duration::from_micros(1_728_000);
+        for fast in [true, false] {
+            let (clock, counter) = with_counter();
+            tokio::time::advance(day).await;
+            counter.increment(if fast { day + drift } else { day - drift });
+            let now = signed(clock.now());
+            let ahead = Instant::now() + Duration::from_secs(1);
+            assert_eq!(
+                signed(clock.to_nanos(ahead)) - now,
+                1_000_000_000,
+                "fast {fast}"
+            );
+            let ago = Instant::now() - Duration::from_secs(1);
+            assert_eq!(
+                now - signed(clock.to_nanos(ago)),
+                1_000_000_000,
+                "fast {fast}"
+            );
+            let at = clock.now() + 250_000_000;
+            assert_eq!(
+                clock.to_instant(at) - Instant::now(),
+                Duration::from_millis(250),
+                "fast {fast}"
+            );
+        }
+    }
+
+    /// Instants before the anchor read as the anchor, and readings before it convert
+    /// to it, whatever the drift; the far future saturates.
+    #[tokio::test(start_paused = true)]
+    async fn conversions_saturate() {
+        let (clock, counter) = with_counter();
+        let anchor = Instant::now();
+        tokio::time::advance(Duration::from_secs(10)).await;
+        counter.increment(Duration::from_secs(11));
+        // (The anchor itself reads as now less 10 s: the counter's second ahead is
+        // the drift, which a reading relative to now leaves out.)
+        assert_eq!(clock.to_nanos(anchor), clock.now() - 10_000_000_000);
+        let before_anchor = Instant::now() - Duration::from_secs(20);
+        assert_eq!(clock.to_nanos(before_anchor), clock.unix_at_epoch);
+        assert_eq!(clock.to_instant(0), anchor);
+        assert_eq!(
+            clock.to_nanos(far_future()),
+            clock.now() + (far_future() - Instant::now()).as_nanos() as u64
+        );
+        assert!(clock.to_instant(u64::MAX) > Instant::now() + Duration::from_secs(86_400 * 365));
+    }
 }
