@@ -133,6 +133,10 @@ impl Clock {
     /// The tokio instant at which the clock reads `nanos` (saturating at the anchor),
     /// measured from now as [`Clock::to_nanos`] measures.
     pub fn to_instant(&self, nanos: Nanos) -> Instant {
+        // (Also what a limiter never paused asks for, on its waiters' path: no reads.)
+        if nanos <= self.unix_at_epoch {
+            return self.epoch;
+        }
         if self.tsc_epoch.is_none() {
             let offset = nanos.saturating_sub(self.unix_at_epoch);
             return self
