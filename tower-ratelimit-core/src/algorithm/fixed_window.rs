@@ -259,10 +259,14 @@ impl Algorithm for FixedWindow {
         if window.used == 0 {
             return 0;
         }
-        window
-            .index
-            .saturating_add(1)
-            .saturating_mul(quota.period_nanos())
+        // Ranked by the units used, not only by the window: every key used in the
+        // current window ends with it, and evicting one that drained its count admits
+        // the whole count again. A GCRA bucket holding these units would be full at
+        // `start + used × period / count`, never after the window's end.
+        let period = quota.period_nanos();
+        let start = window.index.saturating_mul(period);
+        let spent = super::scale_time(period, quota.count(), window.used.min(quota.count()));
+        start.saturating_add(spent.max(1))
     }
 }
 

@@ -334,7 +334,10 @@ pub trait Algorithm: Send + Sync + 'static {
 
     /// An ordering key for eviction: the instant the bucket is full again (as fresh as
     /// a new one), comparable across keys of different quotas. Keyed limiters that
-    /// are full evict the smallest: the keys whose eviction would admit least.
+    /// are full evict the smallest: the keys whose eviction would admit least. The
+    /// window algorithms answer when a bucket holding the units their windows count,
+    /// refilling at the quota's rate, would be full, so that the units used rank keys
+    /// of one window apart.
     fn busy_until(&self, state: &Self::State, quota: &Quota) -> Nanos;
 }
 

@@ -306,15 +306,18 @@ impl Algorithm for SlidingCounter {
     /// on the next window): comparable across periods, unlike the window's index.
     fn busy_until(&self, state: &SlidingCounterState, quota: &Quota) -> Nanos {
         let counts = *lock(&state.inner);
-        let windows_left = match (counts.prev, counts.curr) {
-            (_, 1..) => 2,
-            (1.., 0) => 1,
-            (0, 0) => return 0,
-        };
-        counts
-            .index
-            .saturating_add(windows_left)
-            .saturating_mul(quota.period_nanos())
+        if counts.prev == 0 && counts.curr == 0 {
+            return 0;
+        }
+        // Ranked by the units the two windows hold (see `FixedWindow`'s): from the
+        // current window's start, as a bucket refilling `count` per period would be full.
+        let period = quota.period_nanos();
+        let start = counts.index.saturating_mul(period);
+        let held = counts
+            .prev
+            .saturating_add(counts.curr)
+            .min(quota.count().saturating_mul(2));
+        start.saturating_add(super::scale_time(period, quota.count(), held).max(1))
     }
 }
 

@@ -84,9 +84,10 @@ impl Log {
     }
 
     fn snapshot(&self, now: Nanos, period: Nanos, count: u64) -> Snapshot {
+        // Full again when the newest entry (a booking ahead included) expires.
         let reset = self
             .entries
-            .front()
+            .back()
             .map_or(0, |&(t, _)| t.saturating_add(period).saturating_sub(now));
         // Booked ahead, nothing fits before the last entry (the floor of `earliest`).
         // The log may also have been expired as of that later instant (several quotas
@@ -234,10 +235,15 @@ impl Algorithm for SlidingLog {
     }
 
     fn busy_until(&self, state: &SlidingLogState, quota: &Quota) -> Nanos {
-        lock(&state.log)
-            .entries
+        // Ranked by the units logged, not only by the newest entry: a key that drained
+        // its count a moment before a key that sent once would be evicted first, and
+        // admit its whole count again. As a GCRA bucket holding these units would be.
+        let log = lock(&state.log);
+        let period = quota.period_nanos();
+        let held = super::scale_time(period, quota.count(), log.used.min(quota.count()));
+        log.entries
             .back()
-            .map_or(0, |&(t, _)| t.saturating_add(quota.period_nanos()))
+            .map_or(0, |&(t, _)| t.saturating_add(held.max(1)))
     }
 }
 

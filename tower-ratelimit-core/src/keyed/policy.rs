@@ -38,6 +38,9 @@ pub enum CapPolicy {
     /// **An evicted key starts again with a full bucket**: a client whose key was
     /// evicted may get up to its whole burst again, sooner than its quota allows.
     /// Because the least busy keys go first, what it gains is at most what it had
-    /// left to refill. New clients are always served.
+    /// left to refill. The window algorithms rank by the units their windows hold (as
+    /// a bucket refilling at the quota's rate would be full again), not by when the
+    /// window ends, which every key used in it shares: a key that drained its count
+    /// goes after every key that used less. New clients are always served.
     EvictLeastBusy,
 }
