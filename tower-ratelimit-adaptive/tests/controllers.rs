@@ -305,10 +305,10 @@ fn goodput_does_not_take_a_short_run_of_refusals_for_a_window_server() {
 #[test]
 fn goodput_takes_a_refusal_soon_after_a_window_measured_nearly_clean_as_news() {
     // A whole-window measurement whose only refusals are a short run at its start,
-    // the tail of an earlier window: 5 of 100 refused (the shortest run taken for a
-    // window server's at 100/s). The rate hardly overshot.
-    let (mut c, first) = window_episode(5);
-    assert!((first - 95.0).abs() < 1e-9, "{first}");
+    // the tail of an earlier window: 10 of 200 refused (the shortest run taken for a
+    // window server's at 200/s). The rate hardly overshot.
+    let (mut c, first) = window_episode_at(200, 10);
+    assert!((first - 190.0).abs() < 1e-9, "{first}");
     // The limit halves 300 ms after the cut: half of what is sent is refused. That is
     // news, not the overshoot's tail (a measurement that refused more than 1 in 20
     // would ignore refusals sent within a window of its cut).
@@ -320,9 +320,9 @@ fn goodput_takes_a_refusal_soon_after_a_window_measured_nearly_clean_as_news() {
     assert!(est < 0.6 * first, "{est} vs {first}");
 }
 
-/// Times (s) at which the rate rose while responses arrive at the rate in use, after
-/// one measured episode at `limit`/s put the controller in cruise.
-fn probe_rises(limit: f64) -> Vec<f64> {
+/// Times (s) at which the rate rose while responses arrive at the rate in use, up to
+/// `secs`, after one measured episode at `limit`/s put the controller in cruise.
+fn probe_rises(limit: f64, secs: f64) -> Vec<f64> {
     let mut c = Goodput::new(GoodputConfig {
         initial_rate: limit,
         ..GoodputConfig::default()
@@ -331,7 +331,7 @@ fn probe_rises(limit: f64) -> Vec<f64> {
     let mut t = 0.0;
     let mut last = c.rate().unwrap();
     let mut rises = Vec::new();
-    while t < 8.0 {
+    while t < secs {
         t += 1.0 / c.rate().unwrap();
         c.observe(Duration::from_secs_f64(t), &ok());
         let r = c.rate().unwrap();
@@ -348,13 +348,14 @@ fn goodput_probe_steps_hold_enough_responses() {
     let gaps = |r: &[f64]| r.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
     // 20/s: 30 responses would take 1.5 s; the first steps last the 0.75 s maximum
     // (plus up to one response gap). Later, larger steps run above 40/s and shorten.
-    let slow = probe_rises(20.0);
+    // The cruise before them holds 120 responses (6.2 s at 19.4/s).
+    let slow = probe_rises(20.0, 12.0);
     assert!(slow.len() >= 3, "{slow:?}");
     for g in &gaps(&slow)[..2] {
         assert!((0.75..0.81).contains(g), "{slow:?}");
     }
     // 1000/s: 30 responses take 30 ms; a step lasts the 0.5 s minimum.
-    let fast = probe_rises(1000.0);
+    let fast = probe_rises(1000.0, 8.0);
     assert!(fast.len() >= 3, "{fast:?}");
     for g in gaps(&fast) {
         assert!((g - 0.5).abs() < 0.01, "{fast:?}");
@@ -835,14 +836,19 @@ fn fixed_window_episode() -> (Goodput, f64) {
 /// A whole-window episode at 100/s from 1 s whose refusals are one run of `run` at
 /// its start: the controller, cruising from 2 s, and its estimate.
 fn window_episode(run: u64) -> (Goodput, f64) {
+    window_episode_at(100, run)
+}
+
+/// As `window_episode`, at `rate`/s (a divisor of 1000).
+fn window_episode_at(rate: u64, run: u64) -> (Goodput, f64) {
     let mut c = Goodput::new(GoodputConfig {
-        initial_rate: 100.0,
+        initial_rate: rate as f64,
         ..GoodputConfig::default()
     });
     c.observe(ms(1000), &no());
-    for i in 1..=100u64 {
+    for i in 1..=rate {
         let o = if i <= run { no() } else { ok() };
-        c.observe(ms(1000 + i * 10), &o);
+        c.observe(ms(1000 + i * (1000 / rate)), &o);
     }
     let e = c.estimate().expect("measured");
     (c, e)
@@ -1291,9 +1297,9 @@ fn goodput_reads_a_hold_with_nothing_in_flight_from_the_answers_after_it() {
     // 20 · 1.5/3 = 10 from the small-sample share, like a 15/s token bucket.
     let (est, cruise) = measured_across_a_hold(0);
     assert!((est - 20.0 * 13.0 / 14.0).abs() < 1e-9, "{est}");
-    // That estimate is provisional: an ordinary cruise (60 answers at 0.97 of it,
-    // 3.3 s), not 30 holds, before the probe that checks it.
-    assert!((3.0..4.0).contains(&cruise), "{cruise}");
+    // That estimate is provisional: an ordinary cruise (120 answers at 0.97 of it,
+    // 6.7 s), not 30 holds, before the probe that checks it.
+    assert!((6.0..7.0).contains(&cruise), "{cruise}");
     // Answers in flight before the hold's end read the overshoot, as before: the
     // opening refusal, the 4 in flight (2 accepted) and the first answer after the
     // hold, 3 of 6 accepted; the cruise after it lasts 30 holds.
@@ -1444,10 +1450,11 @@ fn goodput_cruises_30_holds_only_after_a_narrow_overshoot() {
     let narrow = cruise_after_held_overshoot(20.0, 1.15);
     assert!((30.0..30.2).contains(&narrow), "{narrow}");
     // The +35 % step drew it: the limit lies anywhere in 17 % above the floor; an
-    // ordinary cruise (3 s), and the next probe narrows it. Before: 30 s at 0.97 of
-    // the floor (10/s: 0.92 of the limit over the last 30 s of a minute).
+    // ordinary cruise (120 answers at 21.5/s, 5.6 s), and the next probe narrows it.
+    // Before: 30 s at 0.97 of the floor (10/s: 0.92 of the limit over the last 30 s
+    // of a minute).
     let wide = cruise_after_held_overshoot(20.0, 1.35);
-    assert!((3.0..3.2).contains(&wide), "{wide}");
+    assert!((5.4..5.8).contains(&wide), "{wide}");
     // At 5/s a step holds two or three answers, and an overshoot at +35 % is often
     // the late answer to the +15 % step: the long cruise stays.
     let slow = cruise_after_held_overshoot(5.0, 1.35);
@@ -1503,4 +1510,42 @@ fn goodput_takes_a_throttle_after_a_held_revert_for_drift_when_little_is_in_flig
     // which reads the refusals that follow (here 2 of the first 3 answers).
     let (reverted, after) = throttled_after_a_held_revert(200, 8.0);
     assert!(after < 0.9 * reverted, "{reverted} -> {after}");
+}
+
+#[test]
+fn goodput_cruises_for_120_answers_up_to_8_s_and_5_s_under_7_per_s() {
+    // One measured episode, everything accepted after it: the first probe step comes
+    // after the measurement (12 answers, at most 2 s) and a cruise of 120 answers at
+    // 0.97 of the rate, up to 8 s. Four clients behind 100/s (about 12-25/s each)
+    // probed every 3-5 s with 60 answers and 5 s, and refused 2.6 % over phase 2.
+    let first = |limit: f64| probe_rises(limit, 20.0)[0];
+    // 20/s: 0.6 s + 120 / 19.4 = 6.8 s.
+    let t = first(20.0);
+    assert!((6.7..6.9).contains(&t), "{t}");
+    // 10/s: 1.2 s (and the answer that ends it) + 8 s (120 answers would take 12.4 s).
+    let t = first(10.0);
+    assert!((9.2..9.5).contains(&t), "{t}");
+    // Under 7/s the cap stays 5 s: 2 s (and the answer that ends it) + 5 s.
+    let t = first(5.0);
+    assert!((7.2..7.5).contains(&t), "{t}");
+}
+
+#[test]
+fn goodput_does_not_take_a_run_of_five_at_25_per_s_for_a_window_server() {
+    // One of four clients sharing a token bucket at twice its limit: its 12 answers
+    // (0.48 s at 25/s) are refused about half the time, 5 of them in a row by chance.
+    // The share is read at the planned end, not over a whole window.
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 25.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(1000), &no());
+    let refused = [2, 3, 4, 5, 6, 9];
+    for i in 1..=13u64 {
+        let o = if refused.contains(&i) { no() } else { ok() };
+        c.observe(ms(1000 + i * 40), &o);
+    }
+    // Read from the 12 answers by the planned end, 6 accepted.
+    let est = c.estimate().expect("measured at the planned end");
+    assert!((est - 25.0 * 6.0 / 12.0).abs() < 1e-9, "{est}");
 }

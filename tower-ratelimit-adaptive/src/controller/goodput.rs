@@ -119,7 +119,8 @@ pub struct GoodputConfig {
     /// a sliding log: the limit rose and lies in a wide bracket.
     pub wide_revert_cruise: Duration,
     /// Responses a cruise should hold: a slow client cruises `cruise_samples / rate`
-    /// when that is longer than `cruise_time`, up to `cruise_max`.
+    /// when that is longer than `cruise_time`, up to `cruise_max` (up to 5 s under
+    /// 7/s).
     pub cruise_samples: f64,
     /// Longest cruise set by `cruise_samples`.
     pub cruise_max: Duration,
@@ -166,8 +167,8 @@ impl Default for GoodputConfig {
             probe_step_max: Duration::from_millis(750),
             cruise_time: Duration::from_secs(3),
             wide_revert_cruise: Duration::from_secs(1),
-            cruise_samples: 60.0,
-            cruise_max: Duration::from_secs(5),
+            cruise_samples: 120.0,
+            cruise_max: Duration::from_secs(8),
             measure_samples: 12.0,
             measure_min: Duration::from_millis(150),
             measure_max: Duration::from_secs(2),
@@ -231,8 +232,27 @@ const SLOW_STEPS: u32 = 3;
 const LOG_RUN: f64 = 0.05;
 
 /// The shortest run of refusals, as a share of a window's worth at the measured rate
-/// (and 3), that makes a measurement's refusals "one run" (see `Goodput::observe`).
+/// (and `CLUSTER_MIN_RUN`), that makes a measurement's refusals "one run" (see
+/// `Goodput::observe`).
 const CLUSTER_RUN: f64 = 0.05;
+
+/// The fewest refusals in a row that make a measurement's refusals "one run", at any
+/// rate. Several clients sharing a token bucket each see their requests interleaved
+/// at random with the others', so at twice the limit a client's 12 responses hold a
+/// run of 3 to 5 refusals by chance. 4 clients at 100/s, halved to 50/s (seed 7): a
+/// run of 3 stretched a client's measurement at the drop to a whole window, its old
+/// rate held for a second, and the second after the drop refused 9 where the
+/// convergence band allows 5. With 6, convergence after the drop takes over 1 s on
+/// 6 of 20 seeds instead of 11 (with the longer cruise of `enter_cruise`; 15 before
+/// both).
+const CLUSTER_MIN_RUN: u32 = 6;
+
+/// Under this rate a cruise set by `cruise_samples` lasts at most `SLOW_CRUISE_MAX`
+/// (see `Goodput::enter_cruise`).
+const SLOW_CRUISE_RATE: f64 = 7.0;
+
+/// The longest cruise set by `cruise_samples` under `SLOW_CRUISE_RATE`.
+const SLOW_CRUISE_MAX: Duration = Duration::from_secs(5);
 
 /// Responses to requests sent before a hold's end (its opener included) at or under
 /// which a measurement spanning the hold reads the responses after it (see
@@ -689,10 +709,23 @@ impl Goodput {
         };
         // A slow client (a few requests per second, or a small share of a limit)
         // cruises long enough to hold `cruise_samples` responses: a probe costs it
-        // about as many 429s as a fast one, for fewer requests.
+        // about as many 429s as a fast one, for fewer requests. With several clients
+        // behind one limit a probe costs more: its overshoot is refused mostly to the
+        // others, so the prober keeps stepping up until a refusal of its own (4
+        // clients at 100/s: about 3 refusals a probe, one probe every 2.3 s among
+        // the four, 2.5 % refused over phase 2's steady state at 60 responses and
+        // 5 s, over 2 % on 16 of 20 seeds; at 120 and 8 s, on 3). Not under 7/s,
+        // where the 5 s cap stays: with 8 s there, four clients behind 5/s (0.1-5/s
+        // each) fell behind AIMD and CUBIC on 2 of 20 seeds (22-36 % refused in
+        // phases 1 and 3).
+        let max = if self.rate < SLOW_CRUISE_RATE {
+            self.cfg.cruise_max.min(SLOW_CRUISE_MAX)
+        } else {
+            self.cfg.cruise_max
+        };
         let by_samples =
             Duration::from_secs_f64((self.cfg.cruise_samples / self.rate.max(1e-9)).min(1e6))
-                .min(self.cfg.cruise_max);
+                .min(max);
         self.phase = Phase::Cruise {
             until: later(now, self.cfg.cruise_time.max(by_samples).max(hold)),
         };
@@ -958,7 +991,7 @@ impl Controller for Goodput {
                 // at 97.8/s, 30 ms; measured over a whole window, the cut came at
                 // 31.12 s and the second after the drop refused 8, which cost it the
                 // 1 s convergence).
-                let clustered = max_run >= 3
+                let clustered = max_run >= CLUSTER_MIN_RUN
                     && f64::from(max_run) >= CLUSTER_RUN * r0 * self.cfg.window_guard.as_secs_f64()
                     && 2 * u64::from(max_run) >= b
                     && f64::from(max_run) > 2.0 * b as f64 / a.max(1) as f64 + 1.0;
