@@ -44,7 +44,8 @@ use crate::quota::Quota;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FixedWindow;
 
-/// The bucket of a [`FixedWindow`] limiter: the window index and the units used in it.
+/// The bucket of a [`FixedWindow`] limiter: the window index, the period it counts
+/// in, and the units used in it.
 #[derive(Debug, Default)]
 pub struct FixedWindowState {
     inner: Mutex<Window>,
@@ -54,15 +55,35 @@ pub struct FixedWindowState {
 struct Window {
     index: u64,
     used: u64,
+    /// The period `index` counts in (0 before the first decision).
+    period: Nanos,
 }
 
 impl Window {
+    /// The window counted in `period` from now on. One counted in another (its quota
+    /// changed: [`Algorithm::rescale`], or a keyed store's quota function answering
+    /// otherwise for the key) is re-indexed first, keeping its units: its index would
+    /// otherwise read as a window centuries ahead (a longer period: the key refused
+    /// for that long) or long past (a shorter one: its units forgotten).
+    fn in_period(&mut self, period: Nanos, now: Nanos) {
+        if self.period == period {
+            return;
+        }
+        if let Some(current) = now.checked_div(self.period) {
+            let kept = self.at(current);
+            self.index = reindex_window(kept.index, self.period, period, now);
+            self.used = kept.used;
+        }
+        self.period = period;
+    }
+
     /// The window as seen at window `current`: a past window is empty.
     fn at(self, current: u64) -> Window {
         if self.index < current {
             Window {
                 index: current,
                 used: 0,
+                ..self
             }
         } else {
             self
@@ -112,6 +133,7 @@ impl Limits {
             Window {
                 index: window.index.saturating_add(1),
                 used: 0,
+                ..window
             }
         }
     }
@@ -132,11 +154,12 @@ impl FixedWindow {
         }
         let current = now / limits.period;
         let mut guard = lock(&state.inner);
+        guard.in_period(limits.period, now);
         let window = guard.at(current);
         if window.index == current && window.used + cost <= limits.count {
             let after = Window {
-                index: current,
                 used: window.used + cost,
+                ..window
             };
             if take {
                 *guard = after;
@@ -192,6 +215,7 @@ impl Algorithm for FixedWindow {
         }
         let current = now / limits.period;
         let mut guard = lock(&state.inner);
+        guard.in_period(limits.period, now);
         let window = guard.at(current);
         let fit = limits.first_fit(window, cost);
         let valid_at = limits.start(fit.index).max(now);
@@ -202,8 +226,8 @@ impl Algorithm for FixedWindow {
             });
         }
         *guard = Window {
-            index: fit.index,
             used: fit.used + cost,
+            ..fit
         };
         Ok(Reservation::Reserved {
             valid_at,
@@ -213,38 +237,32 @@ impl Algorithm for FixedWindow {
 
     fn snapshot(&self, state: &FixedWindowState, quota: &Quota, now: Nanos) -> Snapshot {
         let limits = Limits::of(quota);
-        let window = lock(&state.inner).at(now / limits.period);
-        limits.snapshot(window, now)
+        let mut guard = lock(&state.inner);
+        guard.in_period(limits.period, now);
+        limits.snapshot(guard.at(now / limits.period), now)
     }
 
     /// After a change of period the state is re-indexed: the units used in the
     /// window in force (or booked ahead) stay used, in the new window that holds its
     /// start (or now).
-    fn rescale(&self, state: &FixedWindowState, old: &Quota, new: &Quota, now: Nanos) {
-        let (old_period, new_period) = (old.period_nanos(), new.period_nanos());
-        if old_period == new_period {
-            return;
-        }
-        let mut guard = lock(&state.inner);
-        let window = guard.at(now / old_period);
-        *guard = Window {
-            index: reindex_window(window.index, old_period, new_period, now),
-            used: window.used,
-        };
+    fn rescale(&self, state: &FixedWindowState, _old: &Quota, new: &Quota, now: Nanos) {
+        lock(&state.inner).in_period(new.period_nanos(), now);
     }
 
     /// Gives units back to the current window only: a past window's units are spent,
     /// and a window booked ahead holds reservations, not the refunded units.
     fn refund(&self, state: &FixedWindowState, quota: &Quota, cost: u64, now: Nanos) {
         let mut guard = lock(&state.inner);
+        guard.in_period(quota.period_nanos(), now);
         if guard.index == now / quota.period_nanos() {
             guard.used = guard.used.saturating_sub(cost);
         }
     }
 
     fn is_idle(&self, state: &FixedWindowState, quota: &Quota, now: Nanos) -> bool {
-        let window = *lock(&state.inner);
-        window.used == 0 || window.index < now / quota.period_nanos()
+        let mut guard = lock(&state.inner);
+        guard.in_period(quota.period_nanos(), now);
+        guard.used == 0 || guard.index < now / quota.period_nanos()
     }
 
     fn max_cost(&self, quota: &Quota) -> u64 {
@@ -264,7 +282,14 @@ impl Algorithm for FixedWindow {
         // the whole count again. A GCRA bucket holding these units would be full at
         // `start + used × period / count`, never after the window's end.
         let period = quota.period_nanos();
-        let start = window.index.saturating_mul(period);
+        // The window's start in the period it counts in (the quota's, unless it
+        // changed since the last decision).
+        let counted_in = if window.period == 0 {
+            period
+        } else {
+            window.period
+        };
+        let start = window.index.saturating_mul(counted_in);
         let spent = super::scale_time(period, quota.count(), window.used.min(quota.count()));
         start.saturating_add(spent.max(1))
     }

@@ -55,7 +55,8 @@ use crate::quota::Quota;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SlidingCounter;
 
-/// The bucket of a [`SlidingCounter`] limiter: the counts of two windows.
+/// The bucket of a [`SlidingCounter`] limiter: the counts of two windows, and the
+/// period they count in.
 #[derive(Debug, Default)]
 pub struct SlidingCounterState {
     inner: Mutex<Counts>,
@@ -66,9 +67,27 @@ struct Counts {
     index: u64,
     prev: u64,
     curr: u64,
+    /// The period `index` counts in (0 before the first decision).
+    period: Nanos,
 }
 
 impl Counts {
+    /// The counts in `period` from now on, re-indexed (keeping both counts) when they
+    /// were kept in another: see [`FixedWindow`](super::FixedWindow)'s window.
+    fn in_period(&mut self, period: Nanos, now: Nanos) {
+        if self.period == period {
+            return;
+        }
+        if let Some(current) = now.checked_div(self.period) {
+            let kept = self.at(current);
+            *self = Counts {
+                index: reindex_window(kept.index, self.period, period, now),
+                ..kept
+            };
+        }
+        self.period = period;
+    }
+
     /// The counts as seen from window `current` (never moves backwards: a state booked
     /// ahead by a reservation stays ahead).
     fn at(self, current: u64) -> Counts {
@@ -79,12 +98,14 @@ impl Counts {
                 index: current,
                 prev: self.curr,
                 curr: 0,
+                ..self
             }
         } else {
             Counts {
                 index: current,
                 prev: 0,
                 curr: 0,
+                ..self
             }
         }
     }
@@ -142,6 +163,7 @@ impl Params {
                 index: window.index.saturating_add(1),
                 prev: window.curr,
                 curr: 0,
+                ..window
             };
             from = window.index as u128 * self.period;
         }
@@ -195,6 +217,7 @@ impl SlidingCounter {
         let now128 = now as u128;
         let current = (now128 / p.period) as u64;
         let mut guard = lock(&state.inner);
+        guard.in_period(quota.period_nanos(), now);
         let counts = guard.at(current);
         let start = counts.index as u128 * p.period;
         let (at, window) = if start > now128 {
@@ -266,35 +289,30 @@ impl Algorithm for SlidingCounter {
 
     fn snapshot(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos) -> Snapshot {
         let p = Params::of(quota);
-        let counts = lock(&state.inner).at((now as u128 / p.period) as u64);
-        p.snapshot(counts, now as u128)
+        let mut guard = lock(&state.inner);
+        guard.in_period(quota.period_nanos(), now);
+        p.snapshot(guard.at((now as u128 / p.period) as u64), now as u128)
     }
 
     /// Re-indexes the two windows after a change of period, keeping their counts.
-    fn rescale(&self, state: &SlidingCounterState, old: &Quota, new: &Quota, now: Nanos) {
-        let (old_period, new_period) = (old.period_nanos(), new.period_nanos());
-        if old_period == new_period {
-            return;
-        }
-        let mut guard = lock(&state.inner);
-        let counts = guard.at(now / old_period);
-        *guard = Counts {
-            index: reindex_window(counts.index, old_period, new_period, now),
-            ..counts
-        };
+    fn rescale(&self, state: &SlidingCounterState, _old: &Quota, new: &Quota, now: Nanos) {
+        lock(&state.inner).in_period(new.period_nanos(), now);
     }
 
     /// Gives units back to the current window's count only (see
     /// [`FixedWindow`](super::FixedWindow)'s `refund`).
     fn refund(&self, state: &SlidingCounterState, quota: &Quota, cost: u64, now: Nanos) {
         let mut guard = lock(&state.inner);
+        guard.in_period(quota.period_nanos(), now);
         if guard.index == now / quota.period_nanos() {
             guard.curr = guard.curr.saturating_sub(cost);
         }
     }
 
     fn is_idle(&self, state: &SlidingCounterState, quota: &Quota, now: Nanos) -> bool {
-        let counts = lock(&state.inner).at(now / quota.period_nanos());
+        let mut guard = lock(&state.inner);
+        guard.in_period(quota.period_nanos(), now);
+        let counts = guard.at(now / quota.period_nanos());
         counts.prev == 0 && counts.curr == 0
     }
 
@@ -312,7 +330,13 @@ impl Algorithm for SlidingCounter {
         // Ranked by the units the two windows hold (see `FixedWindow`'s): from the
         // current window's start, as a bucket refilling `count` per period would be full.
         let period = quota.period_nanos();
-        let start = counts.index.saturating_mul(period);
+        // The window's start in the period it counts in (see `FixedWindow`'s).
+        let counted_in = if counts.period == 0 {
+            period
+        } else {
+            counts.period
+        };
+        let start = counts.index.saturating_mul(counted_in);
         let held = counts
             .prev
             .saturating_add(counts.curr)

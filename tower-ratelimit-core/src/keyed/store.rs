@@ -162,8 +162,12 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
 
     /// Gives some keys a quota of their own: `quota_fn` returns `Some` for them and
     /// `None` for keys that follow the default quota. It is called on every decision,
-    /// so it should be quick (a lookup, a prefix test), and it must be a pure function
-    /// of the key for the bucket's state to keep its meaning.
+    /// so it should be quick (a lookup, a prefix test). Its answer for a key may change
+    /// (a customer moves to another plan): the window algorithms keep the period their
+    /// window counts in and re-index it, keeping its units, as [`Self::set_default_quota`]
+    /// does; GCRA and the leaky bucket keep the debt as time (a second owed stays a
+    /// second, not rescaled to the new interval); the sliding log keeps its entries. For
+    /// a fresh start under the new quota, [`remove`](Self::remove) the key.
     pub fn with_quota_fn(
         mut self,
         quota_fn: impl Fn(&K) -> Option<Quota> + Send + Sync + 'static,
