@@ -1,5 +1,6 @@
 //! [`ResponseFuture`]: waits for the store's decision, then either calls the inner
-//! service and adds the rate-limit fields to its response, or answers at once.
+//! service (once it is ready, if it was not) and adds the rate-limit fields to its
+//! response, or answers at once.
 
 use super::body::ResponseBody;
 use super::respond::{Allowed, Outcome, Responder};
@@ -36,8 +37,13 @@ pin_project! {
         Deciding {
             #[pin]
             decision: D,
-            pending: Option<(S, Request<ReqB>)>,
+            pending: Option<Pending<S, ReqB>>,
             quota: Quota,
+        },
+        // Allowed; the inner service was not ready when the request came.
+        Readying {
+            pending: Option<(S, Request<ReqB>)>,
+            fields: Option<Allowed>,
         },
         Calling {
             #[pin]
@@ -50,22 +56,45 @@ pin_project! {
     }
 }
 
+/// A request waiting for its decision, with the service to call: `ready` when it
+/// was polled ready for this request.
+pub(crate) struct Pending<S, ReqB> {
+    pub(crate) service: S,
+    pub(crate) ready: bool,
+    pub(crate) request: Request<ReqB>,
+}
+
 impl<S, D, ReqB> ResponseFuture<S, D, ReqB>
 where
     S: Service<Request<ReqB>>,
 {
     pub(crate) fn deciding(
         decision: D,
-        service: S,
-        request: Request<ReqB>,
+        pending: Pending<S, ReqB>,
         quota: Quota,
         responder: Arc<Responder>,
     ) -> Self {
         ResponseFuture {
             state: State::Deciding {
                 decision,
-                pending: Some((service, request)),
+                pending: Some(pending),
                 quota,
+            },
+            responder,
+        }
+    }
+
+    /// Allowed, with a service (a clone) that has not been polled ready.
+    pub(crate) fn readying(
+        service: S,
+        request: Request<ReqB>,
+        fields: Option<Allowed>,
+        responder: Arc<Responder>,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Readying {
+                pending: Some((service, request)),
+                fields,
             },
             responder,
         }
@@ -110,18 +139,39 @@ where
                 } => {
                     let result = ready!(decision.poll(cx));
                     let outcome = this.responder.decided(result, quota);
-                    let Some((mut service, request)) = pending.take() else {
+                    let Some(Pending {
+                        mut service,
+                        ready,
+                        request,
+                    }) = pending.take()
+                    else {
                         panic!("ResponseFuture polled after completion");
                     };
                     match outcome {
-                        Outcome::Proceed(fields) => {
+                        Outcome::Proceed(fields) if ready => {
                             let future = service.call(request);
                             this.state.set(State::Calling { future, fields });
                         }
+                        Outcome::Proceed(fields) => this.state.set(State::Readying {
+                            pending: Some((service, request)),
+                            fields,
+                        }),
                         Outcome::Respond(response) => {
                             return Poll::Ready(Ok(response.map(ResponseBody::own)));
                         }
                     }
+                }
+                StateProj::Readying { pending, fields } => {
+                    let Some((service, _)) = pending.as_mut() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    ready!(service.poll_ready(cx))?;
+                    let Some((mut service, request)) = pending.take() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    let future = service.call(request);
+                    let fields = fields.take();
+                    this.state.set(State::Calling { future, fields });
                 }
                 StateProj::Calling { future, fields } => {
                     let mut response = ready!(future.poll(cx))?;

@@ -1,8 +1,15 @@
 //! [`HttpRateLimit`]: extracts the key, asks the store, and calls the inner service
 //! only for allowed requests.
+//!
+//! `poll_ready` never waits for the inner service: the key is known only in `call`, and
+//! a request the limit refuses must be answered at once, not after the capacity it
+//! will not use frees (behind a busy concurrency limit, a refused client got its
+//! `429` nine seconds late). An inner service that is ready at `poll_ready` is called
+//! at once; one that is not is readied in the response future of an allowed request,
+//! from a clone.
 
 use super::body::ResponseBody;
-use super::future::ResponseFuture;
+use super::future::{Pending, ResponseFuture};
 use super::key::{KeyErrorKind, KeyExtractor};
 use super::respond::{OnMissingKey, Outcome, Responder};
 use http::{Request, Response, StatusCode};
@@ -15,6 +22,8 @@ use tower_service::Service;
 /// The service of [`super::HttpRateLimitLayer`].
 pub struct HttpRateLimit<S, St, X: KeyExtractor> {
     inner: S,
+    /// Whether `inner` said it was ready and that readiness is not yet used.
+    ready: bool,
     shared: Arc<Shared<St, X>>,
 }
 
@@ -37,6 +46,7 @@ impl<S, St, X: KeyExtractor> HttpRateLimit<S, St, X> {
     ) -> Self {
         HttpRateLimit {
             inner,
+            ready: false,
             shared: Arc::new(Shared {
                 store,
                 extractor,
@@ -70,8 +80,10 @@ impl<S, St, X: KeyExtractor> HttpRateLimit<S, St, X> {
 
 impl<S: Clone, St, X: KeyExtractor> Clone for HttpRateLimit<S, St, X> {
     fn clone(&self) -> Self {
+        // A clone has not been polled ready.
         HttpRateLimit {
             inner: self.inner.clone(),
+            ready: false,
             shared: Arc::clone(&self.shared),
         }
     }
@@ -97,7 +109,17 @@ where
     type Future = ResponseFuture<S, St::Future, ReqB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        if !self.ready {
+            match self.inner.poll_ready(cx) {
+                Poll::Ready(Ok(())) => self.ready = true,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                // Whatever it started to wait for (a place in a pool's queue) is
+                // given back with it: an allowed request waits on a clone of its
+                // own, and a place left here would take a permit from it.
+                Poll::Pending => self.inner = self.inner.clone(),
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
@@ -118,25 +140,40 @@ where
                 return ResponseFuture::answered(response, responder);
             }
         };
-        // An in-memory store decides here, and the inner service, ready since
-        // `poll_ready`, is called at once: no clone of it for the future to own.
+        // An in-memory store decides here, and an inner service ready since
+        // `poll_ready` is called at once: no clone of it for the future to own.
         if let Some(decided) = shared.store.try_check_now(key, shared.cost) {
             // Read after the decision: a store of several quotas reports the one its
             // snapshot now describes.
             let quota = shared.store.advertised_quota(key);
             return match responder.decided(decided, &quota) {
-                Outcome::Proceed(fields) => {
+                Outcome::Proceed(fields) if std::mem::take(&mut self.ready) => {
                     ResponseFuture::calling(self.inner.call(request), fields, responder)
                 }
+                Outcome::Proceed(fields) => {
+                    ResponseFuture::readying(self.inner.clone(), request, fields, responder)
+                }
+                // A refusal leaves the readiness for the next request.
                 Outcome::Respond(response) => ResponseFuture::answered(response, responder),
             };
         }
         let quota = shared.store.advertised_quota(key);
         let decision = shared.store.check(key, shared.cost);
-        // The instance that was polled ready goes with the request; this one keeps a
-        // fresh clone, as the decision may arrive after the caller moved on.
+        // A ready instance goes with the request, and this one keeps a fresh clone,
+        // as the decision may arrive after the caller moved on.
         let fresh = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, fresh);
-        ResponseFuture::deciding(decision, ready, request, quota, responder)
+        let pending = match std::mem::take(&mut self.ready) {
+            true => Pending {
+                service: std::mem::replace(&mut self.inner, fresh),
+                ready: true,
+                request,
+            },
+            false => Pending {
+                service: fresh,
+                ready: false,
+                request,
+            },
+        };
+        ResponseFuture::deciding(decision, pending, quota, responder)
     }
 }
