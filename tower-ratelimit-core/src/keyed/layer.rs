@@ -81,6 +81,12 @@ pub(super) enum Mode {
 /// * **Reject mode** ([`KeyedRateLimitLayer::reject`]): the decision is taken in
 ///   `call`; a denied request fails with [`crate::error::RateLimited`] (boxed) carrying
 ///   the retry-after and the bucket's snapshot, and the inner service is not called.
+///   `poll_ready` is still the inner service's, which keeps backpressure for a client
+///   driving the layer with `call_all`; so behind a concurrency limit *inside* this
+///   layer, a request the limit will refuse first waits for a permit. To shed load at
+///   once, put the concurrency limit outside (a refused request then holds a permit
+///   for no time at all), or on a server use `tower-ratelimit-http`'s
+///   `HttpRateLimitLayer`, which decides before it waits for its inner service.
 ///
 /// In both modes a cost above what the key's quota can ever admit fails at once with
 /// [`crate::error::CostTooLarge`], and a full store that refuses new keys fails with
