@@ -20,6 +20,12 @@ use tower_ratelimit_core::store::RateStore;
 use tower_service::Service;
 
 /// The service of [`super::HttpRateLimitLayer`].
+///
+/// `poll_ready` never waits for the inner service: a request the limit refuses is
+/// answered at once, and an allowed request whose inner service was not ready waits
+/// for it in its response future (servers drive each request on a clone of its own, so
+/// no backpressure is lost there; a pipeline that relies on `poll_ready` to hold
+/// requests back should put its concurrency limit outside this layer).
 pub struct HttpRateLimit<S, St, X: KeyExtractor> {
     inner: S,
     /// Whether `inner` said it was ready and that readiness is not yet used.
