@@ -114,7 +114,7 @@ async fn legacy_trios_and_503_with_problem_details() {
     assert_eq!(denied.header("content-type"), "application/problem+json");
     assert_eq!(
         denied.body,
-        r#"{"type":"https://iana.org/assignments/http-problem-types#quota-exceeded","title":"Request cannot be satisfied as assigned quota has been exceeded","status":503,"detail":"retry after 30 seconds","violated-policies":["default"]}"#
+        r#"{"type":"https://iana.org/assignments/http-problem-types#temporary-reduced-capacity","title":"Request cannot be satisfied due to temporary reduced capacity","status":503,"detail":"retry after 30 seconds"}"#
     );
 }
 

@@ -151,7 +151,9 @@ impl<St: RateStore<()>> HttpRateLimitLayer<St, GlobalKey> {
 
 impl<St, X: KeyExtractor> HttpRateLimitLayer<St, X> {
     /// The status of denials: 429 Too Many Requests (the default) or 503 Service
-    /// Unavailable (for load shedding that is not the client's fault).
+    /// Unavailable (for load shedding that is not the client's fault; its problem
+    /// body, when enabled, is the draft's `temporary-reduced-capacity`, not
+    /// `quota-exceeded`).
     pub fn status(mut self, status: StatusCode) -> Self {
         Arc::make_mut(&mut self.responder).status = status;
         self

@@ -146,12 +146,13 @@ impl Responder {
                 if secs == 1 { "" } else { "s" }
             )
         };
-        let mut response = self.error(
-            self.status,
-            ProblemType::QuotaExceeded,
-            detail,
-            Some(retry_after),
-        );
+        // A 503 sheds load, which is not the client's doing: the draft's type for it,
+        // with no policy the client violated.
+        let kind = match self.status {
+            StatusCode::SERVICE_UNAVAILABLE => ProblemType::TemporaryReducedCapacity,
+            _ => ProblemType::QuotaExceeded,
+        };
+        let mut response = self.error(self.status, kind, detail, Some(retry_after));
         self.fields
             .append_denied(response.headers_mut(), quota, snapshot);
         response

@@ -1,5 +1,12 @@
 //! A header's value as the key: API keys, tenant ids, client ids.
 //!
+//! The value is whatever the client writes. Put this extractor behind the layer that
+//! checks it (authentication), or key by what that layer found
+//! ([`ExtensionKey`](super::ExtensionKey)), or pair it with the client's address
+//! (`(ClientIp::peer(), HeaderKey::new(..))`): in front of any check, a client that
+//! invents a value for each request is never limited, and every value is a key the
+//! store holds until it is idle.
+//!
 //! ```
 //! use tower_ratelimit_http::server::key::{HeaderKey, KeyExtractor};
 //!
