@@ -63,7 +63,7 @@
 //! so once a probe has found the limit within 15 %, `Goodput` cruises 30 holds
 //! (30 s after `Retry-After: 1`) before the next (`hold_cruise_factor`). Over the last
 //! 30 s of a minute against token buckets of 10–20/s at round trips of 1–100 ms it
-//! gets 0.88–1.00 of the limit, 0.94 on average (`tests/retry_after_bucket.rs`); at
+//! gets 0.88–1.00 of the limit, 0.95 on average (`tests/retry_after_bucket.rs`); at
 //! 30–60/s, 0.78–1.00. With `honour_retry_after(None)` and a retry policy it probes
 //! every few seconds instead and sits closer to the limit.
 //!
