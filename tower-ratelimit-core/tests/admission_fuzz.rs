@@ -184,7 +184,18 @@ proptest! {
         let r = rt.block_on(run(q0, ops.clone()));
         prop_assert!(r.is_ok(), "q0 {q0} ops {ops:?}: {}", r.unwrap_err());
     }
+}
 
+proptest! {
+    // More cases by default: the case the store's reservation mark guards (a sleeper
+    // charged in the quota that does not bind it) is rare; with the mark removed, 300
+    // cases passed in 5 runs of 5, 3,000 failed in 2 of 4, 20,000 in every run
+    // (`several_quotas_give_back_spares_a_sleeper` pins the case itself).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn admission_stays_within_both_quotas(q0 in 0usize..6, q1 in 0usize..6, ops in proptest::collection::vec(op(), 1..40)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();

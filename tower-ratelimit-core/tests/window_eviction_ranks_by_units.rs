@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 use tower_ratelimit_core::algorithm::{Algorithm, FixedWindow, Gcra, SlidingCounter, SlidingLog};
+use tower_ratelimit_core::clock::Clock;
 use tower_ratelimit_core::keyed::{CapPolicy, KeyedMemoryStore};
 use tower_ratelimit_core::Quota;
 
@@ -15,7 +16,10 @@ use tower_ratelimit_core::Quota;
 async fn admitted_in_one_window<A: Algorithm>(algorithm: A) -> u64 {
     let store = KeyedMemoryStore::with_algorithm(algorithm, Quota::per_minute(10).unwrap())
         .with_max_keys(1_000)
-        .with_cap_policy(CapPolicy::EvictLeastBusy);
+        .with_cap_policy(CapPolicy::EvictLeastBusy)
+        // A clock on a whole minute: the five milliseconds must fall in one window
+        // (started 2 ms before a minute turned, a drained key spent its 10 again).
+        .with_clock(Clock::with_unix_time(Duration::from_secs(1_800_000_000)));
     let drained = 1_000_000..1_000_100u32;
     let mut admitted = 0;
     for round in 0..5u32 {

@@ -13,6 +13,7 @@ use tower::{Layer, Service, ServiceExt};
 use tower_ratelimit_core::algorithm::{
     Algorithm, FixedWindow, Gcra, LeakyBucket, SlidingCounter, SlidingLog,
 };
+use tower_ratelimit_core::clock::Clock;
 use tower_ratelimit_core::store::{MemoryStore, RateStore};
 use tower_ratelimit_core::Quota;
 use tower_ratelimit_http::server::key::GlobalKey;
@@ -79,7 +80,10 @@ async fn run<A: Algorithm + Clone>(algorithm: A, name: &str, seed: u64) -> Vec<S
     if rng.next(2) == 0 {
         quota = quota.with_burst(1 + rng.next(count * 2)).unwrap();
     }
-    let store = Arc::new(MemoryStore::with_algorithm(algorithm.clone(), quota));
+    // A clock on a whole hour, so that where the windows turn, and so a seed's run, is
+    // the same on every machine and every run.
+    let clock = Clock::with_unix_time(Duration::from_secs(1_800_000_000));
+    let store = Arc::new(MemoryStore::with_algorithm(algorithm.clone(), quota).with_clock(clock));
     let max_cost = store.max_cost(&());
     let cost = 1 + rng.next(max_cost.min(3));
     let ok = tower::service_fn(|_: http::Request<()>| async {

@@ -87,3 +87,31 @@ async fn one_service_driven_in_turn_over_a_busy_pool_finishes_every_request() {
         .all(|r| r.as_ref().is_ok_and(|r| r.status() == 200)));
     assert_eq!(t0.elapsed(), Duration::from_secs(5));
 }
+
+/// Load shedding goes directly over the concurrency limit, inside this layer: the
+/// request the pool has no permit for is shed at once (`Overloaded`), and the one the
+/// rate limit refuses is answered 429 at once. (A `LoadShed` outside the rate layer
+/// sees it always ready: the request waited for the permit and was served.)
+#[tokio::test(start_paused = true)]
+async fn load_shed_over_the_pool_inside_the_rate_layer_sheds_at_once() {
+    let svc = ServiceBuilder::new()
+        .layer(HttpRateLimitLayer::global(MemoryStore::new(
+            Quota::per_minute(2).unwrap(),
+        )))
+        .load_shed()
+        .service(one_at_a_time(Duration::from_secs(10)));
+    let first = tokio::spawn(svc.clone().oneshot(http::Request::new(())));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t0 = Instant::now();
+    let shed = svc.clone().oneshot(http::Request::new(())).await;
+    assert!(
+        shed.as_ref()
+            .is_err_and(|e| e.is::<tower::load_shed::error::Overloaded>()),
+        "{:?}",
+        shed.map(|r| r.status())
+    );
+    let refused = svc.clone().oneshot(http::Request::new(())).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+}

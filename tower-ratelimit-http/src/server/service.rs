@@ -26,6 +26,11 @@ use tower_service::Service;
 /// for it in its response future (servers drive each request on a clone of its own, so
 /// no backpressure is lost there; a pipeline that relies on `poll_ready` to hold
 /// requests back should put its concurrency limit outside this layer).
+///
+/// For the same reason a `LoadShed` *outside* this layer no longer sees a full
+/// concurrency limit inside it, and sheds nothing: put it directly over the limit,
+/// inside this layer (`ServiceBuilder::new().layer(rate_limit).load_shed()
+/// .concurrency_limit(n)`), where it sheds at once what the rate limit allowed.
 pub struct HttpRateLimit<S, St, X: KeyExtractor> {
     inner: S,
     /// Whether `inner` said it was ready and that readiness is not yet used.
