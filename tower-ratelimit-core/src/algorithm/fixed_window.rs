@@ -34,7 +34,8 @@
 
 use super::sync::{lock, Mutex};
 use super::{
-    cost_error, nanos_to_duration, reindex_window, Algorithm, Nanos, Reservation, Snapshot, Verdict,
+    cost_error, full_again, nanos_to_duration, reindex_window, window_start, Algorithm, Nanos,
+    Reservation, Snapshot, Verdict,
 };
 use crate::error::CostTooLarge;
 use crate::quota::Quota;
@@ -269,29 +270,16 @@ impl Algorithm for FixedWindow {
         quota.count()
     }
 
-    /// The end of the last window that counted units. The window's index alone could
-    /// not be compared across periods: a 1-per-hour key that had just spent its hour
-    /// ranked below every per-second key, and was evicted first.
+    /// When a bucket holding the window's units would be full again, from the window's
+    /// start: comparable across periods, unlike the window's index (a 1-per-hour key that
+    /// had just spent its hour ranked below every per-second key, and was evicted first).
     fn busy_until(&self, state: &FixedWindowState, quota: &Quota) -> Nanos {
         let window = *lock(&state.inner);
         if window.used == 0 {
             return 0;
         }
-        // Ranked by the units used, not only by the window: every key used in the
-        // current window ends with it, and evicting one that drained its count admits
-        // the whole count again. A GCRA bucket holding these units would be full at
-        // `start + used × period / count`, never after the window's end.
-        let period = quota.period_nanos();
-        // The window's start in the period it counts in (the quota's, unless it
-        // changed since the last decision).
-        let counted_in = if window.period == 0 {
-            period
-        } else {
-            window.period
-        };
-        let start = window.index.saturating_mul(counted_in);
-        let spent = super::scale_time(period, quota.count(), window.used.min(quota.count()));
-        start.saturating_add(spent.max(1))
+        let start = window_start(window.index, window.period, quota);
+        full_again(start, window.used.min(quota.count()), quota)
     }
 }
 

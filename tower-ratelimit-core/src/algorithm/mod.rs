@@ -350,6 +350,24 @@ fn reindex_window(index: u64, old_period: Nanos, new_period: Nanos, now: Nanos) 
     index.saturating_mul(old_period).max(now) / new_period
 }
 
+/// The start of window `index` counted in `counted_in` (0: not yet decided on, so in
+/// the quota's period).
+fn window_start(index: u64, counted_in: Nanos, quota: &Quota) -> Nanos {
+    let period = match counted_in {
+        0 => quota.period_nanos(),
+        period => period,
+    };
+    index.saturating_mul(period)
+}
+
+/// A window algorithm's eviction rank ([`Algorithm::busy_until`]): when a bucket holding
+/// `units` of `quota` from `since`, refilling at its rate, would be full again. Ranked
+/// by the units, not only by the window, which every key used in it shares: evicting
+/// a key that drained its count would admit the whole count again.
+fn full_again(since: Nanos, units: u64, quota: &Quota) -> Nanos {
+    since.saturating_add(scale_time(quota.period_nanos(), quota.count(), units).max(1))
+}
+
 #[cold]
 fn cost_error(cost: u64, max: u64) -> CostTooLarge {
     CostTooLarge { cost, max }

@@ -45,7 +45,8 @@
 
 use super::sync::{lock, Mutex};
 use super::{
-    cost_error, nanos_to_duration, reindex_window, Algorithm, Nanos, Reservation, Snapshot, Verdict,
+    cost_error, full_again, nanos_to_duration, reindex_window, window_start, Algorithm, Nanos,
+    Reservation, Snapshot, Verdict,
 };
 use crate::error::CostTooLarge;
 use crate::quota::Quota;
@@ -320,28 +321,23 @@ impl Algorithm for SlidingCounter {
         quota.count()
     }
 
-    /// The end of the window after the last one that counted units (its count weighs
-    /// on the next window): comparable across periods, unlike the window's index.
+    /// When a bucket holding both windows' units would be full again, from the current
+    /// window's start: comparable across periods, unlike the window's index.
     fn busy_until(&self, state: &SlidingCounterState, quota: &Quota) -> Nanos {
         let counts = *lock(&state.inner);
         if counts.prev == 0 && counts.curr == 0 {
             return 0;
         }
-        // Ranked by the units the two windows hold (see `FixedWindow`'s): from the
-        // current window's start, as a bucket refilling `count` per period would be full.
-        let period = quota.period_nanos();
-        // The window's start in the period it counts in (see `FixedWindow`'s).
-        let counted_in = if counts.period == 0 {
-            period
-        } else {
-            counts.period
-        };
-        let start = counts.index.saturating_mul(counted_in);
+        // Both windows' units, from the current window's start.
         let held = counts
             .prev
             .saturating_add(counts.curr)
             .min(quota.count().saturating_mul(2));
-        start.saturating_add(super::scale_time(period, quota.count(), held).max(1))
+        full_again(
+            window_start(counts.index, counts.period, quota),
+            held,
+            quota,
+        )
     }
 }
 

@@ -235,15 +235,12 @@ impl Algorithm for SlidingLog {
     }
 
     fn busy_until(&self, state: &SlidingLogState, quota: &Quota) -> Nanos {
-        // Ranked by the units logged, not only by the newest entry: a key that drained
-        // its count a moment before a key that sent once would be evicted first, and
-        // admit its whole count again. As a GCRA bucket holding these units would be.
+        // From the newest entry: a key that drained its count a moment before a key
+        // that sent once ranks later, though its newest entry is older.
         let log = lock(&state.log);
-        let period = quota.period_nanos();
-        let held = super::scale_time(period, quota.count(), log.used.min(quota.count()));
-        log.entries
-            .back()
-            .map_or(0, |&(t, _)| t.saturating_add(held.max(1)))
+        log.entries.back().map_or(0, |&(t, _)| {
+            super::full_again(t, log.used.min(quota.count()), quota)
+        })
     }
 }
 
