@@ -1549,3 +1549,35 @@ fn goodput_does_not_take_a_run_of_five_at_25_per_s_for_a_window_server() {
     let est = c.estimate().expect("measured at the planned end");
     assert!((est - 25.0 * 6.0 / 12.0).abs() < 1e-9, "{est}");
 }
+
+#[test]
+fn goodput_measures_a_fall_under_its_estimate_at_10_per_s_for_0_75_s() {
+    // One of four clients behind a limit that halves: at 10/s its 12 answers take
+    // 1.2 s, all sent at the old rate. Once 4 of them, and over a third, are refused at
+    // a rate the estimate allowed, it reads the share 0.75 s after the opener.
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 20.6,
+        ..GoodputConfig::default()
+    });
+    // A first episode: 6 of 12 accepted at 20.6/s, estimate 10.3/s, rate 9.99/s.
+    c.observe(ms(1000), &no());
+    for i in 1..=12u64 {
+        let o = if i % 2 == 0 { no() } else { ok() };
+        c.observe(ms(1000 + i * 50), &o);
+    }
+    let first = c.estimate().expect("measured");
+    assert!((first - 10.3).abs() < 1e-9, "{first}");
+    let r0 = c.rate().expect("a rate");
+    assert!((r0 - 0.97 * 10.3).abs() < 1e-9, "{r0}");
+    // The fall, well inside the cruise: an opener, then answers every 100 ms.
+    c.observe(ms(3000), &no());
+    let answers = [no(), ok(), no(), ok(), no(), ok(), no()];
+    for (i, o) in answers.iter().enumerate() {
+        c.observe(ms(3100 + 100 * i as u64), o);
+    }
+    assert_eq!(c.estimate(), Some(first), "still measuring at 0.7 s");
+    c.observe(ms(3800), &ok());
+    // 4 of 8 accepted at 9.99/s.
+    let est = c.estimate().expect("an estimate");
+    assert!((est - r0 * 4.0 / 8.0).abs() < 1e-9, "{est}");
+}

@@ -259,6 +259,18 @@ const SLOW_CRUISE_MAX: Duration = Duration::from_secs(5);
 /// `Goodput::observe`).
 const SPARSE_HOLD: u64 = 2;
 
+/// A measurement at `QUICK_MIN_RATE` or more, at a rate no higher than the estimate
+/// (a cruise, not a probe: the limit fell), ends this long after it opened once
+/// `QUICK_MIN_REFUSED` and a `QUICK_REFUSED_SHARE` of its responses were refused, instead
+/// of after `measure_samples` responses (see `observe`).
+const QUICK_MEASURE: Duration = Duration::from_millis(750);
+/// Refusals a measurement holds before `QUICK_MEASURE` may end it.
+const QUICK_MIN_REFUSED: u64 = 4;
+/// Slowest rate `QUICK_MEASURE` applies at (from 7/s, seed_matrix rows at 5/s moved).
+const QUICK_MIN_RATE: f64 = 9.0;
+/// Share of the responses refused before `QUICK_MEASURE` may end a measurement.
+const QUICK_REFUSED_SHARE: f64 = 0.35;
+
 /// A Retry-After hold a measurement spans (see `Goodput::observe`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Held {
@@ -995,6 +1007,34 @@ impl Controller for Goodput {
                     && f64::from(max_run) >= CLUSTER_RUN * r0 * self.cfg.window_guard.as_secs_f64()
                     && 2 * u64::from(max_run) >= b
                     && f64::from(max_run) > 2.0 * b as f64 / a.max(1) as f64 + 1.0;
+                // A slow client's measurement holds its 12 responses for over a second
+                // (1.2 s at 10/s), all the while sending at the old rate: when a limit
+                // shared by several clients falls, the second after it refuses the
+                // slow ones' excess too. Once a large share is refused at a rate the
+                // estimate allowed (not a probe's step), the limit fell, and a
+                // shorter measurement reads the share well enough. Four clients
+                // behind 100/s falling to 50/s (clients at 10-15/s), 300 seeds: met
+                // every target on 120 -> 133, the convergence after the drop missed
+                // on 126 -> 116; 600 ms gained more there (153) but moved a met row
+                // seed to a miss on the seed matrix. Not once the measurement was
+                // stretched to a window, nor on a window server or across a hold: a
+                // whole window is what reads those.
+                let end = if !self.window_seen
+                    && hold.is_none()
+                    && early.is_none()
+                    && self.last_hold.is_zero()
+                    && r0 >= QUICK_MIN_RATE
+                    && self.estimate.is_some_and(|e| r0 <= e)
+                    && end <= later(start, self.measure_window(r0))
+                    && b >= QUICK_MIN_REFUSED
+                    && b as f64 >= QUICK_REFUSED_SHARE * (a + b) as f64
+                    && !clustered
+                    && 10 * a >= 3 * (a + b)
+                {
+                    end.min(later(start, QUICK_MEASURE))
+                } else {
+                    end
+                };
                 let end = if now >= end && (10 * a < 3 * (a + b) || clustered) && end < guard_end {
                     guard_end
                 } else {
