@@ -14,6 +14,7 @@
 //! ```
 
 use crate::algorithm::Nanos;
+use crate::store::duration_nanos;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
@@ -162,10 +163,6 @@ impl Clock {
         let since = instant.saturating_duration_since(self.epoch);
         self.unix_at_epoch.saturating_add(duration_nanos(since))
     }
-}
-
-fn duration_nanos(duration: Duration) -> Nanos {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Default for Clock {
