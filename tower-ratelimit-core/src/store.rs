@@ -221,6 +221,22 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// less.
     fn refund(&self, _key: &K, _cost: u64) {}
 
+    /// A request of `key` that [reserved](RateStore::reserve) `cost` units for a slot
+    /// at `slot` gave up before it came (a caller's timeout). `booked` is the quota and
+    /// the store's change count ([`QuotaChanges::generation`], 0 for a store that keeps
+    /// none) read just after the booking.
+    ///
+    /// The units cannot go back to the bucket: reservations made after them sleep
+    /// until slots placed behind theirs, and a newcomer would start in one of those.
+    /// A store that can keeps the slot instead, and hands it to the key's next
+    /// reservation that fits it (as long as the quota is still `booked`'s): the same
+    /// units start at the same instant. Without this a line of requests that time out
+    /// before their slots wastes every one of them (see the
+    /// [`keyed`](crate::keyed) module's docs). [`KeyedMemoryStore`](crate::keyed::KeyedMemoryStore)
+    /// keeps them; the default, and remote stores, leave the slot unused, which only
+    /// ever admits less.
+    fn vacate(&self, _key: &K, _slot: tokio::time::Instant, _cost: u64, _booked: (Quota, u64)) {}
+
     /// Empties `key`'s bucket as of `until`, so that from then on its requests start
     /// at the quota's rate, with no burst (see
     /// [`crate::algorithm::Algorithm::drain_until`]): what

@@ -32,9 +32,16 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tower_service::Service;
 
-/// A wait-mode request's key, its limiter, and the quota and change count its slot
-/// was booked under ([`booked_under`](crate::limiter::booked_slot::booked_under)).
-pub(super) type Booking<K, St> = (K, KeyedRateLimiter<K, St>, (Quota, u64));
+/// A wait-mode request's booking: what its slot follows while it sleeps, and what
+/// the store is told if the request gives the slot up.
+pub(super) struct Booking<K, St> {
+    pub(super) key: K,
+    pub(super) limiter: KeyedRateLimiter<K, St>,
+    /// The quota and change count the slot was booked under
+    /// ([`booked_under`](crate::limiter::booked_slot::booked_under)).
+    pub(super) booked: (Quota, u64),
+    pub(super) cost: u64,
+}
 
 pin_project! {
     /// The response future of [`super::KeyedRateLimit`].
@@ -49,6 +56,28 @@ pin_project! {
         // (read in `call`, where an in-memory store decides), to follow quota
         // changes while the request sleeps until its slot.
         booking: Option<Booking<K, St>>,
+    }
+    impl<S, Req, K, St> PinnedDrop for ResponseFuture<S, Req, K, St>
+    where
+        S: Service<Req>,
+        St: RateStore<K>,
+    {
+        // A request dropped while it sleeps until its slot (a caller's timeout) leaves
+        // the slot to the key's next request, which would otherwise book a later one
+        // while this one goes unused.
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let (StateProj::Waiting { slot, .. }, Some(booking)) =
+                (this.state.project(), this.booking.as_ref())
+            {
+                booking.limiter.store().vacate(
+                    &booking.key,
+                    slot.deadline(),
+                    booking.cost,
+                    booking.booked,
+                );
+            }
+        }
     }
 }
 
@@ -159,7 +188,7 @@ where
                         },
                         Ok(Decision::Allowed { wait, .. }) if !wait.is_zero() => {
                             let slot = match booking.as_ref() {
-                                Some((_, limiter, booked)) => limiter.booked_slot(wait, *booked),
+                                Some(booking) => booking.limiter.booked_slot(wait, booking.booked),
                                 None => BookedSlot::fixed(wait),
                             };
                             State::Waiting {
@@ -174,7 +203,7 @@ where
                 }
                 StateProj::Waiting { slot, inner, req } => {
                     match booking.as_ref() {
-                        Some((key, limiter, _)) => {
+                        Some(Booking { key, limiter, .. }) => {
                             ready!(slot.poll(cx, &KeySlot { key, limiter }));
                         }
                         None => ready!(slot.poll_unmoved(cx)),

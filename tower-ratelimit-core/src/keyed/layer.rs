@@ -62,7 +62,11 @@ pub(super) enum Mode {
 ///   hold requests back, so waiting requests pile up as futures; put a concurrency
 ///   limit (or a load-shed layer) in front to bound how many wait at once, and set a
 ///   `max_wait` so that a hot key is refused ([`crate::error::WaitTooLong`]) instead
-///   of queueing without end. A dropped response future does not give its slot back.
+///   of queueing without end. A request dropped while it sleeps (a caller's timeout)
+///   leaves its slot to the key's next request, which starts there instead of booking
+///   a later one (in a [`KeyedMemoryStore`]; a remote store leaves it unused): a line of
+///   requests that time out before their slots does not take the key's rate down with
+///   it.
 ///   Holding the readiness through the sleep is deliberate: it keeps backpressure (an
 ///   inner concurrency limit bounds how many requests wait) and keeps every start within
 ///   its key's quota (a request never queues for capacity after its slot came, which

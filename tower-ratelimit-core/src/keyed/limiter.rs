@@ -39,6 +39,7 @@ use std::future::poll_fn;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -109,7 +110,8 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
     /// quota change through [`KeyedRateLimiter::set_quota`] moves the slot the way it
     /// moves the key's debt, where the store rescales time (GCRA, the leaky bucket).
     ///
-    /// Dropping the future during the sleep does not give the slot back.
+    /// Dropping the future during the sleep leaves the slot to the key's next
+    /// reservation, where the store keeps such slots ([`RateStore::vacate`]).
     ///
     /// # Errors
     /// [`WaitTooLong`] when the slot is more than `max_wait` away (nothing is taken),
@@ -124,9 +126,15 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
         match self.store.reserve(key, cost, max_wait).await {
             Ok(Decision::Allowed { snapshot, wait }) => {
                 if !wait.is_zero() {
-                    let mut slot = self.booked_slot(wait, booked_under(&*self.store, key));
-                    let source = KeySlot { key, limiter: self };
-                    poll_fn(|cx| slot.poll(cx, &source)).await;
+                    let booked = booked_under(&*self.store, key);
+                    let mut sleeper = Sleeper {
+                        slot: self.booked_slot(wait, booked),
+                        source: KeySlot { key, limiter: self },
+                        booked,
+                        cost,
+                        due: false,
+                    };
+                    poll_fn(|cx| sleeper.poll(cx)).await;
                 }
                 Ok(snapshot)
             }
@@ -174,6 +182,35 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
             self.store.rescales_bookings(),
             &self.quota_changed,
         )
+    }
+}
+
+/// An [`acquire`](KeyedRateLimiter::acquire) sleeping until its slot, which leaves
+/// the slot to the key's next request if dropped before it ([`RateStore::vacate`]).
+struct Sleeper<'a, K, St: RateStore<K>> {
+    slot: BookedSlot,
+    source: KeySlot<'a, K, St>,
+    booked: (Quota, u64),
+    cost: u64,
+    due: bool,
+}
+
+impl<K, St: RateStore<K>> Sleeper<'_, K, St> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        ready!(self.slot.poll(cx, &self.source));
+        self.due = true;
+        Poll::Ready(())
+    }
+}
+
+impl<K, St: RateStore<K>> Drop for Sleeper<'_, K, St> {
+    fn drop(&mut self) {
+        if !self.due {
+            let KeySlot { key, limiter } = self.source;
+            limiter
+                .store
+                .vacate(key, self.slot.deadline(), self.cost, self.booked);
+        }
     }
 }
 

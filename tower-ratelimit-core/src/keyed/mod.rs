@@ -110,6 +110,14 @@
 //! inner service gave in `poll_ready`. `poll_ready` cannot hold requests back per
 //! key: pair the layer with a concurrency limit in front of it to bound how many
 //! requests wait at once, and set [`KeyedRateLimitLayer::max_wait`].
+//!
+//! A request that gives up while it sleeps (a timeout around the layer shorter than
+//! its wait) cannot give its units back: requests booked after it sleep until slots
+//! placed behind its own. The in-memory store keeps its slot instead and hands it to
+//! the key's next request, which starts there. Before, such slots went unused: with
+//! a 1 s timeout around a 10/s key sent 20/s for 10 s, no request got through from
+//! the third second until 16 s after the overload ended; now 10 a second do, then
+//! every request (`tests/keyed_vacated_slots.rs`).
 
 pub mod hasher;
 mod key;
@@ -119,6 +127,7 @@ mod policy;
 mod service;
 mod shard;
 mod store;
+mod vacated;
 
 pub mod future;
 

@@ -26,7 +26,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::future::ResponseFuture;
+use super::future::{Booking, ResponseFuture};
 use super::key::{KeyExtractor, RequestCost};
 use super::layer::Mode;
 use super::limiter::KeyedRateLimiter;
@@ -159,7 +159,13 @@ where
             Mode::Wait { max_wait } => {
                 let decision = self.limiter.reserve(&key, cost, max_wait);
                 let booked = booked_under(self.limiter.store(), &key);
-                (decision, Some((key, self.limiter.clone(), booked)))
+                let booking = Booking {
+                    key,
+                    limiter: self.limiter.clone(),
+                    booked,
+                    cost,
+                };
+                (decision, Some(booking))
             }
         };
         // The ready inner service goes with the future, which calls it once the

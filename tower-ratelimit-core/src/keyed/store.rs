@@ -26,6 +26,7 @@
 use super::hasher::FoldBuildHasher;
 use super::policy::CapPolicy;
 use super::shard::{Full, Shards};
+use super::vacated::VacatedSlots;
 use crate::algorithm::sync::{AtomicU64, Ordering};
 use crate::algorithm::{Algorithm, Gcra, Nanos, Snapshot};
 use crate::clock::Clock;
@@ -85,6 +86,9 @@ pub struct KeyedMemoryStore<K, A: Algorithm = Gcra, S = FoldBuildHasher> {
     max_keys: usize,
     per_shard_cap: usize,
     policy: CapPolicy,
+    /// Slots that waiting requests booked and gave up, for the next requests of
+    /// their keys.
+    vacated: VacatedSlots<K>,
 }
 
 #[derive(Clone, Copy)]
@@ -116,6 +120,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm> KeyedMemoryStore<K, A, FoldBuildHasher>
             max_keys: DEFAULT_MAX_KEYS,
             per_shard_cap,
             policy: CapPolicy::default(),
+            vacated: VacatedSlots::default(),
         }
     }
 }
@@ -136,6 +141,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
             max_keys: self.max_keys,
             per_shard_cap: self.per_shard_cap,
             policy: self.policy,
+            vacated: self.vacated,
         }
     }
 
@@ -279,7 +285,41 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
         cost: u64,
         max_wait: Duration,
     ) -> Result<Decision, StoreError> {
+        if let Some(decision) = self.take_vacated(key, cost, max_wait) {
+            return Ok(decision);
+        }
         self.decide(key, cost, Op::Reserve(duration_nanos(max_wait)))
+    }
+
+    /// Starts a reservation in a slot that a request of `key` booked and left
+    /// ([`RateStore::vacate`]), if one fits and comes before the slot the bucket would
+    /// book. It normally does, since the bucket books after every slot it booked
+    /// before; not once the key was dropped (evicted from a full store) and came back
+    /// with a fresh bucket.
+    fn take_vacated(&self, key: &K, cost: u64, max_wait: Duration) -> Option<Decision> {
+        if !self.vacated.holds_any() {
+            return None;
+        }
+        let bucket_wait = match self.peek_now(key, cost) {
+            Ok(Decision::Denied { retry_after, .. }) => retry_after,
+            _ => return None,
+        };
+        let at = self
+            .vacated
+            .take(key, cost, max_wait.min(bucket_wait), || {
+                self.booked_under(key)
+            })?;
+        Some(Decision::Allowed {
+            snapshot: self.snapshot_now(key),
+            wait: at.saturating_duration_since(tokio::time::Instant::now()),
+        })
+    }
+
+    /// The quota of `key` and the count of default-quota changes: what a slot booked
+    /// now is booked under.
+    fn booked_under(&self, key: &K) -> (Quota, u64) {
+        let generation = self.default_changes.generation();
+        (self.quota_for(key), generation)
     }
 
     /// The bucket of `key` now (limit, remaining, reset), for response headers. An
@@ -316,7 +356,10 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// Forgets `key`: its next request starts with a full bucket. Returns whether the
     /// key was held.
     pub fn remove(&self, key: &K) -> bool {
-        self.shards.write(key).map.remove(key).is_some()
+        let removed = self.shards.write(key).map.remove(key).is_some();
+        // Slots its waiting requests left were counted in the bucket just dropped.
+        self.vacated.forget(key);
+        removed
     }
 
     /// Whether the store holds a bucket for `key` (idle buckets may still be held
@@ -349,6 +392,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
 
     /// Forgets every key.
     pub fn clear(&self) {
+        self.vacated.clear();
         let now = self.clock.now();
         self.shards.for_each_shard(|shard| {
             shard.map.clear();
@@ -548,6 +592,10 @@ where
 
     fn rescales_bookings(&self) -> bool {
         self.algorithm.rescales_bookings()
+    }
+
+    fn vacate(&self, key: &K, slot: tokio::time::Instant, cost: u64, booked: (Quota, u64)) {
+        self.vacated.vacate(key, slot, cost, booked);
     }
 
     fn quota_changes(&self) -> Option<&QuotaChanges> {

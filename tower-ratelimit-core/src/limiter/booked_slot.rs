@@ -103,6 +103,11 @@ impl BookedSlot {
         }
     }
 
+    /// The instant the slot starts, as moved by the changes followed so far.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.sleep.deadline()
+    }
+
     /// Ready at a slot no change moves.
     pub(crate) fn poll_unmoved(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.sleep.as_mut().poll(cx)
