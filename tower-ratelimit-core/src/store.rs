@@ -23,10 +23,12 @@
 mod memory;
 mod quota_cell;
 mod quota_changes;
+mod vacated;
 
 pub use memory::MemoryStore;
 pub(crate) use quota_cell::QuotaCell;
 pub use quota_changes::{QuotaChange, QuotaChanges};
+pub use vacated::VacatedSlots;
 
 use crate::algorithm::{Admission, Nanos, Reservation, Snapshot, Verdict};
 use crate::error::StoreError;
@@ -233,8 +235,8 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// units start at the same instant. Without this a line of requests that time out
     /// before their slots wastes every one of them (see the
     /// [`keyed`](crate::keyed) module's docs). [`KeyedMemoryStore`](crate::keyed::KeyedMemoryStore)
-    /// keeps them; the default, and remote stores, leave the slot unused, which only
-    /// ever admits less.
+    /// keeps them (in a [`VacatedSlots`]); the default, and `tower-ratelimit-redis`'s
+    /// store, leave the slot unused, which only ever admits less.
     fn vacate(&self, _key: &K, _slot: tokio::time::Instant, _cost: u64, _booked: (Quota, u64)) {}
 
     /// Empties `key`'s bucket as of `until`, so that from then on its requests start

@@ -127,7 +127,6 @@ mod policy;
 mod service;
 mod shard;
 mod store;
-mod vacated;
 
 pub mod future;
 

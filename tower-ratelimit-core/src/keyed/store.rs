@@ -26,13 +26,12 @@
 use super::hasher::FoldBuildHasher;
 use super::policy::CapPolicy;
 use super::shard::{Full, Shards};
-use super::vacated::VacatedSlots;
 use crate::algorithm::sync::{AtomicU64, Ordering};
 use crate::algorithm::{Algorithm, Gcra, Nanos, Snapshot};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::quota::Quota;
-use crate::store::{duration_nanos, Decision, QuotaCell, QuotaChanges, RateStore};
+use crate::store::{duration_nanos, Decision, QuotaCell, QuotaChanges, RateStore, VacatedSlots};
 use std::fmt;
 use std::future::{ready, Ready};
 use std::hash::{BuildHasher, Hash};

@@ -48,6 +48,7 @@
 use crate::algorithm::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::quota::Quota;
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::Hash;
 use tokio::time::Instant;
 
@@ -68,12 +69,23 @@ struct Slot {
     booked: (Quota, u64),
 }
 
-/// The vacated slots of a keyed store, by key.
-pub(crate) struct VacatedSlots<K> {
+/// The vacated slots of a store that books ahead, by key (`()` for a store of one
+/// bucket): what a store implementing [`RateStore::vacate`](super::RateStore::vacate)
+/// keeps, and hands out before it books. Bounded: at most 1,024 keys with slots and 64
+/// slots per key; slots beyond that go unused, as without it.
+pub struct VacatedSlots<K> {
     by_key: Mutex<HashMap<K, Vec<Slot>>>,
     /// How many keys hold slots: read without the lock on every booking, so that a
     /// store with none pays one load.
     keys: AtomicU64,
+}
+
+impl<K> fmt::Debug for VacatedSlots<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VacatedSlots")
+            .field("keys", &self.keys.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 impl<K> Default for VacatedSlots<K> {
@@ -88,7 +100,7 @@ impl<K> Default for VacatedSlots<K> {
 impl<K: Hash + Eq + Clone> VacatedSlots<K> {
     /// Keeps the slot at `at` of `cost` units that a request of `key`, booked under
     /// `booked`, left. A slot already due, or one over the bounds, is not kept.
-    pub(crate) fn vacate(&self, key: &K, at: Instant, cost: u64, booked: (Quota, u64)) {
+    pub fn vacate(&self, key: &K, at: Instant, cost: u64, booked: (Quota, u64)) {
         let now = Instant::now();
         if at <= now || cost == 0 {
             return;
@@ -117,7 +129,7 @@ impl<K: Hash + Eq + Clone> VacatedSlots<K> {
 
     /// Whether some key holds vacated slots (read without the lock: a slot vacated
     /// an instant ago may be missed, and go unused).
-    pub(crate) fn holds_any(&self) -> bool {
+    pub fn holds_any(&self) -> bool {
         self.keys.load(Ordering::Relaxed) != 0
     }
 
@@ -125,7 +137,7 @@ impl<K: Hash + Eq + Clone> VacatedSlots<K> {
     /// holds at least `cost` units and was booked under `booked()` (the quota and
     /// change count in force now, read only when some key holds slots), and returns its
     /// instant. The whole slot is taken, whatever it held over `cost`.
-    pub(crate) fn take(
+    pub fn take(
         &self,
         key: &K,
         cost: u64,
@@ -157,7 +169,7 @@ impl<K: Hash + Eq + Clone> VacatedSlots<K> {
     }
 
     /// Forgets the slots of `key` (its bucket was dropped: they were counted there).
-    pub(crate) fn forget(&self, key: &K) {
+    pub fn forget(&self, key: &K) {
         if !self.holds_any() {
             return;
         }
@@ -168,7 +180,7 @@ impl<K: Hash + Eq + Clone> VacatedSlots<K> {
     }
 
     /// Forgets every slot.
-    pub(crate) fn clear(&self) {
+    pub fn clear(&self) {
         let mut by_key = lock(&self.by_key);
         by_key.clear();
         self.keys.store(0, Ordering::Relaxed);
