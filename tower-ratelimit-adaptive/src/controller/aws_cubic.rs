@@ -21,7 +21,9 @@
 //! least 0.5/s, capacity `max(rate, 1)`; every throttle cuts (the SDK has no
 //! de-duplication). Two differences, both outside the rate math: the token bucket is
 //! the core's GCRA with burst = capacity (so capacity cannot go negative, the bug of
-//! smithy-rs#4632), and any throttle outcome counts (the SDK matches error codes).
+//! smithy-rs#4632), and a throttle is an [`Outcome::Throttled`] (the SDK matches
+//! throttling error codes). An [`Outcome::Overload`] (a transient 5xx, a timeout)
+//! does not cut, as in the SDK, which retries those but counts them as responses.
 //!
 //! # With Retry-After holds
 //! A faithful comparison anchor for the simulation: its cubic rate is a function of
@@ -117,7 +119,7 @@ impl Controller for AwsCubic {
         }
         let t = now.as_secs_f64();
         self.update_measured_rate(t);
-        let calculated = if outcome.is_throttle() {
+        let calculated = if matches!(outcome, Outcome::Throttled { .. }) {
             let rate_to_use = if self.enabled {
                 self.measured_rate.min(self.fill_rate)
             } else {

@@ -78,9 +78,20 @@
 //! several clients behind one limit). A `remaining` of 0 on an accepted response
 //! during a probe ends the probe as a throttle would, one request earlier. Retry-After holds are applied by the layer (the
 //! shared limiter pauses); the controller only keeps measuring across them.
+//!
+//! An [`Outcome::Overload`] (a 5xx, a timeout) counts as a throttle only when
+//! overloads stand out from the share of them the client meets while cruising under
+//! its estimate: errors that come at a steady share whatever the rate (a flaky
+//! upstream, a bad record) say nothing about a limit, and read as throttles 1 % of
+//! them held a client of an unlimited server at 48 requests a second of 1,280. On a
+//! server that never fails otherwise, the first overload of a probe step still counts.
+//! An [`Outcome::Ignored`] answer (a 404) is not a throttle nor an acceptance, but
+//! it is a request the client sent at its rate: a job of mostly 404s grows its rate
+//! like one of 200s.
 
 use std::time::Duration;
 
+use super::background::BackgroundErrors;
 use super::meter::Meter;
 use super::{burst_for, clamp_rate, sent_at, Controller};
 use crate::Outcome;
@@ -383,6 +394,9 @@ pub struct Goodput {
     /// `remaining = 0` is the quota draining, not a bucket of one that is always empty.
     slack_seen: bool,
     responses: Meter,
+    /// Which overloads stand out from the errors some share of requests meets at any
+    /// rate (only those count as throttles).
+    background: BackgroundErrors,
     /// When a probe step last overshot and the rate went back under the step before.
     reverted_at: Option<Duration>,
     /// The end of the short cruise after a wide overshoot (`wide_revert_cruise`).
@@ -479,6 +493,7 @@ impl Goodput {
             log_seen: false,
             slack_seen: false,
             responses: Meter::new(Duration::from_millis(50)),
+            background: BackgroundErrors::default(),
             reverted_at: None,
             wide_until: None,
             whole_cut: None,
@@ -829,16 +844,22 @@ impl Controller for Goodput {
     }
 
     fn observe(&mut self, now: Duration, outcome: &Outcome) {
-        if matches!(outcome, Outcome::Ignored) {
-            return;
-        }
+        let overload = matches!(outcome, Outcome::Overload { .. });
+        let cruising = matches!(self.phase, Phase::Cruise { .. });
+        let says_slower = self.background.says_slower(now, overload, cruising);
         if !self.started {
             self.started = true;
             if let Phase::Startup { next_step } = &mut self.phase {
                 *next_step = later(now, self.cfg.step);
             }
         }
+        // Every answer is a request sent at the client's rate: a job of mostly 404s
+        // uses its rate as much as one of 200s, and grows it the same way.
         self.responses.record(now);
+        // Neither a 404 nor an error at its usual share says anything about the limit.
+        if matches!(outcome, Outcome::Ignored) || (overload && !says_slower) {
+            return;
+        }
         if std::mem::take(&mut self.run_ended) {
             self.refusal_run = None;
         }

@@ -32,6 +32,7 @@
 
 pub mod aimd;
 pub mod aws_cubic;
+mod background;
 pub mod goodput;
 pub mod gradient;
 mod meter;
