@@ -209,6 +209,14 @@ impl<St, C: Clone, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
         self
     }
 
+    /// How long a throttled response that names no wait holds the limiter (1 s by
+    /// default; see [`FeedbackLayer::fallback_pause`](crate::FeedbackLayer::fallback_pause):
+    /// GitHub wants at least a minute).
+    pub fn fallback_pause(mut self, pause: Duration) -> Self {
+        Arc::make_mut(&mut self.steer).fallback_pause = pause;
+        self
+    }
+
     /// Replaces the retry policy.
     pub fn retry<RC2, Bu2>(
         self,

@@ -238,10 +238,10 @@ async fn an_advertised_policy_becomes_the_quota() {
         .call(Req::new(()))
         .await
         .unwrap();
-    // The daily policy is the tighter rate (1000/day < 100/min).
+    // The burst policy paces; the daily one is a budget its `r=0` enforces.
     assert_eq!(
         limiter.quota(),
-        Quota::new(1000, Duration::from_secs(86_400)).unwrap()
+        Quota::new(100, Duration::from_secs(60)).unwrap()
     );
     assert_eq!(limiter.paused_until(), None);
 

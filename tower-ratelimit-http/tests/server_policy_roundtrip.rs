@@ -208,7 +208,9 @@ async fn a_strict_client_adopting_a_strict_server_runs_at_its_rate() {
 }
 
 /// A client with the default burst adopts the server's `q` as its burst (a window
-/// server admits `q` at once); one that chose a smaller burst keeps it.
+/// server admits `q` at once) up to its own (its quota is a ceiling: 1000 at once
+/// from a client built for 10 at once would be faster than it allows itself); one
+/// that chose a smaller burst keeps it.
 #[tokio::test(start_paused = true)]
 async fn adoption_keeps_the_clients_burst_shape() {
     let hourly = service_fn(|_: Request<()>| async {
@@ -218,7 +220,8 @@ async fn adoption_keeps_the_clients_burst_shape() {
         Ok::<_, Infallible>(response.body(()).unwrap())
     });
     for (client, burst) in [
-        (Quota::per_second(10).unwrap(), 1000),
+        (Quota::per_second(10).unwrap(), 10),
+        (Quota::per_minute(2000).unwrap(), 1000),
         (Quota::per_second(10).unwrap().with_burst(2).unwrap(), 2),
         (Quota::per_second(10).unwrap().with_burst(1).unwrap(), 1),
     ] {

@@ -132,15 +132,18 @@ impl<C: Clone, St> FeedbackLayer<C, St> {
         }
     }
 
-    /// Adopts the tightest request policy the server advertises (`q` per `w`) as the
-    /// limiter's rate. Off by default.
+    /// Adopts the request policy the server advertises (`q` per `w`) as the limiter's
+    /// rate. Off by default. Of several policies (`"burst";q=100;w=60,
+    /// "daily";q=1000;w=86400`), the one with the shortest window paces the client
+    /// (the tightest of those): a longer window is a budget, whose exhaustion (`r=0`
+    /// with its `t`) holds the client until it resets.
     ///
     /// The limiter's quota when this is turned on is a ceiling: a server may slow the
-    /// client down, never speed it past its own rate. A policy slower than one request
-    /// per parser's `max_wait` is ignored, as such a wait would be. A policy carries a
-    /// rate, not a burst, so the limiter keeps its own burst shape: one built with a
-    /// burst below its count (strict spacing) keeps that burst (capped at `q`), and one
-    /// with the default burst takes `q` as its burst.
+    /// client down, never speed it past its own rate nor its own burst. A policy slower
+    /// than one request per parser's `max_wait` is ignored, as such a wait would be. A
+    /// policy carries a rate, not a burst, so the limiter keeps its own burst shape: one
+    /// built with a burst below its count (strict spacing) keeps that burst (capped at
+    /// `q`), and one with the default burst takes `q` as its burst, up to its own.
     pub fn adopt_policy(mut self, adopt: bool) -> Self
     where
         St: tower_ratelimit_core::store::RateStore,
@@ -152,7 +155,11 @@ impl<C: Clone, St> FeedbackLayer<C, St> {
 
     /// How long a throttled response that names no wait holds the limiter (1 s by
     /// default). Some APIs ask for more: GitHub wants at least a minute after a
-    /// secondary-limit 429 without `Retry-After`, so use 60 s there.
+    /// secondary-limit 429 without `Retry-After`, so use 60 s there. GitHub may also
+    /// send a secondary limit as a 403 without `Retry-After`, which only its body tells
+    /// from a permission error: the default classifier takes it for a failure (no
+    /// pause, no retry); a [`Classify`](crate::Classify) that reads 403 as throttled
+    /// on endpoints that never deny permission otherwise covers it.
     pub fn fallback_pause(mut self, pause: Duration) -> Self {
         self.steer_mut().fallback_pause = pause;
         self

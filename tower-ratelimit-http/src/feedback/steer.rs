@@ -15,6 +15,10 @@ pub(crate) enum Hold {
     None,
     /// Hold every request for this long.
     For(Duration),
+    /// Hold every request for the cap, short of a reset the server put further
+    /// away: the quota is still spent when the hold ends, so the client sends one
+    /// request to ask, at the quota's rate, not the burst it saved meanwhile.
+    Capped(Duration),
 }
 
 /// The parser, the classifier and the options of a feedback layer.
@@ -58,7 +62,7 @@ impl<C: Classify> Steer<C> {
             // (see `next_unit`); over the cap, as long as allowed.
             _ if feedback.is_exhausted() => match feedback.next_unit_wait() {
                 Ok(Some(wait)) => (Hold::For(wait), None),
-                Err(_) => (Hold::For(max), None),
+                Err(_) => (Hold::Capped(max), None),
                 Ok(None) => (Hold::None, None),
             },
             _ => (Hold::None, None),
@@ -87,11 +91,14 @@ pub(crate) fn apply<St: RateStore>(
         let quota = if advertised.emission_interval() < ceiling.emission_interval() {
             ceiling
         } else {
-            adopted(&current, advertised)
+            within_burst(adopted(&current, advertised), &ceiling)
         };
         if current != quota {
             limiter.set_quota(quota);
         }
+    }
+    if let Hold::Capped(wait) = verdict.hold {
+        limiter.throttle_for(wait);
     }
     if let Hold::For(wait) = verdict.hold {
         if verdict.class == Class::Throttled {
@@ -102,6 +109,16 @@ pub(crate) fn apply<St: RateStore>(
             limiter.pause_for(wait);
         }
     }
+}
+
+/// `quota` with a burst no larger than the ceiling's: a server that allows 100 a
+/// minute lets the client start 100 at once, but a client built to start at most 10
+/// at once keeps to that.
+fn within_burst(quota: Quota, ceiling: &Quota) -> Quota {
+    if quota.burst() <= ceiling.burst() {
+        return quota;
+    }
+    quota.with_burst(ceiling.burst()).unwrap_or(quota)
 }
 
 /// The quota a limiter at `current` takes from a server's `advertised` one: the
@@ -127,7 +144,12 @@ pub(crate) fn adopted(current: &Quota, advertised: Quota) -> Quota {
         .unwrap_or(advertised)
 }
 
-/// The tightest request policy the server advertises (lowest `q / w`), as a quota.
+/// The request policy that paces the client: the one with the shortest window (the
+/// tightest rate among those). A longer window (`"daily";q=1000;w=86400` beside
+/// `"burst";q=100;w=60`) is a budget, not a pace: taken as the quota, its count would
+/// be the client's burst (1000 at once) and its spacing the client's pace (one per
+/// 86.4 s for a strictly spaced client). Its exhaustion (`r=0`) still holds the
+/// client until its `t`.
 pub(crate) fn advertised_quota(feedback: &Feedback) -> Option<Quota> {
     feedback
         .policies
@@ -136,7 +158,8 @@ pub(crate) fn advertised_quota(feedback: &Feedback) -> Option<Quota> {
         .filter_map(|p| Some((p.quota, p.window.filter(|w| !w.is_zero())?)))
         .min_by(|(q1, w1), (q2, w2)| {
             // q1/w1 < q2/w2  <=>  q1*w2 < q2*w1, exact in u128.
-            (u128::from(*q1) * w2.as_nanos()).cmp(&(u128::from(*q2) * w1.as_nanos()))
+            w1.cmp(w2)
+                .then((u128::from(*q1) * w2.as_nanos()).cmp(&(u128::from(*q2) * w1.as_nanos())))
         })
         .and_then(|(q, w)| Quota::new(q, w).ok())
 }

@@ -188,6 +188,9 @@ impl<C: Classify, Bu: Budget> RetryPolicy<C, Bu> {
         match class {
             Class::Throttled => {}
             Class::Transient if may_repeat => {}
+            // The server vouches that repeating this request is safe and useful
+            // (`x-should-retry: true`, `Stripe-Should-Retry: true`), whatever its method.
+            Class::Transient | Class::Failure if feedback.should_retry == Some(true) => {}
             _ => return None,
         }
         match feedback.wait() {

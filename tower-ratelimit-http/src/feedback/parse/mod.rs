@@ -55,12 +55,16 @@ pub enum Profile {
     /// seconds.
     #[default]
     Auto,
-    /// GitHub: `x-ratelimit-reset` is epoch seconds.
+    /// GitHub: `x-ratelimit-reset` is epoch seconds. Its primary quota resets hourly:
+    /// a job that may spend it should raise [`FeedbackParser::max_wait`] to an hour, or it
+    /// asks again (one request at the quota's rate) every `max_wait` until the reset.
     GitHub,
     /// GitLab: `RateLimit-Reset` is epoch seconds despite the draft's name;
     /// `RateLimit-ResetTime` an HTTP-date.
     GitLab,
     /// Reddit: `x-ratelimit-reset` is a delta in seconds, `remaining` may be `596.0`.
+    /// Its window is 10 minutes: raise [`FeedbackParser::max_wait`] to that if a job may
+    /// spend it (see [`Profile::GitHub`]).
     Reddit,
     /// Discord: `X-RateLimit-Reset` is a (fractional) epoch; `Reset-After` a delta.
     Discord,
