@@ -325,7 +325,7 @@ impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
                 Ok(Admitted::Shared(limiter))
             }
             Limiting::PerHost(hosts) => {
-                let waited = hosts.admit(host).await?;
+                let waited = hosts.admit(host, host).await?;
                 Ok(Admitted::Host(hosts, waited))
             }
         }
@@ -345,7 +345,7 @@ impl<St: RateStore, C: Classify, RC, Bu> RateLimitMiddleware<St, C, RC, Bu> {
             Admitted::Shared(limiter) => steer::apply(limiter, &verdict, self.steer.adopt_policy),
             Admitted::Host(hosts, waited) => {
                 steer::apply(&waited, &verdict, self.steer.adopt_policy);
-                match hosts.current(host) {
+                match hosts.held(host) {
                     // A newer limiter for the host: its requests must hear it too.
                     Some(current) if !current.same_as(&waited) => {
                         steer::apply(&current, &verdict, self.steer.adopt_policy)

@@ -135,11 +135,14 @@ async fn a_named_bucket_is_shared_by_its_routes() {
     assert!(starts_of(&log, "d.test/c")[1] < t1 + Duration::from_millis(100));
 }
 
+/// A server that says its limit is global (Discord's `X-RateLimit-Global`) pauses
+/// every partition of its own, not another server's: its limit is not theirs.
 #[tokio::test(start_paused = true)]
-async fn a_global_throttle_holds_every_partition() {
+async fn a_global_throttle_holds_every_partition_of_its_server() {
     let log: Log = Arc::default();
     let global = RateLimiter::new(Quota::per_second(1000).unwrap());
-    let layer = PartitionedFeedbackLayer::new(Quota::per_second(100).unwrap(), global.clone());
+    let layer = PartitionedFeedbackLayer::new(Quota::per_second(100).unwrap(), global.clone())
+        .partition_by(ByRoute);
     let client = layer.layer(api(Arc::clone(&log), |target, _| {
         if target == "a.test/" {
             vec![
@@ -153,9 +156,18 @@ async fn a_global_throttle_holds_every_partition() {
     }));
     let t0 = Instant::now();
     client.clone().oneshot(get("http://a.test/")).await.unwrap();
-    assert!(global.paused_until().is_some());
+    assert!(
+        global.paused_until().is_none(),
+        "the global limiter is the user's"
+    );
     client.clone().oneshot(get("http://b.test/")).await.unwrap();
-    assert!(starts_of(&log, "b.test/")[0] >= t0 + Duration::from_secs(2));
+    assert!(starts_of(&log, "b.test/")[0] < t0 + Duration::from_millis(100));
+    client
+        .clone()
+        .oneshot(get("http://a.test/other"))
+        .await
+        .unwrap();
+    assert!(starts_of(&log, "a.test/other")[0] >= t0 + Duration::from_secs(2));
 }
 
 #[tokio::test(start_paused = true)]

@@ -31,6 +31,7 @@ pub use layer::FeedbackLayer;
 pub use model::{Dimension, Feedback, Partition, Policy, QuotaUnit, WaitOverCap, WaitSource};
 pub use parse::{FeedbackParser, Profile};
 pub use partition::{
-    ByHost, ByRoute, PartitionBy, PartitionedFeedback, PartitionedFeedbackLayer, Partitions,
+    ByHost, ByRoute, ByRouteOf, PartitionBy, PartitionedFeedback, PartitionedFeedbackLayer,
+    Partitions,
 };
 pub use service::FeedbackService;

@@ -1,7 +1,9 @@
-//! Partitioned feedback: a limiter per partition (a host by default; with [`ByRoute`],
-//! a Discord bucket or a policy's `pk` the server names), so a throttle on one
-//! partition does not stop the others; a pause applies to all when the server says the
-//! limit is global.
+//! Partitioned feedback: a limiter per partition (a host by default; with [`ByRoute`]
+//! or [`ByRouteOf`], a Discord bucket or a policy's `pk` the server names), so a
+//! throttle on one partition does not stop the others; a pause applies to all of a
+//! server's partitions when it says its limit is global, and a pause of the global
+//! limiter (yours) to every partition. Requests waiting for their partitions are
+//! bounded ([`PartitionedFeedbackLayer::max_waiting`]), so `call_all` is held back.
 //!
 //! ```
 //! use std::time::Duration;
@@ -12,6 +14,8 @@
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), tower_ratelimit_core::BoxError> {
+//! // Paused by you, never spent here: for a rate over every host, put it in a
+//! // `RateLimitLayer` outside too.
 //! let global = RateLimiter::new(Quota::per_second(1000)?);
 //! let layer = PartitionedFeedbackLayer::new(Quota::per_second(50)?, global);
 //! let api = service_fn(|req: http::Request<()>| async move {
@@ -39,9 +43,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_layer::Layer;
 use tower_ratelimit_core::error::BoxError;
 use tower_ratelimit_core::{Quota, RateLimiter};
@@ -103,6 +109,11 @@ pub(crate) fn with_port(host: &str, port: u16) -> String {
 /// One partition per server ([`ByHost`]'s), method and path: a route, which a
 /// server's bucket header (Discord's `X-RateLimit-Bucket`) then maps to the bucket it
 /// shares.
+///
+/// The key is the exact path, so it suits an API whose paths carry no ids. Where they
+/// do (`/channels/1/messages/123`), each id is a partition of its own, with a full
+/// bucket, and the bucket the server names is learned only for a path that is never
+/// asked again: use [`ByRouteOf`] to name the route instead.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ByRoute;
 
@@ -118,9 +129,65 @@ impl PartitionBy for ByRoute {
     }
 }
 
+/// [`ByRoute`] with the route named by a function of the method and the path: give
+/// the paths of one route one name (`/channels/1/messages/{id}` for every message of
+/// channel 1), so that its requests share a partition, and the bucket the server
+/// names for it holds all of them. Keep in the name what the server keys its buckets
+/// by: Discord's are per route and *major parameter* (a channel, a guild), so keep
+/// those and replace the other ids.
+///
+/// ```
+/// use tower_ratelimit_core::{Quota, RateLimiter};
+/// use tower_ratelimit_http::feedback::{ByRouteOf, PartitionBy, PartitionedFeedbackLayer};
+///
+/// // `/channels/{channel}/messages/{message}`: the channel stays, the message goes.
+/// let by = ByRouteOf(|_method: &http::Method, path: &str| {
+///     match path.split('/').collect::<Vec<_>>().as_slice() {
+///         ["", "api", "channels", channel, "messages", _] => {
+///             format!("/api/channels/{channel}/messages/{{id}}")
+///         }
+///         _ => path.to_owned(),
+///     }
+/// });
+/// let request = |id: u32| {
+///     let uri = format!("https://discord.test/api/channels/1/messages/{id}");
+///     http::Request::delete(uri).body(()).unwrap()
+/// };
+/// assert_eq!(by.partition(&request(7)), by.partition(&request(8)));
+/// # let quota = Quota::per_second(50).unwrap();
+/// let layer = PartitionedFeedbackLayer::new(quota, RateLimiter::new(quota)).partition_by(by);
+/// ```
+#[derive(Clone, Copy, Default)]
+pub struct ByRouteOf<F>(pub F);
+
+impl<F> fmt::Debug for ByRouteOf<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByRouteOf").finish_non_exhaustive()
+    }
+}
+
+impl<F> PartitionBy for ByRouteOf<F>
+where
+    F: Fn(&http::Method, &str) -> String + Send + Sync + 'static,
+{
+    fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
+        let server = server_of(request.uri());
+        let route = (self.0)(request.method(), request.uri().path());
+        format!("{} {server}{route}", request.method()).into_bytes()
+    }
+
+    /// A route's requests share one bucket: the one the server names.
+    fn learns_named_partitions(&self) -> bool {
+        true
+    }
+}
+
 struct Entry {
     limiter: RateLimiter,
     last_used: u64,
+    /// The server whose requests use the partition (empty for one made through
+    /// [`Partitions::limiter`]): a server-wide refusal throttles only its own.
+    origin: Vec<u8>,
 }
 
 /// The bounded state: limiters by partition, and what the server taught about which
@@ -134,7 +201,8 @@ struct Table {
 /// The limiters of a partitioned feedback layer, shared by its services.
 pub struct Partitions {
     quota: Quota,
-    max_partitions: usize,
+    /// Changeable on a shared table ([`PartitionedFeedbackLayer::max_partitions`]).
+    max_partitions: AtomicUsize,
     global: RateLimiter,
     table: Mutex<Table>,
 }
@@ -143,7 +211,7 @@ impl fmt::Debug for Partitions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Partitions")
             .field("quota", &self.quota)
-            .field("max_partitions", &self.max_partitions)
+            .field("max_partitions", &self.max_partitions())
             .field("len", &self.len())
             .finish()
     }
@@ -151,11 +219,11 @@ impl fmt::Debug for Partitions {
 
 impl Partitions {
     /// A limiter of `quota` per partition, at most `max_partitions` of them, and
-    /// `global` for all.
+    /// `global`, whose pauses every partition honours.
     pub(crate) fn new(quota: Quota, global: RateLimiter, max_partitions: usize) -> Self {
         Partitions {
             quota,
-            max_partitions: max_partitions.max(1),
+            max_partitions: AtomicUsize::new(max_partitions.max(1)),
             global,
             table: Mutex::new(Table {
                 limiters: HashMap::new(),
@@ -170,39 +238,48 @@ impl Partitions {
         self.quota
     }
 
-    /// Waits for a unit of the partition a request key maps to, and for any global
-    /// pause; returns that partition's limiter, which the response then steers.
-    pub(crate) async fn admit(&self, request_key: &[u8]) -> Result<RateLimiter, BoxError> {
+    /// The most partitions held.
+    pub fn max_partitions(&self) -> usize {
+        self.max_partitions.load(Ordering::Relaxed)
+    }
+
+    /// Waits for a unit of the partition a request key maps to, for any pause of the
+    /// global limiter, and for any server-wide pause of the request's server
+    /// (`origin`); returns that partition's limiter, which the response then steers.
+    pub(crate) async fn admit(
+        &self,
+        request_key: &[u8],
+        origin: &[u8],
+    ) -> Result<RateLimiter, BoxError> {
         let request_key = &request_key[..request_key.len().min(MAX_KEY)];
         let partition = self.resolve(request_key);
-        let limiter = self.limiter(&partition);
+        let limiter = self.limiter_of(&partition, origin);
         loop {
             limiter.acquire(1).await?;
-            // A global pause may have begun while this request waited its turn: the
-            // unit goes back, and the request queues again when it ends.
-            if self.global.paused_until().is_none() {
+            // A pause over the partition may have begun while this request waited its
+            // turn: the unit goes back, and the request queues again when it ends.
+            let server_wide = self.held(&server_wide(origin));
+            let holders = std::iter::once(&self.global).chain(server_wide.as_ref());
+            let holding: Vec<&RateLimiter> = holders
+                .filter(|holder| holder.paused_until().is_some())
+                .collect();
+            if holding.is_empty() {
                 return Ok(limiter);
             }
             limiter.store().refund_now(1);
-            // Not in the global limiter's queue (its unit waiters would go first):
-            // until the pause ends or changes (a resume), then look again.
-            loop {
-                let changed = self.global.pause_changed();
-                let Some(until) = self.global.paused_until() else {
-                    break;
-                };
-                let sleep = std::pin::pin!(tokio::time::sleep_until(until));
-                let changed = std::pin::pin!(changed);
-                futures_util::future::select(sleep, changed).await;
+            for holder in holding {
+                wait_out_pause(holder).await;
             }
         }
     }
 
-    /// The limiter a response's feedback applies to: the global one when the server
-    /// says so, a partition the server names when the key `learns` them (scoped by the
-    /// `origin` server that named it, so one server cannot pause or crowd out another's
-    /// partitions, and remembered for `request_key`), or else the one the request was
-    /// `admitted` by.
+    /// The limiter a response's feedback applies to: the `origin` server's server-wide
+    /// one when the server says its limit is global (a server's global limit is its
+    /// own: it pauses the partitions of that server, not the global limiter, nor
+    /// another server's), a partition the server names when the key `learns` them
+    /// (scoped by the origin that named it, so one server cannot pause or crowd out
+    /// another's partitions, and remembered for `request_key`), or else the one the
+    /// request was `admitted` by.
     pub(crate) fn target(
         &self,
         admitted: RateLimiter,
@@ -213,19 +290,20 @@ impl Partitions {
     ) -> RateLimiter {
         let request_key = &request_key[..request_key.len().min(MAX_KEY)];
         if feedback.partition.global {
-            self.global.clone()
+            self.limiter_of(&server_wide(origin), origin)
         } else if let Some(named) = feedback.partition.key.as_deref().filter(|_| learns) {
             let named = scoped(origin, named);
             self.learn(request_key, &named);
-            self.limiter(&named)
+            self.limiter_of(&named, origin)
         } else {
             admitted
         }
     }
 
-    /// A server-wide refusal: every partition is throttled as the global limiter is,
-    /// so that none spends at its end the burst it saved during the pause.
-    pub(crate) fn throttle_each(&self, verdict: &steer::Verdict) {
+    /// A server-wide refusal from `origin`: each of that server's partitions is
+    /// throttled as its server-wide limiter is, so that none spends at its end the
+    /// burst it saved during the pause.
+    pub(crate) fn throttle_each(&self, verdict: &steer::Verdict, origin: &[u8]) {
         if verdict.class != super::Class::Throttled {
             return;
         }
@@ -234,6 +312,7 @@ impl Partitions {
                 .lock()
                 .limiters
                 .values()
+                .filter(|e| e.origin == origin)
                 .map(|e| e.limiter.clone())
                 .collect();
             for limiter in limiters {
@@ -258,9 +337,11 @@ impl Partitions {
         self.len() == 0
     }
 
-    /// The limiter paused when the server says global: every request of every
-    /// partition honours its pause (its rate is not spent here; put it in a
-    /// `RateLimitLayer` for that).
+    /// The global limiter: every request of every partition honours its pauses. It
+    /// is yours to pause; its rate is not spent here (put it in a `RateLimitLayer`
+    /// outside for a rate over all servers). A server that says its limit is global
+    /// (Discord's `X-RateLimit-Global`) pauses its own partitions, not this one: its
+    /// limit is not another server's.
     pub fn global(&self) -> &RateLimiter {
         &self.global
     }
@@ -277,6 +358,11 @@ impl Partitions {
 
     /// The limiter of a partition, created with the template quota when new.
     pub fn limiter(&self, partition: &[u8]) -> RateLimiter {
+        self.limiter_of(partition, &[])
+    }
+
+    /// [`Partitions::limiter`], for requests to the `origin` server.
+    fn limiter_of(&self, partition: &[u8], origin: &[u8]) -> RateLimiter {
         let partition = &partition[..partition.len().min(MAX_KEY)];
         let mut table = self.lock();
         table.tick += 1;
@@ -286,13 +372,12 @@ impl Partitions {
             return entry.limiter.clone();
         }
         let limiter = RateLimiter::new(self.quota);
-        self.insert(&mut table, partition, &limiter, tick);
+        self.insert(&mut table, partition, &limiter, tick, origin);
         limiter
     }
 
     /// The limiter the table holds for a partition, if any (creating none).
-    #[cfg(feature = "reqwest-middleware")]
-    pub(crate) fn current(&self, partition: &[u8]) -> Option<RateLimiter> {
+    pub(crate) fn held(&self, partition: &[u8]) -> Option<RateLimiter> {
         let partition = &partition[..partition.len().min(MAX_KEY)];
         let table = self.lock();
         table.limiters.get(partition).map(|e| e.limiter.clone())
@@ -309,19 +394,30 @@ impl Partitions {
         }
         table.tick += 1;
         let tick = table.tick;
-        self.insert(&mut table, partition, limiter, tick);
+        // The middleware's partitions are its hosts.
+        self.insert(&mut table, partition, limiter, tick, partition);
     }
 
     /// Adds a partition's limiter, making room first when the table is full.
-    fn insert(&self, table: &mut Table, partition: &[u8], limiter: &RateLimiter, tick: u64) {
-        if table.limiters.len() >= self.max_partitions {
-            evict(table);
+    fn insert(
+        &self,
+        table: &mut Table,
+        partition: &[u8],
+        limiter: &RateLimiter,
+        tick: u64,
+        origin: &[u8],
+    ) {
+        while table.limiters.len() >= self.max_partitions() {
+            if !evict(table) {
+                break;
+            }
         }
         table.limiters.insert(
             partition.to_vec(),
             Entry {
                 limiter: limiter.clone(),
                 last_used: tick,
+                origin: origin.to_vec(),
             },
         );
     }
@@ -332,7 +428,7 @@ impl Partitions {
         if table.routes.get(request_key).map(Vec::as_slice) == Some(partition) {
             return;
         }
-        if table.routes.len() >= self.max_partitions {
+        if table.routes.len() >= self.max_partitions() {
             // Forgetting a route only costs a wrong partition until the server names
             // it again; any entry will do.
             if let Some(k) = table.routes.keys().next().cloned() {
@@ -356,27 +452,49 @@ fn scoped(origin: &[u8], named: &[u8]) -> Vec<u8> {
     key
 }
 
+/// The key of a server's server-wide limiter, which only its global refusals pause:
+/// the origin and two separators (a named partition's key, [`scoped`], has one).
+fn server_wide(origin: &[u8]) -> Vec<u8> {
+    let mut key = origin[..origin.len().min(MAX_KEY - 2)].to_vec();
+    key.extend_from_slice(b"\n\n");
+    key
+}
+
+/// Until `limiter` is not paused: its pause's end, or a change of it (a resume). Not
+/// in its queue, whose unit waiters would go first.
+async fn wait_out_pause(limiter: &RateLimiter) {
+    loop {
+        let changed = limiter.pause_changed();
+        let Some(until) = limiter.paused_until() else {
+            break;
+        };
+        let sleep = std::pin::pin!(tokio::time::sleep_until(until));
+        let changed = std::pin::pin!(changed);
+        futures_util::future::select(sleep, changed).await;
+    }
+}
+
 /// Drops the least recently used partition, preferring one that is not paused (a
-/// paused one carries a server's instruction).
-fn evict(table: &mut Table) {
+/// paused one carries a server's instruction); whether one was dropped.
+fn evict(table: &mut Table) -> bool {
     let victim = table
         .limiters
         .iter()
         .min_by_key(|(_, e)| (e.limiter.paused_until().is_some(), e.last_used))
         .map(|(k, _)| k.clone());
-    if let Some(k) = victim {
-        table.limiters.remove(&k);
-    }
+    victim.is_some_and(|k| table.limiters.remove(&k).is_some())
 }
 
 /// Like [`FeedbackLayer`](super::FeedbackLayer), with a limiter per partition: each
 /// request waits its partition's turn (rate and pause) and any global pause, and a
-/// throttle pauses only the partition it concerns, or every partition when the
-/// server says global (Discord's `X-RateLimit-Global`).
+/// throttle pauses only the partition it concerns, or every partition of its server
+/// when the server says its limit is global (Discord's `X-RateLimit-Global`).
 pub struct PartitionedFeedbackLayer<P = ByHost, C = DefaultClassifier> {
     partitions: Arc<Partitions>,
     by: Arc<P>,
     steer: Arc<Steer<C>>,
+    /// Permits for the requests waiting for their partitions, shared by the services.
+    waiting: Arc<Semaphore>,
 }
 
 impl<P, C> Clone for PartitionedFeedbackLayer<P, C> {
@@ -385,6 +503,7 @@ impl<P, C> Clone for PartitionedFeedbackLayer<P, C> {
             partitions: Arc::clone(&self.partitions),
             by: Arc::clone(&self.by),
             steer: Arc::clone(&self.steer),
+            waiting: Arc::clone(&self.waiting),
         }
     }
 }
@@ -401,9 +520,15 @@ impl PartitionedFeedbackLayer {
     /// Most partitions held by default.
     pub const DEFAULT_MAX_PARTITIONS: usize = 1024;
 
-    /// A limiter of `quota` per host, and `global` for all.
+    /// Most requests waiting for their partitions at once by default.
+    pub const DEFAULT_MAX_WAITING: usize = 1024;
+
+    /// A limiter of `quota` per host. Every request also honours the pauses of
+    /// `global`, which is yours to pause (its rate is not spent here: for a rate over
+    /// all hosts, put it in a `RateLimitLayer` outside, see [`Partitions::global`]).
     pub fn new(quota: Quota, global: RateLimiter) -> Self {
         PartitionedFeedbackLayer {
+            waiting: Arc::new(Semaphore::new(Self::DEFAULT_MAX_WAITING)),
             partitions: Arc::new(Partitions::new(quota, global, Self::DEFAULT_MAX_PARTITIONS)),
             by: Arc::new(ByHost),
             steer: Arc::new(Steer {
@@ -418,11 +543,27 @@ impl PartitionedFeedbackLayer {
 
 impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
     /// Bounds the number of partitions (at least 1); the least recently used one is
-    /// dropped first, a paused one last.
-    pub fn max_partitions(mut self, max: usize) -> Self {
-        if let Some(p) = Arc::get_mut(&mut self.partitions) {
-            p.max_partitions = max.max(1);
-        }
+    /// dropped first, a paused one last. The bound is the shared table's: it holds for
+    /// every clone of the layer and every service it made.
+    pub fn max_partitions(self, max: usize) -> Self {
+        self.partitions
+            .max_partitions
+            .store(max.max(1), Ordering::Relaxed);
+        self
+    }
+
+    /// Bounds the requests waiting for their partitions (their turn, a pause) at
+    /// once, across every clone of the layer and the services it made (at least 1;
+    /// [`DEFAULT_MAX_WAITING`](PartitionedFeedbackLayer::DEFAULT_MAX_WAITING) by
+    /// default): past it, `poll_ready` waits for one to start. That is what holds
+    /// back a caller that drives the layer with `call_all` over a client that is
+    /// always ready (hyper's, reqwest's): the partition is known only in `call`, so
+    /// without the bound the whole input would be pulled in and wait in memory. The
+    /// price: when the bound is reached, requests of a paused partition hold places
+    /// that another partition's requests could use. Call it while building: services
+    /// made before keep the bound they had.
+    pub fn max_waiting(mut self, max: usize) -> Self {
+        self.waiting = Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS)));
         self
     }
 
@@ -432,6 +573,7 @@ impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
             partitions: self.partitions,
             by: Arc::new(by),
             steer: self.steer,
+            waiting: self.waiting,
         }
     }
 
@@ -466,6 +608,7 @@ impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
         PartitionedFeedbackLayer {
             partitions: self.partitions,
             by: self.by,
+            waiting: self.waiting,
             steer: Arc::new(Steer {
                 parser: self.steer.parser,
                 classifier,
@@ -490,16 +633,23 @@ impl<S, P, C> Layer<S> for PartitionedFeedbackLayer<P, C> {
             partitions: Arc::clone(&self.partitions),
             by: Arc::clone(&self.by),
             steer: Arc::clone(&self.steer),
+            waiting: Arc::clone(&self.waiting),
+            place: Place::None,
         }
     }
 }
 
 /// The service of [`PartitionedFeedbackLayer`]. Clones share the partitions.
 ///
-/// `poll_ready` is the inner service's, and a request keeps that readiness while it
-/// waits for its partition (its turn, a pause). That keeps backpressure and keeps each
-/// start within its partition's quota and outside its pauses; the price is that, with
-/// a concurrency limit inside this layer, a paused partition's requests hold permits
+/// The partition is known only in `call`, so a request waits for its partition (its
+/// turn, a pause) in its response future. `poll_ready` holds a caller back in two
+/// ways: it takes one of the layer's places for waiting requests
+/// ([`PartitionedFeedbackLayer::max_waiting`]), which the request gives back when it
+/// starts, and it is the inner service's readiness, which the request keeps while it
+/// waits. The places bound the requests waiting in memory over a client that is
+/// always ready (hyper's, reqwest's). Keeping the inner readiness keeps each start
+/// within its partition's quota and outside its pauses; the price is that, with a
+/// concurrency limit inside this layer, a paused partition's requests hold permits
 /// that other partitions could use. Put the concurrency limit per host (one client
 /// stack per upstream), or keep the pool larger than the requests a pause can hold.
 pub struct PartitionedFeedback<S, P, C> {
@@ -507,15 +657,28 @@ pub struct PartitionedFeedback<S, P, C> {
     partitions: Arc<Partitions>,
     by: Arc<P>,
     steer: Arc<Steer<C>>,
+    waiting: Arc<Semaphore>,
+    place: Place,
+}
+
+/// A service's place among the requests waiting for their partitions.
+enum Place {
+    None,
+    Taking(Pin<Box<dyn Future<Output = Option<OwnedSemaphorePermit>> + Send>>),
+    Held(OwnedSemaphorePermit),
 }
 
 impl<S: Clone, P, C> Clone for PartitionedFeedback<S, P, C> {
+    /// A clone shares the partitions and the places; it holds none (it has not been
+    /// polled ready).
     fn clone(&self) -> Self {
         PartitionedFeedback {
             inner: self.inner.clone(),
             partitions: Arc::clone(&self.partitions),
             by: Arc::clone(&self.by),
             steer: Arc::clone(&self.steer),
+            waiting: Arc::clone(&self.waiting),
+            place: Place::None,
         }
     }
 }
@@ -543,10 +706,31 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        loop {
+            match &mut self.place {
+                Place::Held(_) => break,
+                Place::None => {
+                    let waiting = Arc::clone(&self.waiting);
+                    self.place =
+                        Place::Taking(Box::pin(async move { waiting.acquire_owned().await.ok() }));
+                }
+                Place::Taking(taking) => {
+                    self.place = match std::task::ready!(taking.as_mut().poll(cx)) {
+                        Some(permit) => Place::Held(permit),
+                        // Never closed; were it, waiting would be unbounded, not stuck.
+                        None => break,
+                    };
+                }
+            }
+        }
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let place = match std::mem::replace(&mut self.place, Place::None) {
+            Place::Held(permit) => Some(permit),
+            _ => None,
+        };
         // The ready service goes with the request; a fresh clone stays for the next.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
@@ -556,16 +740,19 @@ where
         let learns = self.by.learns_named_partitions();
         let origin = server_of(request.uri()).into_bytes();
         Box::pin(async move {
-            let limiter = partitions.admit(&request_key).await?;
+            let limiter = partitions.admit(&request_key, &origin).await?;
+            // Started: the place goes to the next waiting request.
+            drop(place);
             let mut response = inner.call(request).await.map_err(Into::into)?;
             let verdict = steer.judge(response.status(), response.headers());
             let target =
                 partitions.target(limiter, &request_key, &origin, &verdict.feedback, learns);
             steer::apply(&target, &verdict, steer.adopt_policy);
             if verdict.feedback.partition.global {
-                // The global limiter holds every partition, but each partition's bucket
-                // saved its burst meanwhile: a server-wide refusal empties them all.
-                partitions.throttle_each(&verdict);
+                // The server-wide limiter holds the server's partitions, but each
+                // partition's bucket saved its burst meanwhile: a server-wide refusal
+                // empties them all.
+                partitions.throttle_each(&verdict, &origin);
             }
             if let Some(over) = verdict.over_cap {
                 return Err(Box::new(over) as BoxError);
