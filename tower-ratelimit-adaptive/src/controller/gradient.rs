@@ -26,7 +26,10 @@
 //! `clamp(tolerance · long / short, 0.5, 1)` with tolerance 1.5, and
 //! `L' = (1 − s)·L + s·(g·L + queue)` with smoothing `s = 0.2`, queue 4. Drops are
 //! ignored, as in the original (Netflix concurrency-limits #176); the controller sets
-//! no rate.
+//! no rate. One difference: `Gradient2Limit` does not grow while fewer than half the
+//! cap are in flight (the client, not the server, is the limit then); the
+//! [`Controller`] trait tells it no in-flight count, so this port
+//! grows toward `max_limit` while demand is low.
 
 use std::time::Duration;
 

@@ -44,6 +44,10 @@ impl<K: std::hash::Hash + Eq + Clone> Shared<K> {
 ///
 /// `Cl` classifies results; `P` chooses partitions. Clones of the layer, and every
 /// service it makes, share the same partitions.
+///
+/// Put a timeout *inside* this layer (between it and the service): a timed-out call
+/// then reaches the classifier as an error (an overload). Outside, a timeout cancels
+/// the call before it is classified, and the controller never sees it.
 pub struct AdaptiveRateLimitLayer<Cl, P: Partition<Req>, Req> {
     pub(crate) classify: Cl,
     pub(crate) partition: P,
@@ -102,7 +106,10 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
         Arc::new(f(&self.shared))
     }
 
-    /// Uses controllers built by `make` (one per partition). Resets the partitions.
+    /// Uses controllers built by `make` (one per partition). A controller that reports
+    /// a concurrency cap ([`Gradient2`](crate::controller::Gradient2), which sets no
+    /// rate) has it applied whether or not [`manage_concurrency`](Self::manage_concurrency)
+    /// is on. Resets the partitions.
     pub fn controller<C, F>(self, make: F) -> Self
     where
         C: Controller,
@@ -122,7 +129,10 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
     /// Partitions requests by `key(&req)`: each key gets its own controller and
     /// limiter (per host, per API key...). At most `max_partitions` keys are kept;
     /// further keys share one overflow partition (which [`rate`](Self::rate) and
-    /// [`limiter`](Self::limiter) report for them). Resets the partitions.
+    /// [`limiter`](Self::limiter) report for them) for the layer's life: one controller
+    /// and one limiter, whose holds reach all of those keys. Size it for the keys a
+    /// process meets over its life (a crawler's hosts), not at once. Resets the
+    /// partitions.
     pub fn partition_by<K, F>(
         self,
         key: F,
@@ -147,7 +157,8 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
     }
 
     /// Also manages a concurrency limiter per partition, set from the controller's
-    /// [`concurrency`](Controller::concurrency). Resets the partitions.
+    /// [`concurrency`](Controller::concurrency) (a controller that reports a cap has it
+    /// applied anyway). Resets the partitions.
     pub fn manage_concurrency(self, on: bool) -> Self {
         let shared = self.rebuild(|s| Shared {
             partitions: Partitions::new(s.partitions.max()),
@@ -177,10 +188,13 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
     /// a vendor's bucket; see [`Hints::partition`](crate::Hints::partition)), those
     /// keys share one controller and one limiter from then on, so that two hosts or
     /// API keys behind one server quota stop probing it independently. A key follows
-    /// the partition its latest response named. Keys must be at least as fine as the
-    /// server's partitions (per host, per API key...): with a single partition there
-    /// is nothing to merge. At most `max_partitions` server partitions are learnt.
-    /// Resets the partitions.
+    /// the partition its latest response named: requests of the key already waiting
+    /// when it moves wait again in the partition's limiter, and its holds reach them.
+    /// Keys must be at least as fine as the server's partitions (per host, per API
+    /// key...): a coarser key (a single partition, a host whose server names a bucket
+    /// per endpoint) follows whichever `pk` was named last, and starts a fresh
+    /// controller, at the initial rate, for each one it has not seen. At most
+    /// `max_partitions` server partitions are learnt. Resets the partitions.
     pub fn learn_server_partitions(self, on: bool) -> Self {
         let shared = self.rebuild(|s| Shared {
             partitions: Partitions::new(s.partitions.max()),

@@ -56,7 +56,9 @@ mod http_classifier {
     /// when it carries `Retry-After` (delay-seconds form) and an overload otherwise;
     /// 500, 502, 504 and 408 (a failing or timing-out upstream) are overloads; any
     /// other response is a success; an error is an overload. It reads no RateLimit
-    /// headers (tower-ratelimit-http's parser does that).
+    /// headers (tower-ratelimit-http's parser does that), and a `Retry-After` only in
+    /// its delay-seconds form: a 429 whose `Retry-After` is an HTTP date is a throttle
+    /// without a hold (`http_feedback` reads dates).
     pub fn http_status<B, E>(result: &Result<http::Response<B>, E>) -> Outcome {
         let resp = match result {
             Ok(r) => r,

@@ -86,6 +86,9 @@ fn quota_for(rate: Option<f64>, burst: u64) -> Quota {
 impl Slot {
     pub(crate) fn new(controller: Box<dyn Controller>, manage_concurrency: bool) -> Slot {
         let quota = quota_for(controller.rate(), controller.burst());
+        // A controller that reports a cap (Gradient2) sets no rate: without its cap
+        // applied, the layer would limit nothing.
+        let manage_concurrency = manage_concurrency || controller.concurrency().is_some();
         let concurrency = manage_concurrency.then(|| {
             // A first cap of 0 would admit nothing, and with no completion the
             // controller could never raise it.

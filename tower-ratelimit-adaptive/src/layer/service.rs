@@ -2,6 +2,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::time::Instant;
@@ -111,15 +112,25 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let key = self.layer.partition.key(&req);
         let shared = self.layer.shared.clone();
-        let slot = shared.slot(&key);
+        let mut slot = shared.slot(&key);
         let max_hold = shared.max_hold;
         let classify = self.layer.classify.clone();
         Box::pin(async move {
-            let _permit = match &slot.concurrency {
-                Some(c) => Some(c.acquire().await),
-                None => None,
+            let _permit = loop {
+                let permit = match &slot.concurrency {
+                    Some(c) => Some(c.acquire().await),
+                    None => None,
+                };
+                slot.limiter.acquire(1).await?;
+                // A response that named a server partition may have moved the key while
+                // this request waited: it then waits again where the key lives now, so
+                // that the partition's holds and pace reach it.
+                let now = shared.slot(&key);
+                if Arc::ptr_eq(&now, &slot) {
+                    break permit;
+                }
+                slot = now;
             };
-            slot.limiter.acquire(1).await?;
             if !slot.admit(sample()) {
                 return Err(Box::new(LocallyRejected) as BoxError);
             }
