@@ -268,9 +268,11 @@ impl Sim<'_> {
                         hints: v.hints,
                     }
                 } else {
+                    // As the layer: a controller is told the hold it is held for, none
+                    // when holds are ignored (`Slot::observe`).
                     Outcome::Throttled {
                         latency,
-                        retry_after: v.retry_after,
+                        retry_after: v.retry_after.filter(|_| self.cfg.honour_retry_after),
                         hints: v.hints,
                     }
                 };

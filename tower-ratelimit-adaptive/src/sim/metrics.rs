@@ -29,11 +29,28 @@ pub struct PhaseMetrics {
     pub fairness: f64,
 }
 
-fn target(trace: &Trace, s: usize, demand: Demand) -> f64 {
-    let limit = trace.limit[s];
+/// What a perfect client could have had accepted in each second: the limit under a
+/// backlog; under Poisson demand, the requests that had arrived and were not yet
+/// served (this second's arrivals and what earlier seconds left), up to the limit.
+/// Measured on the run's own arrivals, so neither their noise nor the queue a lower
+/// limit left behind counts against the controller.
+fn targets(trace: &Trace, demand: Demand) -> Vec<f64> {
     match demand {
-        Demand::Backlog => limit,
-        Demand::Poisson(d) => limit.min(d),
+        Demand::Backlog => trace.limit.clone(),
+        Demand::Poisson(_) => {
+            let mut queued = 0.0;
+            trace
+                .limit
+                .iter()
+                .zip(&trace.arrivals)
+                .map(|(&limit, &arrived)| {
+                    let want = queued + arrived as f64;
+                    let served = want.min(limit);
+                    queued = want - served;
+                    served
+                })
+                .collect()
+        }
     }
 }
 
@@ -51,6 +68,8 @@ pub fn phase_metrics(trace: &Trace, schedule: &Schedule) -> Vec<PhaseMetrics> {
     let n = trace.accepted.len();
     // Waits sorted by bin once.
     let mut waits: Vec<(u32, f32)> = trace.waits.clone();
+    let target_of = targets(trace, schedule.demand);
+    let target = |_: &Trace, s: usize, _: Demand| target_of[s];
     waits.sort_by_key(|w| w.0);
     for phase in &schedule.phases {
         let len = phase.duration.as_secs() as usize;
