@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tower::{service_fn, Service, ServiceExt};
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 use tower_ratelimit_adaptive::controller::{Gradient2, SreThrottle};
 use tower_ratelimit_adaptive::layer::{LocallyRejected, PartitionFn};
 use tower_ratelimit_adaptive::{AdaptiveRateLimitLayer, Hints, Outcome, ServerPartition};
@@ -490,4 +490,60 @@ async fn a_first_concurrency_cap_of_zero_still_lets_one_through() {
     let answered =
         tokio::time::timeout(Duration::from_secs(60), svc.ready().await.unwrap().call(1)).await;
     assert!(matches!(answered, Ok(Ok(1))), "{answered:?}");
+}
+
+/// A full map makes room for a new key once a partition has been idle for a minute
+/// (and is not held by a `Retry-After`): a crawler that meets more hosts over its life
+/// than `max_partitions` keeps one partition per host it is calling, instead of
+/// serving every later host from one shared partition, whose holds reach them all.
+#[tokio::test(start_paused = true)]
+async fn an_idle_partition_makes_room_for_a_new_key() {
+    let inner = service_fn(|host: &'static str| async move { Ok::<_, std::io::Error>(host) });
+    let layer = AdaptiveRateLimitLayer::new(|r: &Result<&str, std::io::Error>| match r {
+        Ok("held.example") => Outcome::Throttled {
+            latency: Duration::ZERO,
+            retry_after: Some(Duration::from_secs(600)),
+            hints: Default::default(),
+        },
+        _ => Outcome::success(Duration::ZERO),
+    })
+    .honour_retry_after(Some(Duration::from_secs(600)))
+    .partition_by(|host: &&'static str| *host, 2);
+    let mut svc = ServiceBuilder::new().layer(layer.clone()).service(inner);
+    for host in ["old.example", "held.example"] {
+        svc.ready().await.unwrap().call(host).await.unwrap();
+    }
+    // Full, and nothing idle yet: a new host goes to the overflow partition.
+    svc.ready()
+        .await
+        .unwrap()
+        .call("new.example")
+        .await
+        .unwrap();
+    assert_eq!(layer.partitions(), 2);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    // A minute later, the idle partition makes room; the held one stays.
+    let fresh = layer.limiter(&"newer.example");
+    assert!(
+        fresh.is_none(),
+        "the new key would get a partition of its own"
+    );
+    svc.ready()
+        .await
+        .unwrap()
+        .call("newer.example")
+        .await
+        .unwrap();
+    assert_eq!(layer.partitions(), 2);
+    let held = layer.limiter(&"held.example").unwrap();
+    assert!(
+        held.paused_until().is_some(),
+        "the held partition kept its hold"
+    );
+    let newer = layer.limiter(&"newer.example").unwrap();
+    assert!(!newer.same_as(&held));
+    // The forgotten host is now the one past the bound.
+    assert!(layer
+        .limiter(&"old.example")
+        .is_some_and(|overflow| !overflow.same_as(&newer) && !overflow.same_as(&held)));
 }

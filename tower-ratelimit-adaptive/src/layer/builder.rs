@@ -129,10 +129,12 @@ impl<Cl, P: Partition<Req>, Req> AdaptiveRateLimitLayer<Cl, P, Req> {
     /// Partitions requests by `key(&req)`: each key gets its own controller and
     /// limiter (per host, per API key...). At most `max_partitions` keys are kept;
     /// further keys share one overflow partition (which [`rate`](Self::rate) and
-    /// [`limiter`](Self::limiter) report for them) for the layer's life: one controller
-    /// and one limiter, whose holds reach all of those keys. Size it for the keys a
-    /// process meets over its life (a crawler's hosts), not at once. Resets the
-    /// partitions.
+    /// [`limiter`](Self::limiter) report for them): one controller and one limiter,
+    /// whose holds reach all of those keys. A key no request used for a minute, and
+    /// not held by a `Retry-After`, makes room for a new one (its controller's picture
+    /// of the server is stale by then), so a crawler that meets more hosts over its
+    /// life than it calls at once keeps one partition per host it is calling. Resets
+    /// the partitions.
     pub fn partition_by<K, F>(
         self,
         key: F,

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub(crate) struct Slot {
     pub(crate) limiter: RateLimiter,
     pub(crate) concurrency: Option<ConcurrencyLimiter>,
     origin: Instant,
+    /// When a request last asked for the slot (nanoseconds after `origin`).
+    last_used: AtomicU64,
     /// The server partition (`pk`) this slot stands for, once a response named one.
     server: Mutex<Option<ServerPartition>>,
 }
@@ -106,12 +109,30 @@ impl Slot {
             concurrency,
             controller: Mutex::new(controller),
             origin: Instant::now(),
+            last_used: AtomicU64::new(0),
             server: Mutex::new(None),
         }
     }
 
     pub(crate) fn now(&self) -> Duration {
         Instant::now().saturating_duration_since(self.origin)
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.now().as_nanos()).unwrap_or(u64::MAX);
+        self.last_used.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// How long since a request last asked for the slot.
+    fn idle_for(&self) -> Duration {
+        self.now()
+            .saturating_sub(Duration::from_nanos(self.last_used.load(Ordering::Relaxed)))
+    }
+
+    /// Whether the slot can be forgotten without losing anything a request needs: no
+    /// request for a while, no pause a server asked for.
+    fn forgettable(&self) -> bool {
+        self.idle_for() >= IDLE_PARTITION && self.limiter.paused_until().is_none()
     }
 
     pub(crate) fn admit(&self, sample: f64) -> bool {
@@ -164,14 +185,25 @@ impl Slot {
     }
 }
 
+/// A partition no request asked for in this long, and not paused, makes room for a
+/// new key when the map is full: its controller's picture of the server is stale by
+/// then, and a crawler meets more hosts over its life than it calls at once.
+const IDLE_PARTITION: Duration = Duration::from_secs(60);
+
+/// How often a full map looks for a partition to forget while none qualifies.
+const FORGET_SCAN_EVERY: Duration = Duration::from_secs(1);
+
 /// Bounded map from partition key to its state; keys past the bound share one
-/// overflow partition rather than growing memory without end.
+/// overflow partition rather than growing memory without end, until a partition has
+/// been idle long enough to make room.
 pub(crate) struct Partitions<K> {
     map: Mutex<HashMap<K, Arc<Slot>>>,
     overflow: Mutex<Option<Arc<Slot>>>,
     /// The slot of each server partition a response named (at most `max`).
     by_server: Mutex<HashMap<ServerPartition, Arc<Slot>>>,
     max: usize,
+    /// When a full map last looked for a partition to forget and found none.
+    last_scan: Mutex<Option<Instant>>,
 }
 
 impl<K: Hash + Eq + Clone> Partitions<K> {
@@ -181,6 +213,7 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
             overflow: Mutex::new(None),
             by_server: Mutex::new(HashMap::new()),
             max: max.max(1),
+            last_scan: Mutex::new(None),
         }
     }
 
@@ -190,15 +223,14 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
 
     /// The slot that [`get_or_insert`](Self::get_or_insert) would give `key` now,
     /// without creating one: the key's own slot, else the overflow slot when the map
-    /// is full (the map never shrinks, so such a key can only ever be served there).
-    /// `None` when the key would get a slot of its own, or the overflow slot it would
-    /// use does not exist yet.
+    /// is full. `None` when the key would get a slot of its own, or the overflow slot
+    /// it would use does not exist yet.
     pub(crate) fn get(&self, key: &K) -> Option<Arc<Slot>> {
         let map = lock(&self.map);
         if let Some(s) = map.get(key) {
             return Some(s.clone());
         }
-        if map.len() < self.max {
+        if map.len() < self.max || map.values().any(|slot| slot.forgettable()) {
             return None;
         }
         // No path takes the map while holding the overflow, so holding both is safe.
@@ -210,17 +242,48 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
     pub(crate) fn get_or_insert(&self, key: &K, make: impl Fn() -> Slot) -> Arc<Slot> {
         let mut map = lock(&self.map);
         if let Some(s) = map.get(key) {
+            s.touch();
             return s.clone();
+        }
+        if map.len() >= self.max {
+            self.forget_one(&mut map);
         }
         if map.len() < self.max {
             let s = Arc::new(make());
+            s.touch();
             map.insert(key.clone(), s.clone());
             return s;
         }
         drop(map);
-        lock(&self.overflow)
+        let overflow = lock(&self.overflow)
             .get_or_insert_with(|| Arc::new(make()))
-            .clone()
+            .clone();
+        overflow.touch();
+        overflow
+    }
+
+    /// Makes room in a full map: forgets the key whose partition has been idle the
+    /// longest, if one qualifies ([`Slot::forgettable`]). Looks at most once a second
+    /// while none does, so that a run of new keys in the overflow does not scan the
+    /// map for each.
+    fn forget_one(&self, map: &mut HashMap<K, Arc<Slot>>) {
+        let mut last_scan = lock(&self.last_scan);
+        let now = Instant::now();
+        if last_scan.is_some_and(|at| now.saturating_duration_since(at) < FORGET_SCAN_EVERY) {
+            return;
+        }
+        let stalest = map
+            .iter()
+            .filter(|(_, slot)| slot.forgettable())
+            .max_by_key(|(_, slot)| slot.idle_for())
+            .map(|(key, _)| key.clone());
+        match stalest {
+            Some(key) => {
+                map.remove(&key);
+                *last_scan = None;
+            }
+            None => *last_scan = Some(now),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
