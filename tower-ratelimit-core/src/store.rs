@@ -28,7 +28,7 @@ mod vacated;
 pub use memory::MemoryStore;
 pub(crate) use quota_cell::QuotaCell;
 pub use quota_changes::{QuotaChange, QuotaChanges};
-pub use vacated::VacatedSlots;
+pub use vacated::{VacatedSlot, VacatedSlots};
 
 use crate::algorithm::{Admission, Nanos, Reservation, Snapshot, Verdict};
 use crate::error::StoreError;
@@ -223,21 +223,21 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// less.
     fn refund(&self, _key: &K, _cost: u64) {}
 
-    /// A request of `key` that [reserved](RateStore::reserve) `cost` units for a slot
-    /// at `slot` gave up before it came (a caller's timeout). `booked` is the quota and
-    /// the store's change count ([`QuotaChanges::generation`], 0 for a store that keeps
-    /// none) read just after the booking.
+    /// A request of `key` that [reserved](RateStore::reserve) a slot gave it up before
+    /// it came (a caller's timeout); `vacated` says which slot, its cost, and what it
+    /// was booked under.
     ///
     /// The units cannot go back to the bucket: reservations made after them sleep
     /// until slots placed behind theirs, and a newcomer would start in one of those.
     /// A store that can keeps the slot instead, and hands it to the key's next
-    /// reservation that fits it (as long as the quota is still `booked`'s): the same
-    /// units start at the same instant. Without this a line of requests that time out
-    /// before their slots wastes every one of them (see the
+    /// reservation that fits it (as long as the quota is still the one it was booked
+    /// under): the same units start at the same instant. Without this a line of
+    /// requests that time out before their slots wastes every one of them (see the
     /// [`keyed`](crate::keyed) module's docs). [`KeyedMemoryStore`](crate::keyed::KeyedMemoryStore)
-    /// keeps them (in a [`VacatedSlots`]); the default, and `tower-ratelimit-redis`'s
-    /// store, leave the slot unused, which only ever admits less.
-    fn vacate(&self, _key: &K, _slot: tokio::time::Instant, _cost: u64, _booked: (Quota, u64)) {}
+    /// keeps them (in a [`VacatedSlots`]), and so does `tower-ratelimit-redis`'s store
+    /// for the requests of its own process; the default leaves the slot unused, which
+    /// only ever admits less.
+    fn vacate(&self, _key: &K, _vacated: VacatedSlot) {}
 
     /// Empties `key`'s bucket as of `until`, so that from then on its requests start
     /// at the quota's rate, with no burst (see

@@ -188,6 +188,7 @@ impl RedisStoreBuilder {
                     u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
                 ),
                 born: tokio::time::Instant::now(),
+                vacated: Default::default(),
             }),
         }
     }

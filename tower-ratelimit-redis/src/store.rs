@@ -94,7 +94,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower_ratelimit_core::algorithm::Snapshot;
 use tower_ratelimit_core::error::{CostTooLarge, StoreError};
-use tower_ratelimit_core::store::{Decision, RateStore};
+use tower_ratelimit_core::store::{Decision, RateStore, VacatedSlot, VacatedSlots};
 use tower_ratelimit_core::Quota;
 
 /// A [`RateStore`] whose buckets live in Redis (or Valkey). Cheap to clone: clones
@@ -146,6 +146,9 @@ pub(crate) struct Inner<C> {
     /// (see `give_back`).
     pub(crate) slow_round_trip: AtomicU64,
     pub(crate) born: Instant,
+    /// Slots that this process's waiting requests booked in Redis and gave up, for
+    /// the next requests of their keys here (see `RateStore::vacate`).
+    pub(crate) vacated: VacatedSlots<Vec<u8>>,
 }
 
 impl RedisStore<ConnectionManager> {
@@ -269,6 +272,39 @@ impl<C> Inner<C> {
             age_us: micros(Instant::now().saturating_duration_since(taken_at)),
             slack_us: micros(slack),
         }
+    }
+
+    /// See [`RateStore::vacate`] on [`RedisStore`].
+    fn vacate(&self, key: Vec<u8>, vacated: VacatedSlot) {
+        let slack = self.timeout.saturating_mul(2);
+        let policy_answered_since = self
+            .since_born(&self.policy_answered, slack)
+            .is_some_and(|until| until.is_none_or(|until| until >= vacated.booked_at));
+        if !policy_answered_since {
+            self.vacated.vacate(&key, vacated);
+        }
+    }
+
+    /// A reservation of `cost` units of `key` in a slot this process booked and gave
+    /// up, if one fits. Redis counted its units at its instant, and keeps every key
+    /// until its bucket is full again, past its bookings, so a later booking there
+    /// could only be later than it.
+    fn take_vacated(&self, key: &[u8], cost: u64, max_wait: Duration) -> Option<Decision> {
+        let quota = self.current_quota();
+        let at = self
+            .vacated
+            .take(&key.to_vec(), cost, max_wait, || (quota, 0))?;
+        let wait = at.saturating_duration_since(Instant::now());
+        Some(Decision::Allowed {
+            // Nothing was asked of Redis: the bucket as the slot leaves it, empty
+            // until the slot.
+            snapshot: Snapshot {
+                limit: self.algorithm.max_cost(&quota),
+                remaining: 0,
+                reset: wait,
+            },
+            wait,
+        })
     }
 
     /// Keeps the slowest recent round trip: the new one if slower, else the old one
@@ -566,7 +602,17 @@ where
         )
     }
 
+    /// Books in Redis, unless a slot a request of this process booked for `key` and
+    /// gave up fits ([`RateStore::vacate`]): that one starts without a call.
     fn reserve(&self, key: &K, cost: u64, max_wait: Duration) -> Self::Future {
+        if self.inner.vacated.holds_any() {
+            if let Some(decision) =
+                self.inner
+                    .take_vacated(&self.inner.redis_key(key), cost, max_wait)
+            {
+                return Box::pin(std::future::ready(Ok(decision)));
+            }
+        }
         self.deciding(
             key,
             Ask {
@@ -661,6 +707,14 @@ where
 
     fn quota(&self, _key: &K) -> Quota {
         self.inner.current_quota()
+    }
+
+    /// Keeps a slot a request of this process booked in Redis and gave up, for the
+    /// key's next reservation here; not when the failure policy answered within the
+    /// slack before its booking or since (its units may never have been taken in
+    /// Redis).
+    fn vacate(&self, key: &K, vacated: VacatedSlot) {
+        self.inner.vacate(self.inner.redis_key(key), vacated);
     }
 
     fn max_cost(&self, _key: &K) -> u64 {

@@ -24,12 +24,13 @@ use super::limiter::{KeySlot, KeyedRateLimiter};
 use crate::error::{BoxError, RateLimited, WaitTooLong};
 use crate::limiter::booked_slot::BookedSlot;
 use crate::quota::Quota;
-use crate::store::{Decision, RateStore};
+use crate::store::{Decision, RateStore, VacatedSlot};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use tokio::time::Instant;
 use tower_service::Service;
 
 /// A wait-mode request's booking: what its slot follows while it sleeps, and what
@@ -67,14 +68,19 @@ pin_project! {
         // while this one goes unused.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let (StateProj::Waiting { slot, .. }, Some(booking)) =
+            if let (StateProj::Waiting { slot, booked_at, .. }, Some(booking)) =
                 (this.state.project(), this.booking.as_ref())
             {
+                let (quota, generation) = booking.booked;
                 booking.limiter.store().vacate(
                     &booking.key,
-                    slot.deadline(),
-                    booking.cost,
-                    booking.booked,
+                    VacatedSlot {
+                        at: slot.deadline(),
+                        cost: booking.cost,
+                        quota,
+                        generation,
+                        booked_at: *booked_at,
+                    },
                 );
             }
         }
@@ -94,6 +100,8 @@ pin_project! {
         },
         Waiting {
             slot: BookedSlot,
+            // When the store's decision arrived.
+            booked_at: Instant,
             inner: Option<S>,
             req: Option<Req>,
         },
@@ -193,6 +201,7 @@ where
                             };
                             State::Waiting {
                                 slot,
+                                booked_at: Instant::now(),
                                 inner: inner.take(),
                                 req: req.take(),
                             }
@@ -201,7 +210,9 @@ where
                     };
                     state.set(next);
                 }
-                StateProj::Waiting { slot, inner, req } => {
+                StateProj::Waiting {
+                    slot, inner, req, ..
+                } => {
                     match booking.as_ref() {
                         Some(Booking { key, limiter, .. }) => {
                             ready!(slot.poll(cx, &KeySlot { key, limiter }));

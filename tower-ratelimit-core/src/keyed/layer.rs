@@ -64,7 +64,8 @@ pub(super) enum Mode {
 ///   `max_wait` so that a hot key is refused ([`crate::error::WaitTooLong`]) instead
 ///   of queueing without end. A request dropped while it sleeps (a caller's timeout)
 ///   leaves its slot to the key's next request, which starts there instead of booking
-///   a later one (in a [`KeyedMemoryStore`]; a remote store leaves it unused): a line of
+///   a later one (in a [`KeyedMemoryStore`], and in `tower-ratelimit-redis`'s store for
+///   the requests of its own process; other remote stores leave it unused): a line of
 ///   requests that time out before their slots does not take the key's rate down with
 ///   it.
 ///   Holding the readiness through the sleep is deliberate: it keeps backpressure (an

@@ -33,7 +33,7 @@ use crate::algorithm::{Algorithm, Gcra, Snapshot};
 use crate::error::{BoxError, StoreError, WaitTooLong};
 use crate::limiter::booked_slot::{booked_under, BookedSlot, SlotQuota};
 use crate::quota::Quota;
-use crate::store::{Decision, RateStore};
+use crate::store::{Decision, RateStore, VacatedSlot};
 use std::fmt;
 use std::future::poll_fn;
 use std::hash::{BuildHasher, Hash};
@@ -131,6 +131,7 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
                         slot: self.booked_slot(wait, booked),
                         source: KeySlot { key, limiter: self },
                         booked,
+                        booked_at: tokio::time::Instant::now(),
                         cost,
                         due: false,
                     };
@@ -191,6 +192,7 @@ struct Sleeper<'a, K, St: RateStore<K>> {
     slot: BookedSlot,
     source: KeySlot<'a, K, St>,
     booked: (Quota, u64),
+    booked_at: tokio::time::Instant,
     cost: u64,
     due: bool,
 }
@@ -207,9 +209,17 @@ impl<K, St: RateStore<K>> Drop for Sleeper<'_, K, St> {
     fn drop(&mut self) {
         if !self.due {
             let KeySlot { key, limiter } = self.source;
-            limiter
-                .store
-                .vacate(key, self.slot.deadline(), self.cost, self.booked);
+            let (quota, generation) = self.booked;
+            limiter.store.vacate(
+                key,
+                VacatedSlot {
+                    at: self.slot.deadline(),
+                    cost: self.cost,
+                    quota,
+                    generation,
+                    booked_at: self.booked_at,
+                },
+            );
         }
     }
 }

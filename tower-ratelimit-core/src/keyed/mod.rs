@@ -114,7 +114,8 @@
 //! A request that gives up while it sleeps (a timeout around the layer shorter than
 //! its wait) cannot give its units back: requests booked after it sleep until slots
 //! placed behind its own. The in-memory store keeps its slot instead and hands it to
-//! the key's next request, which starts there. Before, such slots went unused: with
+//! the key's next request, which starts there (`tower-ratelimit-redis`'s store does the
+//! same for the requests of its process). Before, such slots went unused: with
 //! a 1 s timeout around a 10/s key sent 20/s for 10 s, no request got through from
 //! the third second until 16 s after the overload ended; now 10 a second do, then
 //! every request (`tests/keyed_vacated_slots.rs`).

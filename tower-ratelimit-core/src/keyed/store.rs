@@ -31,7 +31,9 @@ use crate::algorithm::{Algorithm, Gcra, Nanos, Snapshot};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::quota::Quota;
-use crate::store::{duration_nanos, Decision, QuotaCell, QuotaChanges, RateStore, VacatedSlots};
+use crate::store::{
+    duration_nanos, Decision, QuotaCell, QuotaChanges, RateStore, VacatedSlot, VacatedSlots,
+};
 use std::fmt;
 use std::future::{ready, Ready};
 use std::hash::{BuildHasher, Hash};
@@ -593,8 +595,8 @@ where
         self.algorithm.rescales_bookings()
     }
 
-    fn vacate(&self, key: &K, slot: tokio::time::Instant, cost: u64, booked: (Quota, u64)) {
-        self.vacated.vacate(key, slot, cost, booked);
+    fn vacate(&self, key: &K, vacated: VacatedSlot) {
+        self.vacated.vacate(key, vacated);
     }
 
     fn quota_changes(&self) -> Option<&QuotaChanges> {

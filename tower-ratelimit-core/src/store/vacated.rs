@@ -60,13 +60,22 @@ const MAX_KEYS: usize = 1024;
 /// needs before they come due, and a bound on the work of a lookup.
 const MAX_SLOTS_PER_KEY: usize = 64;
 
-/// One vacated slot.
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    at: Instant,
-    cost: u64,
-    /// The quota and the store's change count it was booked under.
-    booked: (Quota, u64),
+/// A slot a request booked and gave up before it came (see
+/// [`RateStore::vacate`](super::RateStore::vacate)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VacatedSlot {
+    /// When the slot starts.
+    pub at: Instant,
+    /// The units it holds.
+    pub cost: u64,
+    /// The quota it was booked under.
+    pub quota: Quota,
+    /// The store's count of quota changes when it was booked
+    /// ([`QuotaChanges::generation`](super::QuotaChanges::generation); 0 for a store
+    /// that keeps none).
+    pub generation: u64,
+    /// When the store's decision that booked it arrived.
+    pub booked_at: Instant,
 }
 
 /// The vacated slots of a store that books ahead, by key (`()` for a store of one
@@ -74,7 +83,7 @@ struct Slot {
 /// keeps, and hands out before it books. Bounded: at most 1,024 keys with slots and 64
 /// slots per key; slots beyond that go unused, as without it.
 pub struct VacatedSlots<K> {
-    by_key: Mutex<HashMap<K, Vec<Slot>>>,
+    by_key: Mutex<HashMap<K, Vec<VacatedSlot>>>,
     /// How many keys hold slots: read without the lock on every booking, so that a
     /// store with none pays one load.
     keys: AtomicU64,
@@ -98,24 +107,24 @@ impl<K> Default for VacatedSlots<K> {
 }
 
 impl<K: Hash + Eq + Clone> VacatedSlots<K> {
-    /// Keeps the slot at `at` of `cost` units that a request of `key`, booked under
-    /// `booked`, left. A slot already due, or one over the bounds, is not kept.
-    pub fn vacate(&self, key: &K, at: Instant, cost: u64, booked: (Quota, u64)) {
+    /// Keeps `slot`, which a request of `key` left. A slot already due, one of no
+    /// units, or one over the bounds, is not kept.
+    pub fn vacate(&self, key: &K, slot: VacatedSlot) {
         let now = Instant::now();
-        if at <= now || cost == 0 {
+        if slot.at <= now || slot.cost == 0 {
             return;
         }
         let mut by_key = lock(&self.by_key);
         if let Some(slots) = by_key.get_mut(key) {
-            slots.retain(|slot| slot.at > now);
+            slots.retain(|kept| kept.at > now);
             if slots.len() < MAX_SLOTS_PER_KEY {
-                slots.push(Slot { at, cost, booked });
+                slots.push(slot);
             }
             return;
         }
         if by_key.len() >= MAX_KEYS {
             by_key.retain(|_, slots| {
-                slots.retain(|slot| slot.at > now);
+                slots.retain(|kept| kept.at > now);
                 !slots.is_empty()
             });
             if by_key.len() >= MAX_KEYS {
@@ -123,7 +132,7 @@ impl<K: Hash + Eq + Clone> VacatedSlots<K> {
                 return;
             }
         }
-        by_key.insert(key.clone(), vec![Slot { at, cost, booked }]);
+        by_key.insert(key.clone(), vec![slot]);
         self.keys.store(by_key.len() as u64, Ordering::Relaxed);
     }
 
@@ -151,7 +160,7 @@ impl<K: Hash + Eq + Clone> VacatedSlots<K> {
         let now = Instant::now();
         let mut by_key = lock(&self.by_key);
         let slots = by_key.get_mut(key)?;
-        slots.retain(|slot| slot.at > now && slot.booked == booked);
+        slots.retain(|slot| slot.at > now && (slot.quota, slot.generation) == booked);
         let earliest = slots
             .iter()
             .enumerate()
