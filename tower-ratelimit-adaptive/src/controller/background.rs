@@ -6,13 +6,16 @@
 //! errors that some share of requests meets at any rate. Read as a throttle, each of
 //! the latter cuts the rate and starts a cruise, and a steady 1 % of them held a
 //! client of an unlimited server at 48 requests a second where 1,280 were possible.
-//! So an overload counts as a throttle only when overloads stand out: over the last
-//! second they are at least half of the answers, or more than their usual share
-//! gives by chance (three standard deviations over what it gives, plus half an
+//! So at 80 answers a second or more, an overload counts as a throttle only when
+//! overloads stand out: over the last second they are at least half of the answers,
+//! or more than their usual share gives by chance (three standard deviations over what it gives, plus half an
 //! overload, or one and a half while cruising under the estimate, where a lone one is
 //! more likely chance). On a server that never fails otherwise, the first overload of
 //! a probe step stands out, as it should; on one that fails 1 % of 1,280 answers a
-//! second, 24 do. Otherwise it is an answer that says nothing about the limit.
+//! second, 24 do. Otherwise it is an answer that says nothing about the limit. Under
+//! 80 answers a second every overload counts: a second holds too few answers to tell
+//! a client's own overload from chance, and it would be learned as the background
+//! (a capacity falling from 40/s to 10/s left a client 40 % over it).
 //!
 //! The usual share is learned while the client cruises under its estimate, where the
 //! errors it meets are not of its own making, over half a minute; while they stand out
@@ -44,6 +47,10 @@ const MAJORITY: f64 = 0.5;
 
 /// The recent window, and the span of the usual share.
 const RECENT: Duration = Duration::from_secs(1);
+
+/// The fewest answers over the last second (decayed: a steady rate holds its rate's
+/// worth) that tell overloads from chance.
+const MIN_ANSWERS: f64 = 80.0;
 const USUAL: Duration = Duration::from_secs(30);
 
 /// What an answer weighs in the usual share while overloads stand out.
@@ -139,6 +146,13 @@ impl BackgroundErrors {
     /// answers.
     fn stands_out(&self, cruising: bool) -> bool {
         let (overloads, answers) = (self.recent.overloads, self.recent.answers);
+        // Under this many answers a second, the test cannot tell a client's own
+        // overload from chance (4 load errors among 12 answers pass for a background
+        // of a few percent), and it would learn them as the background: every
+        // overload counts, as it did before this filter.
+        if answers < MIN_ANSWERS {
+            return true;
+        }
         let expected = self.usual.share() * answers;
         let margin = if cruising { 1.5 } else { 0.5 };
         overloads > 0.0
@@ -166,8 +180,10 @@ mod tests {
     #[test]
     fn a_steady_share_of_errors_is_background() {
         let mut errors = BackgroundErrors::default();
-        // 100 answers a second, 1 in 50 an error: learned while cruising...
-        assert_eq!(feed(&mut errors, 0, 3_000, 50, true), 0);
+        // 100 answers a second, 1 in 50 an error: learned while cruising (once a
+        // second holds enough answers to judge)...
+        feed(&mut errors, 0, 200, 50, true);
+        assert_eq!(feed(&mut errors, 200, 2_800, 50, true), 0);
         // ...and not taken for load when the client probes above its estimate.
         assert_eq!(feed(&mut errors, 3_000, 3_000, 50, false), 0);
     }
