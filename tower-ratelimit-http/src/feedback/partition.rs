@@ -2,8 +2,8 @@
 //! or [`ByRouteOf`], a Discord bucket or a policy's `pk` the server names), so a
 //! throttle on one partition does not stop the others; a pause applies to all of a
 //! server's partitions when it says its limit is global, and a pause of the global
-//! limiter (yours) to every partition. Requests waiting for their partitions are
-//! bounded ([`PartitionedFeedbackLayer::max_waiting`]), so `call_all` is held back.
+//! limiter (yours) to every partition. Bound the requests waiting for their
+//! partitions ([`PartitionedFeedbackLayer::max_waiting`]) to hold `call_all` back.
 //!
 //! ```
 //! use std::time::Duration;
@@ -369,6 +369,12 @@ impl Partitions {
         let tick = table.tick;
         if let Some(entry) = table.limiters.get_mut(partition) {
             entry.last_used = tick;
+            // Made through `limiter` before any request (no origin), or shared by
+            // several servers' keys: the server using it last is the one whose global
+            // refusal empties it.
+            if !origin.is_empty() && entry.origin != origin {
+                entry.origin = origin.to_vec();
+            }
             return entry.limiter.clone();
         }
         let limiter = RateLimiter::new(self.quota);
@@ -474,13 +480,15 @@ async fn wait_out_pause(limiter: &RateLimiter) {
     }
 }
 
-/// Drops the least recently used partition, preferring one that is not paused (a
-/// paused one carries a server's instruction); whether one was dropped.
+/// Drops the least recently used partition that is not paused (a paused one carries
+/// a server's instruction: the table holds it over its bound until the pause ends,
+/// which the parser's cap bounds); whether one was dropped.
 fn evict(table: &mut Table) -> bool {
     let victim = table
         .limiters
         .iter()
-        .min_by_key(|(_, e)| (e.limiter.paused_until().is_some(), e.last_used))
+        .filter(|(_, e)| e.limiter.paused_until().is_none())
+        .min_by_key(|(_, e)| e.last_used)
         .map(|(k, _)| k.clone());
     victim.is_some_and(|k| table.limiters.remove(&k).is_some())
 }
@@ -493,8 +501,9 @@ pub struct PartitionedFeedbackLayer<P = ByHost, C = DefaultClassifier> {
     partitions: Arc<Partitions>,
     by: Arc<P>,
     steer: Arc<Steer<C>>,
-    /// Permits for the requests waiting for their partitions, shared by the services.
-    waiting: Arc<Semaphore>,
+    /// Places for the requests waiting for their partitions, shared by the services,
+    /// when bounded ([`PartitionedFeedbackLayer::max_waiting`]).
+    waiting: Option<Arc<Semaphore>>,
 }
 
 impl<P, C> Clone for PartitionedFeedbackLayer<P, C> {
@@ -503,7 +512,7 @@ impl<P, C> Clone for PartitionedFeedbackLayer<P, C> {
             partitions: Arc::clone(&self.partitions),
             by: Arc::clone(&self.by),
             steer: Arc::clone(&self.steer),
-            waiting: Arc::clone(&self.waiting),
+            waiting: self.waiting.clone(),
         }
     }
 }
@@ -520,15 +529,12 @@ impl PartitionedFeedbackLayer {
     /// Most partitions held by default.
     pub const DEFAULT_MAX_PARTITIONS: usize = 1024;
 
-    /// Most requests waiting for their partitions at once by default.
-    pub const DEFAULT_MAX_WAITING: usize = 1024;
-
     /// A limiter of `quota` per host. Every request also honours the pauses of
     /// `global`, which is yours to pause (its rate is not spent here: for a rate over
     /// all hosts, put it in a `RateLimitLayer` outside, see [`Partitions::global`]).
     pub fn new(quota: Quota, global: RateLimiter) -> Self {
         PartitionedFeedbackLayer {
-            waiting: Arc::new(Semaphore::new(Self::DEFAULT_MAX_WAITING)),
+            waiting: None,
             partitions: Arc::new(Partitions::new(quota, global, Self::DEFAULT_MAX_PARTITIONS)),
             by: Arc::new(ByHost),
             steer: Arc::new(Steer {
@@ -553,17 +559,21 @@ impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
     }
 
     /// Bounds the requests waiting for their partitions (their turn, a pause) at
-    /// once, across every clone of the layer and the services it made (at least 1;
-    /// [`DEFAULT_MAX_WAITING`](PartitionedFeedbackLayer::DEFAULT_MAX_WAITING) by
-    /// default): past it, `poll_ready` waits for one to start. That is what holds
-    /// back a caller that drives the layer with `call_all` over a client that is
-    /// always ready (hyper's, reqwest's): the partition is known only in `call`, so
-    /// without the bound the whole input would be pulled in and wait in memory. The
-    /// price: when the bound is reached, requests of a paused partition hold places
-    /// that another partition's requests could use. Call it while building: services
-    /// made before keep the bound they had.
+    /// once, across every clone of the layer made after this call and the services
+    /// they make (at least 1; unbounded by default): past it, `poll_ready` waits for
+    /// one of them to start. Set it when a caller drives the layer with `call_all`
+    /// over a client that is always ready (hyper's, reqwest's): the partition is known
+    /// only in `call`, so without a bound the whole input is pulled in and waits in
+    /// memory (100,000 requests in a second, at 10/s). Two prices: when the bound is
+    /// reached, requests of a paused partition hold places that another partition's
+    /// requests could use; and a place is held from `poll_ready` until the request's
+    /// future starts it, so a caller that makes calls and only awaits their futures
+    /// later (`join_all` over a loop of `ready` and `call`) waits for ever on the call
+    /// past the bound, as behind tower's `ConcurrencyLimit`. Services made before
+    /// keep the bound they had.
     pub fn max_waiting(mut self, max: usize) -> Self {
-        self.waiting = Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS)));
+        let max = max.clamp(1, Semaphore::MAX_PERMITS);
+        self.waiting = Some(Arc::new(Semaphore::new(max)));
         self
     }
 
@@ -633,7 +643,7 @@ impl<S, P, C> Layer<S> for PartitionedFeedbackLayer<P, C> {
             partitions: Arc::clone(&self.partitions),
             by: Arc::clone(&self.by),
             steer: Arc::clone(&self.steer),
-            waiting: Arc::clone(&self.waiting),
+            waiting: self.waiting.clone(),
             place: Place::None,
         }
     }
@@ -642,12 +652,12 @@ impl<S, P, C> Layer<S> for PartitionedFeedbackLayer<P, C> {
 /// The service of [`PartitionedFeedbackLayer`]. Clones share the partitions.
 ///
 /// The partition is known only in `call`, so a request waits for its partition (its
-/// turn, a pause) in its response future. `poll_ready` holds a caller back in two
-/// ways: it takes one of the layer's places for waiting requests
-/// ([`PartitionedFeedbackLayer::max_waiting`]), which the request gives back when it
-/// starts, and it is the inner service's readiness, which the request keeps while it
-/// waits. The places bound the requests waiting in memory over a client that is
-/// always ready (hyper's, reqwest's). Keeping the inner readiness keeps each start
+/// turn, a pause) in its response future. `poll_ready` is the inner service's
+/// readiness, which the request keeps while it waits, and, when the layer bounds them
+/// ([`PartitionedFeedbackLayer::max_waiting`]), one of its places for waiting
+/// requests, which the request gives back when it starts. Over a client that is always
+/// ready (hyper's, reqwest's) only that bound holds `call_all` back: without it the
+/// input is pulled in as fast as it comes. Keeping the inner readiness keeps each start
 /// within its partition's quota and outside its pauses; the price is that, with a
 /// concurrency limit inside this layer, a paused partition's requests hold permits
 /// that other partitions could use. Put the concurrency limit per host (one client
@@ -657,7 +667,7 @@ pub struct PartitionedFeedback<S, P, C> {
     partitions: Arc<Partitions>,
     by: Arc<P>,
     steer: Arc<Steer<C>>,
-    waiting: Arc<Semaphore>,
+    waiting: Option<Arc<Semaphore>>,
     place: Place,
 }
 
@@ -677,7 +687,7 @@ impl<S: Clone, P, C> Clone for PartitionedFeedback<S, P, C> {
             partitions: Arc::clone(&self.partitions),
             by: Arc::clone(&self.by),
             steer: Arc::clone(&self.steer),
-            waiting: Arc::clone(&self.waiting),
+            waiting: self.waiting.clone(),
             place: Place::None,
         }
     }
@@ -710,7 +720,9 @@ where
             match &mut self.place {
                 Place::Held(_) => break,
                 Place::None => {
-                    let waiting = Arc::clone(&self.waiting);
+                    let Some(waiting) = self.waiting.clone() else {
+                        break;
+                    };
                     self.place =
                         Place::Taking(Box::pin(async move { waiting.acquire_owned().await.ok() }));
                 }
