@@ -152,6 +152,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
         let max_keys = max_keys.max(1);
         let (shard_count, per_shard_cap) = layout(max_keys);
         self.shards = Shards::new(shard_count, self.shards_hasher());
+        self.vacated = VacatedSlots::default().with_max_keys(max_keys);
         self.max_keys = max_keys;
         self.per_shard_cap = per_shard_cap;
         self
@@ -358,8 +359,9 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// key was held.
     pub fn remove(&self, key: &K) -> bool {
         let removed = self.shards.write(key).map.remove(key).is_some();
-        // Slots its waiting requests left were counted in the bucket just dropped.
-        self.vacated.forget(key);
+        // Slots its waiting requests left, or will leave, were counted in the bucket
+        // just dropped: a fresh one's requests would start in them uncharged.
+        self.vacated.forget_booked_until_now();
         removed
     }
 
@@ -393,7 +395,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
 
     /// Forgets every key.
     pub fn clear(&self) {
-        self.vacated.clear();
+        self.vacated.forget_booked_until_now();
         let now = self.clock.now();
         self.shards.for_each_shard(|shard| {
             shard.map.clear();
@@ -416,7 +418,8 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// plus one more such table for the moment a shard moves its entries to a new
     /// table (each thread inserting at the same time may add one). Heap memory owned
     /// by keys or states comes on top (none for integer or address keys with
-    /// [`Gcra`]).
+    /// [`Gcra`]), and so do the slots waiting requests gave up ([`VacatedSlots`]: at
+    /// most 64 of about 80 bytes for each of at most `min(max_keys, 1024)` keys).
     pub fn max_table_bytes(&self) -> usize {
         let shard = table_bytes(buckets_for(self.per_shard_cap), entry_size::<K, A>());
         shard.saturating_mul(self.shards.count() + 1)
@@ -461,6 +464,11 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
         if !decision.is_allowed() || self.algorithm.is_idle(&state, quota, now) {
             // Nothing was taken that a fresh bucket would not give again.
             return Ok(decision);
+        }
+        if self.policy == CapPolicy::EvictLeastBusy && shard.map.len() >= self.per_shard_cap {
+            // A bucket may be dropped to make room: slots vacated of it must not go to
+            // the fresh bucket its key may get later.
+            self.vacated.forget_booked_until_now();
         }
         shard
             .make_room(

@@ -53,7 +53,7 @@ use std::hash::Hash;
 use tokio::time::Instant;
 
 /// The most keys with vacated slots held at once; a slot vacated beyond it stays
-/// unused, as before this existed.
+/// unused, as without this.
 const MAX_KEYS: usize = 1024;
 
 /// The most vacated slots held per key: more than a line of abandoned requests
@@ -80,19 +80,27 @@ pub struct VacatedSlot {
 
 /// The vacated slots of a store that books ahead, by key (`()` for a store of one
 /// bucket): what a store implementing [`RateStore::vacate`](super::RateStore::vacate)
-/// keeps, and hands out before it books. Bounded: at most 1,024 keys with slots and 64
-/// slots per key; slots beyond that go unused, as without it.
+/// keeps, and hands out before it books. Bounded: at most 1,024 keys with slots (fewer
+/// with [`VacatedSlots::with_max_keys`]) and 64 slots per key, about 80 bytes each;
+/// slots beyond that go unused, as without it.
 pub struct VacatedSlots<K> {
     by_key: Mutex<HashMap<K, Vec<VacatedSlot>>>,
-    /// How many keys hold slots: read without the lock on every booking, so that a
-    /// store with none pays one load.
-    keys: AtomicU64,
+    max_keys: usize,
+    /// The latest instant of any slot kept (nanoseconds after `base`): once it has
+    /// passed, every slot is worthless, and the stores skip the lock.
+    latest: AtomicU64,
+    /// Slots booked at or before this instant (nanoseconds after `base`, plus one; 0:
+    /// none) are not kept nor handed out: their key's bucket was dropped since
+    /// ([`VacatedSlots::forget_booked_until_now`]).
+    forgotten_until: AtomicU64,
+    base: Instant,
 }
 
 impl<K> fmt::Debug for VacatedSlots<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VacatedSlots")
-            .field("keys", &self.keys.load(Ordering::Relaxed))
+            .field("holds_any", &self.holds_any())
+            .field("max_keys", &self.max_keys)
             .finish_non_exhaustive()
     }
 }
@@ -101,50 +109,91 @@ impl<K> Default for VacatedSlots<K> {
     fn default() -> Self {
         VacatedSlots {
             by_key: Mutex::new(HashMap::new()),
-            keys: AtomicU64::new(0),
+            max_keys: MAX_KEYS,
+            latest: AtomicU64::new(0),
+            forgotten_until: AtomicU64::new(0),
+            base: Instant::now(),
+        }
+    }
+}
+
+impl<K> VacatedSlots<K> {
+    /// Holds slots of at most `max_keys` keys (at most 1,024).
+    pub fn with_max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys.min(MAX_KEYS);
+        self
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether some slot kept is still ahead (read without the lock: a slot vacated
+    /// an instant ago may be missed, and go unused).
+    pub fn holds_any(&self) -> bool {
+        self.nanos(Instant::now()) < self.latest.load(Ordering::Relaxed)
+    }
+
+    /// Whether a slot booked at `booked_at` was booked before a bucket it was counted
+    /// in was dropped.
+    fn forgotten(&self, booked_at: Instant) -> bool {
+        self.nanos(booked_at) < self.forgotten_until.load(Ordering::Acquire)
+    }
+
+    /// Forgets every slot booked until now, and any vacated later that was (a
+    /// request still sleeping): for a store that dropped a bucket they were counted
+    /// in ([`KeyedMemoryStore::remove`](crate::keyed::KeyedMemoryStore::remove), an
+    /// eviction), where a fresh bucket's requests would start in them uncharged.
+    pub fn forget_booked_until_now(&self) {
+        let now = self.nanos(Instant::now()).saturating_add(1);
+        self.forgotten_until.fetch_max(now, Ordering::AcqRel);
+        if self.holds_any() {
+            lock(&self.by_key).clear();
         }
     }
 }
 
 impl<K: Hash + Eq + Clone> VacatedSlots<K> {
     /// Keeps `slot`, which a request of `key` left. A slot already due, one of no
-    /// units, or one over the bounds, is not kept.
+    /// units, one booked before a bucket it was counted in was dropped, or one over
+    /// the bounds, is not kept.
     pub fn vacate(&self, key: &K, slot: VacatedSlot) {
         let now = Instant::now();
-        if slot.at <= now || slot.cost == 0 {
+        if slot.at <= now || slot.cost == 0 || self.forgotten(slot.booked_at) {
             return;
         }
         let mut by_key = lock(&self.by_key);
-        if let Some(slots) = by_key.get_mut(key) {
-            slots.retain(|kept| kept.at > now);
-            if slots.len() < MAX_SLOTS_PER_KEY {
-                slots.push(slot);
-            }
-            return;
-        }
-        if by_key.len() >= MAX_KEYS {
+        if !by_key.contains_key(key) && by_key.len() >= self.max_keys {
             by_key.retain(|_, slots| {
                 slots.retain(|kept| kept.at > now);
                 !slots.is_empty()
             });
-            if by_key.len() >= MAX_KEYS {
-                self.keys.store(by_key.len() as u64, Ordering::Relaxed);
-                return;
-            }
         }
-        by_key.insert(key.clone(), vec![slot]);
-        self.keys.store(by_key.len() as u64, Ordering::Relaxed);
-    }
-
-    /// Whether some key holds vacated slots (read without the lock: a slot vacated
-    /// an instant ago may be missed, and go unused).
-    pub fn holds_any(&self) -> bool {
-        self.keys.load(Ordering::Relaxed) != 0
+        let room = by_key.len() < self.max_keys;
+        let kept = match by_key.get_mut(key) {
+            Some(slots) => {
+                slots.retain(|kept| kept.at > now);
+                let room = slots.len() < MAX_SLOTS_PER_KEY;
+                if room {
+                    slots.push(slot);
+                }
+                room
+            }
+            None if room => {
+                by_key.insert(key.clone(), vec![slot]);
+                true
+            }
+            None => false,
+        };
+        if kept {
+            self.latest
+                .fetch_max(self.nanos(slot.at), Ordering::Relaxed);
+        }
     }
 
     /// Takes the earliest slot of `key` that is still ahead, at most `max_wait` away,
     /// holds at least `cost` units and was booked under `booked()` (the quota and
-    /// change count in force now, read only when some key holds slots), and returns its
+    /// change count in force now, read only when some slot is kept), and returns its
     /// instant. The whole slot is taken, whatever it held over `cost`.
     pub fn take(
         &self,
@@ -160,7 +209,11 @@ impl<K: Hash + Eq + Clone> VacatedSlots<K> {
         let now = Instant::now();
         let mut by_key = lock(&self.by_key);
         let slots = by_key.get_mut(key)?;
-        slots.retain(|slot| slot.at > now && (slot.quota, slot.generation) == booked);
+        slots.retain(|slot| {
+            slot.at > now
+                && (slot.quota, slot.generation) == booked
+                && !self.forgotten(slot.booked_at)
+        });
         let earliest = slots
             .iter()
             .enumerate()
@@ -172,26 +225,19 @@ impl<K: Hash + Eq + Clone> VacatedSlots<K> {
         let taken = earliest.map(|index| slots.swap_remove(index).at);
         if slots.is_empty() {
             by_key.remove(key);
-            self.keys.store(by_key.len() as u64, Ordering::Relaxed);
         }
         taken
     }
 
     /// Forgets the slots of `key` (its bucket was dropped: they were counted there).
     pub fn forget(&self, key: &K) {
-        if !self.holds_any() {
-            return;
-        }
-        let mut by_key = lock(&self.by_key);
-        if by_key.remove(key).is_some() {
-            self.keys.store(by_key.len() as u64, Ordering::Relaxed);
+        if self.holds_any() {
+            lock(&self.by_key).remove(key);
         }
     }
 
     /// Forgets every slot.
     pub fn clear(&self) {
-        let mut by_key = lock(&self.by_key);
-        by_key.clear();
-        self.keys.store(0, Ordering::Relaxed);
+        lock(&self.by_key).clear();
     }
 }

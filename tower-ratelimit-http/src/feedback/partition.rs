@@ -548,8 +548,9 @@ impl PartitionedFeedbackLayer {
 }
 
 impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
-    /// Bounds the number of partitions (at least 1); the least recently used one is
-    /// dropped first, a paused one last. The bound is the shared table's: it holds for
+    /// Bounds the number of partitions (at least 1); the least recently used one that
+    /// is not paused is dropped first, and a paused one never (the table holds it over
+    /// the bound until its pause ends: it carries a server's instruction). The bound is the shared table's: it holds for
     /// every clone of the layer and every service it made.
     pub fn max_partitions(self, max: usize) -> Self {
         self.partitions
