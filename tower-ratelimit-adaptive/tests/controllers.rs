@@ -1581,3 +1581,68 @@ fn goodput_measures_a_fall_under_its_estimate_at_10_per_s_for_0_75_s() {
     let est = c.estimate().expect("an estimate");
     assert!((est - r0 * 4.0 / 8.0).abs() < 1e-9, "{est}");
 }
+
+/// A controller at 100/s whose quota ran out: refused from the opener at 1 s for
+/// `run` more requests 10 ms apart, then the window rolls and acceptances follow at
+/// the rate in use until the quota is read. Returns it, cruising, and the time of the
+/// last response in seconds.
+fn after_window_roll(run: u64) -> (Goodput, f64) {
+    let mut c = Goodput::new(GoodputConfig {
+        initial_rate: 100.0,
+        ..GoodputConfig::default()
+    });
+    c.observe(ms(1000), &no());
+    for i in 1..=run {
+        c.observe(ms(1000 + i * 10), &no());
+    }
+    let mut t = 1.0 + run as f64 * 0.01;
+    while c.estimate().is_none() {
+        t += 0.01;
+        c.observe(Duration::from_secs_f64(t), &ok());
+        assert!(t < 3.0, "never read the roll");
+    }
+    (c, t)
+}
+
+/// After `after_window_roll(run)`: the lengths of the first three probe steps in
+/// seconds, responses all accepted at the rate in use, and the rate a refusal
+/// during the +5 % step reverts to, as a share of the cruise.
+fn fixed_window_probe(run: u64) -> ([f64; 3], f64) {
+    let (mut c, t) = after_window_roll(run);
+    let cruise = c.rate().unwrap();
+    let mut probe = c.clone();
+    let t1 = accept_until_rate(&mut c, t, cruise * 1.04);
+    let t2 = accept_until_rate(&mut c, t1, cruise * 1.1);
+    let t3 = accept_until_rate(&mut c, t2, cruise * 1.3);
+    let t4 = accept_until_rate(&mut c, t3, cruise * 1.7);
+    let p1 = accept_until_rate(&mut probe, t, cruise * 1.04);
+    probe.observe(Duration::from_secs_f64(p1 + 0.1), &no());
+    ([t2 - t1, t3 - t2, t4 - t3], probe.rate().unwrap() / cruise)
+}
+
+#[test]
+fn goodput_probes_a_fixed_window_a_window_at_a_step_and_reverts_to_the_cruise() {
+    // 55 refused, then the roll: a quota of 44 per window read while sending at 100/s,
+    // over twice it, and three quarters accepted after it: a fixed window (a sliding
+    // log accepts at most its quota's worth then).
+    let ([s1, s2, s3], back) = fixed_window_probe(55);
+    // The +5 % and +15 % steps last a whole window; the +35 % step is an ordinary one
+    // (30 responses at 60/s, 0.5 s).
+    assert!((0.99..1.05).contains(&s1), "+5 % step {s1}");
+    assert!((0.99..1.05).contains(&s2), "+15 % step {s2}");
+    assert!(s3 < 0.6, "+35 % step {s3}");
+    // The +5 % step was refused: back to the cruise, which held for whole windows.
+    assert!(
+        (back - 1.0).abs() < 1e-9,
+        "reverted to {back} of the cruise"
+    );
+    // 40 refused: a quota of 59 read at 100/s, under twice it. Could be a sliding log
+    // (or a drop to half): ordinary 0.5 s steps, and the revert to 0.97 of the step
+    // before.
+    let ([s1, s2, _], back) = fixed_window_probe(40);
+    assert!(s1 < 0.6 && s2 < 0.6, "steps {s1} {s2}");
+    assert!(
+        (back - 0.97).abs() < 1e-9,
+        "reverted to {back} of the cruise"
+    );
+}

@@ -73,6 +73,10 @@
 //!    window server, or after such a wide step, it keeps the reverted rate (and the
 //!    short cruise).
 //!
+//! On a server recognised as a fixed window (a roll read while sending at over twice
+//! its quota), the +5 % and +15 % steps last a whole window, and a +5 % step that
+//! overshoots goes back to the cruise it started from.
+//!
 //! An advertised `RateLimit-Policy` seeds the first estimate, caps probing, and a
 //! change in it scales the rate at once by the same ratio (which keeps the shares of
 //! several clients behind one limit). A `remaining` of 0 on an accepted response
@@ -282,6 +286,15 @@ const QUICK_MIN_RATE: f64 = 9.0;
 /// Share of the responses refused before `QUICK_MEASURE` may end a measurement.
 const QUICK_REFUSED_SHARE: f64 = 0.35;
 
+/// A window roll confirmed by three quarters of the responses after it accepted, read
+/// while sending at this multiple of the quota or more, marks a fixed window (see
+/// `Goodput::fixed_window`).
+const FIXED_ROLL: f64 = 2.0;
+
+/// Probe steps up to this one last a whole window on a fixed window (see
+/// `Goodput::probe_step_at`).
+const FIXED_LONG_STEPS: u32 = 2;
+
 /// A Retry-After hold a measurement spans (see `Goodput::observe`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Held {
@@ -390,6 +403,13 @@ pub struct Goodput {
     /// after another's cut: it echoes what it accepted a window earlier, as a sliding
     /// log does (see `whole_cut`).
     log_seen: bool,
+    /// A window roll was confirmed by mostly acceptances while sending at `FIXED_ROLL`
+    /// times the quota it read or more: the server counts in fixed windows. A sliding
+    /// log after its roll accepts only as fast as the entries of a window earlier
+    /// expire, at most its quota, so under half of what such a client sends (a drop
+    /// to half, about 1.94 times the new quota, stays under the bar either way). Its
+    /// probes are shaped for it (see `probe_step_at` and `start_episode`).
+    fixed_window: bool,
     /// An accepted response since the last cut reported `remaining ≥ 2`: a later
     /// `remaining = 0` is the quota draining, not a bucket of one that is always empty.
     slack_seen: bool,
@@ -491,6 +511,7 @@ impl Goodput {
             revert_run: None,
             window_seen: false,
             log_seen: false,
+            fixed_window: false,
             slack_seen: false,
             responses: Meter::new(Duration::from_millis(50)),
             background: BackgroundErrors::default(),
@@ -523,6 +544,28 @@ impl Goodput {
         let seen = self.responses.rate(now, window) * window.as_secs_f64();
         let allowed = self.prev_rate.min(self.rate) * window.as_secs_f64();
         seen >= 0.75 * allowed - 1.0
+    }
+
+    /// The length of probe step `k`. On a fixed window, the first `FIXED_LONG_STEPS`
+    /// last a whole window: a window's refusals come when its quota runs out, up to a
+    /// window after the step that spent it, so a shorter step that drew none has not
+    /// shown that its rate passes. With 0.5 s steps at 100/s the +15 % step's refusals
+    /// came during the +35 % one, the revert went to 0.97 of the +15 % step, over the
+    /// limit, and refused 8-9 a second until a measurement over a whole window cut it
+    /// (fixed window 1 s at 100/s: a phase's steady state refused over 2 % on 59 of
+    /// 300 seeds; with this and the revert to the cruise in `start_episode`, on 2).
+    /// Not later steps, which look for a rise far over the estimate: with every step a
+    /// window long, a doubling was found too late (convergence over 10 s on 194 of
+    /// 300 seeds). Not on a server that may be a sliding log: one not yet recognised
+    /// found its doubling a second later (sliding log 100/s, 300 seeds: met every
+    /// target on 264 -> 257).
+    fn probe_step_at(&self, k: u32) -> Duration {
+        let step = self.probe_step();
+        if self.fixed_window && k <= FIXED_LONG_STEPS {
+            step.max(self.cfg.window_guard.min(self.cfg.measure_max))
+        } else {
+            step
+        }
     }
 
     fn probe_step(&self) -> Duration {
@@ -620,7 +663,14 @@ impl Goodput {
                 // cruise where its last measurement put it (100/s, seed 25: 0.91 of
                 // the limit for the rest of phase 1).
                 let held = floor * self.cfg.step.as_secs_f64();
-                if k == 2
+                if k == 1 && self.fixed_window {
+                    // On a fixed window the cruise held for several whole windows and
+                    // the +5 % step, a whole window long, did not: the quota lies in
+                    // between, and the cruise is the rate to go back to. Going under
+                    // it instead (0.97 of it), the cruise sank 3 % at each such
+                    // probe, and the first phase's goodput fell to 0.96 of the limit.
+                    floor = base / self.cfg.cruise;
+                } else if k == 2
                     && self.burst_pass
                     && !self.window_seen
                     && (BURST_MIN_RESPONSES..WIDE_MIN_RESPONSES).contains(&held)
@@ -992,6 +1042,8 @@ impl Controller for Goodput {
                     Some((q, _, n, ok)) if n >= ROLL_CONFIRM => {
                         if 4 * ok >= 3 * n || (self.log_seen && 2 * ok >= n) {
                             self.window_seen = true;
+                            self.fixed_window |=
+                                4 * ok >= 3 * n && !self.log_seen && r0 >= FIXED_ROLL * q;
                             let settle = self.cfg.settle.max(self.cfg.window_guard);
                             self.apply_estimate(now, q, floor, settle);
                             return;
@@ -1318,6 +1370,7 @@ impl Controller for Goodput {
                     if early.is_some_and(|e| b >= ECHO_MIN && e == b) && self.last_hold.is_zero() {
                         self.window_seen = true;
                         self.log_seen = true;
+                        self.fixed_window = false;
                     }
                     let whole = now.saturating_sub(start) >= self.cfg.window_guard;
                     self.finish_episode(now, r0, floor, share_counts, settle, held_quota);
@@ -1413,7 +1466,7 @@ impl Controller for Goodput {
                     self.phase = Phase::Probe {
                         base,
                         k,
-                        next_step: later(now, self.probe_step()),
+                        next_step: later(now, self.probe_step_at(k)),
                     };
                 }
             }
