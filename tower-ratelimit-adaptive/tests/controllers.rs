@@ -1627,7 +1627,7 @@ fn goodput_probes_a_fixed_window_a_window_at_a_step_and_reverts_to_the_cruise() 
     // log accepts at most its quota's worth then).
     let ([s1, s2, s3], back) = fixed_window_probe(55);
     // The +5 % and +15 % steps last a whole window; the +35 % step is an ordinary one
-    // (30 responses at 60/s, 0.5 s).
+    // (30 responses at 58/s, 0.52 s).
     assert!((0.99..1.05).contains(&s1), "+5 % step {s1}");
     assert!((0.99..1.05).contains(&s2), "+15 % step {s2}");
     assert!(s3 < 0.6, "+35 % step {s3}");
