@@ -205,11 +205,14 @@ impl<C> RedisStore<C> {
         self.inner.breaker.is_open()
     }
 
-    /// Drops this instance's cached denial of `key`, for use after its state in
-    /// Redis was reset (a `DEL` to unblock a client): the next request asks Redis.
-    /// Without it, a cached denial answers for at most
-    /// [`MAX_AGE`](crate::negative_cache::MAX_AGE). Returns whether one was held.
+    /// Drops this instance's cached denial of `key`, and the slots its waiting
+    /// requests gave up (of every key: they were booked in a state a reset may have
+    /// dropped), for use after its state in Redis was reset (a `DEL` to unblock a
+    /// client): the next request asks Redis. Without it, a cached denial answers for
+    /// at most [`MAX_AGE`](crate::negative_cache::MAX_AGE). Returns whether a denial
+    /// was held.
     pub fn forget<K: RedisKey + ?Sized>(&self, key: &K) -> bool {
+        self.inner.vacated.forget_booked_until_now();
         let key = self.inner.redis_key(key);
         self.inner
             .negative
@@ -297,11 +300,15 @@ impl<C> Inner<C> {
         let wait = at.saturating_duration_since(Instant::now());
         Some(Decision::Allowed {
             // Nothing was asked of Redis: the bucket as the slot leaves it, empty
-            // until the slot.
+            // until the slot, and full again at the earliest a whole burst after it.
             snapshot: Snapshot {
                 limit: self.algorithm.max_cost(&quota),
                 remaining: 0,
-                reset: wait,
+                reset: wait.saturating_add(
+                    quota
+                        .emission_interval()
+                        .saturating_mul(u32::try_from(quota.burst()).unwrap_or(u32::MAX)),
+                ),
             },
             wait,
         })

@@ -130,9 +130,19 @@ impl Slot {
     }
 
     /// Whether the slot can be forgotten without losing anything a request needs: no
-    /// request for a while, no pause a server asked for.
-    fn forgettable(&self) -> bool {
-        self.idle_for() >= IDLE_PARTITION && self.limiter.paused_until().is_none()
+    /// request for a while, none in flight or waiting (each holds the slot: a request
+    /// in flight for minutes still uses its key's cap), no pause a server asked for.
+    /// `holders` is how many references the map and the learned partitions keep.
+    fn forgettable(self: &Arc<Self>, holders: usize) -> bool {
+        Arc::strong_count(self) <= holders
+            && self.idle_for() >= IDLE_PARTITION
+            && self.limiter.paused_until().is_none()
+    }
+
+    /// The references a partition map keeps to this slot: its key's, and the learned
+    /// server partition's when it stands for one.
+    fn kept_by_map(&self) -> usize {
+        1 + usize::from(lock(&self.server).is_some())
     }
 
     pub(crate) fn admit(&self, sample: f64) -> bool {
@@ -230,7 +240,11 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
         if let Some(s) = map.get(key) {
             return Some(s.clone());
         }
-        if map.len() < self.max || map.values().any(|slot| slot.forgettable()) {
+        if map.len() < self.max
+            || map
+                .values()
+                .any(|slot| slot.forgettable(slot.kept_by_map()))
+        {
             return None;
         }
         // No path takes the map while holding the overflow, so holding both is safe.
@@ -274,13 +288,29 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
         }
         let stalest = map
             .iter()
-            .filter(|(_, slot)| slot.forgettable())
+            .filter(|(_, slot)| slot.forgettable(slot.kept_by_map()))
             .max_by_key(|(_, slot)| slot.idle_for())
             .map(|(key, _)| key.clone());
         match stalest {
             Some(key) => {
-                map.remove(&key);
+                let forgotten = map.remove(&key);
                 *last_scan = None;
+                // The server partition it stood for is forgotten with it, unless another
+                // key shares it: kept, it would hold a place among the learned ones for
+                // ever, and past their bound none would be learned again.
+                if let Some(slot) = forgotten {
+                    let server = *lock(&slot.server);
+                    if let Some(server) = server {
+                        let mut by_server = lock(&self.by_server);
+                        let only_there = by_server
+                            .get(&server)
+                            .is_some_and(|kept| Arc::ptr_eq(kept, &slot))
+                            && Arc::strong_count(&slot) <= 2;
+                        if only_there {
+                            by_server.remove(&server);
+                        }
+                    }
+                }
             }
             None => *last_scan = Some(now),
         }

@@ -42,6 +42,9 @@ pub(super) struct Booking<K, St> {
     /// ([`booked_under`](crate::limiter::booked_slot::booked_under)).
     pub(super) booked: (Quota, u64),
     pub(super) cost: u64,
+    /// When the request asked for its slot (`call`): an in-memory store books then,
+    /// a remote one soon after, so a slot is never dated later than its booking.
+    pub(super) booked_at: Instant,
 }
 
 pin_project! {
@@ -68,7 +71,7 @@ pin_project! {
         // while this one goes unused.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let (StateProj::Waiting { slot, booked_at, .. }, Some(booking)) =
+            if let (StateProj::Waiting { slot, .. }, Some(booking)) =
                 (this.state.project(), this.booking.as_ref())
             {
                 let (quota, generation) = booking.booked;
@@ -79,7 +82,7 @@ pin_project! {
                         cost: booking.cost,
                         quota,
                         generation,
-                        booked_at: *booked_at,
+                        booked_at: booking.booked_at,
                     },
                 );
             }
@@ -100,8 +103,6 @@ pin_project! {
         },
         Waiting {
             slot: BookedSlot,
-            // When the store's decision arrived.
-            booked_at: Instant,
             inner: Option<S>,
             req: Option<Req>,
         },
@@ -201,7 +202,6 @@ where
                             };
                             State::Waiting {
                                 slot,
-                                booked_at: Instant::now(),
                                 inner: inner.take(),
                                 req: req.take(),
                             }

@@ -123,6 +123,8 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
         cost: u64,
         max_wait: Duration,
     ) -> Result<Snapshot, BoxError> {
+        // Before the store books: a slot is never dated later than its booking.
+        let asked_at = tokio::time::Instant::now();
         match self.store.reserve(key, cost, max_wait).await {
             Ok(Decision::Allowed { snapshot, wait }) => {
                 if !wait.is_zero() {
@@ -131,7 +133,7 @@ impl<K, St: RateStore<K>> KeyedRateLimiter<K, St> {
                         slot: self.booked_slot(wait, booked),
                         source: KeySlot { key, limiter: self },
                         booked,
-                        booked_at: tokio::time::Instant::now(),
+                        booked_at: asked_at,
                         cost,
                         due: false,
                     };

@@ -164,6 +164,7 @@ where
                     limiter: self.limiter.clone(),
                     booked,
                     cost,
+                    booked_at: tokio::time::Instant::now(),
                 };
                 (decision, Some(booking))
             }

@@ -413,8 +413,11 @@ impl Partitions {
         tick: u64,
         origin: &[u8],
     ) {
-        while table.limiters.len() >= self.max_partitions() {
-            if !evict(table) {
+        let max = self.max_partitions();
+        while table.limiters.len() >= max {
+            // Paused entries stay over the bound, up to twice it: past that, a flood
+            // of servers each pausing would grow the table without end.
+            if !evict(table, table.limiters.len() >= max.saturating_mul(2)) {
                 break;
             }
         }
@@ -481,15 +484,27 @@ async fn wait_out_pause(limiter: &RateLimiter) {
 }
 
 /// Drops the least recently used partition that is not paused (a paused one carries
-/// a server's instruction: the table holds it over its bound until the pause ends,
-/// which the parser's cap bounds); whether one was dropped.
-fn evict(table: &mut Table) -> bool {
-    let victim = table
+/// a server's instruction: the table holds it over its bound until the pause ends),
+/// or, when `even_paused`, the paused one whose pause ends first; whether one was
+/// dropped.
+fn evict(table: &mut Table, even_paused: bool) -> bool {
+    let unpaused = table
         .limiters
         .iter()
         .filter(|(_, e)| e.limiter.paused_until().is_none())
         .min_by_key(|(_, e)| e.last_used)
         .map(|(k, _)| k.clone());
+    let victim = unpaused.or_else(|| {
+        even_paused
+            .then(|| {
+                table
+                    .limiters
+                    .iter()
+                    .min_by_key(|(_, e)| e.limiter.paused_until())
+                    .map(|(k, _)| k.clone())
+            })
+            .flatten()
+    });
     victim.is_some_and(|k| table.limiters.remove(&k).is_some())
 }
 
@@ -549,8 +564,9 @@ impl PartitionedFeedbackLayer {
 
 impl<P, C: Clone> PartitionedFeedbackLayer<P, C> {
     /// Bounds the number of partitions (at least 1); the least recently used one that
-    /// is not paused is dropped first, and a paused one never (the table holds it over
-    /// the bound until its pause ends: it carries a server's instruction). The bound is the shared table's: it holds for
+    /// is not paused is dropped first. Paused ones carry a server's instruction: the
+    /// table holds them over the bound until their pauses end, up to twice the bound,
+    /// past which the one whose pause ends first goes. The bound is the shared table's: it holds for
     /// every clone of the layer and every service it made.
     pub fn max_partitions(self, max: usize) -> Self {
         self.partitions

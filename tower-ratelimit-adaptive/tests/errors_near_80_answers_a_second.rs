@@ -1,0 +1,180 @@
+//! The background filter's boundary at 80 answers a second (`MIN_ANSWERS`): under it
+//! every overload counts, as before the filter, so near 80/s a capacity fall is still
+//! followed (1–2 % errors), and one `Retry-After` hold does not pin a fast client with
+//! a background. `print_near_80`: `-- --ignored --nocapture`. (A *random* background
+//! of 1–2 % still pins a client that meets its first errors under 80/s at 24–56/s on
+//! 3 seeds of 4, as before the filter: a known limit.)
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_ratelimit_adaptive::{AdaptiveRateLimitLayer, Outcome};
+
+type Answer = Arc<dyn Fn(u64, Instant) -> u16 + Send + Sync>;
+
+/// Answers per second over the last 20 of 60 s: (200s, other statuses).
+async fn run(answer: Answer, workers: usize) -> (f64, f64) {
+    let n = Arc::new(AtomicU64::new(0));
+    let backend = service_fn(move |_: ()| {
+        let (i, answer) = (n.fetch_add(1, Ordering::Relaxed), Arc::clone(&answer));
+        async move {
+            let status = answer(i, Instant::now());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok::<u16, std::convert::Infallible>(status)
+        }
+    });
+    let layer = AdaptiveRateLimitLayer::new(|r: &Result<u16, _>| match r {
+        Ok(200) => Outcome::success(Duration::from_millis(50)),
+        Ok(429) => Outcome::Throttled {
+            latency: Duration::from_millis(50),
+            retry_after: Some(Duration::from_secs(5)),
+            hints: Default::default(),
+        },
+        Ok(500..) | Err(_) => Outcome::Overload {
+            latency: Duration::from_millis(50),
+        },
+        Ok(_) => Outcome::Ignored,
+    });
+    let service = ServiceBuilder::new().layer(layer).service(backend);
+    let start = Instant::now();
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (mut service, counts) = (service.clone(), Arc::clone(&counts));
+        tasks.push(tokio::spawn(async move {
+            while start.elapsed() < Duration::from_secs(60) {
+                let status = service.ready().await.unwrap().call(()).await.unwrap();
+                if start.elapsed() >= Duration::from_secs(40) {
+                    counts[usize::from(status != 200)].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let per_second = |i: usize| counts[i].load(Ordering::Relaxed) as f64 / 20.0;
+    (per_second(0), per_second(1))
+}
+
+/// 500 for whatever exceeds `capacity` a second (a bucket of `capacity / 10`), and
+/// for every `every`-th request whatever the rate.
+#[allow(dead_code)]
+fn over_capacity_with_background(capacity: f64, every: u64) -> Answer {
+    let bucket = Mutex::new(((capacity / 10.0).max(1.0), Instant::now()));
+    Arc::new(move |i, now| {
+        let mut bucket = bucket.lock().unwrap();
+        let (tokens, at) = &mut *bucket;
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * capacity)
+            .min((capacity / 10.0).max(1.0));
+        *at = now;
+        let fits = *tokens >= 1.0;
+        if fits {
+            *tokens -= 1.0;
+        }
+        if !fits || i % every == every - 1 {
+            500
+        } else {
+            200
+        }
+    })
+}
+
+/// 500 for whatever exceeds `before` a second until `at`, `after` from then, plus
+/// every `every`-th request whatever the rate.
+fn capacity_falls(before: f64, after: f64, at: Duration, every: u64) -> Answer {
+    let start = Instant::now();
+    let bucket = Mutex::new((before / 10.0, Instant::now()));
+    Arc::new(move |i, now| {
+        let capacity = if now - start < at { before } else { after };
+        let mut bucket = bucket.lock().unwrap();
+        let (tokens, last) = &mut *bucket;
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * capacity)
+            .min((capacity / 10.0).max(1.0));
+        *last = now;
+        let fits = *tokens >= 1.0;
+        if fits {
+            *tokens -= 1.0;
+        }
+        if !fits || i % every == every - 1 {
+            500
+        } else {
+            200
+        }
+    })
+}
+
+/// The numbers near the boundary (`--ignored --nocapture`).
+#[tokio::test(start_paused = true)]
+#[ignore]
+async fn print_near_80() {
+    let rows: Vec<(f64, f64, u64)> = std::env::var("RW11_ROWS")
+        .ok()
+        .map(|v| {
+            v.split(';')
+                .map(|r| {
+                    let f: Vec<f64> = r.split(',').map(|x| x.parse().unwrap()).collect();
+                    (f[0], f[1], if f[2] <= 0.0 { u64::MAX } else { f[2] as u64 })
+                })
+                .collect()
+        })
+        .unwrap_or(vec![
+            (160.0, 40.0, u64::MAX),
+            (400.0, 100.0, u64::MAX),
+            (400.0, 120.0, u64::MAX),
+            (400.0, 150.0, u64::MAX),
+            (200.0, 90.0, u64::MAX),
+            (400.0, 100.0, 10),
+            (100.0, 100.0, 10),
+            (120.0, 120.0, 20),
+        ]);
+    for (before, after, every) in rows {
+        let (ok, failed) = run(
+            capacity_falls(before, after, Duration::from_secs(30), every),
+            64,
+        )
+        .await;
+        println!("capacity {before}/s then {after}/s from 30 s, 1 in {every} fails anyway: {ok:.1}/s served, {failed:.1}/s errors ({:.0} % of sent) over 40-60 s", 100.0 * failed / (ok + failed));
+    }
+}
+
+/// No capacity limit (64 workers, 50 ms: 1,280/s), every `every`-th answer a 500
+/// whatever the rate, and one 429 with `Retry-After: 5` at `hold_at` (if any).
+fn background_with_a_hold(every: u64, hold_at: Option<Duration>) -> Answer {
+    let start = Instant::now();
+    let held = std::sync::atomic::AtomicBool::new(false);
+    Arc::new(move |i, now| {
+        if hold_at.is_some_and(|at| now - start >= at) && !held.swap(true, Ordering::SeqCst) {
+            return 429;
+        }
+        if i % every == every - 1 {
+            500
+        } else {
+            200
+        }
+    })
+}
+
+/// A client at full speed with a 1 % (or 2 %) background, held once for 5 s by a
+/// server's Retry-After at 30 s: after the hold the decayed second holds under 80
+/// answers, every background error counts again, and the rate may not come back.
+#[tokio::test(start_paused = true)]
+async fn one_hold_does_not_pin_a_fast_client_with_a_background() {
+    for every in [100, 50] {
+        let (clean_ok, clean_failed) = run(background_with_a_hold(every, None), 64).await;
+        let (ok, failed) = run(
+            background_with_a_hold(every, Some(Duration::from_secs(30))),
+            64,
+        )
+        .await;
+        println!(
+            "1 in {every} failing: {clean_ok:.1}+{clean_failed:.1}/s without a hold, {ok:.1}+{failed:.1}/s over 40-60 s after one 5 s hold at 30 s"
+        );
+        assert!(
+            ok + failed > 0.8 * (clean_ok + clean_failed),
+            "1 in {every} failing: {ok:.1}/s served after one 5 s hold, {clean_ok:.1}/s without it"
+        );
+    }
+}
