@@ -3,57 +3,12 @@
 //! 404s. Errors that do come from the client's load still bring it down. Paused
 //! clock; 64 workers and 50 ms answers, so the client can do 1,280 requests a second.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+mod support;
+
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use support::{run, Answer};
 use tokio::time::Instant;
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
-use tower_ratelimit_adaptive::{AdaptiveRateLimitLayer, Outcome};
-
-/// What the server answers to its `i`-th request at `now`.
-type Answer = Arc<dyn Fn(u64, Instant) -> u16 + Send + Sync>;
-
-/// Answers per second over the last 20 of 60 s: (200s, other statuses).
-async fn run(answer: Answer) -> (f64, f64) {
-    let n = Arc::new(AtomicU64::new(0));
-    let backend = service_fn(move |_: ()| {
-        let (i, answer) = (n.fetch_add(1, Ordering::Relaxed), Arc::clone(&answer));
-        async move {
-            let status = answer(i, Instant::now());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Ok::<u16, std::convert::Infallible>(status)
-        }
-    });
-    let layer = AdaptiveRateLimitLayer::new(|r: &Result<u16, _>| match r {
-        Ok(200) => Outcome::success(Duration::from_millis(50)),
-        Ok(429) => Outcome::throttled(Duration::from_millis(50)),
-        Ok(500..) | Err(_) => Outcome::Overload {
-            latency: Duration::from_millis(50),
-        },
-        Ok(_) => Outcome::Ignored,
-    });
-    let service = ServiceBuilder::new().layer(layer).service(backend);
-    let start = Instant::now();
-    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-    let mut workers = Vec::new();
-    for _ in 0..64 {
-        let (mut service, counts) = (service.clone(), Arc::clone(&counts));
-        workers.push(tokio::spawn(async move {
-            while start.elapsed() < Duration::from_secs(60) {
-                let status = service.ready().await.unwrap().call(()).await.unwrap();
-                if start.elapsed() >= Duration::from_secs(40) {
-                    counts[usize::from(status != 200)].fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    for worker in workers {
-        worker.await.unwrap();
-    }
-    let per_second = |i: usize| counts[i].load(Ordering::Relaxed) as f64 / 20.0;
-    (per_second(0), per_second(1))
-}
 
 fn every(n: u64, status: u16) -> Answer {
     Arc::new(move |i, _| if i % n == n - 1 { status } else { 200 })
@@ -61,11 +16,11 @@ fn every(n: u64, status: u16) -> Answer {
 
 #[tokio::test(start_paused = true)]
 async fn errors_at_a_steady_share_do_not_pin_the_rate() {
-    let (clean, _) = run(every(u64::MAX, 500)).await;
+    let (clean, _) = run(every(u64::MAX, 500), 64).await;
     assert!(clean > 1_200.0, "{clean}");
     // Before, 1 % of 500s held the client at 48 answers a second, 0.1 % at 458.
     for n in [1_000, 100] {
-        let (ok, failed) = run(every(n, 500)).await;
+        let (ok, failed) = run(every(n, 500), 64).await;
         assert!(
             ok + failed > 0.95 * clean,
             "1 in {n} failing: {ok}/s and {failed}/s"
@@ -73,7 +28,7 @@ async fn errors_at_a_steady_share_do_not_pin_the_rate() {
     }
     // A client that cannot reach 80 answers a second cannot tell errors from chance,
     // and every one counts, as before: 1 in 30 failing holds it at about 16/s.
-    let (ok, failed) = run(every(30, 500)).await;
+    let (ok, failed) = run(every(30, 500), 64).await;
     assert!(
         ok + failed < 0.1 * clean,
         "1 in 30 failing: {ok}/s and {failed}/s"
@@ -85,7 +40,7 @@ async fn a_job_of_mostly_404s_still_finds_its_pace() {
     // Before, 3 answers in 4 being 404s kept the client at its initial 10/s.
     for n in [4, 100] {
         let found_every = Arc::new(move |i: u64, _| if i % n == 0 { 200 } else { 404 });
-        let (found, missing) = run(found_every).await;
+        let (found, missing) = run(found_every, 64).await;
         assert!(
             found + missing > 1_200.0,
             "1 in {n} found: {found}/s and {missing}/s"
@@ -109,7 +64,7 @@ async fn a_server_failing_under_load_still_brings_the_rate_down() {
             500
         }
     });
-    let (ok, failed) = run(over_capacity).await;
+    let (ok, failed) = run(over_capacity, 64).await;
     assert!(ok > 190.0, "{ok}/s served");
     assert!(
         failed < 0.03 * ok,

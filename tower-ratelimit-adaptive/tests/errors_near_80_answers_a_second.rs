@@ -4,107 +4,14 @@
 //! a background. `print_near_80`: `-- --ignored --nocapture`. (A *random* background
 //! of 1–2 % still pins a client that meets its first errors under 80/s at 24–56/s on
 //! 3 seeds of 4, as before the filter: a known limit.)
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+use support::{capacity_falls, run, Answer};
 use tokio::time::Instant;
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
-use tower_ratelimit_adaptive::{AdaptiveRateLimitLayer, Outcome};
-
-type Answer = Arc<dyn Fn(u64, Instant) -> u16 + Send + Sync>;
-
-/// Answers per second over the last 20 of 60 s: (200s, other statuses).
-async fn run(answer: Answer, workers: usize) -> (f64, f64) {
-    let n = Arc::new(AtomicU64::new(0));
-    let backend = service_fn(move |_: ()| {
-        let (i, answer) = (n.fetch_add(1, Ordering::Relaxed), Arc::clone(&answer));
-        async move {
-            let status = answer(i, Instant::now());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Ok::<u16, std::convert::Infallible>(status)
-        }
-    });
-    let layer = AdaptiveRateLimitLayer::new(|r: &Result<u16, _>| match r {
-        Ok(200) => Outcome::success(Duration::from_millis(50)),
-        Ok(429) => Outcome::Throttled {
-            latency: Duration::from_millis(50),
-            retry_after: Some(Duration::from_secs(5)),
-            hints: Default::default(),
-        },
-        Ok(500..) | Err(_) => Outcome::Overload {
-            latency: Duration::from_millis(50),
-        },
-        Ok(_) => Outcome::Ignored,
-    });
-    let service = ServiceBuilder::new().layer(layer).service(backend);
-    let start = Instant::now();
-    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-    let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let (mut service, counts) = (service.clone(), Arc::clone(&counts));
-        tasks.push(tokio::spawn(async move {
-            while start.elapsed() < Duration::from_secs(60) {
-                let status = service.ready().await.unwrap().call(()).await.unwrap();
-                if start.elapsed() >= Duration::from_secs(40) {
-                    counts[usize::from(status != 200)].fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let per_second = |i: usize| counts[i].load(Ordering::Relaxed) as f64 / 20.0;
-    (per_second(0), per_second(1))
-}
-
-/// 500 for whatever exceeds `capacity` a second (a bucket of `capacity / 10`), and
-/// for every `every`-th request whatever the rate.
-#[allow(dead_code)]
-fn over_capacity_with_background(capacity: f64, every: u64) -> Answer {
-    let bucket = Mutex::new(((capacity / 10.0).max(1.0), Instant::now()));
-    Arc::new(move |i, now| {
-        let mut bucket = bucket.lock().unwrap();
-        let (tokens, at) = &mut *bucket;
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * capacity)
-            .min((capacity / 10.0).max(1.0));
-        *at = now;
-        let fits = *tokens >= 1.0;
-        if fits {
-            *tokens -= 1.0;
-        }
-        if !fits || i % every == every - 1 {
-            500
-        } else {
-            200
-        }
-    })
-}
-
-/// 500 for whatever exceeds `before` a second until `at`, `after` from then, plus
-/// every `every`-th request whatever the rate.
-fn capacity_falls(before: f64, after: f64, at: Duration, every: u64) -> Answer {
-    let start = Instant::now();
-    let bucket = Mutex::new((before / 10.0, Instant::now()));
-    Arc::new(move |i, now| {
-        let capacity = if now - start < at { before } else { after };
-        let mut bucket = bucket.lock().unwrap();
-        let (tokens, last) = &mut *bucket;
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * capacity)
-            .min((capacity / 10.0).max(1.0));
-        *last = now;
-        let fits = *tokens >= 1.0;
-        if fits {
-            *tokens -= 1.0;
-        }
-        if !fits || i % every == every - 1 {
-            500
-        } else {
-            200
-        }
-    })
-}
 
 /// The numbers near the boundary (`--ignored --nocapture`).
 #[tokio::test(start_paused = true)]
