@@ -12,10 +12,9 @@ use support::{capacity_falls, over_capacity_with_background, run, Answer};
 
 /// A slow server (20/s, 5/s) whose every 10th answer fails whatever the rate, and
 /// which fails whatever exceeds its capacity: the overloads the client causes come on
-/// top of the background, and should bring it back under the capacity (before this
-/// session's change: 10 % of answers failed, the background alone). Observed: 27 %
-/// and 29 %, the client 26 % and 50 % over capacity, and no more served (5.3/s
-/// against 5.5/s before at 5/s).
+/// top of the background, and bring it back under the capacity (10 % of answers
+/// fail, the background alone). With the filter learning at slow rates: 27 % and
+/// 29 %, the client 26 % and 50 % over capacity.
 #[tokio::test(start_paused = true)]
 async fn a_slow_servers_overload_is_not_hidden_by_its_background() {
     for capacity in [20.0, 5.0] {
@@ -72,9 +71,10 @@ async fn print_spread() {
 }
 
 /// A server that never fails otherwise, whose capacity falls from 40/s to 10/s at
-/// 30 s: over 40-60 s, before this session's change 12.6/s were served and 0.1/s
-/// failed (1 %); now 10.8/s are served and 2.4/s fail (18 %): the overloads of the
-/// fall, met while cruising under the old estimate, are learned as the background.
+/// 30 s: over 40-60 s, 12.6/s are served and 0.1/s fail (1 %). With the filter
+/// learning at slow rates, 10.8/s were served and 2.4/s failed (18 %): the overloads
+/// of the fall, met while cruising under the old estimate, were learned as the
+/// background.
 #[tokio::test(start_paused = true)]
 async fn a_capacity_fall_at_a_slow_rate_is_not_learned_as_background() {
     let (ok, failed) = run(

@@ -27,7 +27,7 @@ where
     task
 }
 
-/// Same as the lead's `a_removed_key_starts_with_a_full_bucket_not_in_its_old_slots`,
+/// As `a_removed_key_starts_with_a_full_bucket_not_in_its_old_slots` (`keyed_vacated_slots.rs`),
 /// except that the sleeper gives up just after the remove instead of just before.
 #[tokio::test(start_paused = true)]
 async fn a_slot_left_after_remove_is_not_handed_to_the_fresh_bucket() {

@@ -17,7 +17,7 @@ use tower_ratelimit_redis::RedisStore;
 async fn a_key_reset_in_redis_and_forgotten_asks_redis_again() {
     let server = RedisServer::start();
     let store = RedisStore::builder(Quota::new(1, Duration::from_secs(10)).expect("quota"))
-        .prefix("rw11:")
+        .prefix("forget-vacated:")
         .timeout(Duration::from_secs(2))
         .connect(server.url())
         .expect("store");
