@@ -276,43 +276,54 @@ impl<K: Hash + Eq + Clone> Partitions<K> {
         overflow
     }
 
-    /// Makes room in a full map: forgets the key whose partition has been idle the
-    /// longest, if one qualifies ([`Slot::forgettable`]). Looks at most once a second
-    /// while none does, so that a run of new keys in the overflow does not scan the
-    /// map for each.
+    /// Makes room in a full map: forgets the keys whose partitions have been idle the
+    /// longest, up to an eighth of the map, if some qualify ([`Slot::forgettable`]).
+    /// Looks at most once a second while none does, so that a run of new keys in the
+    /// overflow does not scan the map for each.
     fn forget_one(&self, map: &mut HashMap<K, Arc<Slot>>) {
         let mut last_scan = lock(&self.last_scan);
         let now = Instant::now();
         if last_scan.is_some_and(|at| now.saturating_duration_since(at) < FORGET_SCAN_EVERY) {
             return;
         }
-        let stalest = map
+        // An eighth of the map at once, the stalest first: one scan makes room for
+        // the next new keys too, instead of a scan of the whole map for each of them.
+        let mut stalest: Vec<(Duration, K)> = map
             .iter()
             .filter(|(_, slot)| slot.forgettable(slot.kept_by_map()))
-            .max_by_key(|(_, slot)| slot.idle_for())
-            .map(|(key, _)| key.clone());
-        match stalest {
-            Some(key) => {
-                let forgotten = map.remove(&key);
-                *last_scan = None;
-                // The server partition it stood for is forgotten with it, unless another
-                // key shares it: kept, it would hold a place among the learned ones for
-                // ever, and past their bound none would be learned again.
-                if let Some(slot) = forgotten {
-                    let server = *lock(&slot.server);
-                    if let Some(server) = server {
-                        let mut by_server = lock(&self.by_server);
-                        let only_there = by_server
-                            .get(&server)
-                            .is_some_and(|kept| Arc::ptr_eq(kept, &slot))
-                            && Arc::strong_count(&slot) <= 2;
-                        if only_there {
-                            by_server.remove(&server);
-                        }
-                    }
-                }
+            .map(|(key, slot)| (slot.idle_for(), key.clone()))
+            .collect();
+        if stalest.is_empty() {
+            *last_scan = Some(now);
+            return;
+        }
+        *last_scan = None;
+        let room = (self.max / 8).max(1);
+        if stalest.len() > room {
+            stalest.select_nth_unstable_by(room - 1, |a, b| b.0.cmp(&a.0));
+            stalest.truncate(room);
+        }
+        for (_, key) in stalest {
+            if let Some(slot) = map.remove(&key) {
+                self.forget_server_of(&slot);
             }
-            None => *last_scan = Some(now),
+        }
+    }
+
+    /// The server partition a forgotten slot stood for is forgotten with it, unless
+    /// another key shares it: kept, it would hold a place among the learned ones for
+    /// ever, and past their bound none would be learned again.
+    fn forget_server_of(&self, slot: &Arc<Slot>) {
+        let server = *lock(&slot.server);
+        if let Some(server) = server {
+            let mut by_server = lock(&self.by_server);
+            let only_there = by_server
+                .get(&server)
+                .is_some_and(|kept| Arc::ptr_eq(kept, slot))
+                && Arc::strong_count(slot) <= 2;
+            if only_there {
+                by_server.remove(&server);
+            }
         }
     }
 
