@@ -1,9 +1,8 @@
-//! The background filter's boundary at 80 answers a second (`MIN_ANSWERS`): under it
-//! every overload counts, as before the filter, so near 80/s a capacity fall is still
-//! followed (1–2 % errors), and one `Retry-After` hold does not pin a fast client with
-//! a background. `print_near_80`: `-- --ignored --nocapture`. (A *random* background
-//! of 1–2 % still pins a client that meets its first errors under 80/s at 24–56/s on
-//! 3 seeds of 4, as before the filter: a known limit.)
+//! The background filter's boundary at 80 answers a second (`MIN_ANSWERS`), where it
+//! turns from pairs among the last answers to the share of the last second: near
+//! 80/s a capacity fall is still followed (1–2 % errors), and one `Retry-After` hold
+//! does not pin a fast client with a background. `print_near_80`:
+//! `-- --ignored --nocapture`.
 mod support;
 
 use std::sync::Arc;

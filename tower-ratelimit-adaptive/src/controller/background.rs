@@ -13,9 +13,12 @@
 //! more likely chance). On a server that never fails otherwise, the first overload of
 //! a probe step stands out, as it should; on one that fails 1 % of 1,280 answers a
 //! second, 24 do. Otherwise it is an answer that says nothing about the limit. Under
-//! 80 answers a second every overload counts: a second holds too few answers to tell
-//! a client's own overload from chance, and it would be learned as the background
-//! (a capacity falling from 40/s to 10/s left a client 40 % over it).
+//! 80 answers a second a second holds too few answers to tell a client's own overload
+//! from chance, and a share learned there took the client's own for the background (a
+//! capacity falling from 40/s to 10/s left a client 40 % over it): there an overload
+//! counts when another came among the last 20 answers, as a client over a capacity
+//! meets them, and nothing is learned. A lone one is as likely background: read as a
+//! throttle, each of a random 1 % held a client at 24–56/s, under the 80/s it needed.
 //!
 //! The usual share is learned while the client cruises under its estimate, where the
 //! errors it meets are not of its own making, over half a minute; while they stand out
@@ -99,10 +102,16 @@ impl Decayed {
     }
 }
 
+/// Which of the last `PAIR_WINDOW` answers were overloads (a bit each, newest
+/// lowest).
+const PAIR_WINDOW: u32 = 20;
+
 /// The overload shares of the last second and the usual one.
 #[derive(Debug, Clone)]
 pub(crate) struct BackgroundErrors {
     recent: Decayed,
+    /// The last `PAIR_WINDOW` answers, an overload's bit set.
+    last: u32,
     /// Learns at a twentieth of the weight while overloads stand out: the failures
     /// of a server the client pushes too hard must not become its background (the
     /// rate would then stop coming down, and the failures stay), while a background
@@ -115,6 +124,7 @@ impl Default for BackgroundErrors {
     fn default() -> Self {
         BackgroundErrors {
             recent: Decayed::new(RECENT),
+            last: 0,
             usual: Decayed::new(USUAL),
         }
     }
@@ -130,6 +140,7 @@ impl BackgroundErrors {
         // success, and the learned share would stay under the true one.
         let before = self.stands_out(cruising);
         self.recent.add(now, overload, 1.0);
+        self.last = (self.last << 1 | u32::from(overload)) & ((1 << PAIR_WINDOW) - 1);
         let stands_out = self.stands_out(cruising);
         if cruising {
             let weight = if before { STANDING_OUT_WEIGHT } else { 1.0 };
@@ -144,14 +155,21 @@ impl BackgroundErrors {
     /// a probe step says slower on a server that never fails otherwise; one and a half
     /// in a cruise, where a lone one is more likely chance), or at least half of the
     /// answers.
+    /// Two overloads among the last `PAIR_WINDOW` answers: at slow rates, what says
+    /// the client is too fast. One alone is as likely a background error (a random
+    /// 1 % of them, each read as a throttle, held a client at 24-56/s), while a client
+    /// over a capacity meets them in runs.
+    fn pair_in_last_answers(&self) -> bool {
+        self.last.count_ones() >= 2
+    }
+
     fn stands_out(&self, cruising: bool) -> bool {
         let (overloads, answers) = (self.recent.overloads, self.recent.answers);
         // Under this many answers a second, the test cannot tell a client's own
         // overload from chance (4 load errors among 12 answers pass for a background
-        // of a few percent), and it would learn them as the background: every
-        // overload counts, as it did before this filter.
+        // of a few percent), and would learn them as the background: a pair counts.
         if answers < MIN_ANSWERS {
-            return true;
+            return self.pair_in_last_answers();
         }
         let expected = self.usual.share() * answers;
         let margin = if cruising { 1.5 } else { 0.5 };
@@ -209,10 +227,11 @@ mod tests {
     #[test]
     fn a_server_failing_from_the_start_says_slower() {
         let mut errors = BackgroundErrors::default();
+        // Too few answers to judge a share: from the second in a row on.
         let flags: Vec<bool> = (0..3u64)
             .map(|i| errors.says_slower(ms(i), true, false))
             .collect();
-        assert_eq!(flags, [true, true, true]);
+        assert_eq!(flags, [false, true, true]);
     }
 
     #[test]

@@ -88,7 +88,8 @@
 //! its estimate: errors that come at a steady share whatever the rate (a flaky
 //! upstream, a bad record) say nothing about a limit, and read as throttles 1 % of
 //! them held a client of an unlimited server at 48 requests a second of 1,280. On a
-//! server that never fails otherwise, the first overload of a probe step still counts.
+//! server that never fails otherwise, the first overload of a probe step still counts
+//! (under 80 answers a second, the second among the last 20 answers).
 //! An [`Outcome::Ignored`] answer (a 404) is not a throttle nor an acceptance, but
 //! it is a request the client sent at its rate: a job of mostly 404s grows its rate
 //! like one of 200s.
