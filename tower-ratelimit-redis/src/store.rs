@@ -250,12 +250,8 @@ impl<C> Inner<C> {
     fn give_back(&self, taken: u64, taken_at: Instant) -> GiveBack {
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         let slack = self.timeout.saturating_mul(2);
-        let policy_answered_since = self
-            .since_born(&self.policy_answered, slack)
-            .is_some_and(|until| until.is_none_or(|until| until >= taken_at));
-        let quota_changed_since = self
-            .since_born(&self.quota_changed, Duration::ZERO)
-            .is_some_and(|at| at.is_none_or(|at| at >= taken_at));
+        let policy_answered_since = self.marked_since(&self.policy_answered, slack, taken_at);
+        let quota_changed_since = self.marked_since(&self.quota_changed, Duration::ZERO, taken_at);
         if taken == 0 || policy_answered_since || quota_changed_since {
             return GiveBack::default();
         }
@@ -280,10 +276,7 @@ impl<C> Inner<C> {
     /// See [`RateStore::vacate`] on [`RedisStore`].
     fn vacate(&self, key: Vec<u8>, vacated: VacatedSlot) {
         let slack = self.timeout.saturating_mul(2);
-        let policy_answered_since = self
-            .since_born(&self.policy_answered, slack)
-            .is_some_and(|until| until.is_none_or(|until| until >= vacated.booked_at));
-        if !policy_answered_since {
+        if !self.marked_since(&self.policy_answered, slack, vacated.booked_at) {
             self.vacated.vacate(&key, vacated);
         }
     }
@@ -292,11 +285,9 @@ impl<C> Inner<C> {
     /// up, if one fits. Redis counted its units at its instant, and keeps every key
     /// until its bucket is full again, past its bookings, so a later booking there
     /// could only be later than it.
-    fn take_vacated(&self, key: &[u8], cost: u64, max_wait: Duration) -> Option<Decision> {
+    fn take_vacated(&self, key: &Vec<u8>, cost: u64, max_wait: Duration) -> Option<Decision> {
         let quota = self.current_quota();
-        let at = self
-            .vacated
-            .take(&key.to_vec(), cost, max_wait, || (quota, 0))?;
+        let at = self.vacated.take(key, cost, max_wait, || (quota, 0))?;
         let wait = at.saturating_duration_since(Instant::now());
         Some(Decision::Allowed {
             // Nothing was asked of Redis: the bucket as the slot leaves it, empty
@@ -335,6 +326,12 @@ impl<C> Inner<C> {
                 .checked_add(Duration::from_nanos(nanos))
                 .and_then(|at| at.checked_add(extra)),
         )
+    }
+
+    /// Whether `mark` was set at or after `at`, less `extra` (or overflows).
+    fn marked_since(&self, mark: &AtomicU64, extra: Duration, at: Instant) -> bool {
+        self.since_born(mark, extra)
+            .is_some_and(|until| until.is_none_or(|until| until >= at))
     }
 
     /// Sets `mark` to now, unless it already holds a later instant.

@@ -302,8 +302,11 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
         if !self.vacated.holds_any() {
             return None;
         }
-        let bucket_wait = match self.peek_now(key, cost) {
-            Ok(Decision::Denied { retry_after, .. }) => retry_after,
+        let (bucket_wait, snapshot) = match self.peek_now(key, cost) {
+            Ok(Decision::Denied {
+                retry_after,
+                snapshot,
+            }) => (retry_after, snapshot),
             _ => return None,
         };
         let at = self
@@ -312,7 +315,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
                 self.booked_under(key)
             })?;
         Some(Decision::Allowed {
-            snapshot: self.snapshot_now(key),
+            snapshot,
             wait: at.saturating_duration_since(tokio::time::Instant::now()),
         })
     }

@@ -228,16 +228,4 @@ impl<K: Hash + Eq + Clone> VacatedSlots<K> {
         }
         taken
     }
-
-    /// Forgets the slots of `key` (its bucket was dropped: they were counted there).
-    pub fn forget(&self, key: &K) {
-        if self.holds_any() {
-            lock(&self.by_key).remove(key);
-        }
-    }
-
-    /// Forgets every slot.
-    pub fn clear(&self) {
-        lock(&self.by_key).clear();
-    }
 }

@@ -119,14 +119,19 @@ pub struct ByRoute;
 
 impl PartitionBy for ByRoute {
     fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
-        let server = server_of(request.uri());
-        format!("{} {server}{}", request.method(), request.uri().path()).into_bytes()
+        route_key(request, request.uri().path())
     }
 
     /// A route's requests share one bucket: the one the server names.
     fn learns_named_partitions(&self) -> bool {
         true
     }
+}
+
+/// A route's partition key: the method, the server ([`ByHost`]'s) and the route.
+fn route_key<B>(request: &http::Request<B>, route: &str) -> Vec<u8> {
+    let server = server_of(request.uri());
+    format!("{} {server}{route}", request.method()).into_bytes()
 }
 
 /// [`ByRoute`] with the route named by a function of the method and the path: give
@@ -171,9 +176,7 @@ where
     F: Fn(&http::Method, &str) -> String + Send + Sync + 'static,
 {
     fn partition<B>(&self, request: &http::Request<B>) -> Vec<u8> {
-        let server = server_of(request.uri());
-        let route = (self.0)(request.method(), request.uri().path());
-        format!("{} {server}{route}", request.method()).into_bytes()
+        route_key(request, &(self.0)(request.method(), request.uri().path()))
     }
 
     /// A route's requests share one bucket: the one the server names.
