@@ -1,6 +1,6 @@
 //! At slow rates (under 80 answers a second) a client's own overload is still read as
-//! one: two overloads among its last 20 answers count, and no usual share is learned
-//! there (learned, it took the client's own for the background: a capacity falling
+//! one: two overloads among its last 20 answers count, and the usual share is not
+//! consulted there (when it was, it took the client's own for the background: a capacity falling
 //! from 40/s to 10/s left a client with 18 % errors; a 20/s server failing 1 in 10
 //! anyway saw 27 %). The `print_*` tests print the table: `-- --ignored --nocapture`.
 mod support;

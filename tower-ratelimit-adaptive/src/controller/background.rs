@@ -17,7 +17,8 @@
 //! from chance, and a share learned there took the client's own for the background (a
 //! capacity falling from 40/s to 10/s left a client 40 % over it): there an overload
 //! counts when another came among the last 20 answers, as a client over a capacity
-//! meets them, and nothing is learned. A lone one is as likely background: read as a
+//! meets them, and the usual share (still learned while cruising, a pair learned at a
+//! twentieth of the weight) is not consulted. A lone one is as likely background: read as a
 //! throttle, each of a random 1 % held a client at 24–56/s, under the 80/s it needed.
 //!
 //! The usual share is learned while the client cruises under its estimate, where the
@@ -50,11 +51,11 @@ const MAJORITY: f64 = 0.5;
 
 /// The recent window, and the span of the usual share.
 const RECENT: Duration = Duration::from_secs(1);
+const USUAL: Duration = Duration::from_secs(30);
 
 /// The fewest answers over the last second (decayed: a steady rate holds its rate's
 /// worth) that tell overloads from chance.
 const MIN_ANSWERS: f64 = 80.0;
-const USUAL: Duration = Duration::from_secs(30);
 
 /// What an answer weighs in the usual share while overloads stand out.
 const STANDING_OUT_WEIGHT: f64 = 0.05;
@@ -149,12 +150,6 @@ impl BackgroundErrors {
         overload && stands_out
     }
 
-    /// Whether the overloads of the last second stand out from the usual share: more
-    /// than it gives by chance, about three standard deviations of a Poisson count,
-    /// plus a margin for counts too small for that (half an overload: the first of
-    /// a probe step says slower on a server that never fails otherwise; one and a half
-    /// in a cruise, where a lone one is more likely chance), or at least half of the
-    /// answers.
     /// Two overloads among the last `PAIR_WINDOW` answers: at slow rates, what says
     /// the client is too fast. One alone is as likely a background error (a random
     /// 1 % of them, each read as a throttle, held a client at 24-56/s), while a client
@@ -163,6 +158,12 @@ impl BackgroundErrors {
         self.last.count_ones() >= 2
     }
 
+    /// Whether the overloads of the last second stand out from the usual share: more
+    /// than it gives by chance, about three standard deviations of a Poisson count,
+    /// plus a margin for counts too small for that (half an overload: the first of
+    /// a probe step says slower on a server that never fails otherwise; one and a half
+    /// in a cruise, where a lone one is more likely chance), or at least half of the
+    /// answers. Under `MIN_ANSWERS` a second, a pair among the last answers.
     fn stands_out(&self, cruising: bool) -> bool {
         let (overloads, answers) = (self.recent.overloads, self.recent.answers);
         // Under this many answers a second, the test cannot tell a client's own
