@@ -1,7 +1,10 @@
 //! Keyed wait mode with abandoned sleepers (timeouts through the layer and around
-//! `acquire`, aborts), two keys (one with its own quota), costs, and default-quota
-//! changes (GCRA and the leaky bucket only), for every algorithm, each with its own
-//! bound. Paused clock. `FUZZ_CASES` (default 64 per algorithm).
+//! `acquire`, aborts), two keys (one with its own quota), costs, default-quota
+//! changes (GCRA and the leaky bucket only), and keys forgotten (`remove`, `clear`)
+//! while sleepers hold slots, for every algorithm, each with its own bound. A key
+//! forgotten starts a new epoch: the requests sent in it must keep the bound among
+//! themselves, so a slot booked before the key was forgotten and handed to one of
+//! them fails the check. Paused clock. `FUZZ_CASES` (default 64 per algorithm).
 use proptest::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,6 +58,8 @@ enum Op {
     Abort(usize),
     Advance(u64),
     SetQuota(usize),
+    Remove(u32),
+    Clear,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -64,10 +69,13 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..64).prop_map(Op::Abort),
         3 => (0u64..700).prop_map(Op::Advance),
         1 => (0usize..4).prop_map(Op::SetQuota),
+        1 => (0u32..2).prop_map(Op::Remove),
+        1 => Just(Op::Clear),
     ]
 }
 
-type Log = Arc<Mutex<Vec<(u128, u32, u64)>>>;
+/// Start instant (ns), key, cost, the key's epoch when the request was sent.
+type Log = Arc<Mutex<Vec<(u128, u32, u64, u32)>>>;
 
 async fn run<A: Algorithm + Clone>(alg: A, kind: Kind, ops: Vec<Op>) -> Result<(), String>
 where
@@ -82,17 +90,21 @@ where
     let t0 = Instant::now();
     let starts: Log = Arc::default();
     let s2 = Arc::clone(&starts);
-    let svc = KeyedRateLimitLayer::with_limiter(limiter.clone(), |r: &(u32, u64)| r.0)
-        .cost(|r: &(u32, u64)| r.1)
-        .layer(service_fn(move |r: (u32, u64)| {
-            s2.lock().unwrap().push((t0.elapsed().as_nanos(), r.0, r.1));
+    let svc = KeyedRateLimitLayer::with_limiter(limiter.clone(), |r: &(u32, u64, u32)| r.0)
+        .cost(|r: &(u32, u64, u32)| r.1)
+        .layer(service_fn(move |r: (u32, u64, u32)| {
+            s2.lock()
+                .unwrap()
+                .push((t0.elapsed().as_nanos(), r.0, r.1, r.2));
             async { Ok::<_, std::convert::Infallible>(()) }
         }));
+    let mut epochs = [0u32; 2];
     let mut segments = vec![(0u128, qs[0])];
     let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     for op in ops {
         match op {
             Op::Send(k, c, patience, via_acquire) => {
+                let epoch = epochs[k as usize];
                 let patience = if patience == 0 {
                     Duration::from_secs(3600)
                 } else {
@@ -105,13 +117,15 @@ where
                             tokio::time::timeout(patience, limiter.acquire(&k, c, Duration::MAX))
                                 .await;
                         if let Ok(Ok(_)) = got {
-                            log.lock().unwrap().push((t0.elapsed().as_nanos(), k, c));
+                            log.lock()
+                                .unwrap()
+                                .push((t0.elapsed().as_nanos(), k, c, epoch));
                         }
                     }));
                 } else {
                     let svc = svc.clone();
                     tasks.push(tokio::spawn(async move {
-                        let _ = tokio::time::timeout(patience, svc.oneshot((k, c))).await;
+                        let _ = tokio::time::timeout(patience, svc.oneshot((k, c, epoch))).await;
                     }));
                 }
             }
@@ -128,6 +142,14 @@ where
                     limiter.set_quota(qs[i]);
                 }
             }
+            Op::Remove(k) => {
+                limiter.remove(&k);
+                epochs[k as usize] += 1;
+            }
+            Op::Clear => {
+                limiter.store().clear();
+                epochs.iter_mut().for_each(|e| *e += 1);
+            }
         }
         tokio::task::yield_now().await;
     }
@@ -136,18 +158,20 @@ where
     }
     let starts = starts.lock().unwrap().clone();
     for key in 0..2u32 {
-        let mut mine: Vec<(u128, u64)> = starts
-            .iter()
-            .filter(|s| s.1 == key)
-            .map(|s| (s.0, s.2))
-            .collect();
-        mine.sort();
-        let segs: Vec<(u128, Quota)> = if key == 1 {
-            vec![(0, own_q)]
-        } else {
-            segments.clone()
-        };
-        check(kind, &segs, &mine).map_err(|e| format!("key {key}: {e}"))?;
+        for epoch in 0..=epochs[key as usize] {
+            let mut mine: Vec<(u128, u64)> = starts
+                .iter()
+                .filter(|s| s.1 == key && s.3 == epoch)
+                .map(|s| (s.0, s.2))
+                .collect();
+            mine.sort();
+            let segs: Vec<(u128, Quota)> = if key == 1 {
+                vec![(0, own_q)]
+            } else {
+                segments.clone()
+            };
+            check(kind, &segs, &mine).map_err(|e| format!("key {key} epoch {epoch}: {e}"))?;
+        }
     }
     Ok(())
 }
