@@ -415,8 +415,9 @@ fn ratelimit_item(
 /// Adds the fields of `style` for one policy to the response of an allowed request.
 ///
 /// The IETF fields are appended, so that layers stacked in one app (a global limit
-/// around per-route limits) each list their policy; each legacy trio is set only if
-/// absent, so the innermost layer's numbers win. The legacy trios carry no window: they
+/// around per-route limits) each list their policy. A legacy trio states one policy
+/// only: the one closest to exhaustion (the fewest remaining, then the longest reset),
+/// which refuses the client first, whichever layer wrote it. The legacy trios carry no window: they
 /// state the same per-window quota and remaining as the IETF fields (see
 /// [`ratelimit_value`]), and the reset in whole seconds rounded up.
 pub fn append(
@@ -474,10 +475,10 @@ fn append_trios(
     snapshot: &Snapshot,
 ) {
     let trio = |headers: &mut HeaderMap, names: [&HeaderName; 3]| {
-        if headers.contains_key(names[0]) {
+        let reset = reset_secs(quota, snapshot, policy, remaining);
+        if !closer_to_exhaustion(headers, names, remaining, reset) {
             return;
         }
-        let reset = reset_secs(quota, snapshot, policy, remaining);
         for (name, value) in names.into_iter().zip([policy.0, remaining, reset]) {
             headers.insert(name.clone(), HeaderValue::from(value));
         }
@@ -497,6 +498,31 @@ fn append_trios(
             headers,
             [&RATELIMIT_LIMIT, &RATELIMIT_REMAINING, &RATELIMIT_RESET],
         );
+    }
+}
+
+/// Whether a trio of `remaining` and `reset` should replace the one `names` already
+/// hold (an inner layer's, or the service's own): when there is none, or it leaves more
+/// units, or as many for a shorter time. A client reads one trio as the limit it is
+/// under, so it must be the one that refuses it next; an inner layer's 99 left over an
+/// outer layer's 0 told a client to go on into a 429. A trio that cannot be read is
+/// not ours to judge, and stays.
+fn closer_to_exhaustion(
+    headers: &HeaderMap,
+    names: [&HeaderName; 3],
+    remaining: u64,
+    reset: u64,
+) -> bool {
+    if !headers.contains_key(names[0]) {
+        return true;
+    }
+    let read = |name: &HeaderName| -> Option<u64> {
+        headers.get(name)?.to_str().ok()?.trim().parse().ok()
+    };
+    match read(names[1]) {
+        Some(held) if remaining != held => remaining < held,
+        Some(_) => reset > read(names[2]).unwrap_or(0),
+        None => false,
     }
 }
 
@@ -991,5 +1017,24 @@ mod tests {
         append(&mut map, style, &PolicyName::default(), &q, &other);
         assert_eq!(map["x-ratelimit-remaining"], "3");
         assert_eq!(map.get_all("x-ratelimit-remaining").iter().count(), 1);
+        // A policy with fewer left, or as few for longer, states the trio instead.
+        let fewer = Snapshot {
+            remaining: 1,
+            ..snap
+        };
+        append(&mut map, style, &PolicyName::default(), &q, &fewer);
+        assert_eq!(map["x-ratelimit-remaining"], "1");
+        let longer = Snapshot {
+            remaining: 1,
+            reset: Duration::from_millis(1_500),
+            ..snap
+        };
+        append(&mut map, style, &PolicyName::default(), &q, &longer);
+        assert_eq!(map["x-ratelimit-reset"], "2");
+        assert_eq!(map["ratelimit-reset"], "2");
+        // A trio that cannot be read is left alone.
+        map.insert("x-ratelimit-remaining", HeaderValue::from_static("many"));
+        append(&mut map, style, &PolicyName::default(), &q, &fewer);
+        assert_eq!(map["x-ratelimit-remaining"], "many");
     }
 }
