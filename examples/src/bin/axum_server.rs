@@ -12,15 +12,17 @@
 //! address that proxy appended to `X-Forwarded-For`, so clients cannot pick their own
 //! key. A global limit (`--global-rate`) guards the server as a whole; it is the outer
 //! layer. `--items-rate` adds a per-route limit on `/items/{id}` (per client IP, on the
-//! route itself). Every response lists each policy it passed through:
+//! route itself). Every response lists each policy it passed through, the innermost
+//! layer's first (each layer appends its own on the way out):
 //!
 //! ```text
 //! $ curl -i http://127.0.0.1:3000/items/7
 //! HTTP/1.1 200 OK
-//! ratelimit-policy: "per-ip";q=10;w=2
-//! ratelimit: "per-ip";r=9;t=1
+//! content-type: text/plain; charset=utf-8
 //! ratelimit-policy: "global";q=1000;w=1
+//! ratelimit-policy: "per-ip";q=10;w=2
 //! ratelimit: "global";r=999;t=1
+//! ratelimit: "per-ip";r=9;t=1
 //! ```
 
 use axum::extract::Path;

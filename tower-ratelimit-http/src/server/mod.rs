@@ -80,6 +80,16 @@
 //! from authentication, the route, or a tuple of these; see [`key`]. The
 //! `axum_server` example serves a per-client-IP limit end to end.
 //!
+//! # Browsers: CORS outside the limit
+//!
+//! A CORS layer (`tower_http::cors::CorsLayer`) belongs outside this one (in axum, a
+//! later `.layer`): a 429 the limit writes then carries `Access-Control-Allow-Origin`
+//! too, where without it the browser hides the whole response from the page, and
+//! preflight `OPTIONS` requests, which the CORS layer answers itself, spend none of
+//! the client's quota. `Retry-After` and the `RateLimit` fields are not among the
+//! headers a page may read by default: list them in `Access-Control-Expose-Headers`
+//! (`retry-after`, `ratelimit`, `ratelimit-policy`).
+//!
 //! gRPC services use [`HttpRateLimitLayer::grpc`]: denials become
 //! `RESOURCE_EXHAUSTED` with `grpc-retry-pushback-ms` (see [`grpc`]).
 
