@@ -32,7 +32,9 @@ pub enum OnMissingKey<K> {
     /// Answer with this status (400 for a garbled forwarding header, 401 for a missing
     /// API key...), without calling the service. A key the server's own setup cannot
     /// provide ([`KeyErrorKind::Unconfigured`]: no peer address) is answered 500
-    /// instead, with the reason as the body.
+    /// instead, with the reason as the body. The layer knows no authentication scheme,
+    /// and HTTP requires a 401 to name one in `WWW-Authenticate`: add it outside this
+    /// layer (a `map_response` that sets it on 401s), or answer 403.
     Reject(StatusCode),
     /// Count the request against this one shared key (all anonymous clients share a
     /// quota).
