@@ -137,6 +137,11 @@ where
     /// Where clients choose their keys, build the store with a lower
     /// [`with_max_keys`](KeyedMemoryStore::with_max_keys) and pass it to
     /// [`new`](Self::new).
+    ///
+    /// These figures are for this store's GCRA buckets (8 bytes each). A keyed
+    /// [`SlidingLog`](tower_ratelimit_core::algorithm::SlidingLog) also holds up to
+    /// `count` log entries of 16 bytes per active key, on the heap, for a period:
+    /// 160 KB a client at 10,000 an hour.
     pub fn keyed(quota: Quota, extractor: X) -> Self {
         Self::new(KeyedMemoryStore::new(quota), extractor)
     }
@@ -153,7 +158,9 @@ impl<St, X: KeyExtractor> HttpRateLimitLayer<St, X> {
     /// The status of denials: 429 Too Many Requests (the default) or 503 Service
     /// Unavailable (for load shedding that is not the client's fault; its problem
     /// body, when enabled, is the draft's `temporary-reduced-capacity`, not
-    /// `quota-exceeded`).
+    /// `quota-exceeded`). It is sent as given: any other status should be a 4xx
+    /// (403 for servers whose clients expect it), since clients read a 2xx or 3xx
+    /// with an empty body as an answer, not as a refusal to wait out.
     pub fn status(mut self, status: StatusCode) -> Self {
         Arc::make_mut(&mut self.responder).status = status;
         self
