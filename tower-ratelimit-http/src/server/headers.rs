@@ -417,8 +417,8 @@ fn ratelimit_item(
 /// The IETF fields are appended, so that layers stacked in one app (a global limit
 /// around per-route limits) each list their policy. A legacy trio states one policy
 /// only: the one closest to exhaustion (the fewest remaining, then the longest reset),
-/// which refuses the client first, whichever layer wrote it. The legacy trios carry no window: they
-/// state the same per-window quota and remaining as the IETF fields (see
+/// which refuses the client first, whichever layer wrote it. The legacy trios carry no
+/// window: they state the same per-window quota and remaining as the IETF fields (see
 /// [`ratelimit_value`]), and the reset in whole seconds rounded up.
 pub fn append(
     headers: &mut HeaderMap,
