@@ -127,6 +127,11 @@ pub enum StoreError {
     TooManyKeys {
         /// The configured cap.
         max_keys: usize,
+        /// How soon the store expects room for a new key, when it knows: the soonest
+        /// one of the keys it holds is full again and can be dropped. A hint, not a
+        /// promise: that key may be used again meanwhile, and another new key may take
+        /// the room first.
+        retry_after: Option<Duration>,
     },
 }
 
@@ -135,7 +140,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::CostTooLarge(e) => e.fmt(f),
             StoreError::Unavailable(e) => write!(f, "rate-limit store unavailable: {e}"),
-            StoreError::TooManyKeys { max_keys } => {
+            StoreError::TooManyKeys { max_keys, .. } => {
                 write!(
                     f,
                     "rate-limit store holds its maximum of {max_keys} active keys"

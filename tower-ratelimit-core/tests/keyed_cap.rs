@@ -16,7 +16,10 @@ async fn a_full_store_refuses_unseen_keys_until_its_keys_go_idle() {
     for k in 1_000..1_100u32 {
         assert!(matches!(
             store.check_now(&k, 1),
-            Err(StoreError::TooManyKeys { max_keys: 1_000 })
+            Err(StoreError::TooManyKeys {
+                max_keys: 1_000,
+                ..
+            })
         ));
     }
     // Known keys are still decided exactly: key 7 owes 100 ms, so its full burst

@@ -108,7 +108,7 @@ fn flood(keys: u64, policy: CapPolicy) -> Outcome {
         for i in 0..keys {
             match store.check_now(&i, 1) {
                 Ok(_) => {}
-                Err(StoreError::TooManyKeys { max_keys: m }) => {
+                Err(StoreError::TooManyKeys { max_keys: m, .. }) => {
                     assert_eq!(m, max_keys);
                     refused += 1;
                 }

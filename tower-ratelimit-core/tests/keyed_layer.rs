@@ -274,7 +274,7 @@ async fn a_full_store_refuses_new_keys_through_the_layer() {
     let err = svc.ready().await.unwrap().call(req(2)).await.unwrap_err();
     assert!(matches!(
         err.downcast_ref::<StoreError>(),
-        Some(StoreError::TooManyKeys { max_keys: 1 })
+        Some(StoreError::TooManyKeys { max_keys: 1, .. })
     ));
     // Once the known key is forgotten, there is room again.
     assert!(limiter.remove(&1));

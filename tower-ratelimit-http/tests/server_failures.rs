@@ -85,8 +85,21 @@ async fn a_full_keyed_store_sheds_new_clients_with_503() {
     assert_eq!(call("a").await.unwrap().status(), 200);
     let shed = call("b").await.unwrap();
     assert_eq!(shed.status(), 503);
-    assert_eq!(shed.headers()["retry-after"], "1");
+    // "a" holds the only place until its unit is back, 6 s at 10 a minute: a client
+    // told "1" asked six times, and sixty at one a minute.
+    assert_eq!(shed.headers()["retry-after"], "6");
     assert_eq!(call("a").await.unwrap().status(), 200);
+    // "a" spent another unit: its place is held 12 s from the start now, which a
+    // refusal says once the full table has looked again (it does every 100 ms).
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let shed = call("b").await.unwrap();
+    assert_eq!(shed.headers()["retry-after"], "12");
+    tokio::time::advance(Duration::from_millis(11_800)).await;
+    let shed = call("b").await.unwrap();
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    tokio::time::advance(Duration::from_millis(100)).await;
+    assert_eq!(call("b").await.unwrap().status(), 200);
 }
 
 #[tokio::test(start_paused = true)]

@@ -34,8 +34,8 @@
 
 use super::sync::{lock, Mutex};
 use super::{
-    cost_error, full_again, nanos_to_duration, reindex_window, window_start, Algorithm, Nanos,
-    Reservation, Snapshot, Verdict,
+    cost_error, counted_period, full_again, nanos_to_duration, reindex_window, window_start,
+    Algorithm, Nanos, Reservation, Snapshot, Verdict,
 };
 use crate::error::CostTooLarge;
 use crate::quota::Quota;
@@ -280,6 +280,16 @@ impl Algorithm for FixedWindow {
         }
         let start = window_start(window.index, window.period, quota);
         full_again(start, window.used.min(quota.count()), quota)
+    }
+
+    /// The end of the window that counted units: none count after it.
+    fn idle_at(&self, state: &FixedWindowState, quota: &Quota) -> Nanos {
+        let window = *lock(&state.inner);
+        if window.used == 0 {
+            return 0;
+        }
+        let start = window_start(window.index, window.period, quota);
+        start.saturating_add(counted_period(window.period, quota))
     }
 }
 

@@ -339,6 +339,15 @@ pub trait Algorithm: Send + Sync + 'static {
     /// refilling at the quota's rate, would be full, so that the units used rank keys
     /// of one window apart.
     fn busy_until(&self, state: &Self::State, quota: &Quota) -> Nanos;
+
+    /// When the state is idle ([`is_idle`](Algorithm::is_idle)) if nothing more is
+    /// taken: when a full keyed store that refuses new keys can drop it and make room.
+    /// The default is [`busy_until`](Algorithm::busy_until), which is that instant
+    /// where the state is time; the window algorithms override it, since a window's
+    /// units count until the window ends, however few they are.
+    fn idle_at(&self, state: &Self::State, quota: &Quota) -> Nanos {
+        self.busy_until(state, quota)
+    }
 }
 
 /// The index, in windows of `new_period`, of a window state kept as an index of
@@ -353,11 +362,15 @@ fn reindex_window(index: u64, old_period: Nanos, new_period: Nanos, now: Nanos) 
 /// The start of window `index` counted in `counted_in` (0: not yet decided on, so in
 /// the quota's period).
 fn window_start(index: u64, counted_in: Nanos, quota: &Quota) -> Nanos {
-    let period = match counted_in {
+    index.saturating_mul(counted_period(counted_in, quota))
+}
+
+/// The period a window state was counted in (`0`: the quota's).
+fn counted_period(counted_in: Nanos, quota: &Quota) -> Nanos {
+    match counted_in {
         0 => quota.period_nanos(),
         period => period,
-    };
-    index.saturating_mul(period)
+    }
 }
 
 /// A window algorithm's eviction rank ([`Algorithm::busy_until`]): when a bucket holding

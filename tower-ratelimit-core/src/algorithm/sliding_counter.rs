@@ -45,8 +45,8 @@
 
 use super::sync::{lock, Mutex};
 use super::{
-    cost_error, full_again, nanos_to_duration, reindex_window, window_start, Algorithm, Nanos,
-    Reservation, Snapshot, Verdict,
+    cost_error, counted_period, full_again, nanos_to_duration, reindex_window, window_start,
+    Algorithm, Nanos, Reservation, Snapshot, Verdict,
 };
 use crate::error::CostTooLarge;
 use crate::quota::Quota;
@@ -338,6 +338,18 @@ impl Algorithm for SlidingCounter {
             held,
             quota,
         )
+    }
+
+    /// A window's units weigh until the end of the window after it.
+    fn idle_at(&self, state: &SlidingCounterState, quota: &Quota) -> Nanos {
+        let counts = *lock(&state.inner);
+        let start = window_start(counts.index, counts.period, quota);
+        let period = counted_period(counts.period, quota);
+        match (counts.prev, counts.curr) {
+            (_, 1..) => start.saturating_add(period.saturating_mul(2)),
+            (1.., 0) => start.saturating_add(period),
+            (0, 0) => 0,
+        }
     }
 }
 

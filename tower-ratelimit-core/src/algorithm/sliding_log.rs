@@ -242,6 +242,14 @@ impl Algorithm for SlidingLog {
             super::full_again(t, log.used.min(quota.count()), quota)
         })
     }
+
+    /// When the newest entry leaves the log.
+    fn idle_at(&self, state: &SlidingLogState, quota: &Quota) -> Nanos {
+        let log = lock(&state.log);
+        log.entries
+            .back()
+            .map_or(0, |&(t, _)| t.saturating_add(quota.period_nanos()))
+    }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -53,7 +53,8 @@
 //! On top of that, a hard cap ([`KeyedMemoryStore::with_max_keys`], 1,000,000 by
 //! default) bounds the table; [`KeyedMemoryStore::max_table_bytes`] gives its figure
 //! in bytes. When a shard is full of busy keys, [`CapPolicy`] says what happens to an
-//! unseen key: refused with [`StoreError::TooManyKeys`](crate::error::StoreError)
+//! unseen key: refused with [`StoreError::TooManyKeys`](crate::error::StoreError),
+//! which says when the soonest of the held keys is idle and makes room
 //! (the default: a flood of new keys can never reset a known key's limit) or admitted
 //! by evicting the keys soonest full again, **which then start with a full bucket**.
 //! A flood from ten million addresses therefore costs at most the cap's memory, and

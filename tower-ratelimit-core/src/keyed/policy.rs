@@ -15,7 +15,7 @@
 //! assert!(store.check_now(&"b", 1)?.is_allowed());
 //! // Both keys are in use for a minute: a third key is refused, and the
 //! // known keys keep their exact state.
-//! assert!(matches!(store.check_now(&"c", 1), Err(StoreError::TooManyKeys { max_keys: 2 })));
+//! assert!(matches!(store.check_now(&"c", 1), Err(StoreError::TooManyKeys { max_keys: 2, .. })));
 //! assert!(matches!(store.check_now(&"a", 1)?, Decision::Denied { .. }));
 //! # Ok(()) }
 //! ```

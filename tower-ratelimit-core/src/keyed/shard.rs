@@ -49,10 +49,19 @@ pub(super) struct Shard<K, V, S> {
     /// The table's capacity right after this module last sized it. Fewer free slots
     /// than `nominal - len` means the rest are tombstones left by removals.
     nominal: usize,
+    /// While the shard is full and refuses unseen keys: the soonest one of its entries
+    /// is full again (idle, so that a sweep drops it), as of the last look. Looked up
+    /// once per sweep rather than per refusal, which a flood of new keys would make
+    /// O(n) each.
+    room_at: Option<u64>,
 }
 
 /// The shard is full and its policy refuses unseen keys.
-pub(super) struct Full;
+pub(super) struct Full {
+    /// The soonest a held entry is idle (on the store's clock), as far as the shard
+    /// knows: an entry may have been used again since. `None` when it holds none.
+    pub(super) room_at: Option<u64>,
+}
 
 impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shards<K, V, S> {
     /// `count` is rounded down to a power of two, at least 1.
@@ -65,6 +74,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shards<K, V, S> {
                     inserts_until_sweep: MIN_SWEEP_INTERVAL,
                     swept_at: 0,
                     nominal: 0,
+                    room_at: None,
                 }))
             })
             .collect();
@@ -143,7 +153,8 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
     /// sizes the table so that the insert cannot make it grow past the cap.
     ///
     /// `is_idle` says whether an entry equals a fresh one (dropping it changes no
-    /// decision); `busy_until` orders entries for eviction.
+    /// decision); `busy_until` orders entries for eviction; `idle_at` says when an
+    /// entry will be idle, for the refusal of a full shard.
     pub(super) fn make_room(
         &mut self,
         cap: usize,
@@ -151,6 +162,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
         now: u64,
         mut is_idle: impl FnMut(&K, &V) -> bool,
         busy_until: impl Fn(&K, &V) -> u64,
+        idle_at: impl Fn(&K, &V) -> u64,
     ) -> Result<(), Full> {
         self.inserts_until_sweep = self.inserts_until_sweep.saturating_sub(1);
         let full = self.map.len() >= cap;
@@ -162,10 +174,25 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
         }
         if self.map.len() >= cap {
             match policy {
-                CapPolicy::RejectNew => return Err(Full),
+                CapPolicy::RejectNew => {
+                    if self.room_at.is_none() {
+                        // A full shard drops idle entries only when it sweeps.
+                        let next_sweep = self.swept_at.saturating_add(FULL_SHARD_SWEEP_GAP);
+                        self.room_at = self
+                            .map
+                            .iter()
+                            .map(|(k, v)| idle_at(k, v).max(next_sweep))
+                            .min();
+                    }
+                    return Err(Full {
+                        room_at: self.room_at,
+                    });
+                }
                 CapPolicy::EvictLeastBusy => self.evict(now, &mut is_idle, &busy_until),
             }
         }
+        // An entry goes in: the next refusal looks again.
+        self.room_at = None;
         self.reserve_one(cap);
         Ok(())
     }
@@ -236,6 +263,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
 
     pub(super) fn after_sweep(&mut self, now: u64) {
         self.swept_at = now;
+        self.room_at = None;
         let len = self.map.len();
         self.inserts_until_sweep = len.max(MIN_SWEEP_INTERVAL);
         // Give memory back after a flood: the table never shrinks by itself.

@@ -480,9 +480,11 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
                 now,
                 |k, v| self.algorithm.is_idle(v, &self.quota_for(k), now),
                 |k, v| self.algorithm.busy_until(v, &self.quota_for(k)),
+                |k, v| self.algorithm.idle_at(v, &self.quota_for(k)),
             )
-            .map_err(|Full| StoreError::TooManyKeys {
+            .map_err(|Full { room_at }| StoreError::TooManyKeys {
                 max_keys: self.max_keys,
+                retry_after: room_at.map(|at| Duration::from_nanos(at.saturating_sub(now))),
             })?;
         shard.map.insert(key.clone(), state);
         Ok(decision)

@@ -58,7 +58,7 @@ use tower_ratelimit_core::Quota;
 /// | over the quota, on a layer of [`cost`](Self::cost) 0 | the service's response with the fields (`r=0`) |
 /// | key cannot be read | [`on_missing_key`](Self::on_missing_key): 400 by default, 401, or a shared fallback key |
 /// | no source for the key on this server (no peer address recorded) | 500, the reason as the body |
-/// | the keyed store is full of active keys | 503 with `Retry-After: 1` |
+/// | the keyed store is full of active keys | 503 with `Retry-After` until the soonest held key is idle and its place free (≥ 1) |
 /// | [`cost`](Self::cost) above what the key's quota admits at once (a setup error: a burst below the cost) | 500, the reason as the body (gRPC `INTERNAL`); no client would wait or retry it away |
 /// | store unreachable (remote stores) | [`on_store_error`](Self::on_store_error): pass through (default) or 503 |
 ///

@@ -118,12 +118,20 @@ impl Responder {
                 "the request costs {} units; the quota admits at most {} at once",
                 e.cost, e.max
             ))),
-            Err(StoreError::TooManyKeys { .. }) => Outcome::Respond(self.error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ProblemType::TemporaryReducedCapacity,
-                || "too many active clients".to_owned(),
-                Some(Duration::from_secs(1)),
-            )),
+            // When the store says when a held key frees its place, so does the answer:
+            // a client told "1 s" while the table is full for a minute asks 60 times.
+            Err(StoreError::TooManyKeys { retry_after, .. }) => Outcome::Respond(
+                self.error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ProblemType::TemporaryReducedCapacity,
+                    || "too many active clients".to_owned(),
+                    Some(
+                        retry_after
+                            .unwrap_or(Duration::ZERO)
+                            .max(Duration::from_secs(1)),
+                    ),
+                ),
+            ),
             Err(_) if self.on_store_error == OnStoreError::Allow => Outcome::Proceed(None),
             Err(_) => Outcome::Respond(self.error(
                 StatusCode::SERVICE_UNAVAILABLE,
