@@ -41,6 +41,7 @@ pub struct ClientIp {
     trusted: Arc<[IpNet]>,
     header: ForwardedHeader,
     ipv6_prefix: u8,
+    ipv4_prefix: u8,
     translation_prefixes: Arc<[IpNet]>,
 }
 
@@ -55,6 +56,7 @@ impl ClientIp {
             trusted: Arc::from(Vec::new()),
             header: ForwardedHeader::XForwardedFor,
             ipv6_prefix: 64,
+            ipv4_prefix: 32,
             translation_prefixes: default_translation_prefixes(),
         }
     }
@@ -72,6 +74,7 @@ impl ClientIp {
             trusted: trusted.into_iter().collect(),
             header,
             ipv6_prefix: 64,
+            ipv4_prefix: 32,
             translation_prefixes: default_translation_prefixes(),
         }
     }
@@ -80,6 +83,28 @@ impl ClientIp {
     /// address apart; the default is 64).
     pub fn ipv6_prefix(mut self, prefix: u8) -> ClientIp {
         self.ipv6_prefix = prefix.min(128);
+        self
+    }
+
+    /// Keys IPv4 clients by their network of `prefix` bits (at most 32, the default,
+    /// which keys each address apart). For a second, wider limit stacked around the
+    /// per-address one: a /24 keeps a botnet inside one provider's network, or a
+    /// client rotating through its addresses there, to one share, while each address
+    /// keeps its own. An IPv4 client that came through a translator is keyed by its
+    /// IPv4 network too.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use tower_ratelimit_http::server::key::{ClientIp, KeyExtractor, PeerAddr};
+    ///
+    /// let per_network = ClientIp::peer().ipv4_prefix(24).ipv6_prefix(48);
+    /// let mut request = http::Request::new(());
+    /// request.extensions_mut().insert(PeerAddr("198.51.100.77:5000".parse()?));
+    /// assert_eq!(per_network.extract(&request)?, "198.51.100.0".parse::<IpAddr>()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ipv4_prefix(mut self, prefix: u8) -> ClientIp {
+        self.ipv4_prefix = prefix.min(32);
         self
     }
 
@@ -142,7 +167,7 @@ impl KeyExtractor for ClientIp {
         let ip = self.client(peer.ip(), request.headers())?;
         Ok(match ip {
             IpAddr::V6(_) => mask(ip, self.ipv6_prefix),
-            v4 => v4,
+            IpAddr::V4(_) => mask(ip, self.ipv4_prefix),
         })
     }
 }
@@ -182,6 +207,38 @@ mod tests {
         );
         let key = ip.extract(&request("10.0.0.7:1", None)).unwrap();
         assert_eq!(key, "10.0.0.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn ipv4_keys_by_address_unless_told_a_prefix() {
+        let v4 = |ip: &ClientIp, peer: &str| ip.extract(&request(peer, None)).unwrap();
+        let each = ClientIp::peer();
+        assert_eq!(
+            v4(&each, "203.0.113.9:1"),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let wide = ClientIp::peer().ipv4_prefix(24);
+        for peer in ["203.0.113.9:1", "203.0.113.250:2"] {
+            assert_eq!(v4(&wide, peer), "203.0.113.0".parse::<IpAddr>().unwrap());
+        }
+        // Mapped and translated IPv4 clients are IPv4 networks too.
+        assert_eq!(
+            v4(&wide, "[::ffff:203.0.113.9]:1"),
+            "203.0.113.0".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            v4(&wide, "[64:ff9b::203.0.113.9]:1"),
+            "203.0.113.0".parse::<IpAddr>().unwrap()
+        );
+        // Over 32 is 32; 0 puts every IPv4 client in one key.
+        assert_eq!(
+            v4(&ClientIp::peer().ipv4_prefix(200), "203.0.113.9:1"),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            v4(&ClientIp::peer().ipv4_prefix(0), "203.0.113.9:1"),
+            "0.0.0.0".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
