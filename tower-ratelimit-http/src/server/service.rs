@@ -31,6 +31,12 @@ use tower_service::Service;
 /// concurrency limit inside it, and sheds nothing: put it directly over the limit,
 /// inside this layer (`ServiceBuilder::new().layer(rate_limit).load_shed()
 /// .concurrency_limit(n)`), where it sheds at once what the rate limit allowed.
+///
+/// A request the limit allowed has spent its units, whether or not the service then
+/// serves it: shed by that `LoadShed`, or given up by its client while it waits for a
+/// busy inner service, it still counts (as on servers that count every request they
+/// admit). The units are not given back, since by then they may be another request's:
+/// a window has moved on, or a booking sits at the end of the bucket's debt.
 pub struct HttpRateLimit<S, St, X: KeyExtractor> {
     inner: S,
     /// Whether `inner` said it was ready and that readiness is not yet used.
