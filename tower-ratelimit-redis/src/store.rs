@@ -110,7 +110,8 @@ use tower_ratelimit_core::Quota;
 /// was written under, so after a change every bucket keeps its fill level in units, as
 /// the core's stores do on `set_quota`: a GCRA debt of 3 units is 3 units at the new
 /// spacing, and a window keeps the units used in it. Buckets are re-expressed lazily,
-/// when a call next reads them.
+/// when a call next reads them, and that call (even a peek or a denied check) writes
+/// the bucket back with the expiry its debt needs under the new quota.
 ///
 /// What happens on a failure is the [`FailurePolicy`]'s to say; every failure is
 /// counted in [`RedisStore::stats`].

@@ -33,10 +33,12 @@ local window = current
 local count = 0
 local stored = tonumber(state[1])
 local stored_period = tonumber(state[3])
+local reindexed = false
 if stored and stored_period and stored_period ~= period then
   -- The quota's period changed: the units used stay used, in the new window that
   -- holds the old one's start (or now), as the core's FixedWindow re-indexes.
   stored = math.floor(math.max(stored * stored_period, now) / period)
+  reindexed = true
 end
 -- A window booked further ahead than 2^62 ns (the longest quota's span) is rare but
 -- can be this script's own; it is trusted only from a key that expires, as every key
@@ -50,6 +52,10 @@ if stored and stored >= current then
   window = stored
   count = tonumber(state[2]) or 0
 end
+-- A re-indexed window that still holds units is written back even by a call that
+-- takes none (a peek, a refusal): its expiry was set for the old period, and a
+-- longer period must not lose the units at the old window's end.
+local rewrite = reindexed and window == stored and count > 0
 
 -- The readiness units are dated `age_us` before now. The client's age is short of
 -- the truth by at most two calls (the check's reply and this call), each bounded by
@@ -88,6 +94,8 @@ end
 if window == current and count + cost <= limit then
   if mode ~= 0 and (cost > 0 or gave_back) then
     save(window, count + cost)
+  elseif rewrite then
+    save(window, count)
   end
   return {1, snapshot_remaining(window, count + cost), 0, (current + 1) * period - now, limit, 0}
 end
@@ -105,7 +113,7 @@ if mode == 2 and wait <= max_wait then
   save(fit, used + cost)
   return {1, snapshot_remaining(fit, used + cost), 0, (math.max(fit, current) + 1) * period - now, limit, wait}
 end
-if gave_back then
+if gave_back or rewrite then
   -- Refused: the request does not start, so its readiness units stay given back.
   save(window, count)
 end

@@ -11,9 +11,11 @@
 --          while it slept are its own; max_wait_us then includes it), and the
 --          interval, which the key outlives its full bucket by.
 -- ARGV[2]  absent for a check or a plain reservation (the hot path reads no more).
---          'peek': decide, write nothing. A number: a reservation of a request whose
---          readiness took units earlier (RateStore::reserve_whole) gives back that
---          many µs of the TAT first, never below now, then books the whole cost. The
+--          'peek': decide, book nothing (a bucket re-expressed in a new interval is
+--          still written back, with its new expiry). A number: a reservation of a
+--          request whose readiness took units earlier (RateStore::reserve_whole)
+--          gives back that many µs of the TAT first, never below now, then books the
+--          whole cost. The
 --          client sends only what time cannot have refilled yet (taken * interval -
 --          age - slack), so what comes back is still in the TAT. It is the end of
 --          the TAT, which may be a later request's sleeping booking: nothing comes
@@ -50,11 +52,16 @@ end
 -- No state: a full bucket as of now (a backdated decision claims nothing before now
 -- without a TAT that says which slots fell due).
 local owed = backdate
+-- Whether the bucket read was re-expressed in a new interval: even a call that books
+-- nothing then writes it back, with the expiry its debt needs now (a longer interval
+-- outlives the old expiry).
+local changed = false
 if tat then
   -- The quota changed since the TAT was written: the debt keeps its units, at the
   -- new spacing (as the core's stores rescale on set_quota).
   if measured_in ~= interval and measured_in > 0 and tat > clock then
     tat = clock + (tat - clock) * interval / measured_in
+    changed = true
   end
   local known = tat - now
   -- A debt past 2^62 ns (the longest quota's span) is rare but can be this script's
@@ -80,19 +87,27 @@ if tat then
     else
       owed = 0
     end
+  else
+    changed = false
   end
 end
 local after = owed + increment
 if after - capacity > max_wait then
+  if changed then
+    redis.call('SET', KEYS[1], struct.pack('<dd', now + owed, interval), 'PX', string.format('%d', (owed + interval + 1999) / 1000))
+  end
   return -owed - 1
 end
 
--- Write only what changes the bucket (a give-back does, even for a cost of 0). The key expires one interval after the bucket is
--- full again, so that a waiter waking up to an interval late still finds the TAT that
+-- Write only what changes the bucket (a give-back does, even for a cost of 0; a
+-- bucket re-expressed in a new interval does, even for a peek). The key expires one
+-- interval after the bucket is full again, so that a waiter waking up to an interval late still finds the TAT that
 -- says which slot fell due (whole milliseconds, rounded up: '%d' truncates the positive
 -- quotient; plus one, as Redis counts expiry from the start of its current
 -- millisecond). An absent key and a full bucket are the same.
 if give_back or (increment > 0 and not extra) then
   redis.call('SET', KEYS[1], struct.pack('<dd', now + after, interval), 'PX', string.format('%d', (after + interval + 1999) / 1000))
+elseif changed then
+  redis.call('SET', KEYS[1], struct.pack('<dd', now + owed, interval), 'PX', string.format('%d', (owed + interval + 1999) / 1000))
 end
 return owed

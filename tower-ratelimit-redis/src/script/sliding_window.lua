@@ -39,10 +39,12 @@ local curr = 0
 local prev = 0
 local stored = tonumber(state[1])
 local stored_period = tonumber(state[4])
+local reindexed = false
 if stored and stored_period and stored_period ~= period then
   -- The quota's period changed: both counts stay, in the new window that holds the
   -- old one's start (or now), as the core's SlidingCounter re-indexes.
   stored = math.floor(math.max(stored * stored_period, now) / period)
+  reindexed = true
 end
 -- A window booked further ahead than 2^62 ns (the longest quota's span) is rare but
 -- can be this script's own; it is trusted only from a key that expires, as every key
@@ -61,6 +63,11 @@ if stored then
     prev = tonumber(state[2]) or 0
   end
 end
+
+-- Re-indexed counts that still weigh are written back even by a call that takes
+-- nothing (a peek, a refusal): their expiry was set for the old period, and a longer
+-- period must not lose them at the old windows' end.
+local rewrite = reindexed and (curr > 0 or prev > 0)
 
 -- The readiness units are dated `age_us` before now. The client's age is short of
 -- the truth by at most two calls (the check's reply and this call), each bounded by
@@ -151,7 +158,7 @@ local function save(i, p, c)
 end
 
 if wait > allowed_wait then
-  if gave_back then
+  if gave_back or rewrite then
     -- Refused: the request does not start, so its readiness units stay given back.
     save(index, prev, curr)
   end
@@ -162,6 +169,8 @@ end
 fit_curr = fit_curr + cost
 if mode ~= 0 and (cost > 0 or gave_back) then
   save(fit_index, fit_prev, fit_curr)
+elseif rewrite then
+  save(index, prev, curr)
 end
 local remaining, reset = snapshot(fit_index, fit_prev, fit_curr)
 return {1, remaining, 0, reset, limit, math.max(wait, 0)}
