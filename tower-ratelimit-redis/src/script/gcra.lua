@@ -15,7 +15,7 @@
 --          still written back, with its new expiry). A number: a reservation of a
 --          request whose readiness took units earlier (RateStore::reserve_whole)
 --          gives back that many µs of the TAT first, never below now, then books the
---          whole cost. The
+--          whole cost; refused, it keeps them given back (it does not start). The
 --          client sends only what time cannot have refilled yet (taken * interval -
 --          age - slack), so what comes back is still in the TAT. It is the end of
 --          the TAT, which may be a later request's sleeping booking: nothing comes
@@ -52,9 +52,10 @@ end
 -- No state: a full bucket as of now (a backdated decision claims nothing before now
 -- without a TAT that says which slots fell due).
 local owed = backdate
--- Whether the bucket read was re-expressed in a new interval: even a call that books
--- nothing then writes it back, with the expiry its debt needs now (a longer interval
--- outlives the old expiry).
+-- Whether the bucket read differs from the one stored beyond what this call books:
+-- re-expressed in a new interval, or given back to. Even a call that books nothing
+-- then writes it, with the expiry its debt needs now (a longer interval outlives the
+-- old expiry, and a refused request's readiness units stay given back, as in memory).
 local changed = false
 if tat then
   -- The quota changed since the TAT was written: the debt keeps its units, at the
@@ -81,6 +82,7 @@ if tat then
     -- come due is starting, and the give-back nets out with the cost booked below.
     if give_back and give_back > 0 and tat - capacity <= clock then
       known = known - give_back
+      changed = true
     end
     if known > 0 then
       owed = known

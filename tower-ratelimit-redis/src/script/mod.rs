@@ -32,7 +32,8 @@
 //! instance or another (a request held through a pause and re-booked a moment earlier
 //! counts: the slack puts its slot just ahead), whose wait the units may have made:
 //! what comes off the TAT's end would start the newcomer in its wake, over the quota.
-//! The units then stay spent. The window scripts take the readiness units, their age as the client
+//! The units then stay spent. A request refused its whole cost does not start, so
+//! what came off the TAT for it stays off, as in the core's stores. The window scripts take the readiness units, their age as the client
 //! measured it and a slack of twice the store's timeout: they give the units back from the window they were taken in (a
 //! fixed window's stored window; a sliding counter's current count, or its previous
 //! count once the next window began) and book the whole cost, all in the one call,
