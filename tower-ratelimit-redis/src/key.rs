@@ -4,6 +4,24 @@
 //! `()` (a single, global limit) writes no bytes, so its bucket is the prefix
 //! itself.
 //!
+//! Redis keys are binary-safe: spaces, newlines, `\0` and any bytes pass unchanged
+//! (nothing is quoted or parsed), so a client's key cannot reach another command or
+//! another client's bucket, only its own name. Two things about a key taken from a
+//! request are still the caller's to bound:
+//!
+//! * **Length.** The name is stored verbatim, in Redis (one key per client until its
+//!   bucket is full again) and in this process (up to 10,000 cached denials by
+//!   default, 1,024 keys' pending drains, 1,024 keys' slots that waiting requests
+//!   gave up), so a 1 MB header used
+//!   as a key costs a megabyte in each. Cap or hash untrusted keys before they get
+//!   here.
+//! * **Cluster slots.** Redis Cluster hashes only the part of a name between its
+//!   first `{` and the next `}` when that part is not empty. A prefix with a hash tag
+//!   (`{limits}:`) therefore puts every bucket on one node, which works (each decision
+//!   touches one key) but spreads no load; a prefix without one lets a client key that
+//!   holds braces (`{x}`) choose its own slot, so a client with many identities can
+//!   pile its buckets onto one node. Neither is needed: each script touches one key.
+//!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
 //! use tower_ratelimit_redis::key::RedisKey;
