@@ -111,7 +111,11 @@ use tower_ratelimit_core::Quota;
 /// the core's stores do on `set_quota`: a GCRA debt of 3 units is 3 units at the new
 /// spacing, and a window keeps the units used in it. Buckets are re-expressed lazily,
 /// when a call next reads them, and that call (even a peek or a denied check) writes
-/// the bucket back with the expiry its debt needs under the new quota.
+/// the bucket back with the expiry its debt needs under the new quota. One difference
+/// from the core: its GCRA also caps a fill level at the new burst, while a bucket in
+/// Redis records no burst and keeps its whole debt, so after a burst cut (10 to 2 at
+/// one a second) a spent key waits up to the old burst's worth longer (9 s where the
+/// core's stores wait 1 s): fewer admissions, never more.
 ///
 /// What happens on a failure is the [`FailurePolicy`]'s to say; every failure is
 /// counted in [`RedisStore::stats`].
