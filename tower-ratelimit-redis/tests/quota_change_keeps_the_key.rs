@@ -135,3 +135,35 @@ async fn the_units_spent_before_the_change_still_count_after_the_old_expiry() {
         "a full bucket after the old expiry (the key's time to live was {ttl} ms)"
     );
 }
+
+/// A throttle's drain that is the first call to read a bucket after a change to a
+/// longer interval, and finds it owing more than the drain asks, writes the bucket
+/// back with the expiry the new interval needs (`drain.lua` re-expresses it as
+/// `gcra.lua` does): otherwise the key kept the old quota's expiry, and the debt
+/// the drain was to keep was gone a second later.
+#[tokio::test]
+async fn a_drain_that_finds_the_bucket_deeper_keeps_the_key_alive() {
+    let server = RedisServer::start();
+    let store = store(&server, RemoteAlgorithm::Gcra);
+    for _ in 0..10 {
+        assert!(store
+            .check("drained", 1)
+            .await
+            .expect("decision")
+            .is_allowed());
+    }
+    RateStore::<str>::set_quota(&store, ten_per(Duration::from_secs(60)));
+    store.drain_until("drained", tokio::time::Instant::now());
+    let start = std::time::Instant::now();
+    while store.pending_drains() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            store.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(store.stats().drain_failures, 0, "{:?}", store.stats());
+    let ttl: i64 = server.cmd(&["PTTL", "q:drained"]);
+    assert!(ttl > 3_000, "the key expires in {ttl} ms, before its debt");
+}

@@ -11,8 +11,9 @@
 --          stalled server) would move an offset's point by the wait; the absolute
 --          point, read by the client from this server's clock just before, does not
 --          move, and the earlier of the two is used.
--- Returns  1 when it wrote the bucket, 0 when the bucket already owed as much; a
---          probe (-1) returns the server's clock in µs.
+-- Returns  1 when it drained the bucket, 0 when the bucket already owed as much
+--          (written back only when it was re-expressed in a new interval); a probe
+--          (-1) returns the server's clock in µs.
 --
 -- TAT := max(TAT, point + capacity - interval), the core's Gcra::drain_until,
 -- read and written exactly as gcra.lua reads and writes the TAT (a foreign or untrusted
@@ -44,8 +45,10 @@ if state then
   end
 end
 if tat then
+  local rescaled = false
   if measured_in ~= interval and measured_in > 0 and tat > clock then
     tat = clock + (tat - clock) * interval / measured_in
+    rescaled = true
   end
   local known = tat - clock
   local trusted = known < 4.6e15
@@ -53,6 +56,12 @@ if tat then
     trusted = redis.call('PTTL', KEYS[1]) >= 0
   end
   if trusted and tat >= floor then
+    -- Owing more than the drain asks, the bucket stays; re-expressed in a new
+    -- interval, it is written back, as gcra.lua does, with the expiry its debt needs
+    -- now (the old one, set for a shorter interval, would drop the debt early).
+    if rescaled then
+      redis.call('SET', KEYS[1], struct.pack('<dd', tat, interval), 'PX', string.format('%d', (known + interval + 1999) / 1000))
+    end
     return 0
   end
 end
