@@ -24,6 +24,7 @@ use crate::drain::Drains;
 use crate::fallback::LocalFallback;
 use crate::negative_cache::NegativeCache;
 use crate::policy::FailurePolicy;
+use crate::renewal::{MakeConnection, Renewal};
 use crate::script::RemoteAlgorithm;
 use crate::store::{Inner, RedisStore};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -118,6 +119,12 @@ impl RedisStoreBuilder {
     /// reconnects in the background. Lazy: the connection is made by the first
     /// decision, so a store can be built while Redis is down.
     ///
+    /// The manager reconnects when its connection fails, not when it goes silent (a
+    /// failover to another host, a proxy whose backend died), so when calls time out
+    /// until the circuit breaker opens, the store replaces the manager with a fresh
+    /// one, at most once per the breaker's `open_for`, and the breaker's next probe
+    /// connects anew (see [`Stats::reconnects`](crate::Stats::reconnects)).
+    ///
     /// # Errors
     /// An invalid URL, or no Tokio runtime to run the manager on.
     pub fn connect<U: IntoConnectionInfo>(
@@ -143,8 +150,14 @@ impl RedisStoreBuilder {
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(Duration::from_millis(200));
-        let manager = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(self.build(manager))
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+        // The manager reconnects on an error, never on silence (see `crate::renewal`).
+        let make: MakeConnection<ConnectionManager> = Box::new(move || {
+            tokio::runtime::Handle::try_current().ok()?;
+            ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).ok()
+        });
+        let gap = self.breaker.open_for.max(self.timeout);
+        Ok(self.build_renewing(manager, Some(Renewal::new(make, gap))))
     }
 
     /// A store on any async connection: a `ConnectionManager` you configured, a
@@ -156,7 +169,19 @@ impl RedisStoreBuilder {
     /// client reconnect by themselves, but a bare `MultiplexedConnection` stays broken
     /// once the server restarts, and every call then goes to the failure policy for as
     /// long as the process lives. Use one only where something else replaces it.
+    /// Nor does a connection given here get replaced when it stops answering without
+    /// an error (a host that vanished, a proxy whose backend died): the store from
+    /// [`connect`](Self::connect) replaces its manager then, since the manager
+    /// reconnects only on an error (see [`Stats::reconnects`](crate::Stats::reconnects)).
     pub fn build<C>(self, connection: C) -> RedisStore<C>
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        self.build_renewing(connection, None)
+    }
+
+    /// `build`, with what replaces the connection when it stops answering.
+    fn build_renewing<C>(self, connection: C, renewal: Option<Renewal<C>>) -> RedisStore<C>
     where
         C: ConnectionLike + Clone + Send + Sync + 'static,
     {
@@ -168,7 +193,8 @@ impl RedisStoreBuilder {
         };
         RedisStore {
             inner: Arc::new(Inner {
-                connection,
+                connection: RwLock::new(connection),
+                renewal,
                 algorithm: self.algorithm,
                 script: redis::Script::new(self.algorithm.source()),
                 prefix: self.prefix,

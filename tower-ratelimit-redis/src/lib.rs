@@ -13,7 +13,9 @@
 //!   `redis` crate's async cluster client). Keys expire when their bucket is full again
 //!   (GCRA: one emission interval later, for a waiter that woke late).
 //! * **Short timeout and a circuit breaker** ([`breaker`]): an outage costs one
-//!   timeout, not one per request.
+//!   timeout, not one per request. A connection that goes silent without failing (a
+//!   failover to another host) is replaced once the breaker opens on its timeouts
+//!   ([`Stats::reconnects`]).
 //! * **Failure policy** ([`FailurePolicy`]): fail open (default), fail closed with
 //!   `StoreError::Unavailable` (never confused with "over the limit"), or a local
 //!   limiter at a share of the rate ([`fallback`]).
@@ -110,6 +112,7 @@ pub mod key;
 pub mod lease;
 pub mod negative_cache;
 pub mod policy;
+mod renewal;
 pub mod script;
 pub mod stats;
 pub mod store;

@@ -40,6 +40,10 @@ pub struct Stats {
     /// whose end could not be scheduled because too many keys already wait for
     /// theirs (`RateStore::schedule_drain`; those drain at the limiter's next check).
     pub drains_dropped: u64,
+    /// Connections replaced because calls on them timed out until the breaker opened
+    /// (a store from `RedisStoreBuilder::connect` only): a connection can stop
+    /// answering without an error, which its manager never reconnects from.
+    pub reconnects: u64,
 }
 
 impl Stats {
@@ -59,6 +63,7 @@ pub(crate) struct Counters {
     pub(crate) drains: AtomicU64,
     pub(crate) drain_failures: AtomicU64,
     pub(crate) drains_dropped: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
 }
 
 impl Counters {
@@ -77,6 +82,7 @@ impl Counters {
             drains: get(&self.drains),
             drain_failures: get(&self.drain_failures),
             drains_dropped: get(&self.drains_dropped),
+            reconnects: get(&self.reconnects),
         }
     }
 }

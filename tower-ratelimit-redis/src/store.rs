@@ -83,6 +83,7 @@ use crate::fallback::LocalFallback;
 use crate::key::RedisKey;
 use crate::negative_cache::{Denial, NegativeCache};
 use crate::policy::FailurePolicy;
+use crate::renewal::Renewal;
 use crate::script::{self, GiveBack, Invoke, Mode, RemoteAlgorithm};
 use crate::stats::{Counters, Stats};
 use futures_util::future::BoxFuture;
@@ -124,7 +125,10 @@ pub struct RedisStore<C = ConnectionManager> {
 }
 
 pub(crate) struct Inner<C> {
-    pub(crate) connection: C,
+    /// Replaced (`connect` only) when calls on it time out until the breaker opens.
+    pub(crate) connection: RwLock<C>,
+    /// What makes the replacement (`connect` only).
+    pub(crate) renewal: Option<Renewal<C>>,
     pub(crate) algorithm: RemoteAlgorithm,
     pub(crate) script: redis::Script,
     pub(crate) prefix: Vec<u8>,
@@ -235,10 +239,39 @@ impl<C> RedisStore<C> {
     pub fn pending_drains(&self) -> usize {
         self.inner.drains.len()
     }
+}
 
-    /// The connection handle the store clones for each call.
-    pub fn connection(&self) -> &C {
-        &self.inner.connection
+impl<C: Clone> RedisStore<C> {
+    /// The connection handle the store clones for each call: the one it was built
+    /// with, or the one that replaced it after calls on it timed out (a store from
+    /// [`RedisStoreBuilder::connect`] only; see [`Stats::reconnects`]).
+    pub fn connection(&self) -> C {
+        self.inner.connection()
+    }
+}
+
+impl<C: Clone> Inner<C> {
+    /// The connection for a call.
+    pub(crate) fn connection(&self) -> C {
+        // A handle is whole whatever a panicking writer left behind.
+        self.connection
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A call timed out (reported to the breaker already): if the breaker is open
+    /// now, the connection may be one that stopped answering without an error, which
+    /// its manager never replaces; a fresh one serves the next calls, and the old one
+    /// closes with the last call still holding it.
+    pub(crate) fn timed_out(&self) {
+        if !self.breaker.is_open() {
+            return;
+        }
+        if let Some(fresh) = self.renewal.as_ref().and_then(Renewal::renew) {
+            *self.connection.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            Counters::bump(&self.counters.reconnects);
+        }
     }
 }
 
@@ -413,7 +446,7 @@ where
             request,
         );
         let with_source = || script::command(self.algorithm, Invoke::Source, &key, request);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let reply = tokio::time::timeout(self.timeout, async {
             if let Some((at, drain_params)) = drain_at {
                 let drained = self
@@ -462,6 +495,9 @@ where
         };
         if cause.is_outage() {
             call.failed();
+            if matches!(cause, Unavailable::Timeout(_)) {
+                self.timed_out();
+            }
         } else {
             // The server answered: it is up, whatever this one call met.
             call.succeeded();

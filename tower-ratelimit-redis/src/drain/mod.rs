@@ -531,7 +531,7 @@ impl<C> Inner<C> {
             return false;
         };
         let script = &self.drains.script;
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let reply = tokio::time::timeout(self.timeout, async {
             let sent = Instant::now();
             let clock = run_drain(script, key, at, Point::Probe, params, &mut connection).await?;
@@ -553,7 +553,11 @@ impl<C> Inner<C> {
                 call.succeeded();
                 self.drains.applied(key, at);
             }
-            _ => call.failed(),
+            Ok(Err(_)) => call.failed(),
+            Err(_) => {
+                call.failed();
+                self.timed_out();
+            }
         }
         Counters::bump(&self.counters.drain_failures);
         false

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod silent_proxy;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
