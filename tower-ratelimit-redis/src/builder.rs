@@ -74,7 +74,10 @@ impl RedisStoreBuilder {
     }
 
     /// The bytes before every key (default `tower-ratelimit:`). The unit key `()`
-    /// names the prefix itself, so give each global limit its own prefix.
+    /// names the prefix itself, so give each global limit its own prefix. Keys are
+    /// appended as they are, so no limit's prefix may start with another's: under
+    /// `api:` and `api:v2:`, the first's key `v2:7` and the second's key `7` are one
+    /// bucket, `api:v2:7`.
     pub fn prefix(mut self, prefix: impl AsRef<[u8]>) -> Self {
         self.prefix = prefix.as_ref().to_vec();
         self
