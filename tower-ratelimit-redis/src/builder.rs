@@ -156,8 +156,18 @@ impl RedisStoreBuilder {
         let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
         // The manager reconnects on an error, never on silence (see `crate::renewal`).
         let make: MakeConnection<ConnectionManager> = Box::new(move || {
-            tokio::runtime::Handle::try_current().ok()?;
-            ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).ok()
+            let runtime = tokio::runtime::Handle::try_current().ok()?;
+            let fresh =
+                ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).ok()?;
+            // A lazy manager connects only while a call polls it, each for at most the
+            // timeout, and the next replacement would start over: connecting here, in
+            // the background (bounded by the manager's own timeouts), the next probe
+            // finds the connection made however many timeouts it took.
+            let mut warming = fresh.clone();
+            runtime.spawn(async move {
+                let _: redis::RedisResult<()> = redis::cmd("PING").query_async(&mut warming).await;
+            });
+            Some(fresh)
         });
         let gap = self.breaker.open_for.max(self.timeout);
         Ok(self.build_renewing(manager, Some(Renewal::new(make, gap))))

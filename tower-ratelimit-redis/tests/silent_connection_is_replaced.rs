@@ -68,6 +68,30 @@ async fn a_silent_connection_is_replaced_after_a_failover() {
     assert_eq!(keys, 1);
 }
 
+/// The new connection takes longer to make than a call's timeout (150 ms against
+/// 50 ms; the manager gives an attempt 250 ms): a replacement connects in the
+/// background, so the next probe finds it made, rather than each probe polling a
+/// fresh attempt for one timeout and the next replacement starting it over.
+#[tokio::test]
+async fn a_replacement_slower_to_connect_than_the_timeout_still_connects() {
+    let first = RedisServer::start();
+    let second = RedisServer::start();
+    let proxy = SilentProxy::start(address(&first)).await;
+    let store = RedisStore::builder(quota())
+        .prefix("slow:")
+        .connect(proxy.url())
+        .expect("store");
+    assert!(store.check("k", 1).await.expect("decision").is_allowed());
+    proxy.fail_over_slowly(address(&second), Duration::from_millis(150));
+    let recovered = until_redis_decides(&store, Duration::from_secs(10)).await;
+    let stats = store.stats();
+    eprintln!("slow failover: recovered after {recovered:?}: {stats:?}");
+    assert!(
+        recovered.is_some(),
+        "no call decided by Redis within 10 s of the failover: {stats:?}"
+    );
+}
+
 /// A server that stalls (SIGSTOP) and comes back: the store replaces its
 /// connection at most once per `open_for` (500 ms by default) meanwhile, recovers,
 /// and leaves no pile of connections on the server.

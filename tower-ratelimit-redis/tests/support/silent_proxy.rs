@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -15,6 +16,8 @@ pub struct SilentProxy {
     backend: Arc<Mutex<SocketAddr>>,
     /// Bumped by `fail_over`: connections made before it forward nothing more.
     generation: Arc<AtomicU64>,
+    /// How long a new connection waits before it reaches the backend, in ms.
+    delay_ms: Arc<AtomicU64>,
 }
 
 fn lock(backend: &Mutex<SocketAddr>) -> SocketAddr {
@@ -55,29 +58,44 @@ impl SilentProxy {
         let addr = listener.local_addr().expect("proxy address");
         let backend = Arc::new(Mutex::new(backend));
         let generation = Arc::new(AtomicU64::new(0));
-        let (to, now) = (backend.clone(), generation.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (to, now, delay) = (backend.clone(), generation.clone(), delay_ms.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let born = now.load(Ordering::SeqCst);
-                let Ok(server) = TcpStream::connect(lock(&to)).await else {
-                    continue;
-                };
-                let (client_read, client_write) = client.into_split();
-                let (server_read, server_write) = server.into_split();
-                tokio::spawn(forward(client_read, server_write, now.clone(), born));
-                tokio::spawn(forward(server_read, client_write, now.clone(), born));
+                let (to, now) = (lock(&to), now.clone());
+                let delay = Duration::from_millis(delay.load(Ordering::SeqCst));
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let Ok(server) = TcpStream::connect(to).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::spawn(forward(client_read, server_write, now.clone(), born));
+                    tokio::spawn(forward(server_read, client_write, now, born));
+                });
             }
         });
         SilentProxy {
             addr,
             backend,
             generation,
+            delay_ms,
         }
     }
 
     /// `redis://<proxy>/`.
     pub fn url(&self) -> String {
         format!("redis://{}/", self.addr)
+    }
+
+    /// Every open connection goes silent; new ones reach `backend` after `delay`
+    /// (a connection slower to make than a call's timeout).
+    pub fn fail_over_slowly(&self, backend: SocketAddr, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms.store(ms, Ordering::SeqCst);
+        self.fail_over(backend);
     }
 
     /// Every open connection goes silent; new ones reach `backend`.
