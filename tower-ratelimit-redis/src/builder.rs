@@ -146,10 +146,14 @@ impl RedisStoreBuilder {
         let info = url.into_connection_info()?;
         let tcp = info.tcp_settings().clone().set_nodelay(true);
         let client = redis::Client::open(info.set_tcp_settings(tcp))?;
-        // The store bounds each call itself; the manager only needs to give up on a
-        // dead connection attempt, and to retry soon so that recovery is quick.
+        // The store bounds each call itself: a response timeout of the manager's own
+        // (500 ms by default) would cut a longer store timeout short, as an I/O
+        // error. The manager only needs to give up on a dead connection attempt, and
+        // to retry soon so that recovery is quick.
+        let connection_timeout = self.timeout.max(Duration::from_millis(250));
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout.max(Duration::from_millis(250))))
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(connection_timeout))
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(Duration::from_millis(200));
@@ -161,11 +165,14 @@ impl RedisStoreBuilder {
                 ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).ok()?;
             // A lazy manager connects only while a call polls it, each for at most the
             // timeout, and the next replacement would start over: connecting here, in
-            // the background (bounded by the manager's own timeouts), the next probe
-            // finds the connection made however many timeouts it took.
+            // the background, the next probe finds the connection made however many
+            // timeouts it took. Bounded by three attempts and their backoff, since
+            // the manager has no response timeout.
             let mut warming = fresh.clone();
+            let warm_for = connection_timeout.saturating_mul(4);
             runtime.spawn(async move {
-                let _: redis::RedisResult<()> = redis::cmd("PING").query_async(&mut warming).await;
+                let ping = redis::cmd("PING");
+                let _ = tokio::time::timeout(warm_for, ping.query_async::<()>(&mut warming)).await;
             });
             Some(fresh)
         });
