@@ -38,6 +38,10 @@ use tower_ratelimit_core::Quota;
 /// network, short enough to sit on a request path.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// The least time a connection attempt gets (the store's timeout if longer): a
+/// call never waits for it, so it only needs to outlast a slow but live setup.
+const CONNECTION_TIMEOUT_FLOOR: Duration = Duration::from_secs(1);
+
 /// The default bound on the negative cache.
 pub const DEFAULT_NEGATIVE_CACHE_KEYS: usize = 10_000;
 
@@ -149,8 +153,10 @@ impl RedisStoreBuilder {
         // The store bounds each call itself: a response timeout of the manager's own
         // (500 ms by default) would cut a longer store timeout short, as an I/O
         // error. The manager only needs to give up on a dead connection attempt, and
-        // to retry soon so that recovery is quick.
-        let connection_timeout = self.timeout.max(Duration::from_millis(250));
+        // to retry soon so that recovery is quick; but not sooner than a live one can
+        // finish (a TLS handshake across regions takes some round trips of 80 ms):
+        // an attempt cut off every time is a store that never connects.
+        let connection_timeout = self.timeout.max(CONNECTION_TIMEOUT_FLOOR);
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(None)
             .set_connection_timeout(Some(connection_timeout))

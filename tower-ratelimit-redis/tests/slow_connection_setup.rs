@@ -1,0 +1,45 @@
+//! A connection slower to set up than 250 ms is still made. `connect` gave each
+//! connection attempt `max(timeout, 250 ms)`, so a server whose connection takes
+//! longer to make (a TLS handshake across regions: three or four round trips of
+//! 80 ms, plus the client's setup commands) was never reached: every attempt was cut
+//! off, and every call went to the failure policy for as long as the process lived.
+//! Measured before the fix, behind a proxy that holds each new connection 300 ms:
+//! no call decided by Redis within 10 s.
+//!
+//! Guaranteed: an attempt gets at least a second (or the store's timeout, if longer),
+//! so a setup of 300 ms connects, and calls are decided by Redis from then on.
+//!
+//! Real redis-server behind a proxy on loopback; real time.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::silent_proxy::SilentProxy;
+use support::RedisServer;
+use tower_ratelimit_core::store::RateStore;
+use tower_ratelimit_core::Quota;
+use tower_ratelimit_redis::RedisStore;
+
+#[tokio::test]
+async fn a_connection_that_takes_300_ms_to_set_up_is_made() {
+    let server = RedisServer::start();
+    let backend = std::net::SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let proxy = SilentProxy::start(backend).await;
+    // No connection is open yet: this only slows the ones to come.
+    proxy.fail_over_slowly(backend, Duration::from_millis(300));
+    let store = RedisStore::builder(Quota::per_second(1_000).expect("quota"))
+        .prefix("slow-setup:")
+        .connect(proxy.url())
+        .expect("store");
+    let start = Instant::now();
+    while store.stats().remote_decisions == 0 && start.elapsed() < Duration::from_secs(10) {
+        let _ = store.check("k", 1).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = store.stats();
+    eprintln!("decided by Redis after {:?}: {stats:?}", start.elapsed());
+    assert!(
+        stats.remote_decisions > 0,
+        "no call decided by Redis within 10 s: {stats:?}"
+    );
+}
