@@ -84,6 +84,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # The server's memory policy
+//!
+//! Every key the scripts write expires (when its bucket is full again), so idle
+//! clients cost nothing; but an evicted key is a full bucket, and every eviction
+//! policy can pick these keys (the `volatile-*` ones only pick keys with an expiry,
+//! which all of these have). Give the limits a server or a `maxmemory` headroom of
+//! their own: with `noeviction` and the memory full, every decision that takes
+//! units fails with `OOM` (Redis 7.0: the script's `SET`), which the store counts as
+//! an outage, so the breaker opens and the failure policy answers.
+//!
 //! # Testing
 //!
 //! The tests run against a real `redis-server` that they start themselves (a free
