@@ -91,3 +91,22 @@ async fn a_window_with_few_units_still_holds_its_place_to_its_end() {
     tokio::time::advance(Duration::from_secs(7)).await;
     assert_eq!(refusal_wait(&store), Some(Duration::from_secs(53)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_default_quota_change_is_heard_by_the_next_refusal() {
+    // 1 an hour, then 1 a second: the held key owes under a second, and a client
+    // refused right after the change must not be told the hour it owed before.
+    let store = KeyedMemoryStore::with_algorithm(Gcra, Quota::per_hour(1).unwrap())
+        .with_clock(Clock::with_unix_time(ORIGIN))
+        .with_max_keys(1)
+        .with_cap_policy(CapPolicy::RejectNew);
+    assert!(store.check_now(&"a", 1).unwrap().is_allowed());
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(refusal_wait(&store), Some(Duration::from_secs(3590)));
+    store.set_default_quota(Quota::per_second(1).unwrap());
+    tokio::time::advance(Duration::from_millis(10)).await;
+    let wait = refusal_wait(&store).expect("the store knows when its key is idle");
+    assert!(wait <= Duration::from_secs(1), "told {wait:?}");
+    tokio::time::advance(wait).await;
+    assert!(store.check_now(&"b", 1).unwrap().is_allowed());
+}

@@ -261,6 +261,13 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> Shard<K, V, S> {
         self.after_sweep(now);
     }
 
+    /// Drops the cached instant of room: the entries' states changed otherwise than by
+    /// use (a quota change re-expressed them), which may bring their idle instants
+    /// nearer, and a refusal would otherwise name the old one until the next sweep.
+    pub(super) fn forget_room_at(&mut self) {
+        self.room_at = None;
+    }
+
     pub(super) fn after_sweep(&mut self, now: u64) {
         self.swept_at = now;
         self.room_at = None;

@@ -250,6 +250,7 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
                         self.algorithm.rescale(state, old, &quota, now);
                     }
                 }
+                shard.forget_room_at();
             });
         });
     }
