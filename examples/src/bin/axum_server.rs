@@ -10,8 +10,9 @@
 //! IETF `RateLimit` fields (which allowed responses carry too). The client IP is the
 //! TCP peer, or — only for requests arriving from a `--trust-proxy` network — the
 //! address that proxy appended to `X-Forwarded-For`, so clients cannot pick their own
-//! key. A global limit (`--global-rate`) guards the server as a whole; it is the outer
-//! layer. `--items-rate` adds a per-route limit on `/items/{id}` (per client IP, on the
+//! key. A global limit (`--global-rate`) guards the server as a whole; it sits inside
+//! the per-IP layer, so that requests a client's own quota refuses never spend it.
+//! `--items-rate` adds a per-route limit on `/items/{id}` (per client IP, on the
 //! route itself). Every response lists each policy it passed through, the innermost
 //! layer's first (each layer appends its own on the way out):
 //!
