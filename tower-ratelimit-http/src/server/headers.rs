@@ -521,7 +521,7 @@ fn closer_to_exhaustion(
     };
     match read(names[1]) {
         Some(held) if remaining != held => remaining < held,
-        Some(_) => reset > read(names[2]).unwrap_or(0),
+        Some(_) => read(names[2]).is_some_and(|held| reset > held),
         None => false,
     }
 }
@@ -1032,7 +1032,10 @@ mod tests {
         append(&mut map, style, &PolicyName::default(), &q, &longer);
         assert_eq!(map["x-ratelimit-reset"], "2");
         assert_eq!(map["ratelimit-reset"], "2");
-        // A trio that cannot be read is left alone.
+        // A trio that cannot be read is left alone, its reset too.
+        map.insert("x-ratelimit-reset", HeaderValue::from_static("soon"));
+        append(&mut map, style, &PolicyName::default(), &q, &longer);
+        assert_eq!(map["x-ratelimit-reset"], "soon");
         map.insert("x-ratelimit-remaining", HeaderValue::from_static("many"));
         append(&mut map, style, &PolicyName::default(), &q, &fewer);
         assert_eq!(map["x-ratelimit-remaining"], "many");
