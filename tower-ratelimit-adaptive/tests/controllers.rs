@@ -500,6 +500,20 @@ fn goodput_probes_again_soon_after_a_wide_step_overshot() {
     assert!((3.0..3.05).contains(&slow), "{slow}");
 }
 
+#[test]
+fn goodput_probes_again_soon_after_a_very_wide_step_overshot_at_100_per_second() {
+    // The +75 % step overshot after +35 % passed: the limit rose by a third or more.
+    // At 100/s the step that passed held ~65 responses: probing resumes after 1 s (a
+    // 3 s cruise at 0.97 of that floor cost demand at 100/s its convergence after the
+    // doubling).
+    let very_wide = cruise_after_overshoot(100.0, 1.75);
+    assert!((1.0..1.05).contains(&very_wide), "{very_wide}");
+    // A client with a share of a limit (40/s): the step that passed held ~26
+    // responses, and probing sooner would draw refusals on the others.
+    let share = cruise_after_overshoot(40.0, 1.75);
+    assert!(share >= 3.0, "{share}");
+}
+
 /// Seconds from the end of a first measured episode at `limit`/s to the first probe
 /// step, with responses arriving at the rate in use.
 fn cruise_secs(limit: f64) -> f64 {
