@@ -514,6 +514,48 @@ fn goodput_probes_again_soon_after_a_very_wide_step_overshot_at_100_per_second()
     assert!(share >= 3.0, "{share}");
 }
 
+/// A controller cruising under 25/s that then measured a fall (half of its answers
+/// refused); returns it and the time of the cut, in seconds.
+fn cut_by_a_fall() -> (Goodput, f64) {
+    let (mut c, mut t) = measured_once(25.0);
+    let before = c.rate().unwrap();
+    for i in 0..1000 {
+        t += 1.0 / before;
+        let o = if i % 2 == 0 { no() } else { ok() };
+        c.observe(Duration::from_secs_f64(t), &o);
+        if c.rate().unwrap() < before {
+            return (c, t);
+        }
+    }
+    panic!("the fall was never measured");
+}
+
+#[test]
+fn goodput_recuts_at_once_when_refused_soon_after_a_fall() {
+    // Clients sharing a fallen limit read shares that over-sum: a refusal within
+    // 1.5 s of the cut takes a tenth off at once instead of measuring again.
+    let (mut c, t) = cut_by_a_fall();
+    let cut = c.rate().unwrap();
+    assert!(cut < 14.0, "{cut}");
+    let mut now = t;
+    while now < t + 0.5 {
+        now += 1.0 / cut;
+        c.observe(Duration::from_secs_f64(now), &ok());
+    }
+    c.observe(Duration::from_secs_f64(now + 0.01), &no());
+    let recut = c.rate().unwrap();
+    assert!((recut - 0.9 * cut).abs() < 1e-9, "{recut} vs {cut}");
+    // Later, a refusal opens a measurement as before: the rate holds until it ends.
+    let (mut c, t) = cut_by_a_fall();
+    let mut now = t;
+    while now < t + 2.0 {
+        now += 1.0 / cut;
+        c.observe(Duration::from_secs_f64(now), &ok());
+    }
+    c.observe(Duration::from_secs_f64(now + 0.01), &no());
+    assert_eq!(c.rate().unwrap(), cut);
+}
+
 /// Seconds from the end of a first measured episode at `limit`/s to the first probe
 /// step, with responses arriving at the rate in use.
 fn cruise_secs(limit: f64) -> f64 {
