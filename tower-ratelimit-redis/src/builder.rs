@@ -27,6 +27,7 @@ use crate::policy::FailurePolicy;
 use crate::renewal::{MakeConnection, Renewal};
 use crate::script::RemoteAlgorithm;
 use crate::store::{Inner, RedisStore};
+use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::IntoConnectionInfo;
 use std::sync::atomic::AtomicU64;
@@ -129,8 +130,10 @@ impl RedisStoreBuilder {
     /// The manager reconnects when its connection fails, not when it goes silent (a
     /// failover to another host, a proxy whose backend died), so when calls time out
     /// until the circuit breaker opens, the store replaces the manager with a fresh
-    /// one, at most once per the breaker's `open_for`, and the breaker's next probe
-    /// connects anew (see [`Stats::reconnects`](crate::Stats::reconnects)).
+    /// one, at most once per the breaker's `open_for` and never while the last
+    /// replacement is still connecting (for up to four times the larger of a second
+    /// and the timeout), and the breaker's next probe connects anew (see
+    /// [`Stats::reconnects`](crate::Stats::reconnects)).
     ///
     /// # Errors
     /// An invalid URL, or no Tokio runtime to run the manager on.
@@ -166,21 +169,20 @@ impl RedisStoreBuilder {
         let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
         // The manager reconnects on an error, never on silence (see `crate::renewal`).
         let make: MakeConnection<ConnectionManager> = Box::new(move || {
-            let runtime = tokio::runtime::Handle::try_current().ok()?;
             let fresh =
                 ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).ok()?;
             // A lazy manager connects only while a call polls it, each for at most the
-            // timeout, and the next replacement would start over: connecting here, in
-            // the background, the next probe finds the connection made however many
+            // timeout, and the next replacement would start over: connecting in the
+            // background, the next probe finds the connection made however many
             // timeouts it took. Bounded by three attempts and their backoff, since
             // the manager has no response timeout.
             let mut warming = fresh.clone();
             let warm_for = connection_timeout.saturating_mul(4);
-            runtime.spawn(async move {
+            let warm_up: BoxFuture<'static, ()> = Box::pin(async move {
                 let ping = redis::cmd("PING");
                 let _ = tokio::time::timeout(warm_for, ping.query_async::<()>(&mut warming)).await;
             });
-            Some(fresh)
+            Some((fresh, warm_up))
         });
         let gap = self.breaker.open_for.max(self.timeout);
         Ok(self.build_renewing(manager, Some(Renewal::new(make, gap))))

@@ -43,3 +43,31 @@ async fn a_connection_that_takes_300_ms_to_set_up_is_made() {
         "no call decided by Redis within 10 s: {stats:?}"
     );
 }
+
+/// A setup slower than the breaker's `open_for` (500 ms) but within the attempt's
+/// second: the replacement made when the breaker opened is still connecting when the
+/// next probe times out. Replacing it then threw its nearly made connection away,
+/// and the next one met the same fate, so such a server was never reached (measured:
+/// no call decided by Redis within 15 s, 29 reconnects, with a 700 ms setup).
+#[tokio::test]
+async fn a_setup_slower_than_the_breakers_open_period_is_made() {
+    let server = RedisServer::start();
+    let backend = std::net::SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let proxy = SilentProxy::start(backend).await;
+    proxy.fail_over_slowly(backend, Duration::from_millis(700));
+    let store = RedisStore::builder(Quota::per_second(1_000).expect("quota"))
+        .prefix("slower-setup:")
+        .connect(proxy.url())
+        .expect("store");
+    let start = Instant::now();
+    while store.stats().remote_decisions == 0 && start.elapsed() < Duration::from_secs(15) {
+        let _ = store.check("k", 1).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = store.stats();
+    eprintln!("decided by Redis after {:?}: {stats:?}", start.elapsed());
+    assert!(
+        stats.remote_decisions > 0,
+        "no call decided by Redis within 15 s: {stats:?}"
+    );
+}
