@@ -245,6 +245,11 @@ impl<C: Clone> RedisStore<C> {
     /// The connection handle the store clones for each call: the one it was built
     /// with, or the one that replaced it after calls on it timed out (a store from
     /// [`RedisStoreBuilder::connect`] only; see [`Stats::reconnects`]).
+    ///
+    /// The manager [`RedisStoreBuilder::connect`] builds has no response timeout of
+    /// its own (the store bounds each of its calls), so a command of yours on it
+    /// waits as long as the server stays silent: bound it, e.g. with
+    /// `tokio::time::timeout`.
     pub fn connection(&self) -> C {
         self.inner.connection()
     }
