@@ -283,6 +283,11 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     /// them is sleeping there ([`MemoryStore`]; the keyed
     /// store gives nothing back where units are time). The default books the
     /// `cost - taken` units left.
+    ///
+    /// A refused reservation keeps what it gave back (the request does not start), so
+    /// a caller that tries again passes `taken = 0`: the same `taken` twice would give
+    /// the units back twice. The crate's layers reserve with no bound on the wait, and
+    /// are never refused here.
     fn reserve_whole(
         &self,
         key: &K,
