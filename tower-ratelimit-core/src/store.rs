@@ -286,8 +286,10 @@ pub trait RateStore<K: ?Sized = ()>: Send + Sync + 'static {
     ///
     /// A refused reservation keeps what it gave back (the request does not start), so
     /// a caller that tries again passes `taken = 0`: the same `taken` twice would give
-    /// the units back twice. The crate's layers reserve with no bound on the wait, and
-    /// are never refused here.
+    /// the units back twice and admit more than the quota (with the default, which
+    /// gives nothing back, `taken = 0` books those units again, which only admits
+    /// less). The crate's layers reserve with no bound on the wait, and are never
+    /// refused here.
     fn reserve_whole(
         &self,
         key: &K,
