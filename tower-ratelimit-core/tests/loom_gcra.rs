@@ -269,7 +269,7 @@ fn concurrent_quota_changes_rescale_once_each() {
         };
         // The real clock moves while the model runs, by more than 1 % of the debt on a
         // loaded machine (seen: one run in four at a load of 5). Scaled twice, the debt
-        // would be off by a factor of 2 or 4: a fifth of slack still tells them apart.
+        // would be off by a factor of 2: a fifth of slack still tells them apart.
         let slack = owed_units / 5;
         assert!(
             owed + slack >= owed_units && owed <= owed_units,
