@@ -167,6 +167,10 @@ impl RedisStoreBuilder {
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(Duration::from_millis(200));
         let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+        // Three attempts and their backoff; no replacement is made while the last one
+        // warms up, and the renewal also stops waiting for it after this long, since
+        // its task may not get to run out its own timeout.
+        let warm_for = connection_timeout.saturating_mul(4);
         // The manager reconnects on an error, never on silence (see `crate::renewal`).
         let make: MakeConnection<ConnectionManager> = Box::new(move || {
             let fresh =
@@ -177,7 +181,6 @@ impl RedisStoreBuilder {
             // timeouts it took. Bounded by three attempts and their backoff, since
             // the manager has no response timeout.
             let mut warming = fresh.clone();
-            let warm_for = connection_timeout.saturating_mul(4);
             let warm_up: BoxFuture<'static, ()> = Box::pin(async move {
                 let ping = redis::cmd("PING");
                 let _ = tokio::time::timeout(warm_for, ping.query_async::<()>(&mut warming)).await;
@@ -185,7 +188,8 @@ impl RedisStoreBuilder {
             Some((fresh, warm_up))
         });
         let gap = self.breaker.open_for.max(self.timeout);
-        Ok(self.build_renewing(manager, Some(Renewal::new(make, gap))))
+        let renewal = Renewal::new(make, gap, warm_for);
+        Ok(self.build_renewing(manager, Some(renewal)))
     }
 
     /// A store on any async connection: a `ConnectionManager` you configured, a
