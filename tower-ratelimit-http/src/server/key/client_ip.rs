@@ -32,10 +32,12 @@ use std::sync::Arc;
 ///
 /// IPv6 clients are keyed by their /64 network by default, since one host usually
 /// holds a whole /64 and could otherwise rotate through 2^64 keys; see
-/// [`ClientIp::ipv6_prefix`]. An IPv4 client that reaches an IPv6 server through a
-/// translator (SIIT or NAT64, whose addresses embed the IPv4 one) is keyed by its IPv4
-/// address, as if it had connected directly: under the well-known prefix `64:ff9b::/96`
-/// by default, under others with [`ClientIp::ipv4_translated_by`].
+/// [`ClientIp::ipv6_prefix`]. IPv4 clients are keyed by their address, or by their
+/// network with [`ClientIp::ipv4_prefix`]. Trusted proxies are matched on the whole
+/// address, before it is cut to its network. An IPv4 client that reaches an IPv6
+/// server through a translator (SIIT or NAT64, whose addresses embed the IPv4 one) is
+/// keyed by its IPv4 address, as if it had connected directly: under the well-known
+/// prefix `64:ff9b::/96` by default, under others with [`ClientIp::ipv4_translated_by`].
 #[derive(Debug, Clone)]
 pub struct ClientIp {
     trusted: Arc<[IpNet]>,
@@ -239,6 +241,25 @@ mod tests {
             v4(&ClientIp::peer().ipv4_prefix(0), "203.0.113.9:1"),
             "0.0.0.0".parse::<IpAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn a_prefix_never_widens_who_is_trusted() {
+        let ip = ClientIp::behind_proxies(
+            ["10.0.0.5/32".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
+        )
+        .ipv4_prefix(24);
+        // A neighbour of the proxy in its /24 is not the proxy: its header is ignored.
+        let key = ip.extract(&request("10.0.0.7:1", Some("1.2.3.4"))).unwrap();
+        assert_eq!(key, "10.0.0.0".parse::<IpAddr>().unwrap());
+        let key = ip.extract(&request("10.0.0.5:1", Some("1.2.3.4"))).unwrap();
+        assert_eq!(key, "1.2.3.0".parse::<IpAddr>().unwrap());
+        // Nor is a forwarded hop in the proxy's /24 skipped as trusted.
+        let key = ip
+            .extract(&request("10.0.0.5:1", Some("1.2.3.4, 10.0.0.9")))
+            .unwrap();
+        assert_eq!(key, "10.0.0.0".parse::<IpAddr>().unwrap());
     }
 
     #[test]
