@@ -175,7 +175,11 @@ impl<K: Hash + Eq + Clone, A: Algorithm, S: BuildHasher + Clone> KeyedMemoryStor
     /// window counts in and re-index it, keeping its units, as [`Self::set_default_quota`]
     /// does; GCRA and the leaky bucket keep the debt as time (a second owed stays a
     /// second, not rescaled to the new interval); the sliding log keeps its entries. For
-    /// a fresh start under the new quota, [`remove`](Self::remove) the key.
+    /// a fresh start under the new quota, [`remove`](Self::remove) the key. The store
+    /// cannot see such a change, so a full store's refusals (with
+    /// [`CapPolicy::RejectNew`]) may name the instant of room the old quota gave a
+    /// window algorithm until the key's shard next sweeps, at most 100 ms of refusals
+    /// later; a change of the default quota is seen at once.
     pub fn with_quota_fn(
         mut self,
         quota_fn: impl Fn(&K) -> Option<Quota> + Send + Sync + 'static,
