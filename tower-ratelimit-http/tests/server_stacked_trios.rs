@@ -26,6 +26,22 @@ fn layer(
         .header_style(TRIOS)
 }
 
+/// A "global" layer of `outer` around a "route" layer of `inner`, around a service
+/// that answers 200.
+fn stacked(
+    outer: Quota,
+    inner: Quota,
+) -> impl tower::Service<
+    http::Request<()>,
+    Response = http::Response<impl Sized>,
+    Error = impl std::fmt::Debug,
+> + Clone {
+    let ok = service_fn(|_: http::Request<()>| async {
+        Ok::<_, Infallible>(http::Response::new(String::new()))
+    });
+    layer(outer, "global").layer(layer(inner, "route").layer(ok))
+}
+
 fn trio(response: &http::Response<impl Sized>, prefix: &str) -> [u64; 3] {
     ["limit", "remaining", "reset"].map(|field| {
         let name = format!("{prefix}{field}");
@@ -40,11 +56,10 @@ fn trio(response: &http::Response<impl Sized>, prefix: &str) -> [u64; 3] {
 #[tokio::test(start_paused = true)]
 async fn the_trios_state_the_policy_closest_to_exhaustion() {
     // 3 a minute outside (a global limit), 100 a second inside (a route's).
-    let ok = service_fn(|_: http::Request<()>| async {
-        Ok::<_, Infallible>(http::Response::new(String::new()))
-    });
-    let inner = layer(Quota::per_second(100).unwrap(), "route").layer(ok);
-    let service = layer(Quota::per_minute(3).unwrap(), "global").layer(inner);
+    let service = stacked(
+        Quota::per_minute(3).unwrap(),
+        Quota::per_second(100).unwrap(),
+    );
 
     for sent in 1..=3u64 {
         let response = service
@@ -76,11 +91,10 @@ async fn the_trios_state_the_policy_closest_to_exhaustion() {
 async fn an_inner_refusal_keeps_its_own_trio() {
     // The route refuses; the global layer it passed through on the way out has units
     // left, which would not tell the client that it must wait.
-    let ok = service_fn(|_: http::Request<()>| async {
-        Ok::<_, Infallible>(http::Response::new(String::new()))
-    });
-    let inner = layer(Quota::per_minute(1).unwrap(), "route").layer(ok);
-    let service = layer(Quota::per_second(100).unwrap(), "global").layer(inner);
+    let service = stacked(
+        Quota::per_second(100).unwrap(),
+        Quota::per_minute(1).unwrap(),
+    );
 
     assert_eq!(
         service

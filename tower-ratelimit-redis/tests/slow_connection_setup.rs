@@ -20,19 +20,21 @@ use tower_ratelimit_core::store::RateStore;
 use tower_ratelimit_core::Quota;
 use tower_ratelimit_redis::RedisStore;
 
-#[tokio::test]
-async fn a_connection_that_takes_300_ms_to_set_up_is_made() {
+/// A store reaching Redis through a proxy that holds each new connection `setup`
+/// before it reaches the server: checks every 10 ms until Redis decides one, for at
+/// most `within`.
+async fn decided_through_a_slow_setup(setup: Duration, prefix: &str, within: Duration) {
     let server = RedisServer::start();
     let backend = std::net::SocketAddr::from(([127, 0, 0, 1], server.port()));
     let proxy = SilentProxy::start(backend).await;
     // No connection is open yet: this only slows the ones to come.
-    proxy.fail_over_slowly(backend, Duration::from_millis(300));
+    proxy.fail_over_slowly(backend, setup);
     let store = RedisStore::builder(Quota::per_second(1_000).expect("quota"))
-        .prefix("slow-setup:")
+        .prefix(prefix)
         .connect(proxy.url())
         .expect("store");
     let start = Instant::now();
-    while store.stats().remote_decisions == 0 && start.elapsed() < Duration::from_secs(10) {
+    while store.stats().remote_decisions == 0 && start.elapsed() < within {
         let _ = store.check("k", 1).await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -40,8 +42,18 @@ async fn a_connection_that_takes_300_ms_to_set_up_is_made() {
     eprintln!("decided by Redis after {:?}: {stats:?}", start.elapsed());
     assert!(
         stats.remote_decisions > 0,
-        "no call decided by Redis within 10 s: {stats:?}"
+        "no call decided by Redis within {within:?}: {stats:?}"
     );
+}
+
+#[tokio::test]
+async fn a_connection_that_takes_300_ms_to_set_up_is_made() {
+    decided_through_a_slow_setup(
+        Duration::from_millis(300),
+        "slow-setup:",
+        Duration::from_secs(10),
+    )
+    .await;
 }
 
 /// A setup slower than the breaker's `open_for` (500 ms) but within the attempt's
@@ -51,23 +63,10 @@ async fn a_connection_that_takes_300_ms_to_set_up_is_made() {
 /// no call decided by Redis within 15 s, 29 reconnects, with a 700 ms setup).
 #[tokio::test]
 async fn a_setup_slower_than_the_breakers_open_period_is_made() {
-    let server = RedisServer::start();
-    let backend = std::net::SocketAddr::from(([127, 0, 0, 1], server.port()));
-    let proxy = SilentProxy::start(backend).await;
-    proxy.fail_over_slowly(backend, Duration::from_millis(700));
-    let store = RedisStore::builder(Quota::per_second(1_000).expect("quota"))
-        .prefix("slower-setup:")
-        .connect(proxy.url())
-        .expect("store");
-    let start = Instant::now();
-    while store.stats().remote_decisions == 0 && start.elapsed() < Duration::from_secs(15) {
-        let _ = store.check("k", 1).await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let stats = store.stats();
-    eprintln!("decided by Redis after {:?}: {stats:?}", start.elapsed());
-    assert!(
-        stats.remote_decisions > 0,
-        "no call decided by Redis within 15 s: {stats:?}"
-    );
+    decided_through_a_slow_setup(
+        Duration::from_millis(700),
+        "slower-setup:",
+        Duration::from_secs(15),
+    )
+    .await;
 }
