@@ -274,7 +274,13 @@ impl<C: Clone> Inner<C> {
             return;
         }
         if let Some(fresh) = self.renewal.as_ref().and_then(Renewal::renew) {
-            *self.connection.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            // The old handle is dropped after the lock is released: calls reading the
+            // connection wait for the swap, not for the drop.
+            let old = std::mem::replace(
+                &mut *self.connection.write().unwrap_or_else(|p| p.into_inner()),
+                fresh,
+            );
+            drop(old);
             Counters::bump(&self.counters.reconnects);
         }
     }
