@@ -492,9 +492,9 @@ fn goodput_probes_again_soon_after_a_wide_step_overshot() {
     let narrow = cruise_after_overshoot(1000.0, 1.05);
     assert!((3.0..3.01).contains(&narrow), "{narrow}");
     // The +35 % step overshot after +15 % passed: the limit rose and lies in a 17 %
-    // bracket; probing resumes after 1 s.
+    // bracket; probing resumes after half a second.
     let wide = cruise_after_overshoot(1000.0, 1.35);
-    assert!((1.0..1.01).contains(&wide), "{wide}");
+    assert!((0.5..0.51).contains(&wide), "{wide}");
     // The same at 100/s: the step that passed held ~56 responses, too few to act on.
     let slow = cruise_after_overshoot(100.0, 1.35);
     assert!((3.0..3.05).contains(&slow), "{slow}");
@@ -503,11 +503,11 @@ fn goodput_probes_again_soon_after_a_wide_step_overshot() {
 #[test]
 fn goodput_probes_again_soon_after_a_very_wide_step_overshot_at_100_per_second() {
     // The +75 % step overshot after +35 % passed: the limit rose by a third or more.
-    // At 100/s the step that passed held ~65 responses: probing resumes after 1 s (a
-    // 3 s cruise at 0.97 of that floor cost demand at 100/s its convergence after the
-    // doubling).
+    // At 100/s the step that passed held ~65 responses: probing resumes after half a
+    // second (a 3 s cruise at 0.97 of that floor cost demand at 100/s its convergence
+    // after the doubling, and a 1 s one still did on 137 of 300 seeds, 91 with 0.5 s).
     let very_wide = cruise_after_overshoot(100.0, 1.75);
-    assert!((1.0..1.05).contains(&very_wide), "{very_wide}");
+    assert!((0.5..0.55).contains(&very_wide), "{very_wide}");
     // A client with a share of a limit (40/s): the step that passed held ~26
     // responses, and probing sooner would draw refusals on the others.
     let share = cruise_after_overshoot(40.0, 1.75);
@@ -714,10 +714,11 @@ fn wide_overshoot_then_tail(refused: u64) -> (f64, f64, f64) {
 #[test]
 fn goodput_keeps_the_short_cruise_when_a_wide_overshoot_tail_hardly_refuses() {
     // 1 refusal in ~150: the overshoot's tail. The rate stays where the revert put it
-    // and probing resumes 1 s after the overshoot, as without that measurement.
+    // and probing resumes half a second after the overshoot, as without that
+    // measurement.
     let (reverted, after, next) = wide_overshoot_then_tail(1);
     assert!((after - reverted).abs() < 1e-9, "{after} vs {reverted}");
-    assert!((1.0..1.01).contains(&next), "{next}");
+    assert!((0.5..0.51).contains(&next), "{next}");
     // 1 in 15 refused: a real measurement, with its cut and the usual 3 s cruise.
     let (reverted, after, next) = wide_overshoot_then_tail(10);
     assert!(after < 0.97 * 0.95 * reverted, "{after} vs {reverted}");
@@ -979,12 +980,12 @@ fn goodput_waits_for_the_roll_of_a_run_still_going_when_a_measurement_ends() {
 fn goodput_probes_again_soon_after_a_wide_step_overshot_a_sliding_log() {
     // At about 70/s on a server whose refusals stopped halfway through a window (a
     // sliding log): the +35 % step overshot after +15 % passed, and probing resumes
-    // after 1 s, as it does at 400/s and more. The limit rose into a wide bracket,
+    // after half a second, as it does at 400/s and more. The limit rose into a wide bracket,
     // and a 3 s cruise at 0.97 of its floor kept a rise from converging in 10 s.
     let (mut c, _) = echo_episodes(true);
     assert!(c.rate().unwrap() < 100.0);
     let wide = overshoot_then_cruise(&mut c, 3.4, 1.35);
-    assert!((1.0..1.05).contains(&wide), "{wide}");
+    assert!((0.5..0.55).contains(&wide), "{wide}");
     // On a fixed window (one run of refusals) the cruise stays 3 s at that rate.
     let (mut c, _) = fixed_window_episode();
     let wide = overshoot_then_cruise(&mut c, 2.1, 1.35);
