@@ -21,6 +21,7 @@
 
 use super::{KeyError, KeyExtractor};
 use http::{Method, Request};
+use std::borrow::Cow;
 
 /// The key of every request that matched no route (see the [module docs](self)).
 pub const UNMATCHED: &str = "<unmatched>";
@@ -48,9 +49,14 @@ impl RouteKey {
     }
 
     /// The first `segments` segments of the request path (`/api/items/7` with 2 is
-    /// `/api/items`), for routers that record no matched route. A client can still
-    /// vary these segments, so combine this key with a client key, and rely on the
-    /// store's cap on keys; a prefix is cut at [`MAX_PATH_LEN`] bytes.
+    /// `/api/items`), for routers that record no matched route. The path is
+    /// normalised first as RFC 3986 (section 6.2.2) does, and empty segments are
+    /// dropped, so that the spellings a lenient backend serves alike share a key:
+    /// `/api//items`, `/api/./items`, `/x/../api/items` and `/api/%69tems` all key as
+    /// `/api/items` (encoded reserved characters stay encoded, in upper case:
+    /// `%2f` is `%2F`, not a slash; letters keep their case, as paths do). A client can
+    /// still vary these segments, so combine this key with a client key, and rely on
+    /// the store's cap on keys; a prefix is cut at [`MAX_PATH_LEN`] bytes.
     pub fn path_segments(segments: usize) -> RouteKey {
         RouteKey {
             method: false,
@@ -75,7 +81,14 @@ impl KeyExtractor for RouteKey {
     fn extract<B>(&self, request: &Request<B>) -> Result<String, KeyError> {
         let route = match self.segments {
             None => matched_route(request).unwrap_or(UNMATCHED),
-            Some(segments) => bounded(path_prefix(request.uri().path(), segments)),
+            Some(segments) => {
+                let prefix = path_prefix(request.uri().path(), segments);
+                return Ok(if self.method {
+                    format!("{} {}", method_name(request.method()), bounded(&prefix))
+                } else {
+                    bounded(&prefix).to_owned()
+                });
+            }
         };
         Ok(if self.method {
             format!("{} {}", method_name(request.method()), route)
@@ -85,13 +98,77 @@ impl KeyExtractor for RouteKey {
     }
 }
 
-/// The path up to the slash that follows its `segments`-th segment.
-fn path_prefix(path: &str, segments: usize) -> &str {
-    match path.match_indices('/').nth(segments) {
-        Some((0, _)) => "/",
-        Some((end, _)) => &path[..end],
-        None => path,
+/// The first `segments` segments of `path`, normalised (see
+/// [`RouteKey::path_segments`]), as `/a/b`; `/` when there are none.
+fn path_prefix(path: &str, segments: usize) -> String {
+    // Dot segments may climb above segments already kept, so the whole path is read;
+    // the stack holds what is left of it.
+    let mut kept: Vec<Cow<'_, str>> = Vec::new();
+    for raw in path.split('/') {
+        let segment = normalised(raw);
+        match &*segment {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            _ => kept.push(segment),
+        }
     }
+    let mut prefix = String::with_capacity(path.len().min(MAX_PATH_LEN) + 1);
+    for segment in kept.iter().take(segments) {
+        prefix.push('/');
+        prefix.push_str(segment);
+        if prefix.len() >= MAX_PATH_LEN {
+            break;
+        }
+    }
+    if prefix.is_empty() {
+        prefix.push('/');
+    }
+    prefix
+}
+
+/// A path segment with its percent-encoded unreserved characters decoded and its
+/// other percent-encodings in upper case (RFC 3986, sections 2.3 and 6.2.2.1).
+fn normalised(segment: &str) -> Cow<'_, str> {
+    if !segment.contains('%') {
+        return Cow::Borrowed(segment);
+    }
+    let bytes = segment.as_bytes();
+    let mut out = String::with_capacity(segment.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| Some((hex(*bytes.get(i + 1)?)?, hex(*bytes.get(i + 2)?)?)))
+            .flatten();
+        match decoded {
+            Some((high, low)) => {
+                let byte = high << 4 | low;
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                    out.push(char::from(byte));
+                } else {
+                    out.push('%');
+                    out.push(char::from(HEX_DIGITS[usize::from(high)]));
+                    out.push(char::from(HEX_DIGITS[usize::from(low)]));
+                }
+                i += 3;
+            }
+            None => {
+                // A path holds ASCII only (`http::Uri` checks it); a stray `%` stays.
+                out.push(char::from(bytes[i]));
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+
+fn hex(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// `text` cut to at most [`MAX_PATH_LEN`] bytes, at a character boundary.
@@ -176,8 +253,48 @@ mod tests {
     }
 
     #[test]
+    fn spellings_of_one_path_share_a_key() {
+        let key = RouteKey::path_segments(2);
+        for path in [
+            "/api/items/7",
+            "/api//items/7",
+            "//api/items",
+            "/api/./items/",
+            "/x/../api/items",
+            "/../api/items",
+            "/api/%69tems/7",
+            "/%61%70%69/items",
+            "/api/items%2f/../../api/items",
+        ] {
+            assert_eq!(
+                key.extract(&request("GET", path)),
+                Ok("/api/items".to_owned()),
+                "{path}"
+            );
+        }
+        // Reserved characters stay encoded, in one case; letters keep theirs.
+        assert_eq!(
+            key.extract(&request("GET", "/api%2fitems/x")),
+            Ok("/api%2Fitems/x".to_owned())
+        );
+        assert_eq!(
+            key.extract(&request("GET", "/API/items")),
+            Ok("/API/items".to_owned())
+        );
+        // Broken escapes stay as they came.
+        assert_eq!(
+            key.extract(&request("GET", "/a%zz/b%4")),
+            Ok("/a%zz/b%4".to_owned())
+        );
+        assert_eq!(
+            key.extract(&request("GET", "/%2e%2E/a/b")),
+            Ok("/a/b".to_owned())
+        );
+    }
+
+    #[test]
     fn path_prefixes_cut_at_a_segment_and_are_bounded() {
-        let prefix = |path: &str, n| path_prefix(path, n).to_owned();
+        let prefix = |path: &str, n| path_prefix(path, n);
         assert_eq!(prefix("/api/items/7", 0), "/");
         assert_eq!(prefix("/api/items/7", 1), "/api");
         assert_eq!(prefix("/api/items/7", 2), "/api/items");
@@ -190,6 +307,12 @@ mod tests {
             Ok(long[..MAX_PATH_LEN].to_owned())
         );
         assert_eq!(bounded(&"é".repeat(200)).len(), MAX_PATH_LEN);
+        // Many short segments are cut at the bound too.
+        let many = "/a".repeat(1_000);
+        assert_eq!(
+            RouteKey::path_segments(usize::MAX).extract(&request("GET", &many)),
+            Ok(many[..MAX_PATH_LEN].to_owned())
+        );
         assert_eq!(
             RouteKey::path_segments(1).extract(&request("GET", &format!("/ok{long}"))),
             Ok("/ok".to_owned())
