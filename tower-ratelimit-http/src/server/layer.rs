@@ -149,6 +149,14 @@ where
 
 impl<St: RateStore<()>> HttpRateLimitLayer<St, GlobalKey> {
     /// One limit for all requests together, protecting the service as a whole.
+    ///
+    /// A store of several quotas (`MemoryStore::with_quotas`: 10 a second and 30 a
+    /// minute, say) is decided all or nothing, but its fields state one policy under
+    /// the layer's one name: whichever quota is tighter at the moment, so the policy a
+    /// client reads changes from `q=10;w=1` to `q=30;w=60` as the minute's quota runs
+    /// low, and a client that adopts it changes pace. To advertise each quota as its
+    /// own policy, stack one layer per quota, each with its
+    /// [`policy_name`](Self::policy_name), the shorter window outside.
     pub fn global(store: St) -> Self {
         Self::new(store, GlobalKey)
     }
