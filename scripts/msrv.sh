@@ -27,4 +27,4 @@ for crate in tower-ratelimit-core tower-ratelimit-http tower-ratelimit-adaptive 
 done
 echo "== examples on Rust $msrv"
 cargo "+$msrv" check --locked -p examples --bins
-echo "Rust $msrv builds every library crate and example binary."
+echo "Rust $msrv type-checks every library crate and example binary."
