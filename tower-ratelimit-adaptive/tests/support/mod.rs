@@ -57,30 +57,14 @@ pub async fn run(answer: Answer, workers: usize) -> (f64, f64) {
 /// 500 for whatever exceeds `capacity` a second (a bucket of `capacity / 10`), and
 /// for every `every`-th request whatever the rate.
 pub fn over_capacity_with_background(capacity: f64, every: u64) -> Answer {
-    let bucket = Mutex::new(((capacity / 10.0).max(1.0), Instant::now()));
-    Arc::new(move |i, now| {
-        let mut bucket = bucket.lock().unwrap();
-        let (tokens, at) = &mut *bucket;
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * capacity)
-            .min((capacity / 10.0).max(1.0));
-        *at = now;
-        let fits = *tokens >= 1.0;
-        if fits {
-            *tokens -= 1.0;
-        }
-        if !fits || i % every == every - 1 {
-            500
-        } else {
-            200
-        }
-    })
+    capacity_falls(capacity, capacity, Duration::MAX, every)
 }
 
 /// 500 for whatever exceeds `before` a second until `at`, `after` from then, plus
 /// every `every`-th request whatever the rate.
 pub fn capacity_falls(before: f64, after: f64, at: Duration, every: u64) -> Answer {
     let start = Instant::now();
-    let bucket = Mutex::new((before / 10.0, Instant::now()));
+    let bucket = Mutex::new(((before / 10.0).max(1.0), Instant::now()));
     Arc::new(move |i, now| {
         let capacity = if now - start < at { before } else { after };
         let mut bucket = bucket.lock().unwrap();
